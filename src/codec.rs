@@ -1,0 +1,274 @@
+//! JSON encoding of the causal metadata, and a small cursor that decodes JSON
+//! while remembering where it is, so every error names the object and field.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::clock::{Dot, Hlc, ReplicaId, VersionVector};
+use crate::context::{CausalContext, Ranges};
+use crate::error::SnapshotError;
+
+/// Encoding and decoding of one type's `state` object.
+pub(crate) trait Codec: Sized {
+    fn encode(&self) -> Value;
+    fn decode(at: &At<'_>) -> Result<Self, SnapshotError>;
+}
+
+/// A JSON value and the path that led to it (`objects["a:b"].state.counts`).
+#[derive(Clone)]
+pub(crate) struct At<'a> {
+    pub value: &'a Value,
+    pub path: String,
+}
+
+pub(crate) fn describe(v: &Value) -> String {
+    let kind = match v {
+        Value::Null => return "null".into(),
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "the number",
+        Value::String(_) => "the string",
+        Value::Array(_) => return "an array".into(),
+        Value::Object(_) => return "an object".into(),
+    };
+    let mut text = v.to_string();
+    if text.len() > 40 {
+        text.truncate(40);
+        text.push('…');
+    }
+    format!("{kind} {text}")
+}
+
+impl<'a> At<'a> {
+    pub fn root(value: &'a Value) -> Self {
+        At {
+            value,
+            path: "$".into(),
+        }
+    }
+
+    pub fn child(&self, value: &'a Value, seg: &str) -> At<'a> {
+        At {
+            value,
+            path: format!("{}{}", self.path, seg),
+        }
+    }
+
+    pub fn shape(&self, expected: &str) -> SnapshotError {
+        SnapshotError::Shape {
+            path: self.path.clone(),
+            expected: expected.into(),
+            found: describe(self.value),
+        }
+    }
+
+    pub fn causal(&self, detail: impl Into<String>) -> SnapshotError {
+        SnapshotError::Causal {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn object(&self) -> Result<&'a Map<String, Value>, SnapshotError> {
+        self.value
+            .as_object()
+            .ok_or_else(|| self.shape("an object"))
+    }
+
+    /// An object with exactly these fields (all required unless listed in `optional`).
+    pub fn fields(&self, required: &[&str], optional: &[&str]) -> Result<(), SnapshotError> {
+        let map = self.object()?;
+        for key in map.keys() {
+            if !required.contains(&key.as_str()) && !optional.contains(&key.as_str()) {
+                return Err(SnapshotError::Shape {
+                    path: format!("{}.{}", self.path, key),
+                    expected: format!("no such field (allowed: {})", required.join(", ")),
+                    found: "an unknown field".into(),
+                });
+            }
+        }
+        for key in required {
+            if !map.contains_key(*key) {
+                return Err(SnapshotError::Shape {
+                    path: format!("{}.{}", self.path, key),
+                    expected: "a required field".into(),
+                    found: "nothing".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn field(&self, key: &str) -> Result<At<'a>, SnapshotError> {
+        let map = self.object()?;
+        match map.get(key) {
+            Some(v) => Ok(self.child(v, &format!(".{key}"))),
+            None => Err(SnapshotError::Shape {
+                path: format!("{}.{}", self.path, key),
+                expected: "a required field".into(),
+                found: "nothing".into(),
+            }),
+        }
+    }
+
+    pub fn array(&self) -> Result<Vec<At<'a>>, SnapshotError> {
+        let items = self
+            .value
+            .as_array()
+            .ok_or_else(|| self.shape("an array"))?;
+        Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| self.child(v, &format!("[{i}]")))
+            .collect())
+    }
+
+    pub fn entries(&self) -> Result<Vec<(&'a String, At<'a>)>, SnapshotError> {
+        Ok(self
+            .object()?
+            .iter()
+            .map(|(k, v)| (k, self.child(v, &format!(".{k}"))))
+            .collect())
+    }
+
+    pub fn u64(&self) -> Result<u64, SnapshotError> {
+        self.value
+            .as_u64()
+            .ok_or_else(|| self.shape("a non-negative integer"))
+    }
+
+    pub fn positive(&self) -> Result<u64, SnapshotError> {
+        match self.value.as_u64() {
+            Some(n) if n > 0 => Ok(n),
+            _ => Err(self.shape("a positive integer")),
+        }
+    }
+
+    pub fn str(&self) -> Result<&'a str, SnapshotError> {
+        self.value.as_str().ok_or_else(|| self.shape("a string"))
+    }
+
+    pub fn replica(&self) -> Result<ReplicaId, SnapshotError> {
+        ReplicaId::new(self.str()?).map_err(|_| self.shape("a replica id (A-Z a-z 0-9 . _ - : @)"))
+    }
+
+    pub fn replica_key(&self, key: &str) -> Result<ReplicaId, SnapshotError> {
+        ReplicaId::new(key).map_err(|_| SnapshotError::Shape {
+            path: format!("{}.{}", self.path, key),
+            expected: "a replica id as key (A-Z a-z 0-9 . _ - : @)".into(),
+            found: format!("the key {key:?}"),
+        })
+    }
+
+    /// `[replica, seq]`
+    pub fn dot(&self) -> Result<Dot, SnapshotError> {
+        match self.value.as_array().map(Vec::as_slice) {
+            Some([_, _]) => {
+                let items = self.array()?;
+                Ok(Dot::new(items[0].replica()?, items[1].positive()?))
+            }
+            _ => Err(self.shape("a dot [replica, seq]")),
+        }
+    }
+
+    /// `[ms, counter]`
+    pub fn hlc(&self) -> Result<Hlc, SnapshotError> {
+        match self.value.as_array().map(Vec::as_slice) {
+            Some([_, _]) => {
+                let items = self.array()?;
+                let counter = u32::try_from(items[1].u64()?)
+                    .map_err(|_| items[1].shape("a counter below 2^32"))?;
+                Ok(Hlc {
+                    ms: items[0].u64()?,
+                    counter,
+                })
+            }
+            _ => Err(self.shape("a timestamp [milliseconds, counter]")),
+        }
+    }
+
+    pub fn version_vector(&self) -> Result<VersionVector, SnapshotError> {
+        let mut vv = VersionVector::new();
+        for (k, v) in self.entries()? {
+            vv.set(self.replica_key(k)?, v.positive()?);
+        }
+        Ok(vv)
+    }
+
+    /// `{replica: n}` for the range `1..=n`, or `{replica: [[lo, hi], ...]}`.
+    pub fn context(&self) -> Result<CausalContext, SnapshotError> {
+        let mut map = BTreeMap::new();
+        for (k, v) in self.entries()? {
+            let replica = self.replica_key(k)?;
+            let ranges = if let Some(n) = v.value.as_u64() {
+                Ranges::from_sorted(vec![(1, n)])
+                    .ok_or_else(|| v.shape("a positive integer or a list of ranges"))?
+            } else {
+                let mut list = Vec::new();
+                for item in v.array()? {
+                    match item.value.as_array().map(Vec::as_slice) {
+                        Some([lo, hi]) => match (lo.as_u64(), hi.as_u64()) {
+                            (Some(lo), Some(hi)) => list.push((lo, hi)),
+                            _ => return Err(item.shape("a range [lo, hi] of integers")),
+                        },
+                        _ => return Err(item.shape("a range [lo, hi]")),
+                    }
+                }
+                Ranges::from_sorted(list).ok_or_else(|| {
+                    v.shape("sorted, disjoint, non-adjacent ranges [lo, hi] with 1 <= lo <= hi")
+                })?
+            };
+            map.insert(replica, ranges);
+        }
+        Ok(CausalContext::from_map(map))
+    }
+}
+
+pub(crate) fn dot_json(d: &Dot) -> Value {
+    json!([d.replica.as_str(), d.seq])
+}
+
+pub(crate) fn hlc_json(t: &Hlc) -> Value {
+    json!([t.ms, t.counter])
+}
+
+pub(crate) fn vv_json(vv: &VersionVector) -> Value {
+    Value::Object(
+        vv.iter()
+            .map(|(r, s)| (r.to_string(), Value::from(s)))
+            .collect(),
+    )
+}
+
+pub(crate) fn context_json(cc: &CausalContext) -> Value {
+    Value::Object(
+        cc.iter()
+            .map(|(r, ranges)| {
+                let v = match ranges.as_slice() {
+                    [(1, hi)] => Value::from(*hi),
+                    list => list.iter().map(|&(lo, hi)| json!([lo, hi])).collect(),
+                };
+                (r.to_string(), v)
+            })
+            .collect(),
+    )
+}
+
+/// A canonical text of a JSON value (sorted keys, no spaces), used to order
+/// and compare set elements.
+pub(crate) fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(_) | Value::Array(_) => canonical_value(v.clone()).to_string(),
+        _ => v.to_string(),
+    }
+}
+
+/// The same value with every object's keys in sorted order, whatever map
+/// type serde_json was built with (a dependency may turn on `preserve_order`).
+pub(crate) fn canonical_value(v: Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(crate::snapshot::sorted_map(&map)),
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical_value).collect()),
+        other => other,
+    }
+}

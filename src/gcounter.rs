@@ -1,0 +1,154 @@
+//! Grow-only counter: per-replica counts, merged by pointwise maximum.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::clock::{ReplicaId, VersionVector};
+use crate::codec::{At, Codec};
+use crate::error::{OpError, SnapshotError};
+use crate::traits::Crdt;
+
+/// A grow-only counter.
+///
+/// Each replica owns one entry: how many increments it made (`seq`, which is
+/// also its version) and their sum (`count`). The value is the sum of counts.
+///
+/// ```
+/// use crdt::{Crdt, GCounter, ReplicaId};
+/// let (a, b) = (ReplicaId::new("agent-1").unwrap(), ReplicaId::new("agent-2").unwrap());
+/// let mut x = GCounter::default();
+/// let mut y = GCounter::default();
+/// x.inc(&a, 1).unwrap();
+/// y.inc(&b, 1).unwrap();
+/// x.merge(&y);
+/// y.merge(&x);
+/// assert_eq!((x.value(), y.value()), (2, 2));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GCounter {
+    entries: BTreeMap<ReplicaId, GEntry>,
+}
+
+/// One replica's part of a [`GCounter`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GEntry {
+    /// Number of increments (the replica's version for this counter).
+    pub seq: u64,
+    /// Sum of those increments.
+    pub count: u64,
+}
+
+impl GCounter {
+    /// Adds `amount` (at least 1) as `replica`.
+    pub fn inc(&mut self, replica: &ReplicaId, amount: u64) -> Result<(), OpError> {
+        if amount == 0 {
+            return Err(OpError::ZeroAmount);
+        }
+        let overflow = || OpError::Overflow {
+            current: self.value().to_string(),
+            amount,
+        };
+        let entry = self.entries.get(replica).copied().unwrap_or_default();
+        let count = entry.count.checked_add(amount).ok_or_else(overflow)?;
+        // The total must stay representable too.
+        self.value()
+            .checked_add(u128::from(amount))
+            .filter(|&v| v <= u128::from(u64::MAX))
+            .ok_or_else(overflow)?;
+        self.entries.insert(
+            replica.clone(),
+            GEntry {
+                seq: entry.seq + 1,
+                count,
+            },
+        );
+        Ok(())
+    }
+
+    /// The sum over all replicas.
+    pub fn value(&self) -> u128 {
+        self.entries.values().map(|e| u128::from(e.count)).sum()
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&ReplicaId, &GEntry)> {
+        self.entries.iter()
+    }
+}
+
+impl Crdt for GCounter {
+    fn merge(&mut self, other: &Self) {
+        for (r, e) in &other.entries {
+            let mine = self.entries.entry(r.clone()).or_default();
+            // A replica's entries are totally ordered by (seq, count): max is a join.
+            *mine = (*mine).max(*e);
+        }
+    }
+
+    fn version(&self) -> VersionVector {
+        self.entries
+            .iter()
+            .map(|(r, e)| (r.clone(), e.seq))
+            .collect()
+    }
+
+    fn delta_since(&self, vv: &VersionVector) -> Self {
+        GCounter {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(r, e)| e.seq > vv.get(r))
+                .map(|(r, e)| (r.clone(), *e))
+                .collect(),
+        }
+    }
+
+    fn covered_by(&self, vv: &VersionVector) -> bool {
+        self.entries.iter().all(|(r, e)| e.seq <= vv.get(r))
+    }
+
+    fn value_json(&self) -> Value {
+        number_json(self.value() as i128)
+    }
+}
+
+/// A JSON number when it fits in 64 bits, else a decimal string.
+pub(crate) fn number_json(v: i128) -> Value {
+    if let Ok(u) = u64::try_from(v) {
+        Value::from(u)
+    } else if let Ok(i) = i64::try_from(v) {
+        Value::from(i)
+    } else {
+        Value::from(v.to_string())
+    }
+}
+
+impl Codec for GCounter {
+    fn encode(&self) -> Value {
+        let counts: serde_json::Map<String, Value> = self
+            .entries
+            .iter()
+            .map(|(r, e)| (r.to_string(), json!({"seq": e.seq, "count": e.count})))
+            .collect();
+        json!({ "counts": counts })
+    }
+
+    fn decode(at: &At<'_>) -> Result<Self, SnapshotError> {
+        at.fields(&["counts"], &[])?;
+        let counts = at.field("counts")?;
+        let mut entries = BTreeMap::new();
+        for (key, e) in counts.entries()? {
+            let replica = counts.replica_key(key)?;
+            e.fields(&["seq", "count"], &[])?;
+            let seq = e.field("seq")?.positive()?;
+            let count = e.field("count")?.u64()?;
+            if count < seq {
+                return Err(e.causal(format!(
+                    "{seq} increments of at least 1 cannot sum to {count}"
+                )));
+            }
+            entries.insert(replica, GEntry { seq, count });
+        }
+        Ok(GCounter { entries })
+    }
+}

@@ -1,0 +1,45 @@
+//! `crdt`: named CRDTs that converge without coordination.
+//!
+//! This library holds the data types and the store; it has no terminal and
+//! no network code. Layers (each uses only those below it):
+//!
+//! - types: [`GCounter`], [`PnCounter`], [`LwwRegister`], [`OrSet`], [`Rga`],
+//!   the causal metadata ([`Dot`], [`VersionVector`], [`CausalContext`],
+//!   [`Hlc`]) and the [`Crdt`] trait (merge, version, delta);
+//! - store: [`Store`] of named objects, and the JSON [`snapshot`] format.
+//!
+//! ```
+//! use crdt::{Crdt, GCounter, ReplicaId};
+//! let mut agent1 = GCounter::default();
+//! let mut agent2 = GCounter::default();
+//! agent1.inc(&ReplicaId::new("agent-1").unwrap(), 1).unwrap();
+//! agent2.inc(&ReplicaId::new("agent-2").unwrap(), 1).unwrap();
+//! agent1.merge(&agent2);
+//! assert_eq!(agent1.value(), 2);
+//! ```
+
+pub mod clock;
+mod codec;
+pub mod context;
+pub mod error;
+pub mod gcounter;
+pub mod lww;
+pub mod object;
+pub mod orset;
+pub mod pncounter;
+pub mod rga;
+pub mod snapshot;
+pub mod store;
+mod traits;
+
+pub use clock::{Causality, Dot, Hlc, ReplicaId, VersionVector};
+pub use context::CausalContext;
+pub use error::{InvalidReplicaId, OpError, SnapshotError};
+pub use gcounter::GCounter;
+pub use lww::LwwRegister;
+pub use object::{CrdtType, Object};
+pub use orset::OrSet;
+pub use pncounter::PnCounter;
+pub use rga::Rga;
+pub use store::{Store, StoreVersion};
+pub use traits::Crdt;

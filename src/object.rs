@@ -1,0 +1,165 @@
+//! The five types behind one enum, so a store can hold any of them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use crate::clock::VersionVector;
+use crate::codec::{At, Codec};
+use crate::error::SnapshotError;
+use crate::gcounter::GCounter;
+use crate::lww::LwwRegister;
+use crate::orset::OrSet;
+use crate::pncounter::PnCounter;
+use crate::rga::Rga;
+use crate::traits::Crdt;
+
+/// The name of a type, as written in JSON and on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CrdtType {
+    GCounter,
+    PnCounter,
+    LwwRegister,
+    OrSet,
+    Rga,
+}
+
+impl CrdtType {
+    pub const ALL: [CrdtType; 5] = [
+        CrdtType::GCounter,
+        CrdtType::PnCounter,
+        CrdtType::LwwRegister,
+        CrdtType::OrSet,
+        CrdtType::Rga,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrdtType::GCounter => "g-counter",
+            CrdtType::PnCounter => "pn-counter",
+            CrdtType::LwwRegister => "lww-register",
+            CrdtType::OrSet => "or-set",
+            CrdtType::Rga => "rga",
+        }
+    }
+}
+
+impl fmt::Display for CrdtType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A type name that is not one of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown type {0:?} (expected g-counter, pn-counter, lww-register, or-set or rga)")]
+pub struct UnknownType(pub String);
+
+impl FromStr for CrdtType {
+    type Err = UnknownType;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CrdtType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownType(s.to_string()))
+    }
+}
+
+/// One named CRDT of any type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    GCounter(GCounter),
+    PnCounter(PnCounter),
+    LwwRegister(LwwRegister),
+    OrSet(OrSet),
+    Rga(Rga),
+}
+
+macro_rules! each {
+    ($obj:expr, $x:ident => $body:expr) => {
+        match $obj {
+            Object::GCounter($x) => $body,
+            Object::PnCounter($x) => $body,
+            Object::LwwRegister($x) => $body,
+            Object::OrSet($x) => $body,
+            Object::Rga($x) => $body,
+        }
+    };
+}
+
+impl Object {
+    /// An empty object of type `ty`.
+    pub fn new(ty: CrdtType) -> Object {
+        match ty {
+            CrdtType::GCounter => Object::GCounter(GCounter::default()),
+            CrdtType::PnCounter => Object::PnCounter(PnCounter::default()),
+            CrdtType::LwwRegister => Object::LwwRegister(LwwRegister::default()),
+            CrdtType::OrSet => Object::OrSet(OrSet::default()),
+            CrdtType::Rga => Object::Rga(Rga::default()),
+        }
+    }
+
+    pub fn ty(&self) -> CrdtType {
+        match self {
+            Object::GCounter(_) => CrdtType::GCounter,
+            Object::PnCounter(_) => CrdtType::PnCounter,
+            Object::LwwRegister(_) => CrdtType::LwwRegister,
+            Object::OrSet(_) => CrdtType::OrSet,
+            Object::Rga(_) => CrdtType::Rga,
+        }
+    }
+
+    /// Merges `other` when it has the same type. Returns false (and changes
+    /// nothing) when the types differ: a store keeps such objects side by side.
+    pub fn merge(&mut self, other: &Object) -> bool {
+        match (self, other) {
+            (Object::GCounter(a), Object::GCounter(b)) => a.merge(b),
+            (Object::PnCounter(a), Object::PnCounter(b)) => a.merge(b),
+            (Object::LwwRegister(a), Object::LwwRegister(b)) => a.merge(b),
+            (Object::OrSet(a), Object::OrSet(b)) => a.merge(b),
+            (Object::Rga(a), Object::Rga(b)) => a.merge(b),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn version(&self) -> VersionVector {
+        each!(self, x => x.version())
+    }
+
+    pub fn delta_since(&self, vv: &VersionVector) -> Object {
+        match self {
+            Object::GCounter(x) => Object::GCounter(x.delta_since(vv)),
+            Object::PnCounter(x) => Object::PnCounter(x.delta_since(vv)),
+            Object::LwwRegister(x) => Object::LwwRegister(x.delta_since(vv)),
+            Object::OrSet(x) => Object::OrSet(x.delta_since(vv)),
+            Object::Rga(x) => Object::Rga(x.delta_since(vv)),
+        }
+    }
+
+    pub fn covered_by(&self, vv: &VersionVector) -> bool {
+        each!(self, x => x.covered_by(vv))
+    }
+
+    /// The value as JSON: a number, a value (null when never written), an
+    /// array of members, or the text.
+    pub fn value_json(&self) -> Value {
+        each!(self, x => x.value_json())
+    }
+
+    /// The `state` part of the snapshot form.
+    pub fn state_json(&self) -> Value {
+        each!(self, x => x.encode())
+    }
+
+    pub(crate) fn decode_state(ty: CrdtType, at: &At<'_>) -> Result<Object, SnapshotError> {
+        Ok(match ty {
+            CrdtType::GCounter => Object::GCounter(GCounter::decode(at)?),
+            CrdtType::PnCounter => Object::PnCounter(PnCounter::decode(at)?),
+            CrdtType::LwwRegister => Object::LwwRegister(LwwRegister::decode(at)?),
+            CrdtType::OrSet => Object::OrSet(OrSet::decode(at)?),
+            CrdtType::Rga => Object::Rga(Rga::decode(at)?),
+        })
+    }
+}

@@ -1,0 +1,211 @@
+//! Add-wins observed-remove set of JSON values.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::clock::{Dot, ReplicaId, VersionVector};
+use crate::codec::{At, Codec, canonical, context_json, dot_json};
+use crate::context::CausalContext;
+use crate::error::SnapshotError;
+use crate::lww::delta_context;
+use crate::traits::Crdt;
+
+/// An add-wins observed-remove set.
+///
+/// Each add tags the element with a fresh dot; a remove drops the dots it has
+/// observed and records one event of its own. A merge keeps a dot that either
+/// side still holds unless the other side has seen it (it is in the other's
+/// causal context) and dropped it. So a concurrent add survives a remove, and
+/// removed elements leave no tombstones: only the causal context remembers
+/// them, as ranges.
+///
+/// ```
+/// use crdt::{Crdt, OrSet, ReplicaId};
+/// use serde_json::json;
+/// let (a, b) = (ReplicaId::new("agent-1").unwrap(), ReplicaId::new("agent-2").unwrap());
+/// let mut x = OrSet::default();
+/// x.add(&a, json!("task-1"));
+/// let mut y = x.clone();
+/// x.remove(&a, &json!("task-1"));   // agent-1 completes it...
+/// y.add(&b, json!("task-1"));       // ...while agent-2 re-adds it
+/// x.merge(&y);
+/// assert!(x.contains(&json!("task-1"))); // add wins
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OrSet {
+    /// Canonical JSON text -> element.
+    elements: BTreeMap<String, Element>,
+    context: CausalContext,
+}
+
+/// One member and the dots that keep it alive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Element {
+    pub value: Value,
+    pub dots: BTreeSet<Dot>,
+}
+
+impl OrSet {
+    /// Adds `value` as `replica`. Returns false when it was already a member
+    /// (the add still counts: it refreshes the element's dot).
+    pub fn add(&mut self, replica: &ReplicaId, value: Value) -> bool {
+        let dot = self.context.next_dot(replica);
+        self.context.add(&dot);
+        let key = canonical(&value);
+        let fresh = !self.elements.contains_key(&key);
+        self.elements.insert(
+            key,
+            Element {
+                value,
+                dots: BTreeSet::from([dot]),
+            },
+        );
+        fresh
+    }
+
+    /// Removes `value` as `replica`. Returns false when it was not a member
+    /// (nothing changes then).
+    pub fn remove(&mut self, replica: &ReplicaId, value: &Value) -> bool {
+        if self.elements.remove(&canonical(value)).is_none() {
+            return false;
+        }
+        // The remove is an event too, so versions show that something changed.
+        let dot = self.context.next_dot(replica);
+        self.context.add(&dot);
+        true
+    }
+
+    pub fn contains(&self, value: &Value) -> bool {
+        self.elements.contains_key(&canonical(value))
+    }
+
+    /// Members in canonical order.
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        self.elements.values().map(|e| &e.value)
+    }
+
+    pub fn elements(&self) -> impl Iterator<Item = &Element> {
+        self.elements.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.elements.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.elements.is_empty()
+    }
+
+    pub fn context(&self) -> &CausalContext {
+        &self.context
+    }
+
+    fn live_dots(&self) -> impl Iterator<Item = &Dot> {
+        self.elements.values().flat_map(|e| e.dots.iter())
+    }
+}
+
+impl Crdt for OrSet {
+    fn merge(&mut self, other: &Self) {
+        let empty = BTreeSet::new();
+        for (key, mine) in self.elements.iter_mut() {
+            let theirs = other.elements.get(key).map_or(&empty, |e| &e.dots);
+            mine.dots
+                .retain(|d| theirs.contains(d) || !other.context.contains(d));
+        }
+        for (key, theirs) in &other.elements {
+            let fresh: Vec<&Dot> = theirs
+                .dots
+                .iter()
+                .filter(|d| !self.context.contains(d))
+                .collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            let mine = self.elements.entry(key.clone()).or_insert_with(|| Element {
+                value: theirs.value.clone(),
+                dots: BTreeSet::new(),
+            });
+            mine.dots.extend(fresh.into_iter().cloned());
+        }
+        self.elements.retain(|_, e| !e.dots.is_empty());
+        self.context.union(&other.context);
+    }
+
+    fn version(&self) -> VersionVector {
+        self.context.version()
+    }
+
+    fn delta_since(&self, vv: &VersionVector) -> Self {
+        let elements = self
+            .elements
+            .iter()
+            .filter_map(|(k, e)| {
+                let dots: BTreeSet<Dot> =
+                    e.dots.iter().filter(|d| !vv.contains(d)).cloned().collect();
+                (!dots.is_empty()).then(|| {
+                    (
+                        k.clone(),
+                        Element {
+                            value: e.value.clone(),
+                            dots,
+                        },
+                    )
+                })
+            })
+            .collect();
+        let context = delta_context(&self.context, vv, self.live_dots());
+        OrSet { elements, context }
+    }
+
+    fn covered_by(&self, vv: &VersionVector) -> bool {
+        self.context.covered_by(vv)
+    }
+
+    fn value_json(&self) -> Value {
+        Value::Array(self.values().cloned().collect())
+    }
+}
+
+impl Codec for OrSet {
+    fn encode(&self) -> Value {
+        let elements: Vec<Value> = self
+            .elements
+            .values()
+            .map(|e| json!({"value": e.value, "dots": e.dots.iter().map(dot_json).collect::<Vec<_>>()}))
+            .collect();
+        json!({"context": context_json(&self.context), "elements": elements})
+    }
+
+    fn decode(at: &At<'_>) -> Result<Self, SnapshotError> {
+        at.fields(&["context", "elements"], &[])?;
+        let context = at.field("context")?.context()?;
+        let mut elements = BTreeMap::new();
+        let mut seen_dots = BTreeSet::new();
+        for e in at.field("elements")?.array()? {
+            e.fields(&["value", "dots"], &[])?;
+            let value = e.field("value")?.value.clone();
+            let mut dots = BTreeSet::new();
+            let dots_at = e.field("dots")?;
+            for d in dots_at.array()? {
+                let dot = d.dot()?;
+                if !context.contains(&dot) {
+                    return Err(d.causal(format!("dot {dot} is not in the context")));
+                }
+                if !seen_dots.insert(dot.clone()) {
+                    return Err(d.causal(format!("dot {dot} tags more than one element")));
+                }
+                dots.insert(dot);
+            }
+            if dots.is_empty() {
+                return Err(dots_at.causal("a member needs at least one dot"));
+            }
+            let key = canonical(&value);
+            if elements.insert(key, Element { value, dots }).is_some() {
+                return Err(e.causal("the same value appears twice"));
+            }
+        }
+        Ok(OrSet { elements, context })
+    }
+}

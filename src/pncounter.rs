@@ -1,0 +1,139 @@
+//! Positive-negative counter: increments and decrements per replica.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::clock::{ReplicaId, VersionVector};
+use crate::codec::{At, Codec};
+use crate::error::{OpError, SnapshotError};
+use crate::gcounter::number_json;
+use crate::traits::Crdt;
+
+/// A counter that goes up and down; its value may be negative.
+///
+/// ```
+/// use crdt::{Crdt, PnCounter, ReplicaId};
+/// let a = ReplicaId::new("agent-1").unwrap();
+/// let mut gpus = PnCounter::default();
+/// gpus.inc(&a, 30).unwrap();
+/// gpus.dec(&a, 50).unwrap();
+/// assert_eq!(gpus.value(), -20);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PnCounter {
+    entries: BTreeMap<ReplicaId, PnEntry>,
+}
+
+/// One replica's part of a [`PnCounter`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PnEntry {
+    /// Number of changes (the replica's version for this counter).
+    pub seq: u64,
+    /// Sum of increments.
+    pub p: u64,
+    /// Sum of decrements.
+    pub n: u64,
+}
+
+impl PnCounter {
+    pub fn inc(&mut self, replica: &ReplicaId, amount: u64) -> Result<(), OpError> {
+        self.change(replica, amount, true)
+    }
+
+    pub fn dec(&mut self, replica: &ReplicaId, amount: u64) -> Result<(), OpError> {
+        self.change(replica, amount, false)
+    }
+
+    fn change(&mut self, replica: &ReplicaId, amount: u64, up: bool) -> Result<(), OpError> {
+        if amount == 0 {
+            return Err(OpError::ZeroAmount);
+        }
+        let mut e = self.entries.get(replica).copied().unwrap_or_default();
+        let side = if up { &mut e.p } else { &mut e.n };
+        *side = side.checked_add(amount).ok_or_else(|| OpError::Overflow {
+            current: self.value().to_string(),
+            amount,
+        })?;
+        e.seq += 1;
+        self.entries.insert(replica.clone(), e);
+        Ok(())
+    }
+
+    pub fn value(&self) -> i128 {
+        self.entries
+            .values()
+            .map(|e| i128::from(e.p) - i128::from(e.n))
+            .sum()
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&ReplicaId, &PnEntry)> {
+        self.entries.iter()
+    }
+}
+
+impl Crdt for PnCounter {
+    fn merge(&mut self, other: &Self) {
+        for (r, e) in &other.entries {
+            let mine = self.entries.entry(r.clone()).or_default();
+            *mine = (*mine).max(*e);
+        }
+    }
+
+    fn version(&self) -> VersionVector {
+        self.entries
+            .iter()
+            .map(|(r, e)| (r.clone(), e.seq))
+            .collect()
+    }
+
+    fn delta_since(&self, vv: &VersionVector) -> Self {
+        PnCounter {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(r, e)| e.seq > vv.get(r))
+                .map(|(r, e)| (r.clone(), *e))
+                .collect(),
+        }
+    }
+
+    fn covered_by(&self, vv: &VersionVector) -> bool {
+        self.entries.iter().all(|(r, e)| e.seq <= vv.get(r))
+    }
+
+    fn value_json(&self) -> Value {
+        number_json(self.value())
+    }
+}
+
+impl Codec for PnCounter {
+    fn encode(&self) -> Value {
+        let counts: serde_json::Map<String, Value> = self
+            .entries
+            .iter()
+            .map(|(r, e)| (r.to_string(), json!({"seq": e.seq, "p": e.p, "n": e.n})))
+            .collect();
+        json!({ "counts": counts })
+    }
+
+    fn decode(at: &At<'_>) -> Result<Self, SnapshotError> {
+        at.fields(&["counts"], &[])?;
+        let counts = at.field("counts")?;
+        let mut entries = BTreeMap::new();
+        for (key, e) in counts.entries()? {
+            let replica = counts.replica_key(key)?;
+            e.fields(&["seq", "p", "n"], &[])?;
+            let seq = e.field("seq")?.positive()?;
+            let p = e.field("p")?.u64()?;
+            let n = e.field("n")?.u64()?;
+            if u128::from(p) + u128::from(n) < u128::from(seq) {
+                return Err(e.causal(format!(
+                    "{seq} changes of at least 1 cannot sum to p={p}, n={n}"
+                )));
+            }
+            entries.insert(replica, PnEntry { seq, p, n });
+        }
+        Ok(PnCounter { entries })
+    }
+}

@@ -1,0 +1,238 @@
+//! Named objects of one replica.
+//!
+//! # Type conflicts
+//! Each name normally holds one object. When two replicas create the same
+//! name with different types, a merge keeps *both*: the name then holds one
+//! object per type, sorted by type, and [`Store::conflicts`] lists it.
+//! Nothing is dropped. Objects of the same name and type merge as usual, so
+//! all replicas agree on the conflict and on every object in it; a reader
+//! picks the type it wants (`Store::get(name, ty)`).
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use crate::clock::{ReplicaId, VersionVector};
+use crate::object::{CrdtType, Object};
+
+/// An object name: 1 to 256 bytes, no whitespace or control characters.
+/// `:` separates namespaces (`metrics:requests`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "invalid name {0:?}: use 1 to 256 bytes without spaces or control characters (e.g. metrics:requests)"
+)]
+pub struct InvalidName(pub String);
+
+pub fn validate_name(name: &str) -> Result<(), InvalidName> {
+    let ok = !name.is_empty()
+        && name.len() <= 256
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidName(name.to_string()))
+    }
+}
+
+/// True when `pattern` selects `name`: the name itself, or a namespace
+/// (`metrics` and `metrics:` both select `metrics:requests`).
+pub fn selects(pattern: &str, name: &str) -> bool {
+    if name == pattern {
+        return true;
+    }
+    if pattern.ends_with(':') {
+        return name.starts_with(pattern);
+    }
+    name.strip_prefix(pattern)
+        .is_some_and(|rest| rest.starts_with(':'))
+}
+
+/// The version of every object of a store, by name and type.
+pub type StoreVersion = BTreeMap<(String, CrdtType), VersionVector>;
+
+/// A replica's named objects.
+///
+/// ```
+/// use crdt::{CrdtType, Object, ReplicaId, Store};
+/// let mut store = Store::new(ReplicaId::new("agent-1").unwrap());
+/// let me = store.replica().clone();
+/// if let Object::GCounter(c) = store.get_or_create("metrics:requests", CrdtType::GCounter) {
+///     c.inc(&me, 1).unwrap();
+/// }
+/// assert_eq!(store.list("metrics:").count(), 1);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Store {
+    replica: ReplicaId,
+    objects: BTreeMap<String, Vec<Object>>,
+}
+
+impl Store {
+    pub fn new(replica: ReplicaId) -> Self {
+        Store {
+            replica,
+            objects: BTreeMap::new(),
+        }
+    }
+
+    pub fn replica(&self) -> &ReplicaId {
+        &self.replica
+    }
+
+    /// Every object under `name` (more than one only during a type conflict).
+    pub fn objects(&self, name: &str) -> &[Object] {
+        self.objects.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn get(&self, name: &str, ty: CrdtType) -> Option<&Object> {
+        self.objects(name).iter().find(|o| o.ty() == ty)
+    }
+
+    pub fn get_mut(&mut self, name: &str, ty: CrdtType) -> Option<&mut Object> {
+        self.objects
+            .get_mut(name)?
+            .iter_mut()
+            .find(|o| o.ty() == ty)
+    }
+
+    /// The object of type `ty` under `name`, created empty when missing.
+    /// Creating a second type under a name makes a type conflict; callers
+    /// that want to prevent that check [`Store::objects`] first.
+    pub fn get_or_create(&mut self, name: &str, ty: CrdtType) -> &mut Object {
+        let list = self.objects.entry(name.to_string()).or_default();
+        let i = match list.iter().position(|o| o.ty() == ty) {
+            Some(i) => i,
+            None => {
+                list.push(Object::new(ty));
+                list.sort_by_key(Object::ty);
+                list.iter().position(|o| o.ty() == ty).expect("just added")
+            }
+        };
+        &mut list[i]
+    }
+
+    /// Merges `object` into the one of the same name and type (or adds it).
+    pub fn merge_object(&mut self, name: &str, object: &Object) {
+        let mine = self.get_or_create(name, object.ty());
+        mine.merge(object);
+    }
+
+    /// Merges every object of `other` into this store.
+    pub fn merge(&mut self, other: &Store) {
+        for (name, list) in &other.objects {
+            for o in list {
+                self.merge_object(name, o);
+            }
+        }
+    }
+
+    /// Every (name, object), in name then type order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Object)> {
+        self.objects
+            .iter()
+            .flat_map(|(n, list)| list.iter().map(move |o| (n.as_str(), o)))
+    }
+
+    /// Objects whose name starts with `prefix` (plain text prefix; "" lists all).
+    pub fn list<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a Object)> {
+        self.objects
+            .range(prefix.to_string()..)
+            .take_while(move |(n, _)| n.starts_with(prefix))
+            .flat_map(|(n, list)| list.iter().map(move |o| (n.as_str(), o)))
+    }
+
+    /// Names that hold objects of more than one type.
+    pub fn conflicts(&self) -> Vec<(&str, Vec<CrdtType>)> {
+        self.objects
+            .iter()
+            .filter(|(_, list)| list.len() > 1)
+            .map(|(n, list)| (n.as_str(), list.iter().map(Object::ty).collect()))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    pub fn contains_name(&self, name: &str) -> bool {
+        self.objects.contains_key(name)
+    }
+
+    /// A store with only the objects selected by one of `patterns` (see
+    /// [`selects`]); no patterns selects everything.
+    pub fn select(&self, patterns: &[String]) -> Store {
+        let mut out = Store::new(self.replica.clone());
+        for (name, list) in &self.objects {
+            if patterns.is_empty() || patterns.iter().any(|p| selects(p, name)) {
+                out.objects.insert(name.clone(), list.clone());
+            }
+        }
+        out
+    }
+
+    pub fn versions(&self) -> StoreVersion {
+        self.iter()
+            .map(|(n, o)| ((n.to_string(), o.ty()), o.version()))
+            .collect()
+    }
+
+    /// What a replica at `versions` lacks: a delta of every object it is behind on.
+    pub fn delta_since(&self, versions: &StoreVersion) -> Store {
+        let empty = VersionVector::new();
+        let mut out = Store::new(self.replica.clone());
+        for (name, o) in self.iter() {
+            let vv = versions.get(&(name.to_string(), o.ty())).unwrap_or(&empty);
+            if !o.covered_by(vv) {
+                out.objects
+                    .entry(name.to_string())
+                    .or_default()
+                    .push(o.delta_since(vv));
+            }
+        }
+        out
+    }
+
+    /// Puts an object in place without merging (used by the snapshot decoder,
+    /// which has already checked that (name, type) is new).
+    pub(crate) fn insert_new(&mut self, name: String, object: Object) {
+        let list = self.objects.entry(name).or_default();
+        list.push(object);
+        list.sort_by_key(Object::ty);
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn selectors_match_names_and_namespaces() {
+        assert!(selects("metrics:requests", "metrics:requests"));
+        assert!(selects("metrics", "metrics:requests"));
+        assert!(selects("metrics:", "metrics:requests"));
+        assert!(!selects("metrics:req", "metrics:requests"));
+        assert!(!selects("metric", "metrics:requests"));
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_name("metrics:/api/v1/contexts").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("a b").is_err());
+        assert!(validate_name("a\u{7}").is_err());
+    }
+
+    #[test]
+    fn list_uses_a_plain_prefix() {
+        let mut s = Store::new(ReplicaId::new("r").unwrap());
+        for n in ["a:x", "a:y", "ab", "b"] {
+            s.get_or_create(n, CrdtType::GCounter);
+        }
+        let names: Vec<&str> = s.list("a").map(|(n, _)| n).collect();
+        assert_eq!(names, ["a:x", "a:y", "ab"]);
+    }
+}

@@ -1,0 +1,297 @@
+//! Property tests: every type's merge is a join (commutative, associative,
+//! idempotent), replicas converge under any delivery order with duplicates,
+//! and a delta is as good as the whole state.
+
+use std::fmt::Debug;
+
+use crdt::{Crdt, GCounter, LwwRegister, OrSet, PnCounter, ReplicaId, Rga};
+use proptest::prelude::*;
+use serde_json::json;
+
+/// A type the simulation can drive with random local operations.
+trait Sim: Crdt {
+    type Op: Debug + Clone + 'static;
+    fn op() -> BoxedStrategy<Self::Op>;
+    fn apply(&mut self, me: &ReplicaId, op: &Self::Op);
+}
+
+impl Sim for GCounter {
+    type Op = u64;
+    fn op() -> BoxedStrategy<u64> {
+        (1u64..5).boxed()
+    }
+    fn apply(&mut self, me: &ReplicaId, n: &u64) {
+        self.inc(me, *n).unwrap();
+    }
+}
+
+impl Sim for PnCounter {
+    type Op = (bool, u64);
+    fn op() -> BoxedStrategy<(bool, u64)> {
+        (any::<bool>(), 1u64..5).boxed()
+    }
+    fn apply(&mut self, me: &ReplicaId, (up, n): &(bool, u64)) {
+        if *up {
+            self.inc(me, *n).unwrap()
+        } else {
+            self.dec(me, *n).unwrap()
+        }
+    }
+}
+
+impl Sim for LwwRegister {
+    /// (value, wall clock): clocks are skewed and may go backwards.
+    type Op = (u8, u64);
+    fn op() -> BoxedStrategy<(u8, u64)> {
+        (0u8..6, 0u64..20).boxed()
+    }
+    fn apply(&mut self, me: &ReplicaId, (v, now): &(u8, u64)) {
+        self.set(me, json!(v), *now);
+    }
+}
+
+impl Sim for OrSet {
+    type Op = (bool, u8);
+    fn op() -> BoxedStrategy<(bool, u8)> {
+        (prop::bool::weighted(0.6), 0u8..6).boxed()
+    }
+    fn apply(&mut self, me: &ReplicaId, (add, v): &(bool, u8)) {
+        if *add {
+            self.add(me, json!(v));
+        } else {
+            self.remove(me, &json!(v));
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum TextOp {
+    Insert(f64, String),
+    Delete(f64, usize),
+}
+
+impl Sim for Rga {
+    type Op = TextOp;
+    fn op() -> BoxedStrategy<TextOp> {
+        prop_oneof![
+            3 => (0.0..=1.0f64, "[ab€😀]{1,4}").prop_map(|(p, s)| TextOp::Insert(p, s)),
+            1 => (0.0..=1.0f64, 1usize..4).prop_map(|(p, n)| TextOp::Delete(p, n)),
+        ]
+        .boxed()
+    }
+    fn apply(&mut self, me: &ReplicaId, op: &TextOp) {
+        let len = self.len();
+        match op {
+            TextOp::Insert(p, s) => {
+                let pos = (p * len as f64) as usize;
+                self.insert(me, pos.min(len), s).unwrap();
+            }
+            TextOp::Delete(p, n) => {
+                if len > 0 {
+                    let pos = ((p * len as f64) as usize).min(len - 1);
+                    self.delete(me, pos, (*n).min(len - pos)).unwrap();
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Step<Op> {
+    Local(usize, Op),
+    /// Send the whole state from one replica to another (queued).
+    SendState(usize, usize),
+    /// Send what the receiver lacks, computed now against its version (queued).
+    SendDelta(usize, usize),
+    /// Deliver a queued message; `keep` leaves it queued to be delivered again.
+    Deliver(usize, bool),
+}
+
+fn steps<T: Sim>() -> impl Strategy<Value = (usize, Vec<Step<T::Op>>)> {
+    (3usize..=5).prop_flat_map(|n| {
+        let step = prop_oneof![
+            4 => (0..n, T::op()).prop_map(|(r, op)| Step::Local(r, op)),
+            1 => (0..n, 0..n).prop_map(|(a, b)| Step::SendState(a, b)),
+            2 => (0..n, 0..n).prop_map(|(a, b)| Step::SendDelta(a, b)),
+            3 => (any::<prop::sample::Index>(), any::<bool>()).prop_map(|(i, keep)| Step::Deliver(i.index(usize::MAX / 2), keep)),
+        ];
+        (Just(n), prop::collection::vec(step, 0..60))
+    })
+}
+
+fn replica(i: usize) -> ReplicaId {
+    ReplicaId::new(format!("r{i}")).unwrap()
+}
+
+fn merged<T: Crdt>(a: &T, b: &T) -> T {
+    let mut m = a.clone();
+    m.merge(b);
+    m
+}
+
+/// Runs the schedule; returns the replicas' states before the final exchange.
+fn run<T: Sim>(n: usize, schedule: &[Step<T::Op>]) -> Vec<T> {
+    let ids: Vec<ReplicaId> = (0..n).map(replica).collect();
+    let mut states = vec![T::default(); n];
+    let mut queue: Vec<(usize, T)> = Vec::new();
+    for step in schedule {
+        match step {
+            Step::Local(r, op) => states[*r].apply(&ids[*r], op),
+            Step::SendState(a, b) => queue.push((*b, states[*a].clone())),
+            Step::SendDelta(a, b) => {
+                let delta = states[*a].delta_since(&states[*b].version());
+                queue.push((*b, delta));
+            }
+            Step::Deliver(i, keep) => {
+                if queue.is_empty() {
+                    continue;
+                }
+                let i = i % queue.len();
+                let (to, msg) = if *keep {
+                    queue[i].clone()
+                } else {
+                    queue.remove(i)
+                };
+                states[to].merge(&msg);
+            }
+        }
+    }
+    // Whatever is still in flight arrives, late and in reverse order.
+    while let Some((to, msg)) = queue.pop() {
+        states[to].merge(&msg);
+    }
+    states
+}
+
+fn check_laws<T: Crdt>(states: &[T]) -> Result<(), TestCaseError> {
+    for a in states {
+        prop_assert_eq!(&merged(a, a), a, "merge is not idempotent");
+        for b in states {
+            prop_assert_eq!(merged(a, b), merged(b, a), "merge is not commutative");
+            for c in states.iter().take(3) {
+                prop_assert_eq!(
+                    merged(&merged(a, b), c),
+                    merged(a, &merged(b, c)),
+                    "merge is not associative"
+                );
+            }
+            // A delta since b's version brings b as far as the whole state would.
+            let delta = a.delta_since(&b.version());
+            prop_assert_eq!(
+                merged(b, &delta),
+                merged(b, a),
+                "delta differs from the full state"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Converge by deltas only: everyone sends to replica 0, then 0 to everyone.
+fn converge_by_deltas<T: Crdt>(states: &mut [T]) {
+    for i in 1..states.len() {
+        let d = states[i].delta_since(&states[0].version());
+        states[0].merge(&d);
+    }
+    for i in 1..states.len() {
+        let d = states[0].delta_since(&states[i].version());
+        states[i].merge(&d);
+    }
+}
+
+fn check_convergence<T: Crdt>(mut states: Vec<T>) -> Result<(), TestCaseError> {
+    let mut by_state = states.clone();
+    let full = states.iter().fold(T::default(), |acc, s| merged(&acc, s));
+    converge_by_deltas(&mut states);
+    for s in &states {
+        prop_assert_eq!(s, &full, "delta exchange did not converge to the join");
+        prop_assert_eq!(s.value_json(), full.value_json());
+        prop_assert!(full.version().le(&s.version()));
+    }
+    // And by whole states in reverse order.
+    for s in by_state.iter_mut() {
+        for other in states.iter().rev() {
+            s.merge(other);
+        }
+        prop_assert_eq!(&*s, &full);
+    }
+    Ok(())
+}
+
+macro_rules! properties {
+    ($($name:ident: $ty:ty),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases(96))]
+                #[test]
+                fn merge_is_a_join_and_deltas_equal_states((n, schedule) in steps::<$ty>()) {
+                    let states = run::<$ty>(n, &schedule);
+                    check_laws(&states)?;
+                }
+
+                #[test]
+                fn replicas_converge_under_any_delivery((n, schedule) in steps::<$ty>()) {
+                    let states = run::<$ty>(n, &schedule);
+                    check_convergence(states)?;
+                }
+            }
+        }
+    )*};
+}
+
+properties! {
+    g_counter: GCounter,
+    pn_counter: PnCounter,
+    lww_register: LwwRegister,
+    or_set: OrSet,
+    rga: Rga,
+}
+
+proptest! {
+    /// One replica's edits behave exactly like editing a plain vector of characters.
+    #[test]
+    fn rga_matches_a_plain_text_model(ops in prop::collection::vec(<Rga as Sim>::op(), 0..80)) {
+        let me = replica(0);
+        let mut rga = Rga::default();
+        let mut model: Vec<char> = Vec::new();
+        for op in &ops {
+            let len = model.len();
+            match op {
+                TextOp::Insert(p, s) => {
+                    let pos = ((p * len as f64) as usize).min(len);
+                    model.splice(pos..pos, s.chars());
+                }
+                TextOp::Delete(p, n) if len > 0 => {
+                    let pos = ((p * len as f64) as usize).min(len - 1);
+                    model.drain(pos..pos + (*n).min(len - pos));
+                }
+                TextOp::Delete(..) => {}
+            }
+            rga.apply(&me, op);
+            prop_assert_eq!(rga.text(), model.iter().collect::<String>());
+        }
+    }
+
+    /// Runs typed concurrently at one place stay contiguous.
+    #[test]
+    fn concurrent_runs_never_interleave(
+        base in "[xyz]{0,6}",
+        runs in prop::collection::vec("[a-w]{2,6}", 2..5),
+        at in 0.0..=1.0f64,
+    ) {
+        let mut start = Rga::default();
+        start.insert(&replica(99), 0, &base).unwrap();
+        let pos = ((at * base.chars().count() as f64) as usize).min(base.chars().count());
+        let mut all = start.clone();
+        for (i, run) in runs.iter().enumerate() {
+            let mut r = start.clone();
+            r.insert(&replica(i), pos, run).unwrap();
+            all.merge(&r);
+        }
+        let text = all.text();
+        for run in &runs {
+            prop_assert!(text.contains(run.as_str()), "{run:?} is split in {text:?}");
+        }
+    }
+}
