@@ -29,6 +29,7 @@ pub mod orset;
 pub mod pncounter;
 pub mod rga;
 pub mod snapshot;
+pub mod statefile;
 pub mod store;
 mod traits;
 

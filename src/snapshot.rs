@@ -46,10 +46,59 @@ pub fn to_value(store: &Store) -> Value {
 
 /// The snapshot text: pretty-printed, keys sorted, ending in a newline.
 pub fn encode(store: &Store) -> String {
-    let mut text =
-        serde_json::to_string_pretty(&to_value(store)).expect("JSON values always encode");
+    let mut text = String::new();
+    write_pretty(&mut text, &to_value(store), 0);
     text.push('\n');
     text
+}
+
+/// Pretty JSON that keeps arrays without objects on one line (`["agent-1", 3]`),
+/// so dots, timestamps and ranges stay readable and files stay small.
+pub fn write_pretty(out: &mut String, v: &Value, indent: usize) {
+    let pad = |out: &mut String, n: usize| out.extend(std::iter::repeat_n("  ", n));
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            out.push_str("{\n");
+            for (i, (k, item)) in map.iter().enumerate() {
+                pad(out, indent + 1);
+                out.push_str(&Value::from(k.as_str()).to_string());
+                out.push_str(": ");
+                write_pretty(out, item, indent + 1);
+                out.push_str(if i + 1 < map.len() { ",\n" } else { "\n" });
+            }
+            pad(out, indent);
+            out.push('}');
+        }
+        Value::Array(items) if items.iter().any(has_object) => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                pad(out, indent + 1);
+                write_pretty(out, item, indent + 1);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            pad(out, indent);
+            out.push(']');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_pretty(out, item, indent);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn has_object(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => !m.is_empty(),
+        Value::Array(items) => items.iter().any(has_object),
+        _ => false,
+    }
 }
 
 /// Parses and validates a snapshot.

@@ -196,6 +196,17 @@ impl Store {
         out
     }
 
+    /// Drops the objects under `name` that have seen no event at all (a
+    /// local clean-up after a failed first change; never a replicated delete).
+    pub fn remove_empty(&mut self, name: &str) {
+        if let Some(list) = self.objects.get_mut(name) {
+            list.retain(|o| !o.version().is_empty());
+            if list.is_empty() {
+                self.objects.remove(name);
+            }
+        }
+    }
+
     /// Puts an object in place without merging (used by the snapshot decoder,
     /// which has already checked that (name, type) is new).
     pub(crate) fn insert_new(&mut self, name: String, object: Object) {

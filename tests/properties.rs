@@ -4,7 +4,9 @@
 
 use std::fmt::Debug;
 
-use crdt::{Crdt, GCounter, LwwRegister, OrSet, PnCounter, ReplicaId, Rga};
+use crdt::{
+    Crdt, GCounter, LwwRegister, Object, OrSet, PnCounter, ReplicaId, Rga, Store, snapshot,
+};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -13,9 +15,13 @@ trait Sim: Crdt {
     type Op: Debug + Clone + 'static;
     fn op() -> BoxedStrategy<Self::Op>;
     fn apply(&mut self, me: &ReplicaId, op: &Self::Op);
+    fn wrap(self) -> Object;
 }
 
 impl Sim for GCounter {
+    fn wrap(self) -> Object {
+        Object::GCounter(self)
+    }
     type Op = u64;
     fn op() -> BoxedStrategy<u64> {
         (1u64..5).boxed()
@@ -26,6 +32,9 @@ impl Sim for GCounter {
 }
 
 impl Sim for PnCounter {
+    fn wrap(self) -> Object {
+        Object::PnCounter(self)
+    }
     type Op = (bool, u64);
     fn op() -> BoxedStrategy<(bool, u64)> {
         (any::<bool>(), 1u64..5).boxed()
@@ -40,6 +49,9 @@ impl Sim for PnCounter {
 }
 
 impl Sim for LwwRegister {
+    fn wrap(self) -> Object {
+        Object::LwwRegister(self)
+    }
     /// (value, wall clock): clocks are skewed and may go backwards.
     type Op = (u8, u64);
     fn op() -> BoxedStrategy<(u8, u64)> {
@@ -51,6 +63,9 @@ impl Sim for LwwRegister {
 }
 
 impl Sim for OrSet {
+    fn wrap(self) -> Object {
+        Object::OrSet(self)
+    }
     type Op = (bool, u8);
     fn op() -> BoxedStrategy<(bool, u8)> {
         (prop::bool::weighted(0.6), 0u8..6).boxed()
@@ -71,6 +86,9 @@ enum TextOp {
 }
 
 impl Sim for Rga {
+    fn wrap(self) -> Object {
+        Object::Rga(self)
+    }
     type Op = TextOp;
     fn op() -> BoxedStrategy<TextOp> {
         prop_oneof![
@@ -234,6 +252,19 @@ macro_rules! properties {
                 fn replicas_converge_under_any_delivery((n, schedule) in steps::<$ty>()) {
                     let states = run::<$ty>(n, &schedule);
                     check_convergence(states)?;
+                }
+
+                #[test]
+                fn snapshots_round_trip((n, schedule) in steps::<$ty>()) {
+                    let states = run::<$ty>(n, &schedule);
+                    let mut store = Store::new(replica(0));
+                    for (i, s) in states.into_iter().enumerate() {
+                        store.merge_object(&format!("x:{i}"), &s.wrap());
+                    }
+                    let text = snapshot::encode(&store);
+                    let back = snapshot::decode(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(&back, &store);
+                    prop_assert_eq!(snapshot::encode(&back), text);
                 }
             }
         }

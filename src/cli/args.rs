@@ -1,0 +1,220 @@
+//! The command-line tree, and nothing else. Completions and the man page are
+//! generated from it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Examples:
+  crdt inc metrics:requests            count a request (prints the new total)
+  crdt add tasks:active task-1 task-2  add members to a set
+  crdt set config:global '{\"ai-review\": true}'
+  crdt append document:main 'Hello'    edit shared text
+  crdt --json ls metrics:              machine-readable listing
+  crdt export -o agent-1.json          snapshot to share or compare
+
+State file: --state, else $CRDT_STATE, else $XDG_DATA_HOME/crdt/state.json
+(else ~/.local/share/crdt/state.json). One state file is one replica.
+
+Exit codes:
+  0  success
+  1  a negative answer (e.g. a diff found differences)
+  2  error: usage, bad input, I/O
+  3  applied locally, but the sync endpoint was unreachable";
+
+/// Named CRDTs (counters, registers, sets, text) that converge without coordination.
+#[derive(Debug, Parser)]
+#[command(name = "crdt", version, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// State file of the local replica
+    #[arg(long, global = true, env = "CRDT_STATE", value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Replica id to create the state file with (must match an existing one)
+    #[arg(long, global = true, env = "CRDT_REPLICA", value_name = "ID")]
+    pub replica: Option<String>,
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// When to use colors (NO_COLOR is honoured with auto)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The five types, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TypeArg {
+    GCounter,
+    PnCounter,
+    LwwRegister,
+    OrSet,
+    Rga,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CounterType {
+    GCounter,
+    PnCounter,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Increment a counter (created as a g-counter unless --type says otherwise)
+    #[command(
+        after_help = "Examples:\n  crdt inc metrics:requests\n  crdt inc metrics:bytes 512\n  crdt inc --type pn-counter resources:gpu 30"
+    )]
+    Inc {
+        name: String,
+        /// Amount to add (at least 1)
+        #[arg(default_value_t = 1)]
+        amount: u64,
+        /// Type to create the counter with
+        #[arg(long = "type", value_enum, value_name = "TYPE")]
+        ty: Option<CounterType>,
+    },
+    /// Decrement a pn-counter (created when missing)
+    #[command(after_help = "Example:\n  crdt dec resources:gpu 30")]
+    Dec {
+        name: String,
+        /// Amount to subtract (at least 1)
+        #[arg(default_value_t = 1)]
+        amount: u64,
+    },
+    /// Write an lww-register: VALUE is JSON when it parses as JSON, else a string
+    #[command(
+        after_help = "Examples:\n  crdt set config:global '{\"feature:ai-review\": true}'\n  crdt set config:mode fast\n  crdt set --string config:version 1.10"
+    )]
+    Set {
+        name: String,
+        value: String,
+        /// Take VALUE as a string even when it parses as JSON
+        #[arg(long)]
+        string: bool,
+    },
+    /// Add members to an or-set (JSON when they parse as JSON, else strings)
+    #[command(
+        after_help = "Examples:\n  crdt add tasks:active task-1 task-2\n  crdt add tasks:active '{\"id\": \"task-3\"}'"
+    )]
+    Add {
+        name: String,
+        #[arg(required = true, value_name = "ELEM")]
+        elems: Vec<String>,
+        /// Take every ELEM as a string
+        #[arg(long)]
+        string: bool,
+    },
+    /// Remove members from an or-set
+    #[command(after_help = "Example:\n  crdt rm tasks:active task-1")]
+    Rm {
+        name: String,
+        #[arg(required = true, value_name = "ELEM")]
+        elems: Vec<String>,
+        /// Take every ELEM as a string
+        #[arg(long)]
+        string: bool,
+    },
+    /// Insert text into an rga before character POS (0 is the start)
+    #[command(after_help = "Example:\n  crdt insert document:main 0 'Hello '")]
+    Insert {
+        name: String,
+        /// Position in characters (not bytes)
+        pos: usize,
+        text: String,
+    },
+    /// Delete LEN characters of an rga starting at POS
+    #[command(after_help = "Example:\n  crdt delete document:main 0 6")]
+    Delete {
+        name: String,
+        pos: usize,
+        #[arg(default_value_t = 1)]
+        len: usize,
+    },
+    /// Append text at the end of an rga
+    #[command(after_help = "Example:\n  crdt append document:main 'World'")]
+    Append { name: String, text: String },
+    /// Create an empty object of a given type
+    #[command(after_help = "Example:\n  crdt new resources:gpu --type pn-counter")]
+    New {
+        name: String,
+        #[arg(long = "type", value_enum, value_name = "TYPE")]
+        ty: TypeArg,
+    },
+    /// Print the value only: a number, a JSON value, set members one per line, the text
+    #[command(after_help = "Example:\n  total=$(crdt get metrics:requests)")]
+    Get { name: String },
+    /// List objects whose name starts with PREFIX (all when omitted)
+    #[command(after_help = "Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls")]
+    Ls { prefix: Option<String> },
+    /// Show an object's type, value, version vector and contributing replicas
+    #[command(after_help = "Example:\n  crdt show metrics:requests")]
+    Show { name: String },
+    /// Write a snapshot of the local replica (or of the named objects and namespaces)
+    #[command(
+        after_help = "Examples:\n  crdt export -o agent-1.json\n  crdt export metrics: config:global -o part.json\n  crdt export > all.json"
+    )]
+    Export {
+        /// Names or namespaces (`metrics` or `metrics:` selects metrics:*)
+        #[arg(value_name = "NAME|PREFIX")]
+        select: Vec<String>,
+        /// Output file; `-` or none is stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Merge snapshot files into the local replica (`-` reads stdin)
+    #[command(after_help = "Example:\n  crdt import agent-2.json agent-3.json")]
+    Import {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Merge snapshot files into one, without touching the local replica
+    #[command(after_help = "Example:\n  crdt merge a.json b.json -o merged.json")]
+    Merge {
+        #[arg(required = true, num_args = 1.., value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Output file; `-` or none is stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Show the state file path, replica id, object count and size
+    Info,
+    /// Apply many commands, one per line, in one process with one write
+    #[command(
+        after_help = "Lines use the command line's syntax and shell quoting; blank lines and\n\
+lines starting with # are skipped. Change commands (inc, dec, set, add, rm,\n\
+insert, delete, append, new) and get are allowed.\n\n\
+Example:\n  printf 'inc metrics:requests\\nadd tasks:active \"task 1\"\\n' | crdt batch"
+    )]
+    Batch {
+        /// File of commands; `-` or none reads stdin
+        file: Option<PathBuf>,
+        /// Stop at the first failing line (nothing is saved then)
+        #[arg(long)]
+        stop_on_error: bool,
+    },
+    /// Print shell completions
+    #[command(
+        after_help = "Example:\n  crdt completions bash > ~/.local/share/bash-completion/completions/crdt"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(hide = true)]
+    Manpage,
+}

@@ -1,0 +1,258 @@
+//! `crdt batch`: many commands, one lock, one write.
+
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, anyhow};
+use clap::{CommandFactory, FromArgMatches};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use super::args::{Cli, Command};
+use super::output::Out;
+use super::read::write_value;
+use super::{Ctx, Exit, ops};
+
+/// Parses one line with the command line's syntax and shell quoting.
+/// `parser` is the clap tree, built once per batch (building it is the costly part).
+fn parse_line(parser: &mut clap::Command, line: &str) -> Result<Command> {
+    let words = shlex::split(line).ok_or_else(|| anyhow!("unbalanced quotes"))?;
+    if let Some(cmd) = fast_parse(&words) {
+        return Ok(cmd);
+    }
+    let matches = parser.try_get_matches_from_mut(std::iter::once("crdt".to_string()).chain(words));
+    let cli = matches
+        .and_then(|m| Cli::from_arg_matches(&m))
+        .map_err(|e| {
+            // clap's message without its usage block and help hint.
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid command")
+                .trim_start_matches("error: ");
+            anyhow!("{first}")
+        })?;
+    match cli.command {
+        c @ (Command::Inc { .. }
+        | Command::Dec { .. }
+        | Command::Set { .. }
+        | Command::Add { .. }
+        | Command::Rm { .. }
+        | Command::Insert { .. }
+        | Command::Delete { .. }
+        | Command::Append { .. }
+        | Command::New { .. }
+        | Command::Get { .. }) => Ok(c),
+        other => Err(anyhow!(
+            "`{}` is not allowed in a batch (only change commands and get)",
+            format!("{other:?}")
+                .split([' ', '{'])
+                .next()
+                .unwrap_or("?")
+                .to_lowercase()
+        )),
+    }
+}
+
+/// The common flag-free lines, parsed without clap (clap costs ~10 µs a
+/// line, which dominates a large batch). Anything else, including every line
+/// with an option or a wrong number of arguments, returns `None` and goes
+/// through clap, so errors and edge cases stay clap's. A test checks that
+/// both parsers agree.
+pub(crate) fn fast_parse(words: &[String]) -> Option<Command> {
+    if words.iter().any(|w| w.starts_with('-')) {
+        return None;
+    }
+    let name = || words[1].clone();
+    let num = |i: usize| words[i].parse::<u64>().ok();
+    let idx = |i: usize| words[i].parse::<usize>().ok();
+    Some(match (words.first()?.as_str(), words.len()) {
+        ("inc", 2 | 3) => Command::Inc {
+            name: name(),
+            amount: if words.len() == 3 { num(2)? } else { 1 },
+            ty: None,
+        },
+        ("dec", 2 | 3) => Command::Dec {
+            name: name(),
+            amount: if words.len() == 3 { num(2)? } else { 1 },
+        },
+        ("set", 3) => Command::Set {
+            name: name(),
+            value: words[2].clone(),
+            string: false,
+        },
+        ("add", 3..) => Command::Add {
+            name: name(),
+            elems: words[2..].to_vec(),
+            string: false,
+        },
+        ("rm", 3..) => Command::Rm {
+            name: name(),
+            elems: words[2..].to_vec(),
+            string: false,
+        },
+        ("insert", 4) => Command::Insert {
+            name: name(),
+            pos: idx(2)?,
+            text: words[3].clone(),
+        },
+        ("delete", 3 | 4) => Command::Delete {
+            name: name(),
+            pos: idx(2)?,
+            len: if words.len() == 4 { idx(3)? } else { 1 },
+        },
+        ("append", 3) => Command::Append {
+            name: name(),
+            text: words[2].clone(),
+        },
+        ("get", 2) => Command::Get { name: name() },
+        _ => return None,
+    })
+}
+
+/// Both parsers give the same command for the same words.
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn fast_parse_agrees_with_clap() {
+        let lines = [
+            "inc metrics:requests",
+            "inc metrics:requests 5",
+            "dec resources:gpu 30",
+            "dec resources:gpu",
+            "set config:global '{\"a\": 1}'",
+            "set config:mode fast",
+            "add tasks:active task-1 'task 2' '{\"id\": 3}'",
+            "rm tasks:active task-1",
+            "insert document:main 0 'Hello '",
+            "delete document:main 3",
+            "delete document:main 3 4",
+            "append document:main 'World'",
+            "get metrics:requests",
+        ];
+        let mut parser = Cli::command();
+        for line in lines {
+            let words = shlex::split(line).unwrap();
+            let fast = fast_parse(&words).unwrap_or_else(|| panic!("{line}: no fast path"));
+            let m = parser
+                .try_get_matches_from_mut(std::iter::once("crdt".to_string()).chain(words))
+                .unwrap();
+            let slow = Cli::from_arg_matches(&m).unwrap().command;
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line}");
+        }
+        // Lines the fast path leaves to clap.
+        for line in [
+            "inc x 0x5",
+            "inc --type pn-counter x",
+            "inc x -5",
+            "insert d x y",
+            "delete d",
+            "set x",
+            "frobnicate",
+        ] {
+            let words = shlex::split(line).unwrap();
+            assert!(fast_parse(&words).is_none(), "{line}");
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool) -> Result<Exit> {
+    let input: Box<dyn Read> = match &file {
+        Some(p) if p != Path::new("-") => Box::new(
+            std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+        ),
+        _ => Box::new(std::io::stdin()),
+    };
+    let lines: Vec<String> = BufReader::new(input)
+        .lines()
+        .collect::<std::io::Result<_>>()
+        .context("cannot read the batch")?;
+    let bar = if std::io::stderr().is_terminal() && lines.len() >= 10_000 {
+        let bar = ProgressBar::new(lines.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} lines {per_sec} eta {eta}")
+                .expect("valid template"),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+
+    let now = ops::now_ms();
+    let mut parser = Cli::command();
+    let mut errors: Vec<(usize, String)> = Vec::new();
+    let mut applied = 0usize;
+    let mut gets: Vec<String> = Vec::new();
+    let result = ctx.update(|store| {
+        for (i, line) in lines.iter().enumerate() {
+            if let Some(bar) = &bar
+                && i % 1024 == 0
+            {
+                bar.set_position(i as u64);
+            }
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let outcome = parse_line(&mut parser, trimmed).and_then(|cmd| match &cmd {
+                Command::Get { name } => {
+                    let list = store.objects(name);
+                    if list.is_empty() {
+                        return Err(anyhow!("no object named {name}"));
+                    }
+                    for o in list {
+                        gets.push(value_text(o));
+                    }
+                    Ok(())
+                }
+                _ => ops::apply(store, &cmd, now).map(|_| ()),
+            });
+            match outcome {
+                Ok(()) => applied += 1,
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    eprintln!("crdt: line {}: {msg}", i + 1);
+                    errors.push((i + 1, msg));
+                    if stop_on_error {
+                        return Err(anyhow!("stopped at line {}; nothing was saved", i + 1));
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for g in &gets {
+        if !ctx.json {
+            write!(out, "{g}")?;
+        }
+    }
+    result?;
+    let failed = errors.len();
+    if ctx.json {
+        let errs: Vec<_> = errors
+            .iter()
+            .map(|(l, e)| json!({"line": l, "error": e}))
+            .collect();
+        out.json(&json!({"applied": applied, "failed": failed, "errors": errs, "saved": true}))?;
+    } else {
+        eprintln!("crdt: batch: {applied} applied, {failed} failed");
+    }
+    Ok(if failed == 0 {
+        Exit::Success
+    } else {
+        Exit::Error
+    })
+}
+
+/// What `get` prints for an object, as text.
+fn value_text(o: &crdt::Object) -> String {
+    let mut buf = Vec::new();
+    write_value(&mut buf, o).expect("writing to memory");
+    String::from_utf8(buf).expect("values are UTF-8")
+}

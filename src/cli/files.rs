@@ -1,0 +1,110 @@
+//! Snapshot files: export, import, merge.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use crdt::statefile::write_atomic;
+use crdt::{Store, snapshot};
+use serde_json::json;
+
+use super::Ctx;
+use super::output::Out;
+
+/// Reads and validates a snapshot file (`-` is stdin).
+pub fn read_snapshot(path: &Path) -> Result<Store> {
+    let text = if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read the snapshot from stdin")?;
+        s
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    snapshot::decode(&text).with_context(|| format!("{} is not a valid snapshot", path.display()))
+}
+
+/// Writes snapshot text to a file (atomically) or to stdout (`-` or none).
+fn write_output(out: &mut Out, output: Option<&Path>, text: &str) -> Result<()> {
+    match output {
+        Some(p) if p != Path::new("-") => write_atomic(p, text.as_bytes())
+            .with_context(|| format!("cannot write {}", p.display())),
+        _ => Ok(out.write_all(text.as_bytes())?),
+    }
+}
+
+pub fn export(ctx: &Ctx, out: &mut Out, select: &[String], output: Option<PathBuf>) -> Result<()> {
+    let Some(store) = ctx.load()? else {
+        bail!(
+            "no state file at {} yet: nothing to export",
+            ctx.state.display()
+        );
+    };
+    let part = store.select(select);
+    if part.is_empty() && !select.is_empty() {
+        bail!("nothing matches {} (see `crdt ls`)", select.join(" "));
+    }
+    write_output(out, output.as_deref(), &snapshot::encode(&part))?;
+    if let Some(p) = output.filter(|p| p != Path::new("-")) {
+        eprintln!("crdt: exported {} objects to {}", part.len(), p.display());
+    }
+    Ok(())
+}
+
+pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<()> {
+    // Read and check every file before touching the local replica.
+    let incoming: Vec<(&PathBuf, Store)> = files
+        .iter()
+        .map(|f| Ok((f, read_snapshot(f)?)))
+        .collect::<Result<_>>()?;
+    let report = ctx.update(|store| {
+        let mut report = Vec::new();
+        for (path, other) in &incoming {
+            let before = store.versions();
+            store.merge(other);
+            let changed = store
+                .versions()
+                .iter()
+                .filter(|(k, v)| before.get(*k) != Some(*v))
+                .count();
+            report.push((
+                path.display().to_string(),
+                other.replica().to_string(),
+                other.len(),
+                changed,
+            ));
+        }
+        Ok(report)
+    })?;
+    if ctx.json {
+        let files: Vec<_> = report
+            .iter()
+            .map(|(f, r, n, c)| json!({"file": f, "replica": r, "objects": n, "changed": c}))
+            .collect();
+        out.json(&json!({ "imported": files }))?;
+    } else {
+        for (f, r, n, c) in &report {
+            writeln!(out, "{f}: {n} objects from replica {r}, {c} changed here")?;
+        }
+    }
+    Ok(())
+}
+
+pub fn merge(_ctx: &Ctx, out: &mut Out, files: &[PathBuf], output: Option<PathBuf>) -> Result<()> {
+    let mut stores = files.iter().map(|f| read_snapshot(f));
+    let mut merged = stores.next().expect("clap requires one file")?;
+    for s in stores {
+        merged.merge(&s?);
+    }
+    write_output(out, output.as_deref(), &snapshot::encode(&merged))?;
+    if let Some(p) = output.filter(|p| p != Path::new("-")) {
+        eprintln!(
+            "crdt: merged {} files ({} objects) into {}",
+            files.len(),
+            merged.len(),
+            p.display()
+        );
+    }
+    Ok(())
+}

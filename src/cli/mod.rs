@@ -1,0 +1,212 @@
+//! The command-line layer: parses arguments, calls the library, renders
+//! results. Only this layer prints.
+
+mod args;
+mod batch;
+mod files;
+mod ops;
+mod output;
+mod read;
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{CommandFactory, Parser};
+use crdt::statefile::{self, Locked};
+use crdt::{ReplicaId, Store};
+
+pub use args::{Cli, ColorChoice, Command};
+use output::Out;
+
+/// Exit codes, as documented in `--help` and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    /// A negative answer, e.g. a diff that found differences.
+    #[allow(dead_code)]
+    Negative = 1,
+    Error = 2,
+    /// Applied locally, but the sync endpoint was unreachable.
+    #[allow(dead_code)]
+    Unreachable = 3,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx::new(&cli);
+    let code = match run(&ctx, cli.command) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => Exit::Success,
+        Err(e) => {
+            report(&e);
+            Exit::Error
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Prints an error and its causes once, on stderr.
+fn report(e: &anyhow::Error) {
+    let mut msg = format!("crdt: error: {e}");
+    for cause in e.chain().skip(1) {
+        msg.push_str(&format!("\n  caused by: {cause}"));
+    }
+    eprintln!("{msg}");
+}
+
+/// What every command needs: where the state is and how to print.
+pub struct Ctx {
+    pub state: PathBuf,
+    pub replica: Option<String>,
+    pub json: bool,
+    /// stdout is a terminal: tables with borders, progress bars.
+    pub tty: bool,
+}
+
+impl Ctx {
+    fn new(cli: &Cli) -> Ctx {
+        let tty = io::stdout().is_terminal();
+        let color = match cli.global.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        colored::control::set_override(color);
+        Ctx {
+            state: cli.global.state.clone().unwrap_or_else(default_state_path),
+            replica: cli.global.replica.clone(),
+            json: cli.global.json,
+            tty,
+        }
+    }
+
+    fn out(&self) -> Out {
+        Out::new(self.tty)
+    }
+
+    /// Loads the local replica for reading (no lock: saves are atomic).
+    /// `None` when the state file does not exist yet.
+    pub fn load(&self) -> Result<Option<Store>> {
+        let store = statefile::load(&self.state)?;
+        if let Some(s) = &store {
+            self.check_replica(s)?;
+        }
+        Ok(store)
+    }
+
+    /// Runs `f` on the local replica under the lock, then saves it. When `f`
+    /// fails nothing is written.
+    pub fn update<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let lock = Locked::acquire(&self.state)?;
+        let mut store = match lock.load()? {
+            Some(s) => {
+                self.check_replica(&s)?;
+                s
+            }
+            None => Store::new(self.new_replica_id()?),
+        };
+        let out = f(&mut store)?;
+        lock.save(&store)?;
+        Ok(out)
+    }
+
+    fn check_replica(&self, store: &Store) -> Result<()> {
+        if let Some(wanted) = &self.replica
+            && wanted != store.replica().as_str()
+        {
+            bail!(
+                "{} belongs to replica {:?}, not {:?}: one state file is one replica \
+                 (use another --state for another replica)",
+                self.state.display(),
+                store.replica().as_str(),
+                wanted
+            );
+        }
+        Ok(())
+    }
+
+    fn new_replica_id(&self) -> Result<ReplicaId> {
+        match &self.replica {
+            Some(id) => Ok(ReplicaId::new(id.clone())?),
+            None => Ok(generated_replica_id()),
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/crdt/state.json`, else `~/.local/share/crdt/state.json`.
+fn default_state_path() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("crdt").join("state.json")
+}
+
+/// `<hostname>-<8 random hex digits>`: readable and unique.
+fn generated_replica_id() -> ReplicaId {
+    use std::hash::{BuildHasher, RandomState};
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(40)
+        .collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let random = RandomState::new().hash_one((nanos, std::process::id())) as u32;
+    let host = if host.is_empty() {
+        "replica".into()
+    } else {
+        host
+    };
+    ReplicaId::new(format!("{host}-{random:08x}")).expect("valid by construction")
+}
+
+fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
+    let mut out = ctx.out();
+    match command {
+        Command::Get { name } => read::get(ctx, &mut out, &name)?,
+        Command::Ls { prefix } => read::ls(ctx, &mut out, prefix.as_deref().unwrap_or(""))?,
+        Command::Show { name } => read::show(ctx, &mut out, &name)?,
+        Command::Info => read::info(ctx, &mut out)?,
+        Command::Export { select, output } => files::export(ctx, &mut out, &select, output)?,
+        Command::Import { files } => files::import(ctx, &mut out, &files)?,
+        Command::Merge { files, output } => files::merge(ctx, &mut out, &files, output)?,
+        Command::Batch {
+            file,
+            stop_on_error,
+        } => return batch::run(ctx, &mut out, file, stop_on_error),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "crdt", &mut out);
+        }
+        Command::Manpage => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .context("cannot write the man page")?;
+        }
+        change => {
+            let now = ops::now_ms();
+            let (name, ty, value) = ctx.update(|store| {
+                let (name, ty) = ops::apply(store, &change, now)?;
+                let value = store.get(&name, ty).map(|o| o.value_json());
+                Ok((name, ty, value.unwrap_or_default()))
+            })?;
+            read::print_value_line(ctx, &mut out, &name, ty, &value)?;
+        }
+    }
+    out.flush()?;
+    Ok(Exit::Success)
+}

@@ -1,0 +1,103 @@
+//! Where output goes and how values look: plain lines when piped, tables and
+//! colors at a terminal, one JSON document with `--json`.
+
+use std::io::{self, BufWriter, Stdout, Write};
+
+use comfy_table::{ContentArrangement, Table, presets};
+use crdt::snapshot::write_pretty;
+use serde_json::Value;
+
+/// Buffered stdout. Write errors (a closed pipe included) propagate, so
+/// `main` can tell a closed pipe from a real failure.
+pub struct Out {
+    inner: BufWriter<Stdout>,
+    tty: bool,
+}
+
+impl Out {
+    pub fn new(tty: bool) -> Out {
+        Out {
+            inner: BufWriter::new(io::stdout()),
+            tty,
+        }
+    }
+
+    /// One JSON document, pretty, keys sorted.
+    pub fn json(&mut self, v: &Value) -> io::Result<()> {
+        let mut text = String::new();
+        write_pretty(&mut text, v, 0);
+        writeln!(self, "{text}")
+    }
+
+    /// A table: borders at a terminal, aligned plain columns when piped.
+    pub fn table(&mut self, header: &[&str], rows: Vec<Vec<String>>) -> io::Result<()> {
+        let mut t = Table::new();
+        if self.tty {
+            t.load_style(presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header(header.to_vec());
+        } else {
+            // Piped: plain aligned columns and no header, easy to cut or awk.
+            t.load_style(presets::NOTHING);
+        }
+        for row in rows {
+            t.add_row(row);
+        }
+        if !self.tty {
+            // No padding before the first column, so lines start with the name.
+            for col in t.column_iter_mut() {
+                col.set_padding((0, 2));
+            }
+        }
+        for line in t.lines() {
+            writeln!(self, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A value on one line: numbers and JSON compact, text raw.
+pub fn one_line(v: &Value, is_text: bool) -> String {
+    match v {
+        Value::String(s) if is_text => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A short summary for listings.
+pub fn summary(v: &Value, max: usize) -> String {
+    let text = match v {
+        Value::Array(items) => {
+            let n = items.len();
+            let shown: Vec<String> = items.iter().take(3).map(|i| i.to_string()).collect();
+            let more = if n > 3 { ", …" } else { "" };
+            format!(
+                "{n} member{}: {{{}{more}}}",
+                if n == 1 { "" } else { "s" },
+                shown.join(", ")
+            )
+        }
+        Value::String(s) => format!("{:?}", s),
+        other => other.to_string(),
+    };
+    truncate(&text, max)
+}
+
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,102 @@
+//! The scenarios of the collaboration guide our users come from
+//! (`shared/reference/crdt-collaboration-examples.md`), as library calls.
+
+use crdt::{Crdt, GCounter, LwwRegister, OrSet, PnCounter, ReplicaId, Rga};
+use serde_json::json;
+
+fn agent(n: usize) -> ReplicaId {
+    ReplicaId::new(format!("agent-{n}")).unwrap()
+}
+
+/// Everyone sends its state to everyone.
+fn exchange<T: Crdt>(replicas: &mut [T]) {
+    let all = replicas.to_vec();
+    for r in replicas.iter_mut() {
+        for other in &all {
+            r.merge(other);
+        }
+    }
+}
+
+#[test]
+fn two_agents_each_count_a_request_and_both_read_two() {
+    let mut counters = vec![GCounter::default(), GCounter::default()];
+    counters[0].inc(&agent(1), 1).unwrap();
+    counters[1].inc(&agent(2), 1).unwrap();
+    exchange(&mut counters);
+    assert_eq!(counters[0].value(), 2);
+    assert_eq!(counters[1].value(), 2);
+}
+
+#[test]
+fn three_agents_set_the_config_concurrently_and_agree_on_the_winner() {
+    let mut configs = vec![LwwRegister::default(); 3];
+    // Same wall-clock millisecond for two of them: the replica id breaks the tie.
+    configs[0].set(&agent(1), json!({"feature:ai-review": true}), 1_000);
+    configs[1].set(&agent(2), json!({"feature:auto-merge": false}), 1_000);
+    configs[2].set(&agent(3), json!({"feature:ai-review": false}), 999);
+    exchange(&mut configs);
+    let winner = configs[0].value().cloned();
+    assert_eq!(winner, Some(json!({"feature:auto-merge": false})));
+    assert!(configs.iter().all(|c| c.value().cloned() == winner));
+    assert_eq!(configs[0], configs[2]);
+    // What lost is kept for debugging: the other write of the same millisecond.
+    assert_eq!(configs[1].lost().unwrap().writer, agent(1));
+
+    // A write made after seeing the others wins, even with a clock far behind.
+    configs[2].set(&agent(3), json!({"feature:ai-review": "final"}), 1);
+    exchange(&mut configs);
+    assert!(
+        configs
+            .iter()
+            .all(|c| c.value() == Some(&json!({"feature:ai-review": "final"})))
+    );
+}
+
+#[test]
+fn a_task_removed_while_another_agent_re_adds_it_stays() {
+    let mut queues = vec![OrSet::default(); 2];
+    let task = json!({"id": "task-1", "data": {"type": "analyze"}});
+    queues[0].add(&agent(0), task.clone());
+    exchange(&mut queues);
+    queues[0].remove(&agent(0), &task); // agent 0 completes it
+    queues[1].add(&agent(1), task.clone()); // agent 1 re-adds it, concurrently
+    exchange(&mut queues);
+    assert!(
+        queues.iter().all(|q| q.contains(&task)),
+        "add wins over a concurrent remove"
+    );
+
+    // A remove that has seen every add does remove it.
+    queues[1].remove(&agent(1), &task);
+    exchange(&mut queues);
+    assert!(queues.iter().all(|q| !q.contains(&task)));
+}
+
+#[test]
+fn gpu_allocations_and_releases_balance_out() {
+    let mut gpus = vec![PnCounter::default(); 2];
+    gpus[0].inc(&agent(1), 30).unwrap(); // allocate 30
+    gpus[1].inc(&agent(2), 40).unwrap(); // allocate 40
+    exchange(&mut gpus);
+    gpus[0].dec(&agent(1), 30).unwrap(); // release 30
+    exchange(&mut gpus);
+    let max = 100;
+    assert_eq!(gpus[0].value(), 40);
+    assert_eq!(max - gpus[1].value(), 60, "available");
+}
+
+#[test]
+fn three_agents_type_into_one_document_and_read_the_same_text() {
+    let mut docs = vec![Rga::default(); 3];
+    docs[0].insert(&agent(1), 0, "Hello ").unwrap();
+    docs[1].insert(&agent(2), 0, "World").unwrap();
+    docs[2].insert(&agent(3), 0, ", ").unwrap();
+    exchange(&mut docs);
+    let text = docs[0].text();
+    assert!(docs.iter().all(|d| d.text() == text));
+    for run in ["Hello ", "World", ", "] {
+        assert!(text.contains(run), "{run:?} was split: {text:?}");
+    }
+    assert_eq!(text.chars().count(), 13);
+}

@@ -1,0 +1,320 @@
+//! Snapshot format v1: round trips, golden files checked against the JSON
+//! Schema, and one rejected input per error kind.
+
+use std::path::Path;
+
+use crdt::{Crdt, CrdtType, Object, ReplicaId, SnapshotError, Store, snapshot};
+use serde_json::{Value, json};
+
+fn id(s: &str) -> ReplicaId {
+    ReplicaId::new(s).unwrap()
+}
+
+/// Two agents that worked on every type, then exchanged state once: the
+/// result has concurrent writes, a remove racing an add, deletes and runs.
+fn two_agents() -> (Store, Store) {
+    let (a, b) = (id("agent-1"), id("agent-2"));
+    let mut x = Store::new(a.clone());
+    let mut y = Store::new(b.clone());
+    let mut edit = |s: &mut Store, me: &ReplicaId, now: u64| {
+        if let Object::GCounter(c) = s.get_or_create("metrics:requests", CrdtType::GCounter) {
+            c.inc(me, 2).unwrap();
+        }
+        if let Object::PnCounter(c) = s.get_or_create("resources:gpu", CrdtType::PnCounter) {
+            c.inc(me, 30).unwrap();
+            c.dec(me, 10).unwrap();
+        }
+        if let Object::LwwRegister(r) = s.get_or_create("config:global", CrdtType::LwwRegister) {
+            r.set(
+                me,
+                json!({"feature:ai-review": me.as_str() == "agent-1", "n": 1.5}),
+                now,
+            );
+        }
+        if let Object::OrSet(set) = s.get_or_create("tasks:active", CrdtType::OrSet) {
+            set.add(me, json!({"id": "task-1"}));
+            set.add(me, json!(format!("task-{}", me)));
+        }
+        if let Object::Rga(t) = s.get_or_create("document:main", CrdtType::Rga) {
+            t.append(
+                me,
+                if me.as_str() == "agent-1" {
+                    "Hello "
+                } else {
+                    "World"
+                },
+            )
+            .unwrap();
+        }
+    };
+    edit(&mut x, &a, 1_700_000_000_000);
+    edit(&mut y, &b, 1_700_000_000_005);
+    x.merge(&y);
+    if let Some(Object::OrSet(set)) = x.get_mut("tasks:active", CrdtType::OrSet) {
+        set.remove(&a, &json!("task-agent-2"));
+    }
+    if let Some(Object::Rga(t)) = x.get_mut("document:main", CrdtType::Rga) {
+        t.delete(&a, 0, 2).unwrap();
+        t.insert(&a, 0, "¡").unwrap();
+    }
+    (x, y)
+}
+
+fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/snapshot.schema.json"),
+    )
+    .unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("the schema compiles")
+}
+
+fn check_golden(name: &str, store: &Store) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    let text = snapshot::encode(store);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run UPDATE_GOLDEN=1 cargo test --test snapshot",
+            path.display()
+        )
+    });
+    assert_eq!(
+        text, golden,
+        "{name} changed; if that is intended, run UPDATE_GOLDEN=1 cargo test --test snapshot"
+    );
+    let value: Value = serde_json::from_str(&golden).unwrap();
+    let errors: Vec<String> = schema()
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name} does not match the schema: {errors:#?}"
+    );
+    assert_eq!(&snapshot::decode(&golden).unwrap(), store);
+}
+
+#[test]
+fn golden_snapshots_are_stable_and_match_the_schema() {
+    let (x, y) = two_agents();
+    check_golden("agent-1.json", &x);
+    check_golden("agent-2.json", &y);
+    check_golden("empty.json", &Store::new(id("fresh")));
+}
+
+#[test]
+fn round_trip_is_identity_and_byte_stable() {
+    let (x, _) = two_agents();
+    let text = snapshot::encode(&x);
+    let back = snapshot::decode(&text).unwrap();
+    assert_eq!(back, x);
+    assert_eq!(snapshot::encode(&back), text);
+}
+
+#[test]
+fn equal_states_give_identical_bytes_whatever_the_merge_order() {
+    let (x, y) = two_agents();
+    let mut xy = x.clone();
+    xy.merge(&y);
+    let mut yx = Store::new(id("agent-1"));
+    yx.merge(&y);
+    yx.merge(&x);
+    assert_eq!(snapshot::encode(&xy), snapshot::encode(&yx));
+}
+
+#[test]
+fn numbers_round_trip_exactly() {
+    let me = id("a");
+    let mut s = Store::new(me.clone());
+    let values = [
+        json!(0.1),
+        json!(1e-300),
+        json!(123456789.12345678),
+        json!(u64::MAX),
+        json!(i64::MIN),
+        json!(2.5e20),
+    ];
+    for (i, v) in values.iter().enumerate() {
+        if let Object::LwwRegister(r) = s.get_or_create(&format!("n:{i}"), CrdtType::LwwRegister) {
+            r.set(&me, v.clone(), 1);
+        }
+    }
+    let back = snapshot::decode(&snapshot::encode(&s)).unwrap();
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(
+            &back
+                .get(&format!("n:{i}"), CrdtType::LwwRegister)
+                .unwrap()
+                .value_json(),
+            v
+        );
+    }
+}
+
+#[test]
+fn type_conflicts_are_kept_and_round_trip() {
+    let (a, b) = (id("agent-1"), id("agent-2"));
+    let mut x = Store::new(a.clone());
+    let mut y = Store::new(b.clone());
+    if let Object::GCounter(c) = x.get_or_create("votes", CrdtType::GCounter) {
+        c.inc(&a, 1).unwrap();
+    }
+    if let Object::OrSet(s) = y.get_or_create("votes", CrdtType::OrSet) {
+        s.add(&b, json!("yes"));
+    }
+    x.merge(&y);
+    assert_eq!(
+        x.conflicts(),
+        vec![("votes", vec![CrdtType::GCounter, CrdtType::OrSet])]
+    );
+    assert_eq!(snapshot::decode(&snapshot::encode(&x)).unwrap(), x);
+}
+
+/// The agent-1 golden snapshot as a value, to break on purpose.
+fn golden_value() -> Value {
+    serde_json::to_value(snapshot::to_value(&two_agents().0)).unwrap()
+}
+
+fn object_mut<'a>(v: &'a mut Value, name: &str) -> &'a mut Value {
+    v["objects"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|o| o["name"] == name)
+        .unwrap()
+}
+
+fn reject(v: &Value) -> SnapshotError {
+    snapshot::decode(&v.to_string()).expect_err("malformed input was accepted")
+}
+
+#[test]
+fn rejects_invalid_json_with_line_and_column() {
+    let err = snapshot::decode("{\n  \"format\": \"crdt-snapshot\",\n  oops\n}").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SnapshotError::Syntax {
+                line: 3,
+                column: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn rejects_another_format() {
+    let mut v = golden_value();
+    v["format"] = json!("automerge");
+    assert_eq!(reject(&v).kind(), "format");
+}
+
+#[test]
+fn rejects_an_unknown_version() {
+    let mut v = golden_value();
+    v["version"] = json!(2);
+    let err = reject(&v);
+    assert_eq!(err, SnapshotError::Version { found: "2".into() });
+}
+
+#[test]
+fn rejects_an_unknown_type_naming_the_object() {
+    let mut v = golden_value();
+    object_mut(&mut v, "tasks:active")["type"] = json!("2p-set");
+    let err = reject(&v);
+    assert_eq!(err.kind(), "unknown-type");
+    assert!(err.to_string().contains("\"tasks:active\").type"), "{err}");
+}
+
+#[test]
+fn rejects_a_value_of_the_wrong_shape_naming_the_field() {
+    let mut v = golden_value();
+    object_mut(&mut v, "metrics:requests")["state"]["counts"]["agent-1"]["count"] = json!("two");
+    let err = reject(&v);
+    assert_eq!(err.kind(), "shape");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"metrics:requests\").state.counts.agent-1.count"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("expected a non-negative integer, found the string \"two\""),
+        "{msg}"
+    );
+}
+
+#[test]
+fn rejects_unknown_fields() {
+    let mut v = golden_value();
+    object_mut(&mut v, "config:global")["state"]["winner"] = json!(1);
+    let err = reject(&v);
+    assert_eq!(err.kind(), "shape");
+    assert!(err.to_string().contains("state.winner"), "{err}");
+}
+
+#[test]
+fn rejects_impossible_causal_states() {
+    // A counter whose count is smaller than its number of increments.
+    let mut v = golden_value();
+    object_mut(&mut v, "metrics:requests")["state"]["counts"]["agent-1"]["seq"] = json!(9);
+    object_mut(&mut v, "metrics:requests")["version"]["agent-1"] = json!(9);
+    assert_eq!(reject(&v).kind(), "causal");
+
+    // A version that does not match the state.
+    let mut v = golden_value();
+    object_mut(&mut v, "resources:gpu")["version"]["agent-2"] = json!(7);
+    let err = reject(&v);
+    assert_eq!(err.kind(), "causal");
+    assert!(
+        err.to_string().contains("\"resources:gpu\").version"),
+        "{err}"
+    );
+
+    // A set member tagged with a dot the context never saw.
+    let mut v = golden_value();
+    object_mut(&mut v, "tasks:active")["state"]["elements"][0]["dots"] = json!([["agent-9", 1]]);
+    assert_eq!(reject(&v).kind(), "causal");
+
+    // Text whose origin is not earlier in the text.
+    let mut v = golden_value();
+    let runs = &mut object_mut(&mut v, "document:main")["state"]["runs"];
+    runs[0]["origin"] = json!(["agent-1", 99]);
+    assert_eq!(reject(&v).kind(), "causal");
+
+    // The same object twice.
+    let mut v = golden_value();
+    let dup = object_mut(&mut v, "resources:gpu").clone();
+    v["objects"].as_array_mut().unwrap().push(dup);
+    assert_eq!(reject(&v).kind(), "causal");
+}
+
+#[test]
+fn a_delta_is_small_and_sufficient() {
+    let (x, y) = two_agents();
+    let delta = x.delta_since(&y.versions());
+    let mut y2 = y.clone();
+    y2.merge(&delta);
+    let mut y3 = y.clone();
+    y3.merge(&x);
+    assert_eq!(y2, y3);
+    // Nothing to send to a replica that has everything.
+    assert!(x.delta_since(&x.versions()).is_empty());
+    let counter = delta.get("metrics:requests", CrdtType::GCounter).unwrap();
+    assert!(
+        counter.version().get(&id("agent-2")) == 0,
+        "agent-2 already has its own increments"
+    );
+}
+
+#[test]
+fn every_type_has_a_distinct_json_name() {
+    for t in CrdtType::ALL {
+        assert_eq!(t.as_str().parse::<CrdtType>().unwrap(), t);
+    }
+}
