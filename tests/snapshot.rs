@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crdt::{Crdt, CrdtType, Object, ReplicaId, SnapshotError, Store, snapshot};
+use crdt::{CrdtType, Object, ReplicaId, SnapshotError, Store, snapshot};
 use serde_json::{Value, json};
 
 fn id(s: &str) -> ReplicaId {
@@ -16,7 +16,7 @@ fn two_agents() -> (Store, Store) {
     let (a, b) = (id("agent-1"), id("agent-2"));
     let mut x = Store::new(a.clone());
     let mut y = Store::new(b.clone());
-    let mut edit = |s: &mut Store, me: &ReplicaId, now: u64| {
+    let edit = |s: &mut Store, me: &ReplicaId, now: u64| {
         if let Object::GCounter(c) = s.get_or_create("metrics:requests", CrdtType::GCounter) {
             c.inc(me, 2).unwrap();
         }

@@ -111,54 +111,6 @@ pub(crate) fn fast_parse(words: &[String]) -> Option<Command> {
     })
 }
 
-/// Both parsers give the same command for the same words.
-#[cfg(test)]
-mod test {
-    use super::*;
-
-    #[test]
-    fn fast_parse_agrees_with_clap() {
-        let lines = [
-            "inc metrics:requests",
-            "inc metrics:requests 5",
-            "dec resources:gpu 30",
-            "dec resources:gpu",
-            "set config:global '{\"a\": 1}'",
-            "set config:mode fast",
-            "add tasks:active task-1 'task 2' '{\"id\": 3}'",
-            "rm tasks:active task-1",
-            "insert document:main 0 'Hello '",
-            "delete document:main 3",
-            "delete document:main 3 4",
-            "append document:main 'World'",
-            "get metrics:requests",
-        ];
-        let mut parser = Cli::command();
-        for line in lines {
-            let words = shlex::split(line).unwrap();
-            let fast = fast_parse(&words).unwrap_or_else(|| panic!("{line}: no fast path"));
-            let m = parser
-                .try_get_matches_from_mut(std::iter::once("crdt".to_string()).chain(words))
-                .unwrap();
-            let slow = Cli::from_arg_matches(&m).unwrap().command;
-            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line}");
-        }
-        // Lines the fast path leaves to clap.
-        for line in [
-            "inc x 0x5",
-            "inc --type pn-counter x",
-            "inc x -5",
-            "insert d x y",
-            "delete d",
-            "set x",
-            "frobnicate",
-        ] {
-            let words = shlex::split(line).unwrap();
-            assert!(fast_parse(&words).is_none(), "{line}");
-        }
-    }
-}
-
 pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool) -> Result<Exit> {
     let input: Box<dyn Read> = match &file {
         Some(p) if p != Path::new("-") => Box::new(
@@ -255,4 +207,52 @@ fn value_text(o: &crdt::Object) -> String {
     let mut buf = Vec::new();
     write_value(&mut buf, o).expect("writing to memory");
     String::from_utf8(buf).expect("values are UTF-8")
+}
+
+/// Both parsers give the same command for the same words.
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn fast_parse_agrees_with_clap() {
+        let lines = [
+            "inc metrics:requests",
+            "inc metrics:requests 5",
+            "dec resources:gpu 30",
+            "dec resources:gpu",
+            "set config:global '{\"a\": 1}'",
+            "set config:mode fast",
+            "add tasks:active task-1 'task 2' '{\"id\": 3}'",
+            "rm tasks:active task-1",
+            "insert document:main 0 'Hello '",
+            "delete document:main 3",
+            "delete document:main 3 4",
+            "append document:main 'World'",
+            "get metrics:requests",
+        ];
+        let mut parser = Cli::command();
+        for line in lines {
+            let words = shlex::split(line).unwrap();
+            let fast = fast_parse(&words).unwrap_or_else(|| panic!("{line}: no fast path"));
+            let m = parser
+                .try_get_matches_from_mut(std::iter::once("crdt".to_string()).chain(words))
+                .unwrap();
+            let slow = Cli::from_arg_matches(&m).unwrap().command;
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line}");
+        }
+        // Lines the fast path leaves to clap.
+        for line in [
+            "inc x 0x5",
+            "inc --type pn-counter x",
+            "inc x -5",
+            "insert d x y",
+            "delete d",
+            "set x",
+            "frobnicate",
+        ] {
+            let words = shlex::split(line).unwrap();
+            assert!(fast_parse(&words).is_none(), "{line}");
+        }
+    }
 }

@@ -138,11 +138,19 @@ pub fn peers(o: &Object) -> Vec<(String, String)> {
         }
         _ => {
             for (r, s) in o.version().iter() {
-                out.push((r.to_string(), format!("{s} events")));
+                out.push((r.to_string(), plural(s, "event")));
             }
         }
     }
     out
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
@@ -175,13 +183,13 @@ pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
         if i > 0 {
             writeln!(out)?;
         }
-        writeln!(out, "{}   {}", "name:".bold(), name)?;
+        writeln!(out, "{}    {}", "name:".bold(), name)?;
         let conflict = if list.len() > 1 {
             format!(" {}", "(type conflict: this name has several types)".red())
         } else {
             String::new()
         };
-        writeln!(out, "{}   {}{conflict}", "type:".bold(), o.ty())?;
+        writeln!(out, "{}    {}{conflict}", "type:".bold(), o.ty())?;
         writeln!(
             out,
             "{}  {}",

@@ -1,0 +1,322 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'crdt'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'crdt' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('inc', 'inc', [CompletionResultType]::ParameterValue, 'Increment a counter (created as a g-counter unless --type says otherwise)')
+            [CompletionResult]::new('dec', 'dec', [CompletionResultType]::ParameterValue, 'Decrement a pn-counter (created when missing)')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add members to an or-set (JSON when they parse as JSON, else strings)')
+            [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove members from an or-set')
+            [CompletionResult]::new('insert', 'insert', [CompletionResultType]::ParameterValue, 'Insert text into an rga before character POS (0 is the start)')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete LEN characters of an rga starting at POS')
+            [CompletionResult]::new('append', 'append', [CompletionResultType]::ParameterValue, 'Append text at the end of an rga')
+            [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Create an empty object of a given type')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Print the value only: a number, a JSON value, set members one per line, the text')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List objects whose name starts with PREFIX (all when omitted)')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show an object''s type, value, version vector and contributing replicas')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write a snapshot of the local replica (or of the named objects and namespaces)')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Merge snapshot files into the local replica (`-` reads stdin)')
+            [CompletionResult]::new('merge', 'merge', [CompletionResultType]::ParameterValue, 'Merge snapshot files into one, without touching the local replica')
+            [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Show the state file path, replica id, object count and size')
+            [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Apply many commands, one per line, in one process with one write')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
+            [CompletionResult]::new('manpage', 'manpage', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'crdt;inc' {
+            [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Type to create the counter with')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;dec' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;set' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--string', '--string', [CompletionResultType]::ParameterName, 'Take VALUE as a string even when it parses as JSON')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;add' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--string', '--string', [CompletionResultType]::ParameterName, 'Take every ELEM as a string')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;rm' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--string', '--string', [CompletionResultType]::ParameterName, 'Take every ELEM as a string')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;insert' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;delete' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;append' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;new' {
+            [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'type')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;get' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;ls' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;show' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;export' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;import' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;merge' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;info' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;batch' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--stop-on-error', '--stop-on-error', [CompletionResultType]::ParameterName, 'Stop at the first failing line (nothing is saved then)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;completions' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;manpage' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;help' {
+            [CompletionResult]::new('inc', 'inc', [CompletionResultType]::ParameterValue, 'Increment a counter (created as a g-counter unless --type says otherwise)')
+            [CompletionResult]::new('dec', 'dec', [CompletionResultType]::ParameterValue, 'Decrement a pn-counter (created when missing)')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add members to an or-set (JSON when they parse as JSON, else strings)')
+            [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove members from an or-set')
+            [CompletionResult]::new('insert', 'insert', [CompletionResultType]::ParameterValue, 'Insert text into an rga before character POS (0 is the start)')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete LEN characters of an rga starting at POS')
+            [CompletionResult]::new('append', 'append', [CompletionResultType]::ParameterValue, 'Append text at the end of an rga')
+            [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Create an empty object of a given type')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Print the value only: a number, a JSON value, set members one per line, the text')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List objects whose name starts with PREFIX (all when omitted)')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show an object''s type, value, version vector and contributing replicas')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write a snapshot of the local replica (or of the named objects and namespaces)')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Merge snapshot files into the local replica (`-` reads stdin)')
+            [CompletionResult]::new('merge', 'merge', [CompletionResultType]::ParameterValue, 'Merge snapshot files into one, without touching the local replica')
+            [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Show the state file path, replica id, object count and size')
+            [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Apply many commands, one per line, in one process with one write')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
+            [CompletionResult]::new('manpage', 'manpage', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'crdt;help;inc' {
+            break
+        }
+        'crdt;help;dec' {
+            break
+        }
+        'crdt;help;set' {
+            break
+        }
+        'crdt;help;add' {
+            break
+        }
+        'crdt;help;rm' {
+            break
+        }
+        'crdt;help;insert' {
+            break
+        }
+        'crdt;help;delete' {
+            break
+        }
+        'crdt;help;append' {
+            break
+        }
+        'crdt;help;new' {
+            break
+        }
+        'crdt;help;get' {
+            break
+        }
+        'crdt;help;ls' {
+            break
+        }
+        'crdt;help;show' {
+            break
+        }
+        'crdt;help;export' {
+            break
+        }
+        'crdt;help;import' {
+            break
+        }
+        'crdt;help;merge' {
+            break
+        }
+        'crdt;help;info' {
+            break
+        }
+        'crdt;help;batch' {
+            break
+        }
+        'crdt;help;completions' {
+            break
+        }
+        'crdt;help;manpage' {
+            break
+        }
+        'crdt;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,276 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[crdt] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'crdt'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'crdt'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand inc 'Increment a counter (created as a g-counter unless --type says otherwise)'
+            cand dec 'Decrement a pn-counter (created when missing)'
+            cand set 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string'
+            cand add 'Add members to an or-set (JSON when they parse as JSON, else strings)'
+            cand rm 'Remove members from an or-set'
+            cand insert 'Insert text into an rga before character POS (0 is the start)'
+            cand delete 'Delete LEN characters of an rga starting at POS'
+            cand append 'Append text at the end of an rga'
+            cand new 'Create an empty object of a given type'
+            cand get 'Print the value only: a number, a JSON value, set members one per line, the text'
+            cand ls 'List objects whose name starts with PREFIX (all when omitted)'
+            cand show 'Show an object''s type, value, version vector and contributing replicas'
+            cand export 'Write a snapshot of the local replica (or of the named objects and namespaces)'
+            cand import 'Merge snapshot files into the local replica (`-` reads stdin)'
+            cand merge 'Merge snapshot files into one, without touching the local replica'
+            cand info 'Show the state file path, replica id, object count and size'
+            cand batch 'Apply many commands, one per line, in one process with one write'
+            cand completions 'Print shell completions'
+            cand manpage 'Print the man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'crdt;inc'= {
+            cand --type 'Type to create the counter with'
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;dec'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;set'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --string 'Take VALUE as a string even when it parses as JSON'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;add'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --string 'Take every ELEM as a string'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;rm'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --string 'Take every ELEM as a string'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;insert'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;delete'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;append'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;new'= {
+            cand --type 'type'
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;get'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;ls'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;show'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;export'= {
+            cand -o 'Output file; `-` or none is stdout'
+            cand --output 'Output file; `-` or none is stdout'
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;import'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;merge'= {
+            cand -o 'Output file; `-` or none is stdout'
+            cand --output 'Output file; `-` or none is stdout'
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;info'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;batch'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --stop-on-error 'Stop at the first failing line (nothing is saved then)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;completions'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;manpage'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;help'= {
+            cand inc 'Increment a counter (created as a g-counter unless --type says otherwise)'
+            cand dec 'Decrement a pn-counter (created when missing)'
+            cand set 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string'
+            cand add 'Add members to an or-set (JSON when they parse as JSON, else strings)'
+            cand rm 'Remove members from an or-set'
+            cand insert 'Insert text into an rga before character POS (0 is the start)'
+            cand delete 'Delete LEN characters of an rga starting at POS'
+            cand append 'Append text at the end of an rga'
+            cand new 'Create an empty object of a given type'
+            cand get 'Print the value only: a number, a JSON value, set members one per line, the text'
+            cand ls 'List objects whose name starts with PREFIX (all when omitted)'
+            cand show 'Show an object''s type, value, version vector and contributing replicas'
+            cand export 'Write a snapshot of the local replica (or of the named objects and namespaces)'
+            cand import 'Merge snapshot files into the local replica (`-` reads stdin)'
+            cand merge 'Merge snapshot files into one, without touching the local replica'
+            cand info 'Show the state file path, replica id, object count and size'
+            cand batch 'Apply many commands, one per line, in one process with one write'
+            cand completions 'Print shell completions'
+            cand manpage 'Print the man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'crdt;help;inc'= {
+        }
+        &'crdt;help;dec'= {
+        }
+        &'crdt;help;set'= {
+        }
+        &'crdt;help;add'= {
+        }
+        &'crdt;help;rm'= {
+        }
+        &'crdt;help;insert'= {
+        }
+        &'crdt;help;delete'= {
+        }
+        &'crdt;help;append'= {
+        }
+        &'crdt;help;new'= {
+        }
+        &'crdt;help;get'= {
+        }
+        &'crdt;help;ls'= {
+        }
+        &'crdt;help;show'= {
+        }
+        &'crdt;help;export'= {
+        }
+        &'crdt;help;import'= {
+        }
+        &'crdt;help;merge'= {
+        }
+        &'crdt;help;info'= {
+        }
+        &'crdt;help;batch'= {
+        }
+        &'crdt;help;completions'= {
+        }
+        &'crdt;help;manpage'= {
+        }
+        &'crdt;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

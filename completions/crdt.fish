@@ -1,0 +1,220 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_crdt_global_optspecs
+    string join \n state= replica= json color= h/help V/version
+end
+
+function __fish_crdt_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_crdt_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_crdt_using_subcommand
+    set -l cmd (__fish_crdt_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c crdt -n "__fish_crdt_needs_command" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_needs_command" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_needs_command" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_needs_command" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_needs_command" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_needs_command" -s V -l version -d 'Print version'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "inc" -d 'Increment a counter (created as a g-counter unless --type says otherwise)'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "dec" -d 'Decrement a pn-counter (created when missing)'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "set" -d 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "add" -d 'Add members to an or-set (JSON when they parse as JSON, else strings)'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "rm" -d 'Remove members from an or-set'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "insert" -d 'Insert text into an rga before character POS (0 is the start)'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "delete" -d 'Delete LEN characters of an rga starting at POS'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "append" -d 'Append text at the end of an rga'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "new" -d 'Create an empty object of a given type'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "get" -d 'Print the value only: a number, a JSON value, set members one per line, the text'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "ls" -d 'List objects whose name starts with PREFIX (all when omitted)'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "show" -d 'Show an object\'s type, value, version vector and contributing replicas'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "export" -d 'Write a snapshot of the local replica (or of the named objects and namespaces)'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "import" -d 'Merge snapshot files into the local replica (`-` reads stdin)'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "merge" -d 'Merge snapshot files into one, without touching the local replica'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "info" -d 'Show the state file path, replica id, object count and size'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "batch" -d 'Apply many commands, one per line, in one process with one write'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "manpage" -d 'Print the man page (roff)'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l type -d 'Type to create the counter with' -r -f -a "g-counter\t''
+pn-counter\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l string -d 'Take VALUE as a string even when it parses as JSON'
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand set" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l string -d 'Take every ELEM as a string'
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand add" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l string -d 'Take every ELEM as a string'
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand append" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l type -r -f -a "g-counter\t''
+pn-counter\t''
+lww-register\t''
+or-set\t''
+rga\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand new" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand get" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand show" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand export" -s o -l output -d 'Output file; `-` or none is stdout' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand export" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand import" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -s o -l output -d 'Output file; `-` or none is stdout' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand info" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l stop-on-error -d 'Stop at the first failing line (nothing is saved then)'
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand manpage" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "inc" -d 'Increment a counter (created as a g-counter unless --type says otherwise)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "dec" -d 'Decrement a pn-counter (created when missing)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "set" -d 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "add" -d 'Add members to an or-set (JSON when they parse as JSON, else strings)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "rm" -d 'Remove members from an or-set'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "insert" -d 'Insert text into an rga before character POS (0 is the start)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "delete" -d 'Delete LEN characters of an rga starting at POS'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "append" -d 'Append text at the end of an rga'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "new" -d 'Create an empty object of a given type'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "get" -d 'Print the value only: a number, a JSON value, set members one per line, the text'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "ls" -d 'List objects whose name starts with PREFIX (all when omitted)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "show" -d 'Show an object\'s type, value, version vector and contributing replicas'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "export" -d 'Write a snapshot of the local replica (or of the named objects and namespaces)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "import" -d 'Merge snapshot files into the local replica (`-` reads stdin)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "merge" -d 'Merge snapshot files into one, without touching the local replica'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "info" -d 'Show the state file path, replica id, object count and size'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "batch" -d 'Apply many commands, one per line, in one process with one write'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "completions" -d 'Print shell completions'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "manpage" -d 'Print the man page (roff)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,707 @@
+//! The real binary, driven as a user would: every command, `--json`, errors,
+//! concurrency, crashes and the checked-in completions.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// A scratch replica: its own directory and state file.
+struct Replica {
+    dir: TempDir,
+    id: &'static str,
+}
+
+impl Replica {
+    fn new(id: &'static str) -> Replica {
+        Replica {
+            dir: tempfile::tempdir().unwrap(),
+            id,
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state.json")
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_crdt"));
+        c.env_remove("CRDT_STATE")
+            .env_remove("CRDT_REPLICA")
+            .env_remove("NO_COLOR")
+            .env("CRDT_STATE", self.state())
+            .env("CRDT_REPLICA", self.id)
+            .current_dir(self.dir.path())
+            .timeout(Duration::from_secs(30));
+        c
+    }
+
+    /// Runs and returns stdout, asserting success.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self
+            .cmd()
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    fn state_bytes(&self) -> Vec<u8> {
+        std::fs::read(self.state()).unwrap()
+    }
+}
+
+mod change {
+    use super::*;
+
+    #[test]
+    fn inc_creates_a_g_counter_and_prints_the_total() {
+        let r = Replica::new("agent-1");
+        assert_eq!(r.ok(&["inc", "metrics:requests"]), "1\n");
+        assert_eq!(r.ok(&["inc", "metrics:requests", "41"]), "42\n");
+        assert_eq!(r.ok(&["get", "metrics:requests"]), "42\n");
+        assert_eq!(r.json(&["show", "metrics:requests"])["type"], "g-counter");
+    }
+
+    #[test]
+    fn inc_with_type_and_dec_make_pn_counters() {
+        let r = Replica::new("agent-1");
+        assert_eq!(
+            r.ok(&["inc", "--type", "pn-counter", "resources:gpu", "30"]),
+            "30\n"
+        );
+        assert_eq!(r.ok(&["dec", "resources:gpu", "50"]), "-20\n");
+        assert_eq!(r.ok(&["dec", "budget"]), "-1\n");
+        assert_eq!(r.json(&["show", "budget"])["type"], "pn-counter");
+    }
+
+    #[test]
+    fn set_parses_json_or_takes_a_string() {
+        let r = Replica::new("agent-1");
+        assert_eq!(
+            r.ok(&["set", "config:global", r#"{"b": 2, "a": [1, 2.5]}"#]),
+            "{\"a\":[1,2.5],\"b\":2}\n"
+        );
+        assert_eq!(r.ok(&["set", "config:mode", "fast"]), "\"fast\"\n");
+        assert_eq!(
+            r.ok(&["set", "--string", "config:version", "1.10"]),
+            "\"1.10\"\n"
+        );
+        assert_eq!(r.ok(&["set", "config:version", "1.10"]), "1.1\n");
+    }
+
+    #[test]
+    fn add_and_rm_change_an_or_set() {
+        let r = Replica::new("agent-1");
+        r.ok(&["add", "tasks:active", "task-1", "task-2", r#"{"id": 3}"#]);
+        assert_eq!(
+            r.ok(&["rm", "tasks:active", "task-1"]),
+            "[\"task-2\",{\"id\":3}]\n"
+        );
+        assert_eq!(r.ok(&["get", "tasks:active"]), "\"task-2\"\n{\"id\":3}\n");
+        assert_eq!(
+            r.json(&["get", "tasks:active"])["value"],
+            json!(["task-2", {"id": 3}])
+        );
+    }
+
+    #[test]
+    fn text_commands_count_characters_not_bytes() {
+        let r = Replica::new("agent-1");
+        assert_eq!(r.ok(&["append", "document:main", "héllo"]), "héllo\n");
+        assert_eq!(
+            r.ok(&["insert", "document:main", "5", " wörld"]),
+            "héllo wörld\n"
+        );
+        assert_eq!(r.ok(&["delete", "document:main", "1"]), "hllo wörld\n");
+        assert_eq!(r.ok(&["delete", "document:main", "4", "6"]), "hllo\n");
+        assert_eq!(r.ok(&["insert", "document:main", "0", "😀"]), "😀hllo\n");
+    }
+
+    #[test]
+    fn new_creates_an_empty_object_of_any_type() {
+        let r = Replica::new("agent-1");
+        for (name, ty, value) in [
+            ("a", "g-counter", json!(0)),
+            ("b", "pn-counter", json!(0)),
+            ("c", "lww-register", Value::Null),
+            ("d", "or-set", json!([])),
+            ("e", "rga", json!("")),
+        ] {
+            r.ok(&["new", name, "--type", ty]);
+            let shown = r.json(&["show", name]);
+            assert_eq!(
+                (shown["type"].clone(), shown["value"].clone()),
+                (json!(ty), value)
+            );
+        }
+        r.cmd()
+            .args(["new", "a", "--type", "rga"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("already exists"));
+    }
+
+    #[test]
+    fn change_commands_print_json_with_the_flag() {
+        let r = Replica::new("agent-1");
+        assert_eq!(
+            r.json(&["inc", "n"]),
+            json!({"name": "n", "type": "g-counter", "value": 1})
+        );
+    }
+}
+
+mod errors {
+    use super::*;
+
+    fn assert_untouched(r: &Replica, args: &[&str], expect: &[&str]) {
+        let before = r.state_bytes();
+        let assert = r.cmd().args(args).assert().code(2);
+        let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+        assert!(stderr.starts_with("crdt: error: "), "{stderr}");
+        for e in expect {
+            assert!(stderr.contains(e), "{args:?}: {stderr:?} lacks {e:?}");
+        }
+        assert_eq!(r.state_bytes(), before, "{args:?} changed the state file");
+    }
+
+    #[test]
+    fn wrong_types_name_both_types_and_leave_the_file_untouched() {
+        let r = Replica::new("agent-1");
+        r.ok(&["inc", "metrics:requests"]);
+        r.ok(&["add", "tasks:active", "t"]);
+        assert_untouched(
+            &r,
+            &["dec", "metrics:requests"],
+            &["pn-counter", "g-counter", "hint:"],
+        );
+        assert_untouched(
+            &r,
+            &["add", "metrics:requests", "x"],
+            &["or-set", "g-counter"],
+        );
+        assert_untouched(&r, &["inc", "tasks:active"], &["g-counter", "or-set"]);
+        assert_untouched(&r, &["append", "tasks:active", "x"], &["rga", "or-set"]);
+        assert_untouched(
+            &r,
+            &["inc", "--type", "pn-counter", "metrics:requests"],
+            &["g-counter", "pn-counter"],
+        );
+    }
+
+    #[test]
+    fn bad_input_is_refused_without_writing() {
+        let r = Replica::new("agent-1");
+        r.ok(&["append", "doc", "abc"]);
+        assert_untouched(
+            &r,
+            &["insert", "doc", "4", "x"],
+            &["position 4", "length 3"],
+        );
+        assert_untouched(&r, &["delete", "doc", "2", "5"], &["past the end"]);
+        assert_untouched(&r, &["inc", "n", "0"], &["at least 1"]);
+        assert_untouched(&r, &["inc", "bad name"], &["invalid name"]);
+        assert_untouched(&r, &["get", "missing"], &["no object named missing"]);
+        assert_untouched(&r, &["rm", "missing", "x"], &["no object named missing"]);
+        // A failed first change does not leave an empty object behind.
+        assert_untouched(&r, &["insert", "other", "3", "x"], &["position 3"]);
+        assert!(!r.ok(&["ls"]).contains("other"));
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        let r = Replica::new("agent-1");
+        r.cmd()
+            .args(["inc"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("NAME"));
+        r.cmd().args(["frobnicate"]).assert().code(2);
+        r.cmd().args(["inc", "x", "-3"]).assert().code(2);
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_reported_with_line_and_column_and_kept() {
+        let r = Replica::new("agent-1");
+        r.ok(&["inc", "n"]);
+        let damaged = String::from_utf8(r.state_bytes()).unwrap().replacen(
+            "\"count\": 1",
+            "\"count\": 1,,",
+            1,
+        );
+        std::fs::write(r.state(), &damaged).unwrap();
+        let state = r.state().display().to_string();
+        assert_untouched(&r, &["inc", "n"], &[&state, "line 9, column", "damaged"]);
+        assert_untouched(&r, &["get", "n"], &[&state, "line 9"]);
+    }
+
+    #[test]
+    fn one_state_file_is_one_replica() {
+        let r = Replica::new("agent-1");
+        r.ok(&["inc", "n"]);
+        let before = r.state_bytes();
+        r.cmd()
+            .args(["--replica", "agent-2", "inc", "n"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("belongs to replica \"agent-1\""));
+        assert_eq!(r.state_bytes(), before);
+        r.cmd()
+            .args(["--replica", "bad id", "inc", "m"])
+            .env("CRDT_STATE", r.dir.path().join("other.json"))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("invalid replica id"));
+    }
+
+    #[test]
+    fn a_closed_pipe_is_not_an_error() {
+        let r = Replica::new("agent-1");
+        let lines: String = (0..3000).map(|i| format!("inc metrics:n{i}\n")).collect();
+        r.cmd().arg("batch").write_stdin(lines).assert().success();
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -o pipefail; '{}' ls | head -1",
+                env!("CARGO_BIN_EXE_crdt")
+            ))
+            .env("CRDT_STATE", r.state())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+mod read {
+    use super::*;
+
+    #[test]
+    fn ls_lists_a_namespace_plainly_when_piped() {
+        let r = Replica::new("agent-1");
+        r.ok(&["inc", "metrics:requests", "3"]);
+        r.ok(&["inc", "metrics:errors"]);
+        r.ok(&["set", "config:global", "1"]);
+        let out = r.ok(&["ls", "metrics:"]);
+        assert_eq!(
+            out,
+            "metrics:errors    g-counter  1\nmetrics:requests  g-counter  3\n"
+        );
+        assert!(!out.contains('\u{1b}'), "no colors when piped");
+        let all = r.json(&["ls"]);
+        assert_eq!(all.as_array().unwrap().len(), 3);
+        assert_eq!(
+            all[0],
+            json!({"name": "config:global", "type": "lww-register", "value": 1, "conflict": false})
+        );
+    }
+
+    #[test]
+    fn show_gives_version_and_peers() {
+        let r = Replica::new("agent-1");
+        r.ok(&["inc", "n", "2"]);
+        r.ok(&["inc", "n", "3"]);
+        let shown = r.json(&["show", "n"]);
+        assert_eq!(shown["version"], json!({"agent-1": 2}));
+        assert_eq!(shown["peers"], json!({"agent-1": "+5 in 2 increments"}));
+        let text = r.ok(&["show", "n"]);
+        assert!(text.contains("version: {agent-1: 2}"), "{text}");
+    }
+
+    #[test]
+    fn info_describes_the_state_file() {
+        let r = Replica::new("agent-1");
+        let fresh = r.json(&["info"]);
+        assert_eq!(fresh["exists"], false);
+        r.ok(&["inc", "n"]);
+        let info = r.json(&["info"]);
+        assert_eq!(info["replica"], "agent-1");
+        assert_eq!(info["objects"], 1);
+        assert_eq!(info["bytes"], json!(r.state_bytes().len()));
+        assert_eq!(info["state"], json!(r.state().display().to_string()));
+    }
+
+    #[test]
+    fn colors_follow_the_flag() {
+        let r = Replica::new("agent-1");
+        r.ok(&["inc", "n"]);
+        let colored = r.ok(&["--color", "always", "show", "n"]);
+        assert!(colored.contains('\u{1b}'), "{colored:?}");
+        let plain = r.ok(&["--color", "never", "show", "n"]);
+        assert!(!plain.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn the_default_state_file_is_under_xdg_data_home_or_home() {
+        let home = tempfile::tempdir().unwrap();
+        let run = |xdg: Option<&Path>| {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_crdt"));
+            c.env_remove("CRDT_STATE")
+                .env_remove("CRDT_REPLICA")
+                .env_remove("XDG_DATA_HOME")
+                .env("HOME", home.path());
+            if let Some(x) = xdg {
+                c.env("XDG_DATA_HOME", x);
+            }
+            c.args(["inc", "metrics:requests"]).assert().success();
+        };
+        run(None);
+        assert!(home.path().join(".local/share/crdt/state.json").exists());
+        let xdg = home.path().join("xdg");
+        run(Some(&xdg));
+        assert!(xdg.join("crdt/state.json").exists());
+        // A generated replica id is stored and kept.
+        let text = std::fs::read_to_string(xdg.join("crdt/state.json")).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert!(v["replica"].as_str().unwrap().len() > 8);
+    }
+}
+
+mod files {
+    use super::*;
+
+    #[test]
+    fn two_agents_exchange_snapshots_and_both_read_two() {
+        let a = Replica::new("agent-1");
+        let b = Replica::new("agent-2");
+        a.ok(&["inc", "metrics:requests"]);
+        b.ok(&["inc", "metrics:requests"]);
+        let a_file = a.dir.path().join("a.json");
+        let b_file = b.dir.path().join("b.json");
+        a.ok(&["export", "-o", a_file.to_str().unwrap()]);
+        b.ok(&["export", "-o", b_file.to_str().unwrap()]);
+        let imported = a.json(&["import", b_file.to_str().unwrap()]);
+        assert_eq!(imported["imported"][0]["changed"], 1);
+        b.ok(&["import", a_file.to_str().unwrap()]);
+        assert_eq!(a.ok(&["get", "metrics:requests"]), "2\n");
+        assert_eq!(b.ok(&["get", "metrics:requests"]), "2\n");
+        // Importing again changes nothing.
+        let again = a.json(&["import", b_file.to_str().unwrap()]);
+        assert_eq!(again["imported"][0]["changed"], 0);
+    }
+
+    #[test]
+    fn export_selects_names_and_namespaces_and_writes_stdout() {
+        let r = Replica::new("agent-1");
+        r.ok(&["inc", "metrics:a"]);
+        r.ok(&["inc", "metrics:b"]);
+        r.ok(&["set", "config:global", "1"]);
+        let v: Value = serde_json::from_str(&r.ok(&["export", "metrics"])).unwrap();
+        let names: Vec<&str> = v["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["metrics:a", "metrics:b"]);
+        let v: Value =
+            serde_json::from_str(&r.ok(&["export", "config:global", "-o", "-"])).unwrap();
+        assert_eq!(v["objects"].as_array().unwrap().len(), 1);
+        r.cmd()
+            .args(["export", "nothing:here"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("nothing matches"));
+    }
+
+    #[test]
+    fn merge_combines_files_without_touching_the_replica() {
+        let a = Replica::new("agent-1");
+        let b = Replica::new("agent-2");
+        a.ok(&["add", "tasks:active", "t1"]);
+        b.ok(&["add", "tasks:active", "t2"]);
+        let af = a.dir.path().join("a.json");
+        let bf = b.dir.path().join("b.json");
+        a.ok(&["export", "-o", af.to_str().unwrap()]);
+        b.ok(&["export", "-o", bf.to_str().unwrap()]);
+        let before = a.state_bytes();
+        let out = a.dir.path().join("m.json");
+        a.ok(&[
+            "merge",
+            af.to_str().unwrap(),
+            bf.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(a.state_bytes(), before);
+        let c = Replica::new("agent-3");
+        c.ok(&["import", out.to_str().unwrap()]);
+        assert_eq!(c.ok(&["get", "tasks:active"]), "\"t1\"\n\"t2\"\n");
+        // Merge order does not matter: the objects are byte for byte the same
+        // (the output takes the replica id of the first file).
+        let m1: Value =
+            serde_json::from_str(&a.ok(&["merge", af.to_str().unwrap(), bf.to_str().unwrap()]))
+                .unwrap();
+        let m2: Value =
+            serde_json::from_str(&a.ok(&["merge", bf.to_str().unwrap(), af.to_str().unwrap()]))
+                .unwrap();
+        assert_eq!(m1["objects"], m2["objects"]);
+        assert_eq!(
+            (m1["replica"].as_str(), m2["replica"].as_str()),
+            (Some("agent-1"), Some("agent-2"))
+        );
+    }
+
+    #[test]
+    fn a_bad_snapshot_names_the_file_and_imports_nothing() {
+        let r = Replica::new("agent-1");
+        r.ok(&["inc", "n"]);
+        let bad = r.dir.path().join("bad.json");
+        std::fs::write(&bad, r#"{"format": "crdt-snapshot", "version": 7}"#).unwrap();
+        let before = r.state_bytes();
+        r.cmd()
+            .args(["import", bad.to_str().unwrap()])
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("bad.json is not a valid snapshot")
+                    .and(predicate::str::contains("version 7")),
+            );
+        assert_eq!(r.state_bytes(), before);
+    }
+
+    #[test]
+    fn type_conflicts_are_kept_and_shown() {
+        let a = Replica::new("agent-1");
+        let b = Replica::new("agent-2");
+        a.ok(&["inc", "votes"]);
+        b.ok(&["add", "votes", "yes"]);
+        let bf = b.dir.path().join("b.json");
+        b.ok(&["export", "-o", bf.to_str().unwrap()]);
+        a.ok(&["import", bf.to_str().unwrap()]);
+        let ls = a.json(&["ls"]);
+        assert_eq!(ls.as_array().unwrap().len(), 2);
+        assert!(ls.as_array().unwrap().iter().all(|o| o["conflict"] == true));
+        // Each command acts on the object of its own type.
+        assert_eq!(a.ok(&["inc", "votes"]), "2\n");
+        assert_eq!(a.ok(&["add", "votes", "no"]), "[\"no\",\"yes\"]\n");
+        a.cmd()
+            .args(["get", "votes"])
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("different types"));
+        assert_eq!(a.json(&["info"])["conflicts"], 1);
+    }
+}
+
+mod batch {
+    use super::*;
+
+    #[test]
+    fn applies_every_line_with_one_write() {
+        let r = Replica::new("agent-1");
+        let script = "# comment\ninc metrics:requests\ninc metrics:requests 4\n\nadd tasks:active 'task one' task-2\nset config:global '{\"a\": 1}'\nappend doc 'Hello'\ninsert doc 5 ', World'\nget metrics:requests\n";
+        let out = r.cmd().arg("batch").write_stdin(script).assert().success();
+        assert_eq!(
+            String::from_utf8(out.get_output().stdout.clone()).unwrap(),
+            "5\n"
+        );
+        assert!(
+            String::from_utf8(out.get_output().stderr.clone())
+                .unwrap()
+                .contains("7 applied, 0 failed")
+        );
+        assert_eq!(r.ok(&["get", "doc"]), "Hello, World\n");
+        assert_eq!(r.ok(&["get", "tasks:active"]), "\"task one\"\n\"task-2\"\n");
+    }
+
+    #[test]
+    fn reports_failing_lines_and_applies_the_rest() {
+        let r = Replica::new("agent-1");
+        let script = "inc n\ndec n\ninc n 'unclosed\nls\ninc n\n";
+        let out = r
+            .cmd()
+            .args(["--json", "batch"])
+            .write_stdin(script)
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+        assert!(
+            stderr.contains("line 2: `dec` needs a pn-counter"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("line 3: unbalanced quotes"), "{stderr}");
+        assert!(stderr.contains("line 4: `ls` is not allowed"), "{stderr}");
+        let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert_eq!(
+            (report["applied"].clone(), report["failed"].clone()),
+            (json!(2), json!(3))
+        );
+        assert_eq!(report["errors"][0]["line"], 2);
+        assert_eq!(r.ok(&["get", "n"]), "2\n");
+    }
+
+    #[test]
+    fn stop_on_error_saves_nothing() {
+        let r = Replica::new("agent-1");
+        r.ok(&["inc", "n"]);
+        let before = r.state_bytes();
+        r.cmd()
+            .args(["batch", "--stop-on-error"])
+            .write_stdin("inc n\ninc n 0\ninc n\n")
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("line 2:")
+                    .and(predicate::str::contains("stopped at line 2")),
+            );
+        assert_eq!(r.state_bytes(), before);
+    }
+
+    #[test]
+    fn reads_a_file() {
+        let r = Replica::new("agent-1");
+        let f = r.dir.path().join("ops.txt");
+        std::fs::write(&f, "inc a\ninc a\n").unwrap();
+        r.cmd()
+            .args(["batch", f.to_str().unwrap()])
+            .assert()
+            .success();
+        assert_eq!(r.ok(&["get", "a"]), "2\n");
+    }
+}
+
+mod durability {
+    use super::*;
+
+    #[test]
+    fn eight_processes_incrementing_one_file_lose_nothing() {
+        let r = Replica::new("agent-1");
+        r.ok(&["new", "metrics:requests", "--type", "g-counter"]);
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let state = r.state();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        let status = std::process::Command::new(env!("CARGO_BIN_EXE_crdt"))
+                            .args(["inc", "metrics:requests"])
+                            .env("CRDT_STATE", &state)
+                            .stdout(Stdio::null())
+                            .status()
+                            .unwrap();
+                        assert!(status.success());
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(r.ok(&["get", "metrics:requests"]), "400\n");
+    }
+
+    #[test]
+    fn kill_9_during_a_large_batch_leaves_the_old_or_the_new_state() {
+        let r = Replica::new("agent-1");
+        r.ok(&["inc", "n"]);
+        let old = r.state_bytes();
+        const N: usize = 50_000;
+        let script: String = (0..N).map(|i| format!("add big:set item-{i}\n")).collect();
+        let ops = r.dir.path().join("ops.txt");
+        std::fs::write(&ops, script).unwrap();
+        let batch = |state: &Path| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_crdt"))
+                .args(["batch", ops.to_str().unwrap()])
+                .env("CRDT_STATE", state)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        // How long a whole run takes here, on a copy.
+        let copy = r.dir.path().join("copy.json");
+        std::fs::copy(r.state(), &copy).unwrap();
+        let start = Instant::now();
+        assert!(batch(&copy).wait().unwrap().success());
+        let full = start.elapsed();
+        // Kill at moments spread over the run, the write near its end included.
+        for fraction in [0.2, 0.6, 0.85, 0.92, 0.96, 0.98, 1.0, 1.05] {
+            let mut child = batch(&r.state());
+            std::thread::sleep(full.mul_f64(fraction));
+            let _ = child.kill(); // SIGKILL; it may have finished already
+            child.wait().unwrap();
+            let now = r.state_bytes();
+            let store =
+                crdt::snapshot::decode(std::str::from_utf8(&now).unwrap()).unwrap_or_else(|e| {
+                    panic!("torn state file after a kill at {fraction} of the run: {e}")
+                });
+            let members = store
+                .get("big:set", crdt::CrdtType::OrSet)
+                .map(|o| o.value_json().as_array().unwrap().len());
+            assert!(
+                now == old || members == Some(N),
+                "a partial batch was saved"
+            );
+        }
+        let start = Instant::now();
+        r.ok(&["inc", "n"]);
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the lock was released by the killed process"
+        );
+    }
+}
+
+mod generated {
+    use super::*;
+
+    #[test]
+    fn completions_and_man_page_are_fresh() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let r = Replica::new("agent-1");
+        for (args, file) in [
+            (vec!["completions", "bash"], "completions/crdt.bash"),
+            (vec!["completions", "zsh"], "completions/_crdt"),
+            (vec!["completions", "fish"], "completions/crdt.fish"),
+            (vec!["completions", "elvish"], "completions/crdt.elv"),
+            (vec!["completions", "powershell"], "completions/_crdt.ps1"),
+            (vec!["manpage"], "docs/crdt.1"),
+        ] {
+            let fresh = r.ok(&args);
+            let checked_in = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+            assert!(
+                fresh == checked_in,
+                "{file} is stale: regenerate it with scripts/gen-completions.sh and commit it"
+            );
+        }
+    }
+
+    #[test]
+    fn help_documents_exit_codes_and_examples() {
+        let r = Replica::new("agent-1");
+        let help = r.ok(&["--help"]);
+        assert!(
+            help.contains("Exit codes:") && help.contains("3  applied locally"),
+            "{help}"
+        );
+        for cmd in [
+            "inc", "dec", "set", "add", "rm", "insert", "delete", "append", "new", "get", "ls",
+            "show", "export", "import", "merge", "batch",
+        ] {
+            let h = r.ok(&[cmd, "--help"]);
+            assert!(h.contains("Example"), "`crdt {cmd} --help` has no example");
+        }
+    }
+}
