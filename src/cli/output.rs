@@ -36,6 +36,9 @@ impl Out {
             t.load_style(presets::UTF8_FULL_CONDENSED)
                 .set_content_arrangement(ContentArrangement::Dynamic)
                 .set_header(header.to_vec());
+            // Some terminals (and `script`) report no usable width.
+            let width = t.width().filter(|w| *w >= 40).unwrap_or(100);
+            t.set_width(width);
         } else {
             // Piped: plain aligned columns and no header, easy to cut or awk.
             t.load_style(presets::NOTHING);

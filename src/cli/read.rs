@@ -102,6 +102,17 @@ pub fn ls(ctx: &Ctx, out: &mut Out, prefix: &str) -> Result<()> {
         out.json(&Value::Array(list))?;
         return Ok(());
     }
+    if items.is_empty() && ctx.tty {
+        eprintln!(
+            "crdt: no objects{} yet",
+            if prefix.is_empty() {
+                String::new()
+            } else {
+                format!(" under {prefix:?}")
+            }
+        );
+        return Ok(());
+    }
     let rows = items
         .iter()
         .map(|(n, o)| {
@@ -192,7 +203,7 @@ pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
         writeln!(out, "{}    {}{conflict}", "type:".bold(), o.ty())?;
         writeln!(
             out,
-            "{}  {}",
+            "{}   {}",
             "value:".bold(),
             summary(&o.value_json(), 200)
         )?;
