@@ -46,6 +46,10 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('merge', 'merge', [CompletionResultType]::ParameterValue, 'Merge snapshot files into one, without touching the local replica')
             [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Show the state file path, replica id, object count and size')
             [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Apply many commands, one per line, in one process with one write')
+            [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Show an object''s internal state: per-replica counts, writes, dots, runs')
+            [CompletionResult]::new('visualize', 'visualize', [CompletionResultType]::ParameterValue, 'Draw an object''s structure as text or as a Graphviz graph')
+            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare two replica states: what differs, why, and what a merge gives')
+            [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Explain in plain words why an object''s value is what it is')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('manpage', 'manpage', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -190,6 +194,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what the merge would change in each input instead of writing it')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -209,6 +214,48 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--stop-on-error', '--stop-on-error', [CompletionResultType]::ParameterName, 'Stop at the first failing line (nothing is saved then)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;inspect' {
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;visualize' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;diff' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--local', '--local', [CompletionResultType]::ParameterName, 'Use the local replica as A')
+            [CompletionResult]::new('--stat', '--stat', [CompletionResultType]::ParameterName, 'One summary line per name')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;explain' {
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -250,6 +297,10 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('merge', 'merge', [CompletionResultType]::ParameterValue, 'Merge snapshot files into one, without touching the local replica')
             [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Show the state file path, replica id, object count and size')
             [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Apply many commands, one per line, in one process with one write')
+            [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Show an object''s internal state: per-replica counts, writes, dots, runs')
+            [CompletionResult]::new('visualize', 'visualize', [CompletionResultType]::ParameterValue, 'Draw an object''s structure as text or as a Graphviz graph')
+            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare two replica states: what differs, why, and what a merge gives')
+            [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Explain in plain words why an object''s value is what it is')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('manpage', 'manpage', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -304,6 +355,18 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;help;batch' {
+            break
+        }
+        'crdt;help;inspect' {
+            break
+        }
+        'crdt;help;visualize' {
+            break
+        }
+        'crdt;help;diff' {
+            break
+        }
+        'crdt;help;explain' {
             break
         }
         'crdt;help;completions' {

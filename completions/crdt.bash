@@ -34,6 +34,12 @@ _crdt() {
             crdt,delete)
                 cmd="crdt__subcmd__delete"
                 ;;
+            crdt,diff)
+                cmd="crdt__subcmd__diff"
+                ;;
+            crdt,explain)
+                cmd="crdt__subcmd__explain"
+                ;;
             crdt,export)
                 cmd="crdt__subcmd__export"
                 ;;
@@ -54,6 +60,9 @@ _crdt() {
                 ;;
             crdt,insert)
                 cmd="crdt__subcmd__insert"
+                ;;
+            crdt,inspect)
+                cmd="crdt__subcmd__inspect"
                 ;;
             crdt,ls)
                 cmd="crdt__subcmd__ls"
@@ -76,6 +85,9 @@ _crdt() {
             crdt,show)
                 cmd="crdt__subcmd__show"
                 ;;
+            crdt,visualize)
+                cmd="crdt__subcmd__visualize"
+                ;;
             crdt__subcmd__help,add)
                 cmd="crdt__subcmd__help__subcmd__add"
                 ;;
@@ -93,6 +105,12 @@ _crdt() {
                 ;;
             crdt__subcmd__help,delete)
                 cmd="crdt__subcmd__help__subcmd__delete"
+                ;;
+            crdt__subcmd__help,diff)
+                cmd="crdt__subcmd__help__subcmd__diff"
+                ;;
+            crdt__subcmd__help,explain)
+                cmd="crdt__subcmd__help__subcmd__explain"
                 ;;
             crdt__subcmd__help,export)
                 cmd="crdt__subcmd__help__subcmd__export"
@@ -115,6 +133,9 @@ _crdt() {
             crdt__subcmd__help,insert)
                 cmd="crdt__subcmd__help__subcmd__insert"
                 ;;
+            crdt__subcmd__help,inspect)
+                cmd="crdt__subcmd__help__subcmd__inspect"
+                ;;
             crdt__subcmd__help,ls)
                 cmd="crdt__subcmd__help__subcmd__ls"
                 ;;
@@ -136,6 +157,9 @@ _crdt() {
             crdt__subcmd__help,show)
                 cmd="crdt__subcmd__help__subcmd__show"
                 ;;
+            crdt__subcmd__help,visualize)
+                cmd="crdt__subcmd__help__subcmd__visualize"
+                ;;
             *)
                 ;;
         esac
@@ -143,7 +167,7 @@ _crdt() {
 
     case "${cmd}" in
         crdt)
-            opts="-h -V --state --replica --json --color --help --version inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help"
+            opts="-h -V --state --replica --json --color --help --version inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -324,6 +348,62 @@ _crdt() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        crdt__subcmd__diff)
+            opts="-h --local --stat --state --replica --json --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replica)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__explain)
+            opts="-h --from --state --replica --json --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replica)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         crdt__subcmd__export)
             opts="-o -h --output --state --replica --json --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -385,7 +465,7 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__help)
-            opts="inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help"
+            opts="inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -469,6 +549,34 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__help__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__help__subcmd__explain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -580,6 +688,20 @@ _crdt() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        crdt__subcmd__help__subcmd__inspect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         crdt__subcmd__help__subcmd__ls)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -665,6 +787,20 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__help__subcmd__visualize)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -786,6 +922,36 @@ _crdt() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        crdt__subcmd__inspect)
+            opts="-h --from --state --replica --json --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replica)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         crdt__subcmd__ls)
             opts="-h --state --replica --json --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -839,7 +1005,7 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__merge)
-            opts="-o -h --output --state --replica --json --color --help"
+            opts="-o -h --dry-run --output --state --replica --json --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -961,6 +1127,40 @@ _crdt() {
                 return 0
             fi
             case "${prev}" in
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replica)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__visualize)
+            opts="-h --format --from --state --replica --json --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text dot" -- "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

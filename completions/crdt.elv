@@ -43,6 +43,10 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand merge 'Merge snapshot files into one, without touching the local replica'
             cand info 'Show the state file path, replica id, object count and size'
             cand batch 'Apply many commands, one per line, in one process with one write'
+            cand inspect 'Show an object''s internal state: per-replica counts, writes, dots, runs'
+            cand visualize 'Draw an object''s structure as text or as a Graphviz graph'
+            cand diff 'Compare two replica states: what differs, why, and what a merge gives'
+            cand explain 'Explain in plain words why an object''s value is what it is'
             cand completions 'Print shell completions'
             cand manpage 'Print the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -172,6 +176,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --state 'State file of the local replica'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --dry-run 'Print what the merge would change in each input instead of writing it'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -189,6 +194,44 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --stop-on-error 'Stop at the first failing line (nothing is saved then)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;inspect'= {
+            cand --from 'Read a snapshot file (`-` is stdin) instead of the local replica'
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;visualize'= {
+            cand --format 'format'
+            cand --from 'Read a snapshot file (`-` is stdin) instead of the local replica'
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;diff'= {
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --local 'Use the local replica as A'
+            cand --stat 'One summary line per name'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;explain'= {
+            cand --from 'Read a snapshot file (`-` is stdin) instead of the local replica'
+            cand --state 'State file of the local replica'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -227,6 +270,10 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand merge 'Merge snapshot files into one, without touching the local replica'
             cand info 'Show the state file path, replica id, object count and size'
             cand batch 'Apply many commands, one per line, in one process with one write'
+            cand inspect 'Show an object''s internal state: per-replica counts, writes, dots, runs'
+            cand visualize 'Draw an object''s structure as text or as a Graphviz graph'
+            cand diff 'Compare two replica states: what differs, why, and what a merge gives'
+            cand explain 'Explain in plain words why an object''s value is what it is'
             cand completions 'Print shell completions'
             cand manpage 'Print the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -264,6 +311,14 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;help;info'= {
         }
         &'crdt;help;batch'= {
+        }
+        &'crdt;help;inspect'= {
+        }
+        &'crdt;help;visualize'= {
+        }
+        &'crdt;help;diff'= {
+        }
+        &'crdt;help;explain'= {
         }
         &'crdt;help;completions'= {
         }

@@ -49,6 +49,10 @@ complete -c crdt -n "__fish_crdt_needs_command" -f -a "import" -d 'Merge snapsho
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "merge" -d 'Merge snapshot files into one, without touching the local replica'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "info" -d 'Show the state file path, replica id, object count and size'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "batch" -d 'Apply many commands, one per line, in one process with one write'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "inspect" -d 'Show an object\'s internal state: per-replica counts, writes, dots, runs'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "visualize" -d 'Draw an object\'s structure as text or as a Graphviz graph'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "diff" -d 'Compare two replica states: what differs, why, and what a merge gives'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "explain" -d 'Explain in plain words why an object\'s value is what it is'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "manpage" -d 'Print the man page (roff)'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -167,6 +171,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand merge" -l replica -d 'Replica 
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l dry-run -d 'Print what the merge would change in each input instead of writing it'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l state -d 'State file of the local replica' -r -F
@@ -184,6 +189,41 @@ never\t''"
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l stop-on-error -d 'Stop at the first failing line (nothing is saved then)'
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l format -r -f -a "text\t''
+dot\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l local -d 'Use the local replica as A'
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l stat -d 'One summary line per name'
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l state -d 'State file of the local replica' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
@@ -198,23 +238,27 @@ always\t''
 never\t''"
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "inc" -d 'Increment a counter (created as a g-counter unless --type says otherwise)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "dec" -d 'Decrement a pn-counter (created when missing)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "set" -d 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "add" -d 'Add members to an or-set (JSON when they parse as JSON, else strings)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "rm" -d 'Remove members from an or-set'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "insert" -d 'Insert text into an rga before character POS (0 is the start)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "delete" -d 'Delete LEN characters of an rga starting at POS'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "append" -d 'Append text at the end of an rga'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "new" -d 'Create an empty object of a given type'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "get" -d 'Print the value only: a number, a JSON value, set members one per line, the text'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "ls" -d 'List objects whose name starts with PREFIX (all when omitted)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "show" -d 'Show an object\'s type, value, version vector and contributing replicas'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "export" -d 'Write a snapshot of the local replica (or of the named objects and namespaces)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "import" -d 'Merge snapshot files into the local replica (`-` reads stdin)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "merge" -d 'Merge snapshot files into one, without touching the local replica'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "info" -d 'Show the state file path, replica id, object count and size'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "batch" -d 'Apply many commands, one per line, in one process with one write'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "completions" -d 'Print shell completions'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "manpage" -d 'Print the man page (roff)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "inc" -d 'Increment a counter (created as a g-counter unless --type says otherwise)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "dec" -d 'Decrement a pn-counter (created when missing)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "set" -d 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "add" -d 'Add members to an or-set (JSON when they parse as JSON, else strings)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "rm" -d 'Remove members from an or-set'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "insert" -d 'Insert text into an rga before character POS (0 is the start)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "delete" -d 'Delete LEN characters of an rga starting at POS'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "append" -d 'Append text at the end of an rga'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "new" -d 'Create an empty object of a given type'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "get" -d 'Print the value only: a number, a JSON value, set members one per line, the text'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "ls" -d 'List objects whose name starts with PREFIX (all when omitted)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "show" -d 'Show an object\'s type, value, version vector and contributing replicas'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "export" -d 'Write a snapshot of the local replica (or of the named objects and namespaces)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "import" -d 'Merge snapshot files into the local replica (`-` reads stdin)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "merge" -d 'Merge snapshot files into one, without touching the local replica'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "info" -d 'Show the state file path, replica id, object count and size'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "batch" -d 'Apply many commands, one per line, in one process with one write'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "inspect" -d 'Show an object\'s internal state: per-replica counts, writes, dots, runs'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "visualize" -d 'Draw an object\'s structure as text or as a Graphviz graph'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "diff" -d 'Compare two replica states: what differs, why, and what a merge gives'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "explain" -d 'Explain in plain words why an object\'s value is what it is'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "completions" -d 'Print shell completions'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "manpage" -d 'Print the man page (roff)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -67,6 +67,12 @@ pub enum TypeArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VizFormat {
+    Text,
+    Dot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CounterType {
     GCounter,
     PnCounter,
@@ -182,10 +188,15 @@ pub enum Command {
         files: Vec<PathBuf>,
     },
     /// Merge snapshot files into one, without touching the local replica
-    #[command(after_help = "Example:\n  crdt merge a.json b.json -o merged.json")]
+    #[command(
+        after_help = "Examples:\n  crdt merge a.json b.json -o merged.json\n  crdt merge a.json b.json --dry-run"
+    )]
     Merge {
         #[arg(required = true, num_args = 1.., value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Print what the merge would change in each input instead of writing it
+        #[arg(long)]
+        dry_run: bool,
         /// Output file; `-` or none is stdout
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -205,6 +216,55 @@ Example:\n  printf 'inc metrics:requests\\nadd tasks:active \"task 1\"\\n' | crd
         /// Stop at the first failing line (nothing is saved then)
         #[arg(long)]
         stop_on_error: bool,
+    },
+    /// Show an object's internal state: per-replica counts, writes, dots, runs
+    #[command(
+        after_help = "Examples:\n  crdt inspect metrics:requests\n  crdt inspect config:global --from agent-2.json\n  crdt --json inspect tasks:active"
+    )]
+    Inspect {
+        name: String,
+        /// Read a snapshot file (`-` is stdin) instead of the local replica
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+    },
+    /// Draw an object's structure as text or as a Graphviz graph
+    #[command(
+        after_help = "Examples:\n  crdt visualize document:main\n  crdt visualize document:main --format dot | dot -Tsvg > doc.svg"
+    )]
+    Visualize {
+        name: String,
+        #[arg(long, value_enum, default_value_t = VizFormat::Text)]
+        format: VizFormat,
+        /// Read a snapshot file (`-` is stdin) instead of the local replica
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+    },
+    /// Compare two replica states: what differs, why, and what a merge gives
+    #[command(
+        after_help = "A and B are snapshot files (`-` is stdin); with --local, A is the local\n\
+replica and the first argument is B. Exit code 0 when equal, 1 when different.\n\n\
+Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.json metrics:\n  crdt diff --stat a.json b.json"
+    )]
+    Diff {
+        /// Use the local replica as A
+        #[arg(long)]
+        local: bool,
+        /// One summary line per name
+        #[arg(long)]
+        stat: bool,
+        /// A B [NAME|PREFIX...] (or B [NAME|PREFIX...] with --local)
+        #[arg(required = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
+    /// Explain in plain words why an object's value is what it is
+    #[command(
+        after_help = "Examples:\n  crdt explain config:global\n  crdt explain tasks:active --from merged.json"
+    )]
+    Explain {
+        name: String,
+        /// Read a snapshot file (`-` is stdin) instead of the local replica
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
     },
     /// Print shell completions
     #[command(

@@ -3,6 +3,7 @@
 
 mod args;
 mod batch;
+mod debug;
 mod files;
 mod ops;
 mod output;
@@ -25,7 +26,6 @@ use output::Out;
 pub enum Exit {
     Success = 0,
     /// A negative answer, e.g. a diff that found differences.
-    #[allow(dead_code)]
     Negative = 1,
     Error = 2,
     /// Applied locally, but the sync endpoint was unreachable.
@@ -183,7 +183,31 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::Info => read::info(ctx, &mut out)?,
         Command::Export { select, output } => files::export(ctx, &mut out, &select, output)?,
         Command::Import { files } => files::import(ctx, &mut out, &files)?,
-        Command::Merge { files, output } => files::merge(ctx, &mut out, &files, output)?,
+        Command::Merge {
+            files,
+            output,
+            dry_run,
+        } => {
+            if dry_run {
+                debug::merge_dry_run(ctx, &mut out, &files)?
+            } else {
+                files::merge(ctx, &mut out, &files, output)?
+            }
+        }
+        Command::Inspect { name, from } => debug::inspect(ctx, &mut out, &name, from)?,
+        Command::Visualize { name, format, from } => {
+            debug::visualize(ctx, &mut out, &name, format, from)?
+        }
+        Command::Explain { name, from } => debug::explain(ctx, &mut out, &name, from)?,
+        Command::Diff { local, stat, args } => {
+            let differs = debug::diff(ctx, &mut out, local, stat, &args)?;
+            out.flush()?;
+            return Ok(if differs {
+                Exit::Negative
+            } else {
+                Exit::Success
+            });
+        }
         Command::Batch {
             file,
             stop_on_error,

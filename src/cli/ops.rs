@@ -7,7 +7,16 @@ use serde_json::Value;
 
 use super::args::{Command, CounterType, TypeArg};
 
+/// Wall-clock milliseconds for register timestamps. `CRDT_NOW_MS` fixes the
+/// clock, for reproducible examples and tests (the hybrid logical clock still
+/// moves forward on every write).
 pub fn now_ms() -> u64 {
+    if let Some(ms) = std::env::var("CRDT_NOW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return ms;
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -29,8 +29,23 @@ impl Out {
         writeln!(self, "{text}")
     }
 
-    /// A table: borders at a terminal, aligned plain columns when piped.
+    /// A table: borders at a terminal, aligned plain columns without a
+    /// header when piped (easy to cut or awk).
     pub fn table(&mut self, header: &[&str], rows: Vec<Vec<String>>) -> io::Result<()> {
+        self.table_with(header, rows, false)
+    }
+
+    /// A table that keeps its header line when piped too.
+    pub fn labeled_table(&mut self, header: &[&str], rows: Vec<Vec<String>>) -> io::Result<()> {
+        self.table_with(header, rows, true)
+    }
+
+    fn table_with(
+        &mut self,
+        header: &[&str],
+        rows: Vec<Vec<String>>,
+        piped_header: bool,
+    ) -> io::Result<()> {
         let mut t = Table::new();
         if self.tty {
             t.load_style(presets::UTF8_FULL_CONDENSED)
@@ -40,8 +55,10 @@ impl Out {
             let width = t.width().filter(|w| *w >= 40).unwrap_or(100);
             t.set_width(width);
         } else {
-            // Piped: plain aligned columns and no header, easy to cut or awk.
             t.load_style(presets::NOTHING);
+            if piped_header {
+                t.set_header(header.iter().map(|h| h.to_uppercase()).collect::<Vec<_>>());
+            }
         }
         for row in rows {
             t.add_row(row);

@@ -135,7 +135,7 @@ pub fn peers(o: &Object) -> Vec<(String, String)> {
             for (r, e) in c.entries() {
                 out.push((
                     r.to_string(),
-                    format!("+{} in {} increments", e.count, e.seq),
+                    format!("+{} in {}", e.count, plural(e.seq, "increment")),
                 ));
             }
         }
@@ -143,7 +143,7 @@ pub fn peers(o: &Object) -> Vec<(String, String)> {
             for (r, e) in c.entries() {
                 out.push((
                     r.to_string(),
-                    format!("+{} -{} in {} changes", e.p, e.n, e.seq),
+                    format!("+{} -{} in {}", e.p, e.n, plural(e.seq, "change")),
                 ));
             }
         }
