@@ -195,6 +195,14 @@ impl CausalContext {
         CausalContext(out)
     }
 
+    /// True when every dot `lo..=hi` of `replica` is here.
+    pub fn contains_range(&self, replica: &ReplicaId, lo: u64, hi: u64) -> bool {
+        self.0.get(replica).is_some_and(|r| {
+            let i = r.0.partition_point(|&(_, h)| h < lo);
+            i < r.0.len() && r.0[i].0 <= lo && r.0[i].1 >= hi
+        })
+    }
+
     pub fn contains(&self, dot: &Dot) -> bool {
         self.0
             .get(&dot.replica)
@@ -206,6 +214,16 @@ impl CausalContext {
             .entry(dot.replica.clone())
             .or_default()
             .insert(dot.seq, dot.seq);
+    }
+
+    /// Adds the dots `lo..=hi` of `replica`.
+    pub fn add_range(&mut self, replica: &ReplicaId, lo: u64, hi: u64) {
+        match self.0.get_mut(replica) {
+            Some(r) => r.insert(lo, hi),
+            None => {
+                self.0.insert(replica.clone(), Ranges(vec![(lo, hi)]));
+            }
+        }
     }
 
     pub fn remove(&mut self, dot: &Dot) {

@@ -1,14 +1,155 @@
 //! Replicated growable array of Unicode characters: collaborative text.
+//!
+//! # Representation
+//! Characters typed in one go by one replica are stored as one *run*:
+//! consecutive sequence numbers and Lamport numbers, each character's origin
+//! being the one before. Runs live in chunks of at most [`CHUNK`] runs, each
+//! chunk caching its visible and total length, so finding a position walks
+//! chunks (starting from where the last operation was, since edits cluster)
+//! and then at most one chunk's runs: no scan of the whole text per edit.
+//! The characters themselves are stored once per replica, indexed by
+//! sequence number, so splitting a run copies no text; a per-replica index
+//! maps each sequence number to its chunk, so merges find origins directly.
+//! Deletes mark runs with the dot of the delete; consecutive one-character
+//! deletes (backspacing, or the delete key) stay one run.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::Cell;
+use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
 use crate::clock::{Dot, ReplicaId, VersionVector};
-use crate::codec::{At, Codec, context_json, dot_json};
+use crate::codec::{At, Codec, context_json};
 use crate::context::CausalContext;
 use crate::error::{OpError, SnapshotError};
 use crate::traits::Crdt;
+
+/// Most runs a chunk holds before it splits in two.
+pub const CHUNK: usize = 48;
+const NOWHERE: u32 = u32::MAX;
+
+/// A character id inside one `Rga`: replica index and seq.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Id {
+    r: u32,
+    seq: u64,
+}
+
+/// The deletes of a run: character `i` was deleted by dot `(r, seq + step * i)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Del {
+    r: u32,
+    seq: u64,
+    step: i8,
+}
+
+impl Del {
+    fn at(&self, i: u32) -> u64 {
+        (self.seq as i128 + i128::from(self.step) * i128::from(i)) as u64
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    r: u32,
+    seq: u64,
+    lamport: u64,
+    len: u32,
+    /// Origin of the first character; each later one follows the one before.
+    origin: Option<Id>,
+    del: Option<Del>,
+}
+
+impl Span {
+    fn visible(&self) -> usize {
+        if self.del.is_some() {
+            0
+        } else {
+            self.len as usize
+        }
+    }
+
+    fn contains(&self, id: Id) -> bool {
+        id.r == self.r && id.seq >= self.seq && id.seq < self.seq + u64::from(self.len)
+    }
+
+    fn last(&self) -> Id {
+        Id {
+            r: self.r,
+            seq: self.seq + u64::from(self.len) - 1,
+        }
+    }
+
+    /// Keeps `[0, at)` and returns `[at, len)`.
+    fn split(&mut self, at: u32) -> Span {
+        debug_assert!(at > 0 && at < self.len);
+        let right = Span {
+            r: self.r,
+            seq: self.seq + u64::from(at),
+            lamport: self.lamport + u64::from(at),
+            len: self.len - at,
+            origin: Some(Id {
+                r: self.r,
+                seq: self.seq + u64::from(at) - 1,
+            }),
+            del: self.del.map(|d| Del { seq: d.at(at), ..d }),
+        };
+        self.len = at;
+        right
+    }
+
+    /// `next` continues this span: the same characters' chain and deletes
+    /// that follow one pattern. Returns the step of the joined deletes.
+    fn joinable(&self, next: &Span) -> Option<Option<i8>> {
+        let chained = next.r == self.r
+            && next.seq == self.seq + u64::from(self.len)
+            && next.lamport == self.lamport + u64::from(self.len)
+            && next.origin == Some(self.last());
+        if !chained {
+            return None;
+        }
+        match (self.del, next.del) {
+            (None, None) => Some(None),
+            (Some(a), Some(b)) if a.r == b.r => {
+                let step = if self.len > 1 {
+                    a.step
+                } else {
+                    match b.seq as i128 - a.seq as i128 {
+                        d @ -1..=1 => d as i8,
+                        _ => return None,
+                    }
+                };
+                let follows =
+                    b.seq as i128 == a.seq as i128 + i128::from(step) * i128::from(self.len);
+                (follows && (next.len == 1 || b.step == step)).then_some(Some(step))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Chunk {
+    id: u32,
+    spans: Vec<Span>,
+    visible: usize,
+    chars: usize,
+}
+
+impl Chunk {
+    fn recount(&mut self) {
+        self.visible = self.spans.iter().map(Span::visible).sum();
+        self.chars = self.spans.iter().map(|s| s.len as usize).sum();
+    }
+}
+
+/// Where a character is: chunk index, span index, offset in the span.
+#[derive(Clone, Copy, Debug)]
+struct Pos {
+    c: usize,
+    s: usize,
+    off: u32,
+}
 
 /// Ordered text where every character has a unique id (a dot).
 ///
@@ -34,15 +175,25 @@ use crate::traits::Crdt;
 /// x.merge(&y);
 /// assert_eq!(x.text(), "Hello, World");
 /// ```
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Rga {
-    /// Every character ever inserted, in document order, tombstones included.
-    elems: Vec<Elem>,
+    replicas: Vec<ReplicaId>,
+    index_of: HashMap<ReplicaId, u32>,
+    /// Per replica, the character of each seq (`'\0'` for a delete event's seq).
+    content: Vec<Vec<char>>,
+    /// Per replica, the chunk id holding each seq (NOWHERE for deletes).
+    chunk_of: Vec<Vec<u32>>,
+    chunks: Vec<Chunk>,
+    /// Chunk id -> index in `chunks`.
+    slot: Vec<u32>,
     context: CausalContext,
     max_lamport: u64,
+    visible: usize,
+    /// The chunk of the last lookup and the visible characters before it.
+    cursor: Cell<(usize, usize)>,
 }
 
-/// One character of an [`Rga`].
+/// One character of an [`Rga`], as seen from outside.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Elem {
     pub id: Dot,
@@ -54,58 +205,299 @@ pub struct Elem {
     pub deleted: Option<Dot>,
 }
 
-impl Elem {
-    fn key(&self) -> (u64, &ReplicaId, u64) {
-        (self.lamport, &self.id.replica, self.id.seq)
+/// Consecutive characters typed in one go by one replica.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    pub elems: Vec<Elem>,
+}
+
+impl PartialEq for Rga {
+    /// Equal when they hold the same characters in the same order with the
+    /// same deletes and have seen the same events; how runs are chunked does
+    /// not matter.
+    fn eq(&self, other: &Self) -> bool {
+        self.visible == other.visible
+            && self.max_lamport == other.max_lamport
+            && self.context == other.context
+            && self.elements() == other.elements()
     }
 }
 
 impl Rga {
+    fn intern(&mut self, replica: &ReplicaId) -> u32 {
+        if let Some(&i) = self.index_of.get(replica) {
+            return i;
+        }
+        let i = self.replicas.len() as u32;
+        self.replicas.push(replica.clone());
+        self.index_of.insert(replica.clone(), i);
+        self.content.push(Vec::new());
+        self.chunk_of.push(Vec::new());
+        i
+    }
+
+    fn dot(&self, id: Id) -> Dot {
+        Dot::new(self.replicas[id.r as usize].clone(), id.seq)
+    }
+
+    fn key(&self, s: &Span, off: u32) -> (u64, &ReplicaId, u64) {
+        (
+            s.lamport + u64::from(off),
+            &self.replicas[s.r as usize],
+            s.seq + u64::from(off),
+        )
+    }
+
+    /// Records the characters or the delete of seqs `seq..seq+n` of replica `r`.
+    fn record(&mut self, r: u32, seq: u64, chars: &[char], chunk: u32) {
+        let (content, chunk_of) = (
+            &mut self.content[r as usize],
+            &mut self.chunk_of[r as usize],
+        );
+        let start = (seq - 1) as usize;
+        let end = start + chars.len();
+        if content.len() < end {
+            content.resize(end, '\0');
+            chunk_of.resize(end, NOWHERE);
+        }
+        content[start..end].copy_from_slice(chars);
+        chunk_of[start..end].fill(chunk);
+    }
+
+    fn has(&self, r: u32, seq: u64) -> bool {
+        self.chunk_of[r as usize]
+            .get((seq - 1) as usize)
+            .is_some_and(|&c| c != NOWHERE)
+    }
+
+    /// Where the character `id` is (it must be here).
+    fn locate_id(&self, id: Id) -> Pos {
+        let chunk_id = self.chunk_of[id.r as usize][(id.seq - 1) as usize];
+        let c = self.slot[chunk_id as usize] as usize;
+        let s = self.chunks[c]
+            .spans
+            .iter()
+            .position(|s| s.contains(id))
+            .expect("the index points at the chunk holding the character");
+        let off = (id.seq - self.chunks[c].spans[s].seq) as u32;
+        Pos { c, s, off }
+    }
+
+    /// Where the `p`-th visible character is (`p < len`).
+    fn locate_visible(&self, p: usize) -> Pos {
+        let (mut c, mut before) = self.cursor.get();
+        if c >= self.chunks.len() {
+            (c, before) = (0, 0);
+        }
+        while before > p {
+            c -= 1;
+            before -= self.chunks[c].visible;
+        }
+        while before + self.chunks[c].visible <= p {
+            before += self.chunks[c].visible;
+            c += 1;
+        }
+        self.cursor.set((c, before));
+        let mut acc = before;
+        for (s, span) in self.chunks[c].spans.iter().enumerate() {
+            let v = span.visible();
+            if acc + v > p {
+                return Pos {
+                    c,
+                    s,
+                    off: (p - acc) as u32,
+                };
+            }
+            acc += v;
+        }
+        unreachable!("chunk lengths are consistent")
+    }
+
+    /// Inserts `span` before span index `s` of chunk `c` (`s` may be the end).
+    /// Returns the id of the chunk that holds it. The characters' entries in
+    /// `chunk_of` must exist (see `record`).
+    fn insert_span(&mut self, c: usize, s: usize, span: Span) -> u32 {
+        if self.chunks.is_empty() {
+            self.chunks.push(Chunk::default());
+            self.slot = vec![0];
+        }
+        let chunk = &mut self.chunks[c];
+        chunk.spans.insert(s, span);
+        chunk.visible += span.visible();
+        chunk.chars += span.len as usize;
+        self.visible += span.visible();
+        let (cc, before) = self.cursor.get();
+        if cc > c {
+            self.cursor.set((cc, before + span.visible()));
+        }
+        if self.chunks[c].spans.len() > CHUNK {
+            self.split_chunk(c);
+            if s >= self.chunks[c].spans.len() {
+                return self.chunks[c + 1].id;
+            }
+        }
+        self.chunks[c].id
+    }
+
+    fn split_chunk(&mut self, c: usize) {
+        let half = self.chunks[c].spans.len() / 2;
+        let moved: Vec<Span> = self.chunks[c].spans.split_off(half);
+        self.chunks[c].recount();
+        let id = self.slot.len() as u32;
+        let mut new = Chunk {
+            id,
+            spans: moved,
+            ..Chunk::default()
+        };
+        new.recount();
+        for s in &new.spans {
+            let start = (s.seq - 1) as usize;
+            self.chunk_of[s.r as usize][start..start + s.len as usize].fill(id);
+        }
+        self.chunks.insert(c + 1, new);
+        self.slot.push(0);
+        for (i, ch) in self.chunks.iter().enumerate().skip(c) {
+            self.slot[ch.id as usize] = i as u32;
+        }
+        let (cc, before) = self.cursor.get();
+        if cc > c {
+            self.cursor.set((cc + 1, before));
+        }
+    }
+
+    /// Splits the span at `pos` so that a span boundary falls at `pos.off`;
+    /// returns the span index that now starts there (maybe past the end).
+    fn split_at(&mut self, pos: Pos) -> (usize, usize) {
+        if pos.off == 0 {
+            return (pos.c, pos.s);
+        }
+        let right = self.chunks[pos.c].spans[pos.s].split(pos.off);
+        self.chunks[pos.c].spans.insert(pos.s + 1, right);
+        if self.chunks[pos.c].spans.len() > CHUNK {
+            self.split_chunk(pos.c);
+            let left_len = self.chunks[pos.c].spans.len();
+            if pos.s + 1 >= left_len {
+                return (pos.c + 1, pos.s + 1 - left_len);
+            }
+        }
+        (pos.c, pos.s + 1)
+    }
+
+    /// The position right after `pos`, in document order.
+    fn after(&self, pos: Pos) -> Pos {
+        let span = &self.chunks[pos.c].spans[pos.s];
+        if pos.off + 1 < span.len {
+            return Pos {
+                off: pos.off + 1,
+                ..pos
+            };
+        }
+        Pos {
+            c: pos.c,
+            s: pos.s + 1,
+            off: 0,
+        }
+    }
+
+    /// Normalizes a position past the end of a chunk to the next chunk's start.
+    fn next_valid(&self, mut pos: Pos) -> Option<Pos> {
+        while pos.s >= self.chunks.get(pos.c)?.spans.len() {
+            pos = Pos {
+                c: pos.c + 1,
+                s: 0,
+                off: 0,
+            };
+        }
+        Some(pos)
+    }
+
     /// Inserts `text` as `replica` before the character at `pos` (`pos == len` appends).
     pub fn insert(&mut self, replica: &ReplicaId, pos: usize, text: &str) -> Result<(), OpError> {
-        let len = self.len();
+        let len = self.visible;
         if pos > len {
             return Err(OpError::PositionOutOfRange { pos, len });
         }
-        // Right after the visible character before `pos`, or at the very start.
-        let (mut origin, mut at) = if pos == 0 {
-            (None, 0)
+        let chars: Vec<char> = text.chars().collect();
+        if chars.is_empty() {
+            return Ok(());
+        }
+        let r = self.intern(replica);
+        let seq = self.context.next_dot(replica).seq;
+        let lamport = self.max_lamport + 1;
+        let n = chars.len() as u32;
+        self.context.add_range(replica, seq, seq + u64::from(n) - 1);
+        self.max_lamport += u64::from(n);
+
+        let (origin, at) = if pos == 0 {
+            (None, None)
         } else {
-            let i = self.visible_index(pos - 1);
-            (Some(self.elems[i].id.clone()), i + 1)
+            let p = self.locate_visible(pos - 1);
+            let span = self.chunks[p.c].spans[p.s];
+            (
+                Some(Id {
+                    r: span.r,
+                    seq: span.seq + u64::from(p.off),
+                }),
+                Some(p),
+            )
         };
-        let new: Vec<Elem> = text
-            .chars()
-            .map(|ch| {
-                let id = self.context.next_dot(replica);
-                self.context.add(&id);
-                self.max_lamport += 1;
-                let e = Elem {
-                    id: id.clone(),
-                    lamport: self.max_lamport,
-                    origin: origin.replace(id),
-                    ch,
-                    deleted: None,
-                };
-                at += 1;
-                e
-            })
-            .collect();
-        // The new characters have the greatest Lamport numbers, so they go right
-        // after their origin, before any sibling.
-        let start = at - new.len();
-        self.elems.splice(start..start, new);
+        // Typing on: the character before is the end of this replica's last run.
+        if let Some(p) = at {
+            let span = &mut self.chunks[p.c].spans[p.s];
+            if p.off + 1 == span.len
+                && span.r == r
+                && span.del.is_none()
+                && span.seq + u64::from(span.len) == seq
+                && span.lamport + u64::from(span.len) == lamport
+            {
+                span.len += n;
+                let chunk = &mut self.chunks[p.c];
+                chunk.visible += n as usize;
+                chunk.chars += n as usize;
+                self.visible += n as usize;
+                let id = chunk.id;
+                self.record(r, seq, &chars, id);
+                return Ok(());
+            }
+        }
+        let span = Span {
+            r,
+            seq,
+            lamport,
+            len: n,
+            origin,
+            del: None,
+        };
+        // New characters have the greatest Lamport numbers: they go right after
+        // their origin, before any sibling.
+        let (c, s) = match at {
+            None => (0, 0),
+            Some(p) => self.split_at(self.after(p)),
+        };
+        let (c, s) = self.clamp_insert_point(c, s);
+        self.record(r, seq, &chars, NOWHERE);
+        let id = self.insert_span(c, s, span);
+        self.chunk_of[r as usize][(seq - 1) as usize..(seq - 1) as usize + chars.len()].fill(id);
         Ok(())
+    }
+
+    /// A chunk index may be one past the end after a split at the very end.
+    fn clamp_insert_point(&self, c: usize, s: usize) -> (usize, usize) {
+        if c >= self.chunks.len() && c > 0 {
+            (c - 1, self.chunks[c - 1].spans.len())
+        } else {
+            (c, s)
+        }
     }
 
     /// Appends `text` at the end.
     pub fn append(&mut self, replica: &ReplicaId, text: &str) -> Result<(), OpError> {
-        self.insert(replica, self.len(), text)
+        self.insert(replica, self.visible, text)
     }
 
     /// Deletes `count` characters starting at `pos`, as one event of `replica`.
     pub fn delete(&mut self, replica: &ReplicaId, pos: usize, count: usize) -> Result<(), OpError> {
-        let len = self.len();
+        let len = self.visible;
         let end = pos.saturating_add(count);
         if end > len {
             return Err(OpError::RangeOutOfRange { pos, end, len });
@@ -113,115 +505,421 @@ impl Rga {
         if count == 0 {
             return Ok(());
         }
+        let r = self.intern(replica);
         let dot = self.context.next_dot(replica);
         self.context.add(&dot);
-        let visible = self.elems.iter_mut().filter(|e| e.deleted.is_none());
-        for e in visible.skip(pos).take(count) {
-            e.deleted = Some(dot.clone());
+        self.record(r, dot.seq, &['\0'], NOWHERE);
+        let del = Del {
+            r,
+            seq: dot.seq,
+            step: 0,
+        };
+        let mut left = count;
+        let mut p = self.locate_visible(pos);
+        loop {
+            let (c, s) = self.split_at(p);
+            let Some(Pos { c, s, .. }) = self.next_valid(Pos { c, s, off: 0 }) else {
+                break;
+            };
+            let span = self.chunks[c].spans[s];
+            if span.del.is_some() {
+                p = self.after(Pos {
+                    c,
+                    s,
+                    off: span.len - 1,
+                });
+                continue;
+            }
+            if span.len as usize > left {
+                self.split_at(Pos {
+                    c,
+                    s,
+                    off: left as u32,
+                });
+            }
+            let (c, s) = self.refind(span.r, span.seq);
+            let span = &mut self.chunks[c].spans[s];
+            span.del = Some(del);
+            let n = span.len as usize;
+            self.chunks[c].visible -= n;
+            self.visible -= n;
+            left -= n;
+            let (cc, before) = self.cursor.get();
+            if cc > c {
+                self.cursor.set((cc, before - n));
+            }
+            let (c, s) = self.coalesce(c, s);
+            if left == 0 {
+                break;
+            }
+            let len = self.chunks[c].spans[s].len;
+            p = self.after(Pos { c, s, off: len - 1 });
         }
         Ok(())
     }
 
-    /// Index in `elems` of the `n`-th visible character.
-    fn visible_index(&self, n: usize) -> usize {
-        self.elems
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.deleted.is_none())
-            .nth(n)
-            .map(|(i, _)| i)
-            .expect("position checked against len")
+    /// The span starting exactly at (r, seq).
+    fn refind(&self, r: u32, seq: u64) -> (usize, usize) {
+        let p = self.locate_id(Id { r, seq });
+        debug_assert_eq!(p.off, 0);
+        (p.c, p.s)
+    }
+
+    /// Joins the span at (c, s) with its neighbours in the chunk when they
+    /// continue each other. Returns where the (joined) span is.
+    fn coalesce(&mut self, c: usize, mut s: usize) -> (usize, usize) {
+        let spans = &mut self.chunks[c].spans;
+        if s + 1 < spans.len()
+            && let Some(step) = spans[s].joinable(&spans[s + 1])
+        {
+            let next = spans.remove(s + 1);
+            spans[s].len += next.len;
+            if let Some(d) = &mut spans[s].del {
+                d.step = step.unwrap_or(0);
+            }
+        }
+        if s > 0
+            && let Some(step) = spans[s - 1].joinable(&spans[s])
+        {
+            let cur = spans.remove(s);
+            spans[s - 1].len += cur.len;
+            if let Some(d) = &mut spans[s - 1].del {
+                d.step = step.unwrap_or(0);
+            }
+            s -= 1;
+        }
+        (c, s)
     }
 
     /// The text without tombstones.
     pub fn text(&self) -> String {
-        self.elems
-            .iter()
-            .filter(|e| e.deleted.is_none())
-            .map(|e| e.ch)
-            .collect()
+        let mut out = String::with_capacity(self.visible);
+        for chunk in &self.chunks {
+            for s in chunk.spans.iter().filter(|s| s.del.is_none()) {
+                let start = (s.seq - 1) as usize;
+                out.extend(&self.content[s.r as usize][start..start + s.len as usize]);
+            }
+        }
+        out
     }
 
     /// Number of visible characters.
     pub fn len(&self) -> usize {
-        self.elems.iter().filter(|e| e.deleted.is_none()).count()
+        self.visible
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.visible == 0
     }
 
-    /// Every character in document order, tombstones included.
-    pub fn elements(&self) -> &[Elem] {
-        &self.elems
+    /// Number of characters ever inserted, tombstones included.
+    pub fn total_len(&self) -> usize {
+        self.chunks.iter().map(|c| c.chars).sum()
     }
 
     pub fn context(&self) -> &CausalContext {
         &self.context
     }
 
-    /// Places a character that is not here yet, searching from `start`
-    /// (just after its origin). Returns where it went.
-    fn integrate_at(&mut self, e: Elem, start: usize) -> usize {
-        let mut i = start;
-        while i < self.elems.len() && self.elems[i].key() > e.key() {
-            i += 1;
-        }
-        self.max_lamport = self.max_lamport.max(e.lamport);
-        self.elems.insert(i, e);
-        i
+    fn spans(&self) -> impl Iterator<Item = &Span> {
+        self.chunks.iter().flat_map(|c| c.spans.iter())
     }
 
-    fn index(&self) -> HashMap<Dot, usize> {
-        self.elems
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.id.clone(), i))
+    fn elems_of(&self, s: &Span) -> impl Iterator<Item = Elem> + '_ {
+        let s = *s;
+        (0..s.len).map(move |i| {
+            let seq = s.seq + u64::from(i);
+            Elem {
+                id: self.dot(Id { r: s.r, seq }),
+                lamport: s.lamport + u64::from(i),
+                origin: if i == 0 {
+                    s.origin.map(|o| self.dot(o))
+                } else {
+                    Some(self.dot(Id {
+                        r: s.r,
+                        seq: seq - 1,
+                    }))
+                },
+                ch: self.content[s.r as usize][(seq - 1) as usize],
+                deleted: s.del.map(|d| {
+                    self.dot(Id {
+                        r: d.r,
+                        seq: d.at(i),
+                    })
+                }),
+            }
+        })
+    }
+
+    /// Every character in document order, tombstones included.
+    pub fn elements(&self) -> Vec<Elem> {
+        self.spans()
+            .flat_map(|s| self.elems_of(s).collect::<Vec<_>>())
             .collect()
+    }
+
+    /// The characters grouped into runs: same replica, consecutive seqs and
+    /// Lamport numbers, each chained to the one before.
+    pub fn runs(&self) -> Vec<Run> {
+        self.joined_spans()
+            .into_iter()
+            .map(|(_, parts)| Run {
+                elems: parts
+                    .iter()
+                    .flat_map(|s| self.elems_of(s).collect::<Vec<_>>())
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Spans grouped into maximal chains (a chain may hold spans that differ
+    /// only in their deletes).
+    fn joined_spans(&self) -> Vec<(usize, Vec<Span>)> {
+        let mut out: Vec<(usize, Vec<Span>)> = Vec::new();
+        for (i, s) in self.spans().enumerate() {
+            if let Some((_, group)) = out.last_mut() {
+                let prev = group.last().expect("groups are never empty");
+                let chained = s.r == prev.r
+                    && s.seq == prev.seq + u64::from(prev.len)
+                    && s.lamport == prev.lamport + u64::from(prev.len)
+                    && s.origin == Some(prev.last());
+                if chained {
+                    group.push(*s);
+                    continue;
+                }
+            }
+            out.push((i, vec![*s]));
+        }
+        out
+    }
+
+    /// Places a span of new characters after its origin (or at the start),
+    /// skipping the characters that sort before it. Returns its chunk id.
+    fn integrate(&mut self, span: Span) -> u32 {
+        let start = match span.origin {
+            None => Pos { c: 0, s: 0, off: 0 },
+            Some(o) => self.after(self.locate_id(o)),
+        };
+        let mut pos = start;
+        let key_r = self.replicas[span.r as usize].clone();
+        let new_key = (span.lamport, &key_r, span.seq);
+        // Skip characters with a greater key; a span's later characters have
+        // even greater keys, so a skipped character takes its span's rest along.
+        while let Some(p) = self.next_valid(pos) {
+            let s = &self.chunks[p.c].spans[p.s];
+            if self.key(s, p.off) > new_key {
+                pos = Pos {
+                    c: p.c,
+                    s: p.s + 1,
+                    off: 0,
+                };
+            } else {
+                pos = p;
+                break;
+            }
+        }
+        let (c, s) = if pos.c >= self.chunks.len() {
+            (
+                self.chunks.len().saturating_sub(1),
+                self.chunks.last().map_or(0, |c| c.spans.len()),
+            )
+        } else {
+            self.split_at(pos)
+        };
+        let (c, s) = self.clamp_insert_point(c, s);
+        self.insert_span(c, s, span)
+    }
+
+    /// Applies another replica's delete dots to characters `seq..seq+len` of
+    /// replica `r`, which are here: a character keeps the least delete dot.
+    fn merge_deletes(&mut self, r: u32, seq: u64, len: u32, del: Del) {
+        let mut i = 0;
+        while i < len {
+            let id = Id {
+                r,
+                seq: seq + u64::from(i),
+            };
+            let p = self.locate_id(id);
+            let span = self.chunks[p.c].spans[p.s];
+            let take = (span.len - p.off).min(len - i);
+            let theirs = Del {
+                seq: del.at(i),
+                ..del
+            };
+            let dot_of = |d: &Del, k: u32| (d.r, d.at(k));
+            let replace = match span.del {
+                None => true,
+                Some(mine) => {
+                    // Compare dot by dot: keep the least (by replica id, then seq).
+                    (0..take).any(|k| {
+                        let (mr, ms) = dot_of(&mine, p.off + k);
+                        let (tr, ts) = dot_of(&theirs, k);
+                        (&self.replicas[tr as usize], ts) < (&self.replicas[mr as usize], ms)
+                    })
+                }
+            };
+            if replace {
+                // Mixed cases are rare (two replicas deleting the same characters):
+                // go character by character then.
+                let uniform = span.del.is_none_or(|mine| {
+                    (0..take).all(|k| {
+                        let (mr, ms) = dot_of(&mine, p.off + k);
+                        let (tr, ts) = dot_of(&theirs, k);
+                        (&self.replicas[tr as usize], ts) < (&self.replicas[mr as usize], ms)
+                    })
+                });
+                let take = if uniform { take } else { 1 };
+                let (c, s) = self.split_at(p);
+                let (c, s) = self
+                    .next_valid(Pos { c, s, off: 0 })
+                    .map(|p| (p.c, p.s))
+                    .expect("the character is here");
+                if self.chunks[c].spans[s].len > take {
+                    self.split_at(Pos { c, s, off: take });
+                }
+                let (c, s) = self.refind(r, id.seq);
+                let target = &mut self.chunks[c].spans[s];
+                let was_visible = target.del.is_none();
+                target.del = Some(Del {
+                    step: if take == 1 { 0 } else { theirs.step },
+                    ..theirs
+                });
+                if was_visible {
+                    self.chunks[c].visible -= take as usize;
+                    self.visible -= take as usize;
+                    let (cc, before) = self.cursor.get();
+                    if cc > c {
+                        self.cursor.set((cc, before - take as usize));
+                    }
+                }
+                self.coalesce(c, s);
+                i += take;
+            } else {
+                i += take;
+            }
+        }
+    }
+
+    fn rebuild_slots(&mut self) {
+        self.slot = vec![
+            0;
+            self.chunks
+                .iter()
+                .map(|c| c.id as usize + 1)
+                .max()
+                .unwrap_or(0)
+        ];
+        for (i, c) in self.chunks.iter().enumerate() {
+            self.slot[c.id as usize] = i as u32;
+        }
+    }
+
+    /// Builds from spans in document order (decoding, deltas).
+    fn from_spans(
+        replicas: Vec<ReplicaId>,
+        content: Vec<Vec<char>>,
+        spans: Vec<Span>,
+        context: CausalContext,
+    ) -> Rga {
+        let mut rga = Rga {
+            index_of: replicas
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.clone(), i as u32))
+                .collect(),
+            chunk_of: content.iter().map(|c| vec![NOWHERE; c.len()]).collect(),
+            replicas,
+            content,
+            context,
+            ..Rga::default()
+        };
+        for (i, group) in spans.chunks(CHUNK / 2).enumerate() {
+            let mut chunk = Chunk {
+                id: i as u32,
+                spans: group.to_vec(),
+                ..Chunk::default()
+            };
+            chunk.recount();
+            for s in &chunk.spans {
+                let start = (s.seq - 1) as usize;
+                rga.chunk_of[s.r as usize][start..start + s.len as usize].fill(i as u32);
+            }
+            rga.visible += chunk.visible;
+            rga.max_lamport = rga.max_lamport.max(
+                chunk
+                    .spans
+                    .iter()
+                    .map(|s| s.lamport + u64::from(s.len) - 1)
+                    .max()
+                    .unwrap_or(0),
+            );
+            rga.chunks.push(chunk);
+        }
+        rga.rebuild_slots();
+        rga
     }
 }
 
 impl Crdt for Rga {
     fn merge(&mut self, other: &Self) {
-        if self.elems.is_empty() && self.context.is_empty() {
-            *self = other.clone();
-            return;
-        }
-        let mut index = self.index();
-        let mut fresh = Vec::new();
-        for e in &other.elems {
-            match index.get(&e.id) {
-                Some(&i) => {
-                    let mine = &mut self.elems[i].deleted;
-                    *mine = match (mine.take(), &e.deleted) {
-                        (Some(a), Some(b)) => Some(a.min(b.clone())),
-                        (a, b) => a.or_else(|| b.clone()),
-                    };
-                }
-                None => fresh.push(e),
+        let map: Vec<u32> = other.replicas.iter().map(|r| self.intern(r)).collect();
+        for (or, oc) in other.content.iter().enumerate() {
+            let r = map[or] as usize;
+            if self.content[r].len() < oc.len() {
+                self.content[r].resize(oc.len(), '\0');
+                self.chunk_of[r].resize(oc.len(), NOWHERE);
             }
         }
-        // Origins precede their characters in `other`'s order, so each character
-        // is placed after its origin. Runs chain each character to the one just
-        // placed; the index is rebuilt only when a lookup needs it.
-        let mut last: Option<(&Dot, usize)> = None;
-        let mut stale = false;
-        for e in fresh {
-            let start = match (&e.origin, last) {
-                (None, _) => 0,
-                (Some(o), Some((l, at))) if o == l => at + 1,
-                (Some(o), _) => {
-                    if stale {
-                        index = self.index();
-                    }
-                    // A missing origin means a delta merged into a replica behind
-                    // its base (see `delta_since`); place it at the end rather than panic.
-                    index.get(o).map_or(self.elems.len(), |&i| i + 1)
+        let remap = |id: Id| Id {
+            r: map[id.r as usize],
+            seq: id.seq,
+        };
+        for ospan in other.spans() {
+            let r = map[ospan.r as usize];
+            let mut i = 0;
+            while i < ospan.len {
+                let present = self.has(r, ospan.seq + u64::from(i));
+                let mut j = i + 1;
+                while j < ospan.len && self.has(r, ospan.seq + u64::from(j)) == present {
+                    j += 1;
                 }
-            };
-            let at = self.integrate_at(e.clone(), start);
-            last = Some((&e.id, at));
-            stale = true;
+                let part_seq = ospan.seq + u64::from(i);
+                let del = ospan.del.map(|d| Del {
+                    r: map[d.r as usize],
+                    seq: d.at(i),
+                    step: d.step,
+                });
+                if present {
+                    if let Some(d) = del {
+                        self.merge_deletes(r, part_seq, j - i, d);
+                    }
+                } else {
+                    let span = Span {
+                        r,
+                        seq: part_seq,
+                        lamport: ospan.lamport + u64::from(i),
+                        len: j - i,
+                        origin: if i == 0 {
+                            ospan.origin.map(remap)
+                        } else {
+                            Some(Id {
+                                r,
+                                seq: part_seq - 1,
+                            })
+                        },
+                        del,
+                    };
+                    let start = (part_seq - 1) as usize;
+                    let chars: Vec<char> =
+                        other.content[ospan.r as usize][start..start + span.len as usize].to_vec();
+                    self.record(r, part_seq, &chars, NOWHERE);
+                    let chunk = self.integrate(span);
+                    let start = (part_seq - 1) as usize;
+                    self.chunk_of[r as usize][start..start + chars.len()].fill(chunk);
+                    self.max_lamport = self.max_lamport.max(span.lamport + u64::from(span.len) - 1);
+                }
+                i = j;
+            }
         }
         self.context.union(&other.context);
         self.max_lamport = self.max_lamport.max(other.max_lamport);
@@ -234,18 +932,39 @@ impl Crdt for Rga {
     /// New characters and new deletes since `vv`. Merge it only into a replica
     /// at or after `vv`: it leaves out the characters `vv` already covers.
     fn delta_since(&self, vv: &VersionVector) -> Self {
-        let elems: Vec<Elem> = self
-            .elems
-            .iter()
-            .filter(|e| !vv.contains(&e.id) || e.deleted.as_ref().is_some_and(|d| !vv.contains(d)))
-            .cloned()
-            .collect();
-        let max_lamport = elems.iter().map(|e| e.lamport).max().unwrap_or(0);
-        Rga {
-            elems,
-            context: self.context.minus(vv),
-            max_lamport,
+        let covers = |r: u32, seq: u64| vv.contains(&self.dot(Id { r, seq }));
+        let mut spans = Vec::new();
+        for s in self.spans() {
+            // Cut the span where "needed" changes.
+            let needed = |i: u32| {
+                !covers(s.r, s.seq + u64::from(i)) || s.del.is_some_and(|d| !covers(d.r, d.at(i)))
+            };
+            let mut i = 0;
+            while i < s.len {
+                let want = needed(i);
+                let mut j = i + 1;
+                while j < s.len && needed(j) == want {
+                    j += 1;
+                }
+                if want {
+                    let mut part = *s;
+                    if i > 0 {
+                        part = part.split(i);
+                    }
+                    if j - i < part.len {
+                        part.split(j - i);
+                    }
+                    spans.push(part);
+                }
+                i = j;
+            }
         }
+        Rga::from_spans(
+            self.replicas.clone(),
+            self.content.clone(),
+            spans,
+            self.context.minus(vv),
+        )
     }
 
     fn covered_by(&self, vv: &VersionVector) -> bool {
@@ -257,161 +976,485 @@ impl Crdt for Rga {
     }
 }
 
-/// Consecutive characters typed in one go by one replica, stored as one run.
-pub struct Run<'a> {
-    pub elems: &'a [Elem],
+/// One insert run in creation order, for the snapshot.
+struct InsertRun {
+    seq: u64,
+    lamport: u64,
+    len: u32,
+    origin: Option<Id>,
 }
 
 impl Rga {
-    /// The characters grouped into runs: same replica, consecutive seqs and
-    /// Lamport numbers, each chained to the one before.
-    pub fn runs(&self) -> Vec<Run<'_>> {
-        let mut runs = Vec::new();
-        let mut start = 0;
-        for i in 1..=self.elems.len() {
-            let continues = i < self.elems.len() && {
-                let (p, e) = (&self.elems[i - 1], &self.elems[i]);
-                e.id.replica == p.id.replica
-                    && e.id.seq == p.id.seq + 1
-                    && e.lamport == p.lamport + 1
-                    && e.origin.as_ref() == Some(&p.id)
-            };
-            if !continues {
-                runs.push(Run {
-                    elems: &self.elems[start..i],
-                });
-                start = i;
+    /// Each replica's characters as runs in seq order (creation order).
+    fn insert_runs(&self) -> Vec<Vec<InsertRun>> {
+        let mut per: Vec<Vec<InsertRun>> = (0..self.replicas.len()).map(|_| Vec::new()).collect();
+        for s in self.spans() {
+            per[s.r as usize].push(InsertRun {
+                seq: s.seq,
+                lamport: s.lamport,
+                len: s.len,
+                origin: s.origin,
+            });
+        }
+        for (r, list) in per.iter_mut().enumerate() {
+            list.sort_unstable_by_key(|x| x.seq);
+            let mut joined: Vec<InsertRun> = Vec::with_capacity(list.len());
+            for x in list.drain(..) {
+                if let Some(p) = joined.last_mut() {
+                    let last = Id {
+                        r: r as u32,
+                        seq: p.seq + u64::from(p.len) - 1,
+                    };
+                    if x.seq == last.seq + 1
+                        && x.lamport == p.lamport + u64::from(p.len)
+                        && x.origin == Some(last)
+                    {
+                        p.len += x.len;
+                        continue;
+                    }
+                }
+                joined.push(x);
+            }
+            *list = joined;
+        }
+        per
+    }
+
+    /// Every (delete dot, deleted character) pair, per deleting replica,
+    /// run-length encoded as (dot, dot step, target, target step, count).
+    fn delete_runs(&self) -> Vec<Vec<[i128; 6]>> {
+        let mut pairs: Vec<Vec<(u64, u32, u64)>> =
+            (0..self.replicas.len()).map(|_| Vec::new()).collect();
+        for s in self.spans() {
+            if let Some(d) = s.del {
+                for i in 0..s.len {
+                    pairs[d.r as usize].push((d.at(i), s.r, s.seq + u64::from(i)));
+                }
             }
         }
-        runs
+        pairs
+            .into_iter()
+            .map(|mut list| {
+                // By replica id, not index: indexes depend on arrival order.
+                list.sort_unstable_by(|a, b| {
+                    (a.0, &self.replicas[a.1 as usize], a.2).cmp(&(
+                        b.0,
+                        &self.replicas[b.1 as usize],
+                        b.2,
+                    ))
+                });
+                // [dot, dot_step, target_replica, target_seq, target_step, count]
+                let mut out: Vec<[i128; 6]> = Vec::new();
+                for (dot, tr, tseq) in list {
+                    if let Some(last) = out.last_mut() {
+                        let [d0, ds, r0, t0, ts, n] = *last;
+                        let (dot, tr, tseq) = (i128::from(dot), i128::from(tr), i128::from(tseq));
+                        if r0 == tr {
+                            if n == 1 {
+                                let (nds, nts) = (dot - d0, tseq - t0);
+                                if (0..=1).contains(&nds) && (-1..=1).contains(&nts) && nts != 0 {
+                                    *last = [d0, nds, r0, t0, nts, 2];
+                                    continue;
+                                }
+                            } else if dot == d0 + ds * n && tseq == t0 + ts * n {
+                                last[5] += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    out.push([i128::from(dot), 0, i128::from(tr), i128::from(tseq), 1, 1]);
+                }
+                out
+            })
+            .collect()
     }
 }
 
 impl Codec for Rga {
+    /// Creation order, compactly: per replica its insert runs as flat numbers
+    /// `[seq gap, length, lamport gap, origin]...` and its text, and its
+    /// deletes as flat numbers `[dot gap, dot step, target, target step, count]...`
+    /// (see docs/snapshot-format.md). Loading replays the runs in Lamport order.
     fn encode(&self) -> Value {
-        let runs: Vec<Value> = self
-            .runs()
-            .iter()
-            .map(|run| {
-                let first = &run.elems[0];
-                let text: String = run.elems.iter().map(|e| e.ch).collect();
-                // Deleted spans: [offset, length, delete dot].
-                let mut deleted: Vec<(usize, usize, &Dot)> = Vec::new();
-                for (i, e) in run.elems.iter().enumerate() {
-                    let Some(d) = &e.deleted else { continue };
-                    match deleted.last_mut() {
-                        Some((off, len, dd)) if *off + *len == i && *dd == d => *len += 1,
-                        _ => deleted.push((i, 1, d)),
-                    }
-                }
-                let mut run_json = json!({
-                    "id": dot_json(&first.id),
-                    "lamport": first.lamport,
-                    "origin": first.origin.as_ref().map_or(Value::Null, dot_json),
-                    "text": text,
+        let runs = self.insert_runs();
+        let dels = self.delete_runs();
+        let mut inserts = serde_json::Map::new();
+        let mut text = serde_json::Map::new();
+        let mut deletes = serde_json::Map::new();
+        for (r, list) in runs.iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            let name = self.replicas[r].to_string();
+            let mut nums: Vec<Value> = Vec::with_capacity(list.len() * 4);
+            let mut chars = String::new();
+            let (mut prev_end, mut prev_lamport_end) = (0u64, 0u64);
+            for x in list {
+                nums.push(Value::from(x.seq - prev_end - 1));
+                nums.push(Value::from(x.len));
+                nums.push(Value::from(x.lamport - prev_lamport_end - 1));
+                nums.push(match x.origin {
+                    None => Value::Null,
+                    Some(o) if o.r as usize == r && o.seq < x.seq => Value::from(x.seq - o.seq),
+                    Some(o) => json!([self.replicas[o.r as usize].as_str(), o.seq]),
                 });
-                if !deleted.is_empty() {
-                    run_json["deleted"] = deleted
-                        .iter()
-                        .map(|(o, l, d)| json!([o, l, dot_json(d)]))
-                        .collect();
-                }
-                run_json
-            })
-            .collect();
-        json!({"context": context_json(&self.context), "runs": runs})
+                let start = (x.seq - 1) as usize;
+                chars.extend(&self.content[r][start..start + x.len as usize]);
+                prev_end = x.seq + u64::from(x.len) - 1;
+                prev_lamport_end = x.lamport + u64::from(x.len) - 1;
+            }
+            inserts.insert(name.clone(), Value::Array(nums));
+            text.insert(name, Value::String(chars));
+        }
+        for (r, list) in dels.iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            let mut nums: Vec<Value> = Vec::with_capacity(list.len() * 5);
+            let mut prev = 0i128;
+            for [dot, ds, tr, tseq, ts, n] in list {
+                nums.push(Value::from((dot - prev) as u64));
+                nums.push(Value::from(*ds as u64));
+                nums.push(if *tr as usize == r {
+                    Value::from(*tseq as u64)
+                } else {
+                    json!([self.replicas[*tr as usize].as_str(), *tseq as u64])
+                });
+                nums.push(Value::from(*ts as i64));
+                nums.push(Value::from(*n as u64));
+                prev = dot + ds * (n - 1);
+            }
+            deletes.insert(self.replicas[r].to_string(), Value::Array(nums));
+        }
+        json!({"context": context_json(&self.context), "inserts": inserts, "text": text, "deletes": deletes})
     }
 
     fn decode(at: &At<'_>) -> Result<Self, SnapshotError> {
-        at.fields(&["context", "runs"], &[])?;
+        at.fields(&["context", "inserts", "text", "deletes"], &[])?;
         let context = at.field("context")?.context()?;
-        let mut elems: Vec<Elem> = Vec::new();
-        let mut lamports: HashMap<Dot, u64> = HashMap::new();
-        let mut ids: HashSet<Dot> = HashSet::new();
-        for run in at.field("runs")?.array()? {
-            run.fields(&["id", "lamport", "origin", "text"], &["deleted"])?;
-            let id = run.field("id")?.dot()?;
-            let lamport = run.field("lamport")?.positive()?;
-            let origin_at = run.field("origin")?;
-            let origin = if origin_at.value.is_null() {
-                None
-            } else {
-                Some(origin_at.dot()?)
+        let mut rga = Rga {
+            context: CausalContext::new(),
+            ..Rga::default()
+        };
+        // Every replica the context knows, so seqs have room.
+        for (replica, ranges) in context.iter() {
+            let r = rga.intern(replica) as usize;
+            let max = ranges.max() as usize;
+            rga.content[r].resize(max, '\0');
+            rga.chunk_of[r].resize(max, NOWHERE);
+        }
+        let inserts = at.field("inserts")?;
+        let texts = at.field("text")?;
+        // Numbers are read straight from the arrays; a path is built only for an error.
+        let item = |list: &At<'_>, i: usize, expected: &str| SnapshotError::Shape {
+            path: format!("{}[{i}]", list.path),
+            expected: expected.into(),
+            found: crate::codec::describe(&list.value[i]),
+        };
+        let causal = |list: &At<'_>, i: usize, detail: String| SnapshotError::Causal {
+            path: format!("{}[{i}]", list.path),
+            detail,
+        };
+        let mut all: Vec<(Span, String, usize)> = Vec::new();
+        for (name, list) in inserts.entries()? {
+            let replica = inserts.replica_key(name)?;
+            let Some(&r) = rga.index_of.get(&replica) else {
+                return Err(list.causal(format!("replica {replica} is not in the context")));
             };
-            if let Some(o) = &origin {
-                match lamports.get(o) {
-                    None => {
-                        return Err(origin_at
-                            .causal(format!("origin {o} does not come earlier in the text")));
-                    }
-                    Some(&ol) if ol >= lamport => {
-                        return Err(run.causal(format!(
-                            "lamport {lamport} is not greater than its origin's ({ol})"
-                        )));
-                    }
-                    _ => {}
-                }
+            let text_at = texts.field(name)?;
+            let chars: Vec<char> = text_at.str()?.chars().collect();
+            let items = list
+                .value
+                .as_array()
+                .ok_or_else(|| list.shape("an array"))?;
+            if items.len() % 4 != 0 {
+                return Err(list.shape("groups of 4: [seq gap, length, lamport gap, origin]"));
             }
-            let text_at = run.field("text")?;
-            let text: Vec<char> = text_at.str()?.chars().collect();
-            if text.is_empty() {
-                return Err(text_at.shape("a non-empty string"));
+            let num = |i: usize| {
+                items[i]
+                    .as_u64()
+                    .ok_or_else(|| item(&list, i, "a non-negative integer"))
+            };
+            let (mut prev_end, mut prev_lamport_end, mut used) = (0u64, 0u64, 0usize);
+            for g in (0..items.len()).step_by(4) {
+                let seq = prev_end + num(g)? + 1;
+                let len = num(g + 1)?;
+                if len == 0 || len > u64::from(u32::MAX) {
+                    return Err(item(&list, g + 1, "a length from 1 to 2^32-1"));
+                }
+                let lamport = prev_lamport_end + num(g + 2)? + 1;
+                let origin = match &items[g + 3] {
+                    Value::Null => None,
+                    Value::Number(n) => match n.as_u64() {
+                        Some(back) if back > 0 && back < seq => Some(Id { r, seq: seq - back }),
+                        _ => {
+                            return Err(item(
+                                &list,
+                                g + 3,
+                                "a positive distance back to an earlier character",
+                            ));
+                        }
+                    },
+                    _ => {
+                        let d = list.child(&items[g + 3], &format!("[{}]", g + 3)).dot()?;
+                        let or = *rga.index_of.get(&d.replica).ok_or_else(|| {
+                            causal(&list, g + 3, format!("origin {d} is not in the context"))
+                        })?;
+                        Some(Id { r: or, seq: d.seq })
+                    }
+                };
+                let end = seq
+                    .checked_add(len - 1)
+                    .ok_or_else(|| item(&list, g + 1, "seqs below 2^64"))?;
+                if !context.contains_range(&replica, seq, end) {
+                    return Err(causal(
+                        &list,
+                        g,
+                        format!("characters {replica}:{seq}..{end} are not in the context"),
+                    ));
+                }
+                if used + len as usize > chars.len() {
+                    return Err(
+                        text_at.shape(&format!("at least {} characters", used + len as usize))
+                    );
+                }
+                let slot = &mut rga.content[r as usize][(seq - 1) as usize..end as usize];
+                slot.copy_from_slice(&chars[used..used + len as usize]);
+                used += len as usize;
+                all.push((
+                    Span {
+                        r,
+                        seq,
+                        lamport,
+                        len: len as u32,
+                        origin,
+                        del: None,
+                    },
+                    list.path.clone(),
+                    g,
+                ));
+                prev_end = end;
+                prev_lamport_end = lamport + len - 1;
             }
-            let mut deleted: Vec<Option<Dot>> = vec![None; text.len()];
-            if let Ok(spans) = run.field("deleted") {
-                let mut next_free = 0;
-                for span in spans.array()? {
-                    let items = match span.value.as_array().map(Vec::len) {
-                        Some(3) => span.array()?,
-                        _ => return Err(span.shape("a span [offset, length, dot]")),
-                    };
-                    let off = items[0].u64()? as usize;
-                    let len = items[1].positive()? as usize;
-                    let dot = items[2].dot()?;
-                    if off < next_free || off.saturating_add(len) > text.len() {
-                        return Err(span.shape(&format!(
-                            "sorted, non-overlapping spans within the run's {} characters",
-                            text.len()
-                        )));
-                    }
-                    if !context.contains(&dot) {
-                        return Err(items[2].causal(format!("delete {dot} is not in the context")));
-                    }
-                    for slot in &mut deleted[off..off + len] {
-                        *slot = Some(dot.clone());
-                    }
-                    next_free = off + len;
-                }
-            }
-            let mut prev = origin;
-            for (i, (ch, del)) in text.into_iter().zip(deleted).enumerate() {
-                let seq = id
-                    .seq
-                    .checked_add(i as u64)
-                    .ok_or_else(|| run.shape("seq below 2^64"))?;
-                let eid = Dot::new(id.replica.clone(), seq);
-                if !context.contains(&eid) {
-                    return Err(run.causal(format!("character {eid} is not in the context")));
-                }
-                if !ids.insert(eid.clone()) {
-                    return Err(run.causal(format!("character {eid} appears twice")));
-                }
-                let l = lamport + i as u64;
-                lamports.insert(eid.clone(), l);
-                elems.push(Elem {
-                    id: eid.clone(),
-                    lamport: l,
-                    origin: prev.replace(eid),
-                    ch,
-                    deleted: del,
-                });
+            if used != chars.len() {
+                return Err(text_at.shape(&format!(
+                    "exactly {used} characters, one per inserted character"
+                )));
             }
         }
-        let max_lamport = elems.iter().map(|e| e.lamport).max().unwrap_or(0);
-        Ok(Rga {
-            elems,
-            context,
-            max_lamport,
-        })
+        // Replay in Lamport order: every origin comes before what follows it.
+        all.sort_by(|a, b| {
+            (a.0.lamport, &rga.replicas[a.0.r as usize], a.0.seq).cmp(&(
+                b.0.lamport,
+                &rga.replicas[b.0.r as usize],
+                b.0.seq,
+            ))
+        });
+        for (span, path, g) in all {
+            let at_run = |detail: String| SnapshotError::Causal {
+                path: format!("{path}[{g}]"),
+                detail,
+            };
+            if let Some(o) = span.origin {
+                if !rga.has(o.r, o.seq) {
+                    return Err(at_run(format!(
+                        "origin {} is not an earlier character",
+                        rga.dot(o)
+                    )));
+                }
+                let p = rga.locate_id(o);
+                let ol = rga.chunks[p.c].spans[p.s].lamport + u64::from(p.off);
+                if ol >= span.lamport {
+                    return Err(at_run(format!(
+                        "lamport {} is not greater than its origin's ({ol})",
+                        span.lamport
+                    )));
+                }
+            }
+            if rga.has(span.r, span.seq) {
+                return Err(at_run(format!(
+                    "character {} appears twice",
+                    rga.dot(Id {
+                        r: span.r,
+                        seq: span.seq
+                    })
+                )));
+            }
+            // Mark the seqs as present before placing (the index needs the slots).
+            let start = (span.seq - 1) as usize;
+            rga.chunk_of[span.r as usize][start..start + span.len as usize].fill(0);
+            let chunk = rga.integrate(span);
+            rga.chunk_of[span.r as usize][start..start + span.len as usize].fill(chunk);
+            rga.max_lamport = rga.max_lamport.max(span.lamport + u64::from(span.len) - 1);
+        }
+        let deletes = at.field("deletes")?;
+        for (name, list) in deletes.entries()? {
+            let replica = deletes.replica_key(name)?;
+            let Some(&dr) = rga.index_of.get(&replica) else {
+                return Err(list.causal(format!("replica {replica} is not in the context")));
+            };
+            let items = list
+                .value
+                .as_array()
+                .ok_or_else(|| list.shape("an array"))?;
+            if items.len() % 5 != 0 {
+                return Err(
+                    list.shape("groups of 5: [dot gap, dot step, target, target step, count]")
+                );
+            }
+            let num = |i: usize| {
+                items[i]
+                    .as_u64()
+                    .ok_or_else(|| item(&list, i, "a non-negative integer"))
+            };
+            let mut prev = 0u64;
+            for g in (0..items.len()).step_by(5) {
+                let dot = prev
+                    .checked_add(num(g)?)
+                    .filter(|&d| d > 0)
+                    .ok_or_else(|| item(&list, g, "a gap to a dot of at least 1"))?;
+                let ds = match num(g + 1)? {
+                    v @ 0..=1 => v,
+                    _ => return Err(item(&list, g + 1, "a dot step of 0 or 1")),
+                };
+                let (tr, tseq) = if let Some(t) = items[g + 2].as_u64() {
+                    (dr, t)
+                } else {
+                    let d = list.child(&items[g + 2], &format!("[{}]", g + 2)).dot()?;
+                    let tr = *rga
+                        .index_of
+                        .get(&d.replica)
+                        .ok_or_else(|| causal(&list, g + 2, format!("target {d} is not here")))?;
+                    (tr, d.seq)
+                };
+                let ts = match items[g + 3].as_i64() {
+                    Some(v @ (-1 | 1)) => v,
+                    _ => return Err(item(&list, g + 3, "a target step of -1 or 1")),
+                };
+                let n = num(g + 4)?;
+                if n == 0 || n > u64::from(u32::MAX) {
+                    return Err(item(&list, g + 4, "a count from 1 to 2^32-1"));
+                }
+                let last_dot = dot + ds * (n - 1);
+                if !context.contains_range(&replica, dot, last_dot) {
+                    return Err(causal(
+                        &list,
+                        g,
+                        format!("deletes {replica}:{dot}..{last_dot} are not in the context"),
+                    ));
+                }
+                let last_t = tseq as i128 + i128::from(ts) * (n as i128 - 1);
+                let (lo, first_dot, step) = if ts == 1 {
+                    (tseq, dot, ds as i8)
+                } else {
+                    (last_t.max(0) as u64, last_dot, -(ds as i8))
+                };
+                if last_t < 1 || tseq == 0 || (0..n).any(|k| !rga.has(tr, lo + k)) {
+                    return Err(causal(
+                        &list,
+                        g + 2,
+                        "a deleted character is not in the text".into(),
+                    ));
+                }
+                // As an ascending target range: dots run the other way for ts = -1.
+                rga.merge_deletes(
+                    tr,
+                    lo,
+                    n as u32,
+                    Del {
+                        r: dr,
+                        seq: first_dot,
+                        step,
+                    },
+                );
+                prev = last_dot;
+            }
+        }
+        rga.context = context;
+        Ok(rga)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn id(s: &str) -> ReplicaId {
+        ReplicaId::new(s).unwrap()
+    }
+
+    /// Internal consistency: cached lengths, the chunk index, the slots.
+    fn check(rga: &Rga) {
+        let mut visible = 0;
+        for (i, c) in rga.chunks.iter().enumerate() {
+            assert_eq!(rga.slot[c.id as usize] as usize, i);
+            assert_eq!(c.visible, c.spans.iter().map(Span::visible).sum::<usize>());
+            assert_eq!(
+                c.chars,
+                c.spans.iter().map(|s| s.len as usize).sum::<usize>()
+            );
+            for s in &c.spans {
+                assert!(s.len > 0);
+                for k in 0..s.len {
+                    assert_eq!(
+                        rga.chunk_of[s.r as usize][(s.seq + u64::from(k) - 1) as usize],
+                        c.id
+                    );
+                }
+            }
+            visible += c.visible;
+        }
+        assert_eq!(visible, rga.visible);
+        assert_eq!(rga.text().chars().count(), rga.visible);
+    }
+
+    #[test]
+    fn backspacing_stays_one_span() {
+        let me = id("a");
+        let mut t = Rga::default();
+        t.insert(&me, 0, "hello world").unwrap();
+        for p in (5..11).rev() {
+            t.delete(&me, p, 1).unwrap();
+        }
+        assert_eq!(t.text(), "hello");
+        assert_eq!(t.spans().count(), 2, "{:?}", t.spans().collect::<Vec<_>>());
+        check(&t);
+        let back = Rga::decode(&At::root(&t.encode())).unwrap();
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn many_edits_keep_the_index_consistent() {
+        let me = id("a");
+        let mut t = Rga::default();
+        let mut model: Vec<char> = Vec::new();
+        let mut x: u64 = 7;
+        for i in 0..3000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = model.len();
+            if len > 0 && (x >> 60) < 5 {
+                let p = (x >> 20) as usize % len;
+                let n = ((x >> 8) as usize % 3 + 1).min(len - p);
+                t.delete(&me, p, n).unwrap();
+                model.drain(p..p + n);
+            } else {
+                let p = if i % 7 == 0 {
+                    (x >> 20) as usize % (len + 1)
+                } else {
+                    len.min((x >> 30) as usize % (len + 1))
+                };
+                let ch = char::from(b'a' + (i % 26) as u8);
+                t.insert(&me, p, &ch.to_string()).unwrap();
+                model.insert(p, ch);
+            }
+            if i % 97 == 0 {
+                check(&t);
+            }
+        }
+        check(&t);
+        assert_eq!(t.text(), model.iter().collect::<String>());
+        assert!(t.chunks.len() > 1, "the test should exercise chunk splits");
     }
 }

@@ -80,10 +80,12 @@ pub fn write_pretty(out: &mut String, v: &Value, indent: usize) {
             out.push(']');
         }
         Value::Array(items) => {
+            // Long lists of numbers (text runs) stay dense.
+            let sep = if items.len() > 8 { "," } else { ", " };
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push_str(sep);
                 }
                 write_pretty(out, item, indent);
             }

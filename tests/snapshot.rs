@@ -281,11 +281,23 @@ fn rejects_impossible_causal_states() {
     object_mut(&mut v, "tasks:active")["state"]["elements"][0]["dots"] = json!([["agent-9", 1]]);
     assert_eq!(reject(&v).kind(), "causal");
 
-    // Text whose origin is not earlier in the text.
+    // Text whose origin is not an earlier character.
     let mut v = golden_value();
-    let runs = &mut object_mut(&mut v, "document:main")["state"]["runs"];
-    runs[0]["origin"] = json!(["agent-1", 99]);
+    let inserts = &mut object_mut(&mut v, "document:main")["state"]["inserts"];
+    inserts["agent-2"][3] = json!(["agent-1", 7]);
+    let err = reject(&v);
+    assert_eq!(err.kind(), "causal", "{err}");
+
+    // A delete of a character that does not exist.
+    let mut v = golden_value();
+    let deletes = &mut object_mut(&mut v, "document:main")["state"]["deletes"];
+    deletes["agent-1"][2] = json!(["agent-2", 9]);
     assert_eq!(reject(&v).kind(), "causal");
+
+    // Text that does not match the runs' lengths.
+    let mut v = golden_value();
+    object_mut(&mut v, "document:main")["state"]["text"]["agent-2"] = json!("Worl");
+    assert_eq!(reject(&v).kind(), "shape");
 
     // The same object twice.
     let mut v = golden_value();

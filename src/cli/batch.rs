@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{CommandFactory, FromArgMatches};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -16,7 +16,7 @@ use super::{Ctx, Exit, ops};
 /// Parses one line with the command line's syntax and shell quoting.
 /// `parser` is the clap tree, built once per batch (building it is the costly part).
 fn parse_line(parser: &mut clap::Command, line: &str) -> Result<Command> {
-    let words = shlex::split(line).ok_or_else(|| anyhow!("unbalanced quotes"))?;
+    let words = split_words(line)?;
     if let Some(cmd) = fast_parse(&words) {
         return Ok(cmd);
     }
@@ -55,15 +55,110 @@ fn parse_line(parser: &mut clap::Command, line: &str) -> Result<Command> {
     }
 }
 
+/// Splits a line into words like a POSIX shell (shlex), plus bash's `$'...'`
+/// quoting with backslash escapes, so a batch line can carry newlines and
+/// tabs: `insert doc 0 $'line one\nline two'`.
+pub(crate) fn split_words(line: &str) -> Result<Vec<String>> {
+    if !line.contains("$'") {
+        return shlex::split(line).ok_or_else(|| anyhow!("unbalanced quotes"));
+    }
+    // Rewrite each $'...' segment outside other quotes as a plain
+    // single-quoted word, then split.
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, '$') if chars.peek() == Some(&'\'') => {
+                chars.next();
+                out.push_str(&ansi_c_word(&mut chars)?);
+            }
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                out.push(c);
+            }
+            (Some(q), _) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            (None, '\\') | (Some('"'), '\\') => {
+                out.push(c);
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    shlex::split(&out).ok_or_else(|| anyhow!("unbalanced quotes"))
+}
+
+/// Decodes the body of a `$'...'` word (after the opening quote) and returns
+/// it single-quoted for shlex.
+fn ansi_c_word(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<String> {
+    let mut decoded = String::new();
+    loop {
+        let Some(c) = chars.next() else {
+            bail!("unbalanced quotes in $'...'");
+        };
+        match c {
+            '\'' => break,
+            '\\' => {
+                let e = chars
+                    .next()
+                    .ok_or_else(|| anyhow!("a backslash ends the line"))?;
+                match e {
+                    'n' => decoded.push('\n'),
+                    't' => decoded.push('\t'),
+                    'r' => decoded.push('\r'),
+                    '\\' | '\'' | '"' | '?' => decoded.push(e),
+                    'u' | 'U' | 'x' => {
+                        let max = match e {
+                            'x' => 2,
+                            'u' => 4,
+                            _ => 8,
+                        };
+                        let mut digits = String::new();
+                        while digits.len() < max
+                            && chars.peek().is_some_and(char::is_ascii_hexdigit)
+                        {
+                            digits.push(chars.next().expect("peeked"));
+                        }
+                        let code = u32::from_str_radix(&digits, 16)
+                            .map_err(|_| anyhow!("\\{e} needs hex digits"))?;
+                        decoded.push(
+                            char::from_u32(code)
+                                .ok_or_else(|| anyhow!("\\{e}{digits} is not a character"))?,
+                        );
+                    }
+                    other => bail!("unknown escape \\{other} in $'...'"),
+                }
+            }
+            c => decoded.push(c),
+        }
+    }
+    Ok(shlex::try_quote(&decoded)
+        .map_err(|_| anyhow!("a NUL character cannot be quoted"))?
+        .into_owned())
+}
+
 /// The common flag-free lines, parsed without clap (clap costs ~10 µs a
 /// line, which dominates a large batch). Anything else, including every line
 /// with an option or a wrong number of arguments, returns `None` and goes
 /// through clap, so errors and edge cases stay clap's. A test checks that
 /// both parsers agree.
 pub(crate) fn fast_parse(words: &[String]) -> Option<Command> {
-    if words.iter().any(|w| w.starts_with('-')) {
-        return None;
-    }
+    // `--` ends the options, so text may start with a dash (`insert doc 0 -- -x`).
+    let owned;
+    let words = match words.iter().position(|w| w == "--") {
+        Some(i) if words[..i].iter().all(|w| !w.starts_with('-')) => {
+            owned = [&words[..i], &words[i + 1..]].concat();
+            &owned[..]
+        }
+        Some(_) => return None,
+        None if words.iter().any(|w| w.starts_with('-')) => return None,
+        None => words,
+    };
     let name = || words[1].clone();
     let num = |i: usize| words[i].parse::<u64>().ok();
     let idx = |i: usize| words[i].parse::<usize>().ok();
@@ -110,6 +205,9 @@ pub(crate) fn fast_parse(words: &[String]) -> Option<Command> {
         _ => return None,
     })
 }
+
+/// Failing lines printed on stderr before the rest are only counted.
+const MAX_SHOWN_ERRORS: usize = 50;
 
 pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool) -> Result<Exit> {
     let input: Box<dyn Read> = match &file {
@@ -166,7 +264,9 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
                 Ok(()) => applied += 1,
                 Err(e) => {
                     let msg = format!("{e:#}");
-                    eprintln!("crdt: line {}: {msg}", i + 1);
+                    if errors.len() < MAX_SHOWN_ERRORS {
+                        eprintln!("crdt: line {}: {msg}", i + 1);
+                    }
                     errors.push((i + 1, msg));
                     if stop_on_error {
                         return Err(anyhow!("stopped at line {}; nothing was saved", i + 1));
@@ -193,6 +293,12 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
             .collect();
         out.json(&json!({"applied": applied, "failed": failed, "errors": errs, "saved": true}))?;
     } else {
+        if failed > MAX_SHOWN_ERRORS {
+            eprintln!(
+                "crdt: ... and {} more failing lines (all of them with --json)",
+                failed - MAX_SHOWN_ERRORS
+            );
+        }
         eprintln!("crdt: batch: {applied} applied, {failed} failed");
     }
     Ok(if failed == 0 {
@@ -230,6 +336,8 @@ mod test {
             "delete document:main 3 4",
             "append document:main 'World'",
             "get metrics:requests",
+            "insert document:main 3 -- '- item'",
+            "append document:main -- --",
         ];
         let mut parser = Cli::command();
         for line in lines {
@@ -241,6 +349,19 @@ mod test {
             let slow = Cli::from_arg_matches(&m).unwrap().command;
             assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line}");
         }
+        assert_eq!(
+            split_words(r"insert doc 0 $'a\nb\t\\c\'d' x").unwrap(),
+            ["insert", "doc", "0", "a\nb\t\\c'd", "x"]
+        );
+        assert_eq!(
+            split_words(r"append doc $'\u00e9\x41'").unwrap(),
+            ["append", "doc", "éA"]
+        );
+        assert!(split_words(r"append doc $'open").is_err());
+        assert_eq!(
+            split_words(r#"insert doc 0 '$' "$'" x$'y'"#).unwrap(),
+            ["insert", "doc", "0", "$", "$'", "xy"]
+        );
         // Lines the fast path leaves to clap.
         for line in [
             "inc x 0x5",

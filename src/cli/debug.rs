@@ -631,7 +631,7 @@ fn viz_dot(name: &str, o: &Object) -> String {
             // Which run holds each element id, to draw origin edges run to run.
             let mut run_of: BTreeMap<&Dot, usize> = BTreeMap::new();
             for (i, run) in runs.iter().enumerate() {
-                for e in run.elems {
+                for e in &run.elems {
                     run_of.insert(&e.id, i);
                 }
             }
