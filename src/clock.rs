@@ -21,7 +21,7 @@ use crate::error::InvalidReplicaId;
 /// assert!(ReplicaId::new("has space").is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ReplicaId(String);
+pub struct ReplicaId(std::sync::Arc<str>);
 
 impl ReplicaId {
     /// Validates and wraps a replica id.
@@ -31,7 +31,7 @@ impl ReplicaId {
         if id.is_empty() || id.len() > 128 || !id.chars().all(ok_char) {
             return Err(InvalidReplicaId(id));
         }
-        Ok(ReplicaId(id))
+        Ok(ReplicaId(id.into()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -62,6 +62,14 @@ impl Ranges {
 
     pub fn insert(&mut self, lo: u64, hi: u64) {
         debug_assert!(lo >= 1 && lo <= hi);
+        // The common case: the next events of a replica extend its last range.
+        if let Some(last) = self.0.last_mut()
+            && last.0 <= lo
+            && lo <= last.1.saturating_add(1)
+        {
+            last.1 = last.1.max(hi);
+            return;
+        }
         // Ranges that touch or overlap [lo, hi] are merged with it.
         let start = self.0.partition_point(|&(_, h)| h.saturating_add(1) < lo);
         let end = self.0.partition_point(|&(l, _)| l <= hi.saturating_add(1));

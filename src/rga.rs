@@ -191,6 +191,8 @@ pub struct Rga {
     visible: usize,
     /// The chunk of the last lookup and the visible characters before it.
     cursor: Cell<(usize, usize)>,
+    /// The replica index of the last local edit.
+    last_replica: Cell<u32>,
 }
 
 /// One character of an [`Rga`], as seen from outside.
@@ -225,7 +227,13 @@ impl PartialEq for Rga {
 
 impl Rga {
     fn intern(&mut self, replica: &ReplicaId) -> u32 {
+        // The same replica edits many times in a row: skip the hash then.
+        let last = self.last_replica.get() as usize;
+        if self.replicas.get(last) == Some(replica) {
+            return last as u32;
+        }
         if let Some(&i) = self.index_of.get(replica) {
+            self.last_replica.set(i);
             return i;
         }
         let i = self.replicas.len() as u32;
@@ -250,17 +258,30 @@ impl Rga {
 
     /// Records the characters or the delete of seqs `seq..seq+n` of replica `r`.
     fn record(&mut self, r: u32, seq: u64, chars: &[char], chunk: u32) {
+        self.record_iter(r, seq, chars.len(), chars.iter().copied(), chunk);
+    }
+
+    fn record_iter(
+        &mut self,
+        r: u32,
+        seq: u64,
+        n: usize,
+        chars: impl Iterator<Item = char>,
+        chunk: u32,
+    ) {
         let (content, chunk_of) = (
             &mut self.content[r as usize],
             &mut self.chunk_of[r as usize],
         );
         let start = (seq - 1) as usize;
-        let end = start + chars.len();
+        let end = start + n;
         if content.len() < end {
             content.resize(end, '\0');
             chunk_of.resize(end, NOWHERE);
         }
-        content[start..end].copy_from_slice(chars);
+        for (slot, c) in content[start..end].iter_mut().zip(chars) {
+            *slot = c;
+        }
         chunk_of[start..end].fill(chunk);
     }
 
@@ -417,14 +438,13 @@ impl Rga {
         if pos > len {
             return Err(OpError::PositionOutOfRange { pos, len });
         }
-        let chars: Vec<char> = text.chars().collect();
-        if chars.is_empty() {
+        let n = text.chars().count() as u32;
+        if n == 0 {
             return Ok(());
         }
         let r = self.intern(replica);
         let seq = self.context.next_dot(replica).seq;
         let lamport = self.max_lamport + 1;
-        let n = chars.len() as u32;
         self.context.add_range(replica, seq, seq + u64::from(n) - 1);
         self.max_lamport += u64::from(n);
 
@@ -456,7 +476,7 @@ impl Rga {
                 chunk.chars += n as usize;
                 self.visible += n as usize;
                 let id = chunk.id;
-                self.record(r, seq, &chars, id);
+                self.record_iter(r, seq, n as usize, text.chars(), id);
                 return Ok(());
             }
         }
@@ -475,9 +495,9 @@ impl Rga {
             Some(p) => self.split_at(self.after(p)),
         };
         let (c, s) = self.clamp_insert_point(c, s);
-        self.record(r, seq, &chars, NOWHERE);
+        self.record_iter(r, seq, n as usize, text.chars(), NOWHERE);
         let id = self.insert_span(c, s, span);
-        self.chunk_of[r as usize][(seq - 1) as usize..(seq - 1) as usize + chars.len()].fill(id);
+        self.chunk_of[r as usize][(seq - 1) as usize..(seq - 1) as usize + n as usize].fill(id);
         Ok(())
     }
 

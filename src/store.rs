@@ -99,7 +99,10 @@ impl Store {
     /// Creating a second type under a name makes a type conflict; callers
     /// that want to prevent that check [`Store::objects`] first.
     pub fn get_or_create(&mut self, name: &str, ty: CrdtType) -> &mut Object {
-        let list = self.objects.entry(name.to_string()).or_default();
+        if !self.objects.contains_key(name) {
+            self.objects.insert(name.to_string(), Vec::new());
+        }
+        let list = self.objects.get_mut(name).expect("just ensured");
         let i = match list.iter().position(|o| o.ty() == ty) {
             Some(i) => i,
             None => {

@@ -1,6 +1,7 @@
 //! `crdt batch`: many commands, one lock, one write.
 
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::borrow::Cow;
+use std::io::{BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -16,8 +17,12 @@ use super::{Ctx, Exit, ops};
 /// Parses one line with the command line's syntax and shell quoting.
 /// `parser` is the clap tree, built once per batch (building it is the costly part).
 fn parse_line(parser: &mut clap::Command, line: &str) -> Result<Command> {
+    if let Some(cmd) = simple_words(line).and_then(|w| fast_parse(&w)) {
+        return Ok(cmd);
+    }
     let words = split_words(line)?;
-    if let Some(cmd) = fast_parse(&words) {
+    let borrowed: Vec<Cow<'_, str>> = words.iter().map(|w| Cow::Borrowed(w.as_str())).collect();
+    if let Some(cmd) = fast_parse(&borrowed) {
         return Ok(cmd);
     }
     let matches = parser.try_get_matches_from_mut(std::iter::once("crdt".to_string()).chain(words));
@@ -59,6 +64,9 @@ fn parse_line(parser: &mut clap::Command, line: &str) -> Result<Command> {
 /// quoting with backslash escapes, so a batch line can carry newlines and
 /// tabs: `insert doc 0 $'line one\nline two'`.
 pub(crate) fn split_words(line: &str) -> Result<Vec<String>> {
+    if let Some(words) = simple_words(line) {
+        return Ok(words.into_iter().map(Cow::into_owned).collect());
+    }
     if !line.contains("$'") {
         return shlex::split(line).ok_or_else(|| anyhow!("unbalanced quotes"));
     }
@@ -91,6 +99,70 @@ pub(crate) fn split_words(line: &str) -> Result<Vec<String>> {
         }
     }
     shlex::split(&out).ok_or_else(|| anyhow!("unbalanced quotes"))
+}
+
+/// Lines of plain words and single-quoted words (no backslashes, double
+/// quotes or `$`), split without shlex: most batch lines are like that, and a
+/// shell splits them the same way. `None` sends the line to shlex.
+fn simple_words(line: &str) -> Option<Vec<Cow<'_, str>>> {
+    let b = line.as_bytes();
+    let special = |c: u8| {
+        matches!(
+            c,
+            b'\\'
+                | b'"'
+                | b'$'
+                | b'`'
+                | b'\n'
+                | b'|'
+                | b'&'
+                | b';'
+                | b'<'
+                | b'>'
+                | b'('
+                | b')'
+                | b'*'
+                | b'?'
+                | b'['
+                | b'~'
+                | b'!'
+                | b'{'
+                | b'#'
+        )
+    };
+    let mut words = Vec::with_capacity(4);
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b' ' || b[i] == b'\t' {
+            i += 1;
+            continue;
+        }
+        // Most words are one plain or one quoted piece: borrow it then.
+        let mut word: Option<Cow<'_, str>> = None;
+        while i < b.len() && b[i] != b' ' && b[i] != b'\t' {
+            let piece = if b[i] == b'\'' {
+                let close = i + 1 + b[i + 1..].iter().position(|&c| c == b'\'')?;
+                let p = &line[i + 1..close];
+                i = close + 1;
+                p
+            } else {
+                let start = i;
+                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\'') {
+                    if special(b[i]) {
+                        return None;
+                    }
+                    i += 1;
+                }
+                &line[start..i]
+            };
+            word = Some(match word {
+                None => Cow::Borrowed(piece),
+                Some(w) => Cow::Owned(w.into_owned() + piece),
+            });
+        }
+        words.push(word.unwrap_or_default());
+    }
+    Some(words)
 }
 
 /// Decodes the body of a `$'...'` word (after the opening quote) and returns
@@ -147,10 +219,10 @@ fn ansi_c_word(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<S
 /// with an option or a wrong number of arguments, returns `None` and goes
 /// through clap, so errors and edge cases stay clap's. A test checks that
 /// both parsers agree.
-pub(crate) fn fast_parse(words: &[String]) -> Option<Command> {
+pub(crate) fn fast_parse(words: &[Cow<'_, str>]) -> Option<Command> {
     // `--` ends the options, so text may start with a dash (`insert doc 0 -- -x`).
     let owned;
-    let words = match words.iter().position(|w| w == "--") {
+    let words = match words.iter().position(|w| w.as_ref() == "--") {
         Some(i) if words[..i].iter().all(|w| !w.starts_with('-')) => {
             owned = [&words[..i], &words[i + 1..]].concat();
             &owned[..]
@@ -159,10 +231,10 @@ pub(crate) fn fast_parse(words: &[String]) -> Option<Command> {
         None if words.iter().any(|w| w.starts_with('-')) => return None,
         None => words,
     };
-    let name = || words[1].clone();
+    let name = || words[1].to_string();
     let num = |i: usize| words[i].parse::<u64>().ok();
     let idx = |i: usize| words[i].parse::<usize>().ok();
-    Some(match (words.first()?.as_str(), words.len()) {
+    Some(match (words.first()?.as_ref(), words.len()) {
         ("inc", 2 | 3) => Command::Inc {
             name: name(),
             amount: if words.len() == 3 { num(2)? } else { 1 },
@@ -174,23 +246,23 @@ pub(crate) fn fast_parse(words: &[String]) -> Option<Command> {
         },
         ("set", 3) => Command::Set {
             name: name(),
-            value: words[2].clone(),
+            value: words[2].to_string(),
             string: false,
         },
         ("add", 3..) => Command::Add {
             name: name(),
-            elems: words[2..].to_vec(),
+            elems: words[2..].iter().map(|w| w.to_string()).collect(),
             string: false,
         },
         ("rm", 3..) => Command::Rm {
             name: name(),
-            elems: words[2..].to_vec(),
+            elems: words[2..].iter().map(|w| w.to_string()).collect(),
             string: false,
         },
         ("insert", 4) => Command::Insert {
             name: name(),
             pos: idx(2)?,
-            text: words[3].clone(),
+            text: words[3].to_string(),
         },
         ("delete", 3 | 4) => Command::Delete {
             name: name(),
@@ -199,7 +271,7 @@ pub(crate) fn fast_parse(words: &[String]) -> Option<Command> {
         },
         ("append", 3) => Command::Append {
             name: name(),
-            text: words[2].clone(),
+            text: words[2].to_string(),
         },
         ("get", 2) => Command::Get { name: name() },
         _ => return None,
@@ -216,10 +288,11 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
         ),
         _ => Box::new(std::io::stdin()),
     };
-    let lines: Vec<String> = BufReader::new(input)
-        .lines()
-        .collect::<std::io::Result<_>>()
-        .context("cannot read the batch")?;
+    let mut text = String::new();
+    BufReader::new(input)
+        .read_to_string(&mut text)
+        .context("cannot read the batch (it must be UTF-8 text)")?;
+    let lines: Vec<&str> = text.lines().collect();
     let bar = if std::io::stderr().is_terminal() && lines.len() >= 10_000 {
         let bar = ProgressBar::new(lines.len() as u64);
         bar.set_style(
@@ -342,7 +415,8 @@ mod test {
         let mut parser = Cli::command();
         for line in lines {
             let words = shlex::split(line).unwrap();
-            let fast = fast_parse(&words).unwrap_or_else(|| panic!("{line}: no fast path"));
+            let cow: Vec<Cow<'_, str>> = words.iter().map(|w| Cow::Borrowed(w.as_str())).collect();
+            let fast = fast_parse(&cow).unwrap_or_else(|| panic!("{line}: no fast path"));
             let m = parser
                 .try_get_matches_from_mut(std::iter::once("crdt".to_string()).chain(words))
                 .unwrap();
@@ -358,6 +432,19 @@ mod test {
             ["append", "doc", "éA"]
         );
         assert!(split_words(r"append doc $'open").is_err());
+        // The plain fast path agrees with shlex.
+        for line in [
+            "inc a:b 5",
+            "insert doc 3 'a b'",
+            "insert doc 3 ''",
+            "set x 'it'\''s'",
+            "add s x'y z'w",
+            "add s {a,b} [1] #x",
+            "insert d 0 'é ü'",
+            "inc  a   2 ",
+        ] {
+            assert_eq!(split_words(line).ok(), shlex::split(line), "{line}");
+        }
         assert_eq!(
             split_words(r#"insert doc 0 '$' "$'" x$'y'"#).unwrap(),
             ["insert", "doc", "0", "$", "$'", "xy"]
@@ -373,7 +460,8 @@ mod test {
             "frobnicate",
         ] {
             let words = shlex::split(line).unwrap();
-            assert!(fast_parse(&words).is_none(), "{line}");
+            let cow: Vec<Cow<'_, str>> = words.iter().map(|w| Cow::Borrowed(w.as_str())).collect();
+            assert!(fast_parse(&cow).is_none(), "{line}");
         }
     }
 }

@@ -58,9 +58,10 @@ fn resolve(
     accepts: &[CrdtType],
     explicit: Option<CrdtType>,
 ) -> Result<CrdtType> {
-    validate_name(name)?;
     let existing: Vec<CrdtType> = store.objects(name).iter().map(Object::ty).collect();
     if existing.is_empty() {
+        // Names already in the store were checked when they were created.
+        validate_name(name)?;
         return Ok(explicit.unwrap_or(accepts[0]));
     }
     if let Some(t) = explicit {
@@ -101,13 +102,15 @@ fn resolve(
 /// Applies one change command. Returns the name and the type of the object
 /// it changed. On error the store is as it was.
 pub fn apply(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, CrdtType)> {
-    let names_before = store.len();
+    let name = command_name(cmd);
+    let existed = name.map(|n| store.objects(n).len());
     let result = apply_inner(store, cmd, now);
-    if result.is_err() && store.len() != names_before {
+    if result.is_err()
+        && let Some(n) = name
+        && Some(store.objects(n).len()) != existed
+    {
         // The failing command created an empty object first: take it back.
-        if let Some(name) = command_name(cmd) {
-            store.remove_empty(name);
-        }
+        store.remove_empty(n);
     }
     result
 }
