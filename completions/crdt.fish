@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_crdt_global_optspecs
-    string join \n state= replica= json color= h/help V/version
+    string join \n state= replica= json color= url= token= connect-timeout= h/help V/version
 end
 
 function __fish_crdt_needs_command
@@ -29,6 +29,9 @@ complete -c crdt -n "__fish_crdt_needs_command" -l replica -d 'Replica id to cre
 complete -c crdt -n "__fish_crdt_needs_command" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_needs_command" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_needs_command" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_needs_command" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_needs_command" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_needs_command" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_needs_command" -s V -l version -d 'Print version'
@@ -53,6 +56,10 @@ complete -c crdt -n "__fish_crdt_needs_command" -f -a "inspect" -d 'Show an obje
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "visualize" -d 'Draw an object\'s structure as text or as a Graphviz graph'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "diff" -d 'Compare two replica states: what differs, why, and what a merge gives'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "explain" -d 'Explain in plain words why an object\'s value is what it is'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "serve" -d 'Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "sync" -d 'Push and pull until the local replica and the endpoint have the same versions'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "watch" -d 'Print changes to the selected objects as they arrive from the endpoint'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "wait" -d 'Block until a condition holds (exit 0) or the timeout passes (exit 1)'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "manpage" -d 'Print the man page (roff)'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -63,6 +70,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand inc" -l replica -d 'Replica id
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l state -d 'State file of the local replica' -r -F
@@ -70,6 +80,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand dec" -l replica -d 'Replica id
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l state -d 'State file of the local replica' -r -F
@@ -77,6 +90,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand set" -l replica -d 'Replica id
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l string -d 'Take VALUE as a string even when it parses as JSON'
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand set" -s h -l help -d 'Print help'
@@ -85,6 +101,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand add" -l replica -d 'Replica id
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l string -d 'Take every ELEM as a string'
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand add" -s h -l help -d 'Print help'
@@ -93,6 +112,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand rm" -l replica -d 'Replica id 
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l string -d 'Take every ELEM as a string'
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -s h -l help -d 'Print help'
@@ -101,6 +123,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand insert" -l replica -d 'Replica
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l state -d 'State file of the local replica' -r -F
@@ -108,6 +133,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand delete" -l replica -d 'Replica
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand append" -l state -d 'State file of the local replica' -r -F
@@ -115,6 +143,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand append" -l replica -d 'Replica
 complete -c crdt -n "__fish_crdt_using_subcommand append" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand append" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand append" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l type -r -f -a "g-counter\t''
@@ -127,6 +158,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand new" -l replica -d 'Replica id
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand new" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l state -d 'State file of the local replica' -r -F
@@ -134,6 +168,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand get" -l replica -d 'Replica id
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand get" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l state -d 'State file of the local replica' -r -F
@@ -141,6 +178,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand ls" -l replica -d 'Replica id 
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand show" -l state -d 'State file of the local replica' -r -F
@@ -148,6 +188,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand show" -l replica -d 'Replica i
 complete -c crdt -n "__fish_crdt_using_subcommand show" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand show" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand show" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand export" -s o -l output -d 'Output file; `-` or none is stdout' -r -F
@@ -156,6 +199,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand export" -l replica -d 'Replica
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand export" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand import" -l state -d 'State file of the local replica' -r -F
@@ -163,6 +209,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand import" -l replica -d 'Replica
 complete -c crdt -n "__fish_crdt_using_subcommand import" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand import" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand import" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -s o -l output -d 'Output file; `-` or none is stdout' -r -F
@@ -171,6 +220,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand merge" -l replica -d 'Replica 
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l dry-run -d 'Print what the merge would change in each input instead of writing it'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -s h -l help -d 'Print help'
@@ -179,6 +231,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand info" -l replica -d 'Replica i
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand info" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l state -d 'State file of the local replica' -r -F
@@ -186,6 +241,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand batch" -l replica -d 'Replica 
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l stop-on-error -d 'Stop at the first failing line (nothing is saved then)'
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -s h -l help -d 'Print help'
@@ -195,6 +253,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l replica -d 'Replic
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l format -r -f -a "text\t''
@@ -205,6 +266,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l replica -d 'Repl
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l state -d 'State file of the local replica' -r -F
@@ -212,6 +276,9 @@ complete -c crdt -n "__fish_crdt_using_subcommand diff" -l replica -d 'Replica i
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l local -d 'Use the local replica as A'
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l stat -d 'One summary line per name'
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l json -d 'Print one JSON document on stdout instead of text'
@@ -222,13 +289,69 @@ complete -c crdt -n "__fish_crdt_using_subcommand explain" -l replica -d 'Replic
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l data -d 'Directory of the durable state (default $XDG_DATA_HOME/crdt/server)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l max-message-bytes -d 'Largest message accepted, in bytes (larger ones close with code 1009)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l max-connections -d 'Most simultaneous WebSocket connections' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l idle-timeout -d 'Close connections silent for this many seconds (pinged at half)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l quiet -d 'No log lines on stderr'
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l count -d 'Stop after this many changes' -r
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l timeout -d 'Stop after this many seconds' -r
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l until -r
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l timeout -r
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l state -d 'State file of the local replica' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l state -d 'State file of the local replica' -r -F
@@ -236,29 +359,36 @@ complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l replica -d 'Replic
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "inc" -d 'Increment a counter (created as a g-counter unless --type says otherwise)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "dec" -d 'Decrement a pn-counter (created when missing)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "set" -d 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "add" -d 'Add members to an or-set (JSON when they parse as JSON, else strings)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "rm" -d 'Remove members from an or-set'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "insert" -d 'Insert text into an rga before character POS (0 is the start)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "delete" -d 'Delete LEN characters of an rga starting at POS'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "append" -d 'Append text at the end of an rga'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "new" -d 'Create an empty object of a given type'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "get" -d 'Print the value only: a number, a JSON value, set members one per line, the text'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "ls" -d 'List objects whose name starts with PREFIX (all when omitted)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "show" -d 'Show an object\'s type, value, version vector and contributing replicas'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "export" -d 'Write a snapshot of the local replica (or of the named objects and namespaces)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "import" -d 'Merge snapshot files into the local replica (`-` reads stdin)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "merge" -d 'Merge snapshot files into one, without touching the local replica'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "info" -d 'Show the state file path, replica id, object count and size'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "batch" -d 'Apply many commands, one per line, in one process with one write'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "inspect" -d 'Show an object\'s internal state: per-replica counts, writes, dots, runs'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "visualize" -d 'Draw an object\'s structure as text or as a Graphviz graph'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "diff" -d 'Compare two replica states: what differs, why, and what a merge gives'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "explain" -d 'Explain in plain words why an object\'s value is what it is'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "completions" -d 'Print shell completions'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "manpage" -d 'Print the man page (roff)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "inc" -d 'Increment a counter (created as a g-counter unless --type says otherwise)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "dec" -d 'Decrement a pn-counter (created when missing)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "set" -d 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "add" -d 'Add members to an or-set (JSON when they parse as JSON, else strings)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "rm" -d 'Remove members from an or-set'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "insert" -d 'Insert text into an rga before character POS (0 is the start)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "delete" -d 'Delete LEN characters of an rga starting at POS'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "append" -d 'Append text at the end of an rga'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "new" -d 'Create an empty object of a given type'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "get" -d 'Print the value only: a number, a JSON value, set members one per line, the text'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "ls" -d 'List objects whose name starts with PREFIX (all when omitted)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "show" -d 'Show an object\'s type, value, version vector and contributing replicas'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "export" -d 'Write a snapshot of the local replica (or of the named objects and namespaces)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "import" -d 'Merge snapshot files into the local replica (`-` reads stdin)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "merge" -d 'Merge snapshot files into one, without touching the local replica'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "info" -d 'Show the state file path, replica id, object count and size'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "batch" -d 'Apply many commands, one per line, in one process with one write'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "inspect" -d 'Show an object\'s internal state: per-replica counts, writes, dots, runs'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "visualize" -d 'Draw an object\'s structure as text or as a Graphviz graph'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "diff" -d 'Compare two replica states: what differs, why, and what a merge gives'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "explain" -d 'Explain in plain words why an object\'s value is what it is'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "serve" -d 'Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "sync" -d 'Push and pull until the local replica and the endpoint have the same versions'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "watch" -d 'Print changes to the selected objects as they arrive from the endpoint'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "wait" -d 'Block until a condition holds (exit 0) or the timeout passes (exit 1)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "completions" -d 'Print shell completions'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "manpage" -d 'Print the man page (roff)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -32,6 +32,7 @@ pub mod rga;
 pub mod snapshot;
 pub mod statefile;
 pub mod store;
+pub mod sync;
 mod traits;
 
 pub use clock::{Causality, Dot, Hlc, ReplicaId, VersionVector};

@@ -47,6 +47,21 @@ pub struct Global {
     /// When to use colors (NO_COLOR is honoured with auto)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+    /// Sync endpoint (ws:// or wss://); change commands then sync what they changed
+    #[arg(long, global = true, env = "CRDT_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// Bearer token for the sync endpoint
+    #[arg(
+        long,
+        global = true,
+        env = "CRDT_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Seconds to wait for the sync endpoint to connect and answer
+    #[arg(long, global = true, default_value_t = 5.0, value_name = "SECS")]
+    pub connect_timeout: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -265,6 +280,66 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
         /// Read a snapshot file (`-` is stdin) instead of the local replica
         #[arg(long, value_name = "FILE")]
         from: Option<PathBuf>,
+    },
+    /// Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)
+    #[command(
+        after_help = "Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
+    )]
+    Serve {
+        /// Address to listen on (port 0 picks a free port)
+        #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
+        listen: String,
+        /// Directory of the durable state (default $XDG_DATA_HOME/crdt/server)
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// Largest message accepted, in bytes (larger ones close with code 1009)
+        #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
+        max_message_bytes: usize,
+        /// Most simultaneous WebSocket connections
+        #[arg(long, default_value_t = 1024, value_name = "N")]
+        max_connections: usize,
+        /// Close connections silent for this many seconds (pinged at half)
+        #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+        idle_timeout: f64,
+        /// No log lines on stderr
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Push and pull until the local replica and the endpoint have the same versions
+    #[command(
+        after_help = "Examples:\n  crdt --url ws://127.0.0.1:7878/ws sync\n  crdt sync metrics: config:global --json"
+    )]
+    Sync {
+        /// Names or namespaces (all when omitted)
+        #[arg(value_name = "NAME|PREFIX")]
+        select: Vec<String>,
+    },
+    /// Print changes to the selected objects as they arrive from the endpoint
+    #[command(
+        after_help = "Examples:\n  crdt watch metrics:\n  crdt watch tasks:active --json --count 10\n  crdt watch config:global --timeout 30"
+    )]
+    Watch {
+        #[arg(required = true, value_name = "NAME|PREFIX")]
+        select: Vec<String>,
+        /// Stop after this many changes
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Stop after this many seconds
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+    },
+    /// Block until a condition holds (exit 0) or the timeout passes (exit 1)
+    #[command(
+        after_help = "EXPR: `>= N`, `> N`, `<= N`, `< N`, `== VALUE`, `!= VALUE` (counters and\n\
+registers; VALUE is JSON or a string), `contains X` (sets, text), `len >= N`.\n\n\
+Examples:\n  crdt wait votes:approve --until '>= 3' --timeout 60\n  crdt wait tasks:done --until 'contains task-7' --timeout 10"
+    )]
+    Wait {
+        name: String,
+        #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
+        until: String,
+        #[arg(long, value_name = "SECS")]
+        timeout: f64,
     },
     /// Print shell completions
     #[command(

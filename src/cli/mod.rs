@@ -5,6 +5,7 @@ mod args;
 mod batch;
 mod debug;
 mod files;
+mod net;
 mod ops;
 mod output;
 mod read;
@@ -29,7 +30,6 @@ pub enum Exit {
     Negative = 1,
     Error = 2,
     /// Applied locally, but the sync endpoint was unreachable.
-    #[allow(dead_code)]
     Unreachable = 3,
 }
 
@@ -70,6 +70,9 @@ pub struct Ctx {
     pub json: bool,
     /// stdout is a terminal: tables with borders, progress bars.
     pub tty: bool,
+    pub url: Option<String>,
+    pub token: Option<String>,
+    pub connect_timeout: f64,
 }
 
 impl Ctx {
@@ -86,6 +89,9 @@ impl Ctx {
             replica: cli.global.replica.clone(),
             json: cli.global.json,
             tty,
+            url: cli.global.url.clone().filter(|u| !u.is_empty()),
+            token: cli.global.token.clone().filter(|t| !t.is_empty()),
+            connect_timeout: cli.global.connect_timeout,
         }
     }
 
@@ -112,7 +118,7 @@ impl Ctx {
                 self.check_replica(&s)?;
                 s
             }
-            None => Store::new(self.new_replica_id()?),
+            None => Store::new(self.replica_for_new_state()?),
         };
         let out = f(&mut store)?;
         lock.save(&store)?;
@@ -134,22 +140,29 @@ impl Ctx {
         Ok(())
     }
 
-    fn new_replica_id(&self) -> Result<ReplicaId> {
+    /// The replica id a new state file gets: --replica, or a generated one
+    /// (generated once per process, so a sync before the first save agrees).
+    fn replica_for_new_state(&self) -> Result<ReplicaId> {
+        static GENERATED: std::sync::OnceLock<ReplicaId> = std::sync::OnceLock::new();
         match &self.replica {
             Some(id) => Ok(ReplicaId::new(id.clone())?),
-            None => Ok(generated_replica_id()),
+            None => Ok(GENERATED.get_or_init(generated_replica_id).clone()),
         }
     }
 }
 
-/// `$XDG_DATA_HOME/crdt/state.json`, else `~/.local/share/crdt/state.json`.
-fn default_state_path() -> PathBuf {
-    let data = std::env::var_os("XDG_DATA_HOME")
+/// `$XDG_DATA_HOME`, else `~/.local/share`.
+fn data_home() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data.join("crdt").join("state.json")
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `$XDG_DATA_HOME/crdt/state.json`, else `~/.local/share/crdt/state.json`.
+fn default_state_path() -> PathBuf {
+    data_home().join("crdt").join("state.json")
 }
 
 /// `<hostname>-<8 random hex digits>`: readable and unique.
@@ -212,6 +225,47 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             file,
             stop_on_error,
         } => return batch::run(ctx, &mut out, file, stop_on_error),
+        Command::Serve {
+            listen,
+            data,
+            max_message_bytes,
+            max_connections,
+            idle_timeout,
+            quiet,
+        } => {
+            return net::serve(
+                listen,
+                data,
+                ctx.token.clone(),
+                max_message_bytes,
+                max_connections,
+                idle_timeout,
+                quiet,
+            );
+        }
+        Command::Sync { select } => {
+            let code = net::sync(ctx, &mut out, &select)?;
+            out.flush()?;
+            return Ok(code);
+        }
+        Command::Watch {
+            select,
+            count,
+            timeout,
+        } => {
+            let code = net::watch(ctx, &mut out, &select, count, timeout)?;
+            out.flush()?;
+            return Ok(code);
+        }
+        Command::Wait {
+            name,
+            until,
+            timeout,
+        } => {
+            let code = net::wait(ctx, &mut out, &name, &until, timeout)?;
+            out.flush()?;
+            return Ok(code);
+        }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "crdt", &mut out);
@@ -228,7 +282,14 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
                 let value = store.get(&name, ty).map(|o| o.value_json());
                 Ok((name, ty, value.unwrap_or_default()))
             })?;
+            let (code, value) = if ctx.url.is_some() {
+                net::sync_after_change(ctx, &name, value, ty)?
+            } else {
+                (Exit::Success, value)
+            };
             read::print_value_line(ctx, &mut out, &name, ty, &value)?;
+            out.flush()?;
+            return Ok(code);
         }
     }
     out.flush()?;

@@ -1,0 +1,422 @@
+//! Commands that talk to a sync endpoint: serve, sync, watch, wait, and the
+//! sync after a change command given `--url`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use crdt::sync::client::{Client, ClientError, SyncReport};
+use crdt::sync::server::{Config, Server};
+use crdt::{Object, Store};
+use serde_json::{Value, json};
+
+use super::output::{Out, one_line};
+use super::{Ctx, Exit};
+
+impl Ctx {
+    fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.connect_timeout.max(0.05))
+    }
+
+    fn url(&self) -> Result<&str> {
+        self.url.as_deref().ok_or_else(|| {
+            anyhow!("no sync endpoint: give --url ws://HOST:PORT/ws or set CRDT_URL")
+        })
+    }
+
+    fn connect(&self) -> Result<Client, ClientError> {
+        let url = self.url.as_deref().unwrap_or_default();
+        // The replica id is the state file's (or the one it will be created with).
+        let me = match self.load() {
+            Ok(Some(s)) => s.replica().clone(),
+            _ => self
+                .replica_for_new_state()
+                .map_err(|e| ClientError::Refused(e.to_string()))?,
+        };
+        Client::connect(url, self.token.as_deref(), self.timeout(), &me)
+    }
+
+    /// Syncs the selected objects of the local replica under its lock.
+    pub fn sync_selected(
+        &self,
+        select: &[String],
+        watch: bool,
+    ) -> Result<(Client, SyncReport), ClientError> {
+        let mut client = self.connect()?;
+        let timeout = self.timeout();
+        let mut outcome = None;
+        let saved = self.update(|store| {
+            outcome = Some(client.sync(store, select, watch, timeout));
+            Ok(())
+        });
+        if let Err(e) = saved {
+            return Err(ClientError::Lost(format!("{e:#}")));
+        }
+        let report = outcome.expect("the closure ran")?;
+        Ok((client, report))
+    }
+}
+
+/// After a change command with `--url`: sync the changed name. Returns the
+/// exit code and the value the replica now knows.
+pub fn sync_after_change(
+    ctx: &Ctx,
+    name: &str,
+    local_value: Value,
+    ty: crdt::CrdtType,
+) -> Result<(Exit, Value)> {
+    match ctx.sync_selected(&[name.to_string()], false) {
+        Ok((client, _)) => {
+            client.close();
+            let store = ctx.load()?.context("the state file vanished")?;
+            Ok((
+                Exit::Success,
+                store.get(name, ty).map_or(local_value, Object::value_json),
+            ))
+        }
+        Err(e @ (ClientError::Unreachable { .. } | ClientError::Lost(_))) => {
+            eprintln!(
+                "crdt: warning: the change is saved locally but not synced: {e}; the next sync sends it"
+            );
+            Ok((Exit::Unreachable, local_value))
+        }
+        Err(e) => Err(anyhow!(e).context("the change is saved locally, but the sync failed")),
+    }
+}
+
+fn client_failure(e: ClientError) -> Result<Exit> {
+    match e {
+        ClientError::Unreachable { .. } | ClientError::Lost(_) => {
+            eprintln!("crdt: error: {e}");
+            Ok(Exit::Unreachable)
+        }
+        other => Err(anyhow!(other)),
+    }
+}
+
+pub fn sync(ctx: &Ctx, out: &mut Out, select: &[String]) -> Result<Exit> {
+    ctx.url()?;
+    let (client, report) = match ctx.sync_selected(select, false) {
+        Ok(x) => x,
+        Err(e) => return client_failure(e),
+    };
+    let server = client.server_replica.clone();
+    client.close();
+    if ctx.json {
+        out.json(
+            &json!({"server": server, "received": report.received, "sent": report.sent,
+            "bytes_sent": report.bytes_sent, "bytes_received": report.bytes_received}),
+        )?;
+    } else {
+        writeln!(
+            out,
+            "synced with {server}: {} objects received, {} sent ({} bytes out, {} bytes in)",
+            report.received, report.sent, report.bytes_sent, report.bytes_received
+        )?;
+    }
+    Ok(Exit::Success)
+}
+
+/// Merges an `update` into the local replica; returns the changed objects.
+fn apply_update(ctx: &Ctx, msg: &Value) -> Result<Vec<(String, crdt::CrdtType, Value)>> {
+    ctx.update(|store| {
+        let delta = crdt::sync::protocol::decode_objects(msg.get("objects"), store.replica())?;
+        let mut changed = Vec::new();
+        for (name, o) in delta.iter() {
+            let before = store.get(name, o.ty()).map(Object::version);
+            store.merge_object(name, o);
+            let now = store.get(name, o.ty()).expect("just merged");
+            if before.as_ref() != Some(&now.version()) {
+                changed.push((name.to_string(), o.ty(), now.value_json()));
+            }
+        }
+        Ok(changed)
+    })
+}
+
+pub fn watch(
+    ctx: &Ctx,
+    out: &mut Out,
+    select: &[String],
+    count: Option<u64>,
+    timeout: Option<f64>,
+) -> Result<Exit> {
+    ctx.url()?;
+    let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t));
+    let (mut client, _) = match ctx.sync_selected(select, true) {
+        Ok(x) => x,
+        Err(e) => return client_failure(e),
+    };
+    let mut seen = 0u64;
+    loop {
+        if count.is_some_and(|c| seen >= c) {
+            break;
+        }
+        let wait = match deadline {
+            Some(d) if Instant::now() >= d => break,
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(1)),
+            None => Duration::from_secs(1),
+        };
+        let msg = match client.recv(wait) {
+            Ok(Some(m)) => m,
+            Ok(None) => continue,
+            Err(e) => return client_failure(e),
+        };
+        if msg["type"] != "update" {
+            continue;
+        }
+        for (name, ty, value) in apply_update(ctx, &msg)? {
+            if ctx.json {
+                let mut line =
+                    json!({"name": name, "type": ty.as_str(), "value": value}).to_string();
+                line.push('\n');
+                out.write_all(line.as_bytes())?;
+            } else {
+                writeln!(
+                    out,
+                    "{name} ({ty}) = {}",
+                    one_line(&value, ty == crdt::CrdtType::Rga)
+                )?;
+            }
+            out.flush()?;
+            seen += 1;
+            if count.is_some_and(|c| seen >= c) {
+                break;
+            }
+        }
+    }
+    client.close();
+    Ok(Exit::Success)
+}
+
+/// A condition of `crdt wait --until`.
+#[derive(Debug, PartialEq)]
+enum Cond {
+    Cmp(&'static str, Value),
+    Contains(Value),
+    Len(&'static str, f64),
+}
+
+fn parse_cond(expr: &str) -> Result<Cond> {
+    let expr = expr.trim();
+    let parse_value = |s: &str| {
+        serde_json::from_str(s.trim()).unwrap_or_else(|_| Value::String(s.trim().to_string()))
+    };
+    if let Some(rest) = expr.strip_prefix("contains ") {
+        return Ok(Cond::Contains(parse_value(rest)));
+    }
+    let ops = [">=", "<=", "==", "!=", ">", "<"];
+    let split = |s: &str| -> Option<(&'static str, String)> {
+        ops.iter()
+            .find(|op| s.starts_with(**op))
+            .map(|op| (*op, s[op.len()..].trim().to_string()))
+    };
+    if let Some(rest) = expr.strip_prefix("len ") {
+        let (op, n) =
+            split(rest.trim()).ok_or_else(|| anyhow!("expected `len OP N`, e.g. `len >= 3`"))?;
+        let n: f64 = n
+            .parse()
+            .map_err(|_| anyhow!("`len {op}` needs a number, not {n:?}"))?;
+        return Ok(Cond::Len(op, n));
+    }
+    let (op, v) = split(expr).ok_or_else(|| {
+        anyhow!("cannot read {expr:?}: use `>= N`, `== VALUE`, `contains X` or `len >= N`")
+    })?;
+    let value = parse_value(&v);
+    if !matches!(op, "==" | "!=") && !value.is_number() {
+        bail!("`{op}` compares numbers; {v:?} is not a number");
+    }
+    Ok(Cond::Cmp(op, value))
+}
+
+fn compare(op: &str, a: f64, b: f64) -> bool {
+    match op {
+        ">=" => a >= b,
+        "<=" => a <= b,
+        ">" => a > b,
+        "<" => a < b,
+        "==" => a == b,
+        _ => a != b,
+    }
+}
+
+fn holds(cond: &Cond, value: &Value) -> bool {
+    match cond {
+        Cond::Cmp(op @ ("==" | "!="), want) => {
+            let equal = match (value.as_f64(), want.as_f64()) {
+                (Some(a), Some(b)) => a == b,
+                _ => value == want,
+            };
+            (*op == "==") == equal
+        }
+        Cond::Cmp(op, want) => match (value.as_f64(), want.as_f64()) {
+            (Some(a), Some(b)) => compare(op, a, b),
+            _ => false,
+        },
+        Cond::Contains(x) => match value {
+            Value::Array(items) => items.contains(x),
+            Value::String(text) => {
+                text.contains(x.as_str().map_or(x.to_string(), String::from).as_str())
+            }
+            _ => false,
+        },
+        Cond::Len(op, n) => {
+            let len = match value {
+                Value::Array(items) => items.len(),
+                Value::String(s) => s.chars().count(),
+                _ => return false,
+            };
+            compare(op, len as f64, *n)
+        }
+    }
+}
+
+fn current(store: Option<&Store>, name: &str) -> Option<Value> {
+    store.and_then(|s| s.objects(name).first().map(Object::value_json))
+}
+
+pub fn wait(ctx: &Ctx, out: &mut Out, name: &str, until: &str, timeout: f64) -> Result<Exit> {
+    let cond = parse_cond(until)?;
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
+    let report = |out: &mut Out, value: &Value, ok: bool| -> Result<Exit> {
+        if ctx.json {
+            out.json(&json!({"name": name, "value": value, "holds": ok}))?;
+        } else if ok {
+            writeln!(out, "{}", one_line(value, false))?;
+        }
+        Ok(if ok { Exit::Success } else { Exit::Negative })
+    };
+    let local = ctx.load()?;
+    if let Some(v) = current(local.as_ref(), name)
+        && holds(&cond, &v)
+    {
+        return report(out, &v, true);
+    }
+    if ctx.url.is_none() {
+        // Without an endpoint only other local processes can change it: poll the file.
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            if let Some(v) = current(ctx.load()?.as_ref(), name)
+                && holds(&cond, &v)
+            {
+                return report(out, &v, true);
+            }
+        }
+        let v = current(ctx.load()?.as_ref(), name).unwrap_or(Value::Null);
+        eprintln!("crdt: timed out after {timeout} s: {name} is {v}");
+        return report(out, &v, false);
+    }
+    let (mut client, _) = match ctx.sync_selected(&[name.to_string()], true) {
+        Ok(x) => x,
+        Err(e) => return client_failure(e),
+    };
+    loop {
+        if let Some(v) = current(ctx.load()?.as_ref(), name)
+            && holds(&cond, &v)
+        {
+            client.close();
+            return report(out, &v, true);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let v = current(ctx.load()?.as_ref(), name).unwrap_or(Value::Null);
+            eprintln!("crdt: timed out after {timeout} s: {name} is {v}");
+            client.close();
+            return report(out, &v, false);
+        }
+        match client.recv(left.min(Duration::from_secs(1))) {
+            Ok(Some(msg)) if msg["type"] == "update" => {
+                apply_update(ctx, &msg)?;
+            }
+            Ok(_) => {}
+            Err(e) => return client_failure(e),
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/crdt/server`, else `~/.local/share/crdt/server`.
+fn default_data_dir() -> PathBuf {
+    super::data_home().join("crdt").join("server")
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn serve(
+    listen: String,
+    data: Option<PathBuf>,
+    token: Option<String>,
+    max_message_bytes: usize,
+    max_connections: usize,
+    idle_timeout: f64,
+    quiet: bool,
+) -> Result<Exit> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())
+            .context("cannot install the signal handlers")?;
+    }
+    let data = data.unwrap_or_else(default_data_dir);
+    let config = Config {
+        listen,
+        data: data.clone(),
+        token,
+        max_message_bytes,
+        max_connections,
+        idle_timeout: Duration::from_secs_f64(idle_timeout.max(0.1)),
+    };
+    let log: crdt::sync::server::Log = if quiet {
+        Arc::new(|_| {})
+    } else {
+        Arc::new(|line| eprintln!("crdt serve: {line}"))
+    };
+    let (server, loaded) = Server::bind(config, log, stop).map_err(|e| anyhow!(e))?;
+    let addr = server.local_addr()?;
+    // The first line says where it listens, even with --quiet: scripts and
+    // tests read the port from it when they ask for port 0.
+    eprintln!(
+        "crdt serve: listening on ws://{addr}/ws as {} ({} objects, {} log entries loaded from {}{})",
+        server.replica(),
+        loaded.objects,
+        loaded.log_entries,
+        data.display(),
+        if loaded.torn {
+            "; dropped a torn last log entry that was never acknowledged"
+        } else {
+            ""
+        }
+    );
+    server.run().context("the server failed")?;
+    if !quiet {
+        eprintln!("crdt serve: stopped; state flushed to {}", data.display());
+    }
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn conditions_parse_and_hold() {
+        assert!(holds(&parse_cond(">= 3").unwrap(), &json!(3)));
+        assert!(!holds(&parse_cond("> 3").unwrap(), &json!(3)));
+        assert!(holds(&parse_cond("== fast").unwrap(), &json!("fast")));
+        assert!(holds(
+            &parse_cond("== {\"a\": 1}").unwrap(),
+            &json!({"a": 1})
+        ));
+        assert!(holds(&parse_cond("!= 2").unwrap(), &json!(3)));
+        assert!(holds(
+            &parse_cond("contains task-7").unwrap(),
+            &json!(["task-7"])
+        ));
+        assert!(holds(&parse_cond("contains llo").unwrap(), &json!("hello")));
+        assert!(holds(&parse_cond("len >= 2").unwrap(), &json!([1, 2])));
+        assert!(parse_cond("~ 3").is_err());
+        assert!(parse_cond(">= many").is_err());
+    }
+}

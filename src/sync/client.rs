@@ -1,0 +1,242 @@
+//! The client side: connect to a sync endpoint, say hello, sync a replica's
+//! objects, and receive updates.
+
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use thiserror::Error;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::http::HeaderValue;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use crate::clock::ReplicaId;
+use crate::store::Store;
+use crate::sync::protocol::{self, ProtoError};
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// The endpoint could not be reached: nothing was exchanged.
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the endpoint refused the connection: {0}")]
+    Refused(String),
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtoError),
+    #[error("connection lost: {0}")]
+    Lost(String),
+}
+
+/// An open, greeted connection.
+pub struct Client {
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    pub server_replica: String,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    next_id: u64,
+}
+
+/// What one sync exchanged.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Objects that changed here.
+    pub received: usize,
+    /// Objects sent to the server.
+    pub sent: usize,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl Client {
+    /// Connects within `timeout`, sends `hello` and waits for `welcome`.
+    pub fn connect(
+        url: &str,
+        token: Option<&str>,
+        timeout: Duration,
+        me: &ReplicaId,
+    ) -> Result<Client, ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable {
+            url: url.to_string(),
+            reason,
+        };
+        // wss:// uses rustls with ring; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| unreachable(format!("bad URL: {e}")))?;
+        if let Some(t) = token {
+            let value = HeaderValue::from_str(&format!("Bearer {t}"))
+                .map_err(|e| unreachable(e.to_string()))?;
+            request.headers_mut().insert("Authorization", value);
+        }
+        let uri = request.uri().clone();
+        let host = uri
+            .host()
+            .ok_or_else(|| unreachable("the URL has no host".into()))?
+            .trim_matches(['[', ']']);
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("wss") {
+                443
+            } else {
+                80
+            });
+        let addrs: Vec<_> = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| unreachable(e.to_string()))?
+            .collect();
+        let mut last = String::from("no address");
+        let mut stream = None;
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, timeout) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        let stream = stream.ok_or_else(|| unreachable(last))?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| unreachable(e.to_string()))?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(|e| unreachable(e.to_string()))?;
+        stream.set_nodelay(true).ok();
+        let (ws, _) = tungstenite::client_tls(request, stream).map_err(|e| match e {
+            tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp)) => {
+                let body = resp
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).trim().to_string())
+                    .unwrap_or_default();
+                ClientError::Refused(format!("HTTP {} {body}", resp.status()))
+            }
+            other => unreachable(other.to_string()),
+        })?;
+        let mut client = Client {
+            ws,
+            server_replica: String::new(),
+            bytes_sent: 0,
+            bytes_received: 0,
+            next_id: 1,
+        };
+        client.send(&protocol::hello(me))?;
+        let welcome = client
+            .recv(timeout)?
+            .ok_or_else(|| ClientError::Lost("no welcome".into()))?;
+        protocol::expect_type(&welcome, "welcome")?;
+        client.server_replica = welcome["replica"].as_str().unwrap_or("").to_string();
+        Ok(client)
+    }
+
+    pub fn send(&mut self, msg: &Value) -> Result<(), ClientError> {
+        let text = msg.to_string();
+        self.bytes_sent += text.len() as u64;
+        self.ws
+            .send(Message::text(text))
+            .map_err(|e| ClientError::Lost(e.to_string()))
+    }
+
+    /// The next JSON message, or `None` when `timeout` passes first.
+    pub fn recv(&mut self, timeout: Duration) -> Result<Option<Value>, ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            if let MaybeTlsStream::Plain(s) = self.ws.get_ref() {
+                let _ = s.set_read_timeout(Some(left.min(Duration::from_millis(250))));
+            }
+            match self.ws.read() {
+                Ok(Message::Text(t)) => {
+                    self.bytes_received += t.len() as u64;
+                    return serde_json::from_str(t.as_str()).map(Some).map_err(|e| {
+                        ClientError::Protocol(ProtoError::new("bad-json", e.to_string()))
+                    });
+                }
+                Ok(Message::Close(frame)) => {
+                    let why = frame.map_or("no reason".to_string(), |f| {
+                        format!("{} {}", u16::from(f.code), f.reason)
+                    });
+                    return Err(ClientError::Lost(format!("closed by the server ({why})")));
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(ClientError::Lost(e.to_string())),
+            }
+        }
+    }
+
+    /// The reply to the message with `id`; `update`s that arrive first are
+    /// merged into `local` on the way.
+    fn reply(
+        &mut self,
+        id: u64,
+        local: &mut Store,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        loop {
+            let msg = self
+                .recv(timeout)?
+                .ok_or_else(|| ClientError::Lost("no reply in time".into()))?;
+            if msg["type"] == "update" {
+                let delta = protocol::decode_objects(msg.get("objects"), local.replica())?;
+                local.merge(&delta);
+                continue;
+            }
+            if msg.get("id").and_then(Value::as_u64) == Some(id) || msg["type"] == "error" {
+                return Ok(msg);
+            }
+        }
+    }
+
+    /// Pulls what `local` lacks of the selected objects and pushes what the
+    /// server lacks, until both have the same versions. With `watch`, the
+    /// server then sends `update`s for them (see [`Client::recv`]).
+    pub fn sync(
+        &mut self,
+        local: &mut Store,
+        select: &[String],
+        watch: bool,
+        timeout: Duration,
+    ) -> Result<SyncReport, ClientError> {
+        let (sent0, recv0) = (self.bytes_sent, self.bytes_received);
+        let id = self.take_id();
+        self.send(&protocol::sync_request(local, select, watch, id))?;
+        let reply = self.reply(id, local, timeout)?;
+        let push_id = self.take_id();
+        let (push, received) = protocol::apply_sync_reply(local, &reply, push_id)?;
+        let mut sent = 0;
+        if let Some(push) = push {
+            sent = push["objects"].as_array().map_or(0, Vec::len);
+            self.send(&push)?;
+            let ack = self.reply(push_id, local, timeout)?;
+            protocol::expect_type(&ack, "ack")?;
+        }
+        Ok(SyncReport {
+            received,
+            sent,
+            bytes_sent: self.bytes_sent - sent0,
+            bytes_received: self.bytes_received - recv0,
+        })
+    }
+
+    fn take_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn close(mut self) {
+        let _ = self.ws.close(None);
+        let _ = self.ws.flush();
+    }
+}

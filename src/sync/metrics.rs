@@ -1,0 +1,127 @@
+//! Server metrics in the Prometheus text format (rendered by hand: a few
+//! counters, gauges and one histogram need no client library).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::store::Store;
+
+/// Upper bounds of the latency histogram buckets, in milliseconds.
+pub const BUCKETS_MS: [f64; 12] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS_MS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    latency: BTreeMap<(String, String), Histogram>,
+    conflicts: BTreeMap<(String, String), u64>,
+    messages: BTreeMap<String, u64>,
+    pub connected: u64,
+    pub connections_total: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Metrics {
+    /// Records how long one operation on one type took.
+    pub fn observe(&mut self, crdt_type: &str, operation: &str, ms: f64) {
+        let h = self
+            .latency
+            .entry((crdt_type.into(), operation.into()))
+            .or_default();
+        for (i, &b) in BUCKETS_MS.iter().enumerate() {
+            if ms <= b {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += ms;
+    }
+
+    pub fn conflict(&mut self, crdt_type: &str, resolution: &str) {
+        *self
+            .conflicts
+            .entry((crdt_type.into(), resolution.into()))
+            .or_default() += 1;
+    }
+
+    pub fn message(&mut self, ty: &str) {
+        *self.messages.entry(ty.into()).or_default() += 1;
+    }
+
+    /// The whole exposition, including state sizes computed from `store`.
+    pub fn render(&self, store: &Store) -> String {
+        let mut s = String::new();
+        let label = |v: &str| {
+            v.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        };
+        s.push_str("# HELP crdt_sync_latency_ms Time to handle a sync or push, in milliseconds.\n");
+        s.push_str("# TYPE crdt_sync_latency_ms histogram\n");
+        for ((t, op), h) in &self.latency {
+            let l = format!("crdt_type=\"{}\",operation=\"{}\"", label(t), label(op));
+            for (i, b) in BUCKETS_MS.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "crdt_sync_latency_ms_bucket{{{l},le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(
+                s,
+                "crdt_sync_latency_ms_bucket{{{l},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(s, "crdt_sync_latency_ms_sum{{{l}}} {}", h.sum);
+            let _ = writeln!(s, "crdt_sync_latency_ms_count{{{l}}} {}", h.count);
+        }
+        s.push_str("# HELP crdt_conflicts_resolved_total Merges of concurrent changes, by type and rule.\n");
+        s.push_str("# TYPE crdt_conflicts_resolved_total counter\n");
+        for ((t, r), n) in &self.conflicts {
+            let _ = writeln!(
+                s,
+                "crdt_conflicts_resolved_total{{crdt_type=\"{}\",resolution_type=\"{}\"}} {n}",
+                label(t),
+                label(r)
+            );
+        }
+        s.push_str("# HELP crdt_state_size_bytes Size of the state JSON, by type and namespace.\n");
+        s.push_str("# TYPE crdt_state_size_bytes gauge\n");
+        let mut sizes: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for (name, o) in store.iter() {
+            let ns = name.split(':').next().unwrap_or("").to_string();
+            *sizes.entry((o.ty().to_string(), ns)).or_default() += o.state_json().to_string().len();
+        }
+        for ((t, ns), n) in &sizes {
+            let _ = writeln!(
+                s,
+                "crdt_state_size_bytes{{crdt_type=\"{}\",namespace=\"{}\"}} {n}",
+                label(t),
+                label(ns)
+            );
+        }
+        s.push_str("# HELP crdt_connected_clients WebSocket clients connected now.\n");
+        s.push_str("# TYPE crdt_connected_clients gauge\n");
+        let _ = writeln!(s, "crdt_connected_clients {}", self.connected);
+        s.push_str("# HELP crdt_connections_total WebSocket connections accepted.\n");
+        s.push_str("# TYPE crdt_connections_total counter\n");
+        let _ = writeln!(s, "crdt_connections_total {}", self.connections_total);
+        s.push_str("# HELP crdt_messages_total Messages received, by type.\n");
+        s.push_str("# TYPE crdt_messages_total counter\n");
+        for (t, n) in &self.messages {
+            let _ = writeln!(s, "crdt_messages_total{{type=\"{}\"}} {n}", label(t));
+        }
+        s.push_str("# HELP crdt_objects Objects the server holds.\n");
+        s.push_str("# TYPE crdt_objects gauge\n");
+        let _ = writeln!(s, "crdt_objects {}", store.len());
+        s
+    }
+}

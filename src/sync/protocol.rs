@@ -1,0 +1,533 @@
+//! Protocol version 1 as pure functions: (state, message) -> (new state,
+//! replies). The socket code only moves frames (see `docs/protocol.md`).
+
+use serde_json::{Value, json};
+
+use crate::clock::{Causality, ReplicaId, VersionVector};
+use crate::codec::{At, vv_json};
+use crate::error::SnapshotError;
+use crate::object::{CrdtType, Object};
+use crate::store::{Store, StoreVersion, selects};
+
+pub const PROTOCOL: u64 = 1;
+
+/// A protocol error: a code from `docs/protocol.md` and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ProtoError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ProtoError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        ProtoError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn to_json(&self, id: Option<&Value>) -> Value {
+        let mut v = json!({"type": "error", "code": self.code, "message": self.message});
+        if let Some(id) = id {
+            v["id"] = id.clone();
+        }
+        v
+    }
+}
+
+fn bad(message: impl Into<String>) -> ProtoError {
+    ProtoError::new("bad-message", message)
+}
+
+/// True when one of `select` picks `name` (an empty list picks everything).
+pub fn selected(select: &[String], name: &str) -> bool {
+    select.is_empty() || select.iter().any(|p| selects(p, name))
+}
+
+/// `[{"name", "type", "state"}]` for every object of `store`.
+pub fn objects_json(store: &Store) -> Value {
+    Value::Array(
+        store
+            .iter()
+            .map(|(n, o)| json!({"name": n, "type": o.ty().as_str(), "state": o.state_json()}))
+            .collect(),
+    )
+}
+
+/// Reads `[{"name", "type", "state"}]` into a store (replica `from`).
+pub fn decode_objects(v: Option<&Value>, from: &ReplicaId) -> Result<Store, ProtoError> {
+    let list = v
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("\"objects\" must be a list"))?;
+    let mut store = Store::new(from.clone());
+    for (i, item) in list.iter().enumerate() {
+        let name = item["name"]
+            .as_str()
+            .ok_or_else(|| bad(format!("objects[{i}].name must be a string")))?;
+        crate::store::validate_name(name).map_err(|e| bad(format!("objects[{i}].name: {e}")))?;
+        let ty: CrdtType = item["type"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad(format!("objects[{i}].type must be one of the five types")))?;
+        let at = At {
+            value: &item["state"],
+            path: format!("objects[{i}] ({name:?}).state"),
+        };
+        let object = Object::decode_state(ty, &at)
+            .map_err(|e: SnapshotError| ProtoError::new("bad-state", e.to_string()))?;
+        store.merge_object(name, &object);
+    }
+    Ok(store)
+}
+
+/// `[{"name", "type", "version"}]` of the objects of `store` that `select` picks.
+pub fn versions_json(store: &Store, select: &[String]) -> Value {
+    Value::Array(
+        store
+            .iter()
+            .filter(|(n, _)| selected(select, n))
+            .map(|(n, o)| json!({"name": n, "type": o.ty().as_str(), "version": vv_json(&o.version())}))
+            .collect(),
+    )
+}
+
+pub fn decode_versions(v: Option<&Value>) -> Result<StoreVersion, ProtoError> {
+    let list = v
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("\"versions\" must be a list"))?;
+    let mut out = StoreVersion::new();
+    for (i, item) in list.iter().enumerate() {
+        let name = item["name"]
+            .as_str()
+            .ok_or_else(|| bad(format!("versions[{i}].name must be a string")))?;
+        let ty: CrdtType = item["type"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad(format!("versions[{i}].type must be one of the five types")))?;
+        let at = At {
+            value: &item["version"],
+            path: format!("versions[{i}].version"),
+        };
+        let vv = at.version_vector().map_err(|e| bad(e.to_string()))?;
+        out.insert((name.to_string(), ty), vv);
+    }
+    Ok(out)
+}
+
+fn decode_select(v: Option<&Value>) -> Result<Vec<String>, ProtoError> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|s| {
+                s.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| bad("\"select\" must be a list of strings"))
+            })
+            .collect(),
+        Some(_) => Err(bad("\"select\" must be a list of strings")),
+    }
+}
+
+/// One connection's state on the server.
+#[derive(Debug, Default, Clone)]
+pub struct Session {
+    /// Set by `hello`.
+    pub replica: Option<ReplicaId>,
+    /// What `update`s this connection receives (`None`: none).
+    pub watching: Option<Vec<String>>,
+}
+
+/// What the socket layer must do after a message.
+#[derive(Debug)]
+pub enum Effect {
+    /// Send this message to the client.
+    Reply(Value),
+    /// Write this delta durably, then call [`commit_push`] (with `id`).
+    Persist { delta: Store, id: Option<Value> },
+    /// Close the connection with this close code after the replies.
+    Close(u16),
+}
+
+/// Handles one text frame from a client. Never panics on bad input: errors
+/// become `error` replies.
+pub fn handle(server: &Store, session: &mut Session, frame: &str) -> Vec<Effect> {
+    let msg: Value = match serde_json::from_str(frame) {
+        Ok(v) => v,
+        Err(e) => {
+            return vec![Effect::Reply(
+                ProtoError::new("bad-json", e.to_string()).to_json(None),
+            )];
+        }
+    };
+    let id = msg.get("id").cloned();
+    match handle_value(server, session, &msg) {
+        Ok(effects) => effects,
+        Err(e) => {
+            let mut out = vec![Effect::Reply(e.to_json(id.as_ref()))];
+            if e.code == "unsupported-protocol" {
+                out.push(Effect::Close(1002));
+            }
+            out
+        }
+    }
+}
+
+fn with_id(mut v: Value, id: Option<&Value>) -> Value {
+    if let Some(id) = id {
+        v["id"] = id.clone();
+    }
+    v
+}
+
+fn handle_value(
+    server: &Store,
+    session: &mut Session,
+    msg: &Value,
+) -> Result<Vec<Effect>, ProtoError> {
+    let id = msg.get("id");
+    let ty = msg
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("a message needs a string \"type\""))?;
+    if ty != "hello" && session.replica.is_none() {
+        return Err(ProtoError::new(
+            "hello-first",
+            format!("send hello before {ty}"),
+        ));
+    }
+    match ty {
+        "hello" => {
+            let replica = msg["replica"]
+                .as_str()
+                .and_then(|r| ReplicaId::new(r).ok())
+                .ok_or_else(|| bad("hello needs a valid \"replica\" id"))?;
+            match msg["protocol"].as_u64() {
+                Some(PROTOCOL) => {}
+                other => {
+                    return Err(ProtoError::new(
+                        "unsupported-protocol",
+                        format!(
+                            "this server speaks protocol {PROTOCOL}, not {}",
+                            other.map_or("?".into(), |p| p.to_string())
+                        ),
+                    ));
+                }
+            }
+            session.replica = Some(replica);
+            Ok(vec![Effect::Reply(with_id(
+                json!({"type": "welcome", "replica": server.replica().as_str(), "protocol": PROTOCOL}),
+                id,
+            ))])
+        }
+        "sync" => {
+            let select = decode_select(msg.get("select"))?;
+            let theirs = decode_versions(msg.get("versions"))?;
+            if msg.get("watch").and_then(Value::as_bool) == Some(true) {
+                session.watching = Some(select.clone());
+            }
+            Ok(vec![Effect::Reply(with_id(
+                sync_reply(server, &select, &theirs),
+                id,
+            ))])
+        }
+        "push" => {
+            let from = session.replica.clone().expect("checked above");
+            let delta = decode_objects(msg.get("objects"), &from)?;
+            Ok(vec![Effect::Persist {
+                delta,
+                id: id.cloned(),
+            }])
+        }
+        "unwatch" => {
+            session.watching = None;
+            Ok(vec![Effect::Reply(with_id(
+                json!({"type": "ack", "versions": []}),
+                id,
+            ))])
+        }
+        other => Err(bad(format!("unknown message type {other:?}"))),
+    }
+}
+
+/// What a client at `theirs` lacks of the selected objects, and which of its
+/// objects have something the server lacks.
+pub fn sync_reply(server: &Store, select: &[String], theirs: &StoreVersion) -> Value {
+    let mine = server.select(select);
+    let delta = mine.delta_since(theirs);
+    let empty = VersionVector::new();
+    let want: Vec<Value> = theirs
+        .iter()
+        .filter(|((name, _), _)| selected(select, name))
+        .filter_map(|((name, ty), their_vv)| {
+            let my_vv = server.get(name, *ty).map_or(empty.clone(), Object::version);
+            (!their_vv.le(&my_vv))
+                .then(|| json!({"name": name, "type": ty.as_str(), "version": vv_json(&my_vv)}))
+        })
+        .collect();
+    json!({"type": "sync-reply", "objects": objects_json(&delta), "want": want})
+}
+
+/// How a merge on the server resolved concurrent changes, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub ty: CrdtType,
+    pub kind: &'static str,
+}
+
+/// Merges a durably written push into the server's store. Returns the `ack`
+/// and the conflicts it resolved (objects whose versions were concurrent).
+pub fn commit_push(
+    server: &mut Store,
+    delta: &Store,
+    id: Option<&Value>,
+) -> (Value, Vec<Resolution>) {
+    let mut resolutions = Vec::new();
+    let mut versions = Vec::new();
+    for (name, o) in delta.iter() {
+        if let Some(mine) = server.get(name, o.ty()) {
+            let mut merged = mine.clone();
+            merged.merge(o);
+            // Concurrent when each side had something the other lacked.
+            if mine.version().compare(&o.version()) == Causality::Concurrent
+                && &merged != mine
+                && &merged != o
+            {
+                resolutions.push(Resolution {
+                    ty: o.ty(),
+                    kind: match o.ty() {
+                        CrdtType::GCounter | CrdtType::PnCounter => "per-replica-max",
+                        CrdtType::LwwRegister => "last-writer-wins",
+                        CrdtType::OrSet => "add-wins",
+                        CrdtType::Rga => "rga-order",
+                    },
+                });
+            }
+        }
+        server.merge_object(name, o);
+        let vv = server
+            .get(name, o.ty())
+            .map(Object::version)
+            .unwrap_or_default();
+        versions.push(json!({"name": name, "type": o.ty().as_str(), "version": vv_json(&vv)}));
+    }
+    (
+        with_id(json!({"type": "ack", "versions": versions}), id),
+        resolutions,
+    )
+}
+
+/// The `update` a watcher with `select` gets for `delta`, if any of it is selected.
+pub fn update_for(delta: &Store, select: &[String]) -> Option<Value> {
+    let part = delta.select(select);
+    (!part.is_empty()).then(|| json!({"type": "update", "objects": objects_json(&part)}))
+}
+
+// ----------------------------------------------------------- client side
+
+/// The `hello` a client sends first.
+pub fn hello(replica: &ReplicaId) -> Value {
+    json!({"type": "hello", "replica": replica.as_str(), "protocol": PROTOCOL})
+}
+
+/// The `sync` a client sends: its versions of the selected objects.
+pub fn sync_request(local: &Store, select: &[String], watch: bool, id: u64) -> Value {
+    json!({"type": "sync", "id": id, "select": select, "versions": versions_json(local, select), "watch": watch})
+}
+
+/// Applies a `sync-reply` to the local store; returns the `push` to send
+/// (or `None` when the server lacks nothing) and how many objects changed here.
+pub fn apply_sync_reply(
+    local: &mut Store,
+    reply: &Value,
+    id: u64,
+) -> Result<(Option<Value>, usize), ProtoError> {
+    expect_type(reply, "sync-reply")?;
+    let server = ReplicaId::new("server").expect("valid");
+    let incoming = decode_objects(reply.get("objects"), &server)?;
+    let before = local.versions();
+    local.merge(&incoming);
+    let changed = local
+        .versions()
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .count();
+    let want = decode_versions(reply.get("want"))?;
+    if want.is_empty() {
+        return Ok((None, changed));
+    }
+    let mut delta = Store::new(local.replica().clone());
+    for ((name, ty), vv) in &want {
+        if let Some(o) = local.get(name, *ty) {
+            delta.merge_object(name, &o.delta_since(vv));
+        }
+    }
+    let push = json!({"type": "push", "id": id, "objects": objects_json(&delta)});
+    Ok((Some(push), changed))
+}
+
+/// Checks a reply's type; an `error` reply becomes a [`ProtoError`].
+pub fn expect_type(reply: &Value, ty: &str) -> Result<(), ProtoError> {
+    match reply["type"].as_str() {
+        Some(t) if t == ty => Ok(()),
+        Some("error") => Err(ProtoError::new(
+            "server-error",
+            format!(
+                "{}: {}",
+                reply["code"].as_str().unwrap_or("?"),
+                reply["message"].as_str().unwrap_or("")
+            ),
+        )),
+        _ => Err(bad(format!("expected {ty}, got {reply}"))),
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn id(s: &str) -> ReplicaId {
+        ReplicaId::new(s).unwrap()
+    }
+
+    fn replies(effects: &[Effect]) -> Vec<Value> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Reply(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Runs a whole client sync against a server store, without sockets.
+    fn sync(server: &mut Store, client: &mut Store, select: &[String]) {
+        let mut session = Session::default();
+        let e = handle(server, &mut session, &hello(client.replica()).to_string());
+        assert_eq!(replies(&e)[0]["type"], "welcome");
+        let e = handle(
+            server,
+            &mut session,
+            &sync_request(client, select, false, 1).to_string(),
+        );
+        let reply = replies(&e).remove(0);
+        let (push, _) = apply_sync_reply(client, &reply, 2).unwrap();
+        if let Some(push) = push {
+            let e = handle(server, &mut session, &push.to_string());
+            let Effect::Persist { delta, id } = &e[0] else {
+                panic!("push must persist first")
+            };
+            let (ack, _) = commit_push(server, delta, id.as_ref());
+            assert_eq!(ack["type"], "ack");
+            assert_eq!(ack["id"], 2);
+        }
+    }
+
+    #[test]
+    fn two_agents_sync_through_a_server_and_both_read_two() {
+        let mut server = Store::new(id("server"));
+        let mut a = Store::new(id("agent-1"));
+        let mut b = Store::new(id("agent-2"));
+        for s in [&mut a, &mut b] {
+            let me = s.replica().clone();
+            if let Object::GCounter(c) = s.get_or_create("metrics:requests", CrdtType::GCounter) {
+                c.inc(&me, 1).unwrap();
+            }
+        }
+        sync(&mut server, &mut a, &[]);
+        sync(&mut server, &mut b, &[]);
+        sync(&mut server, &mut a, &[]);
+        for s in [&a, &b, &server] {
+            assert_eq!(
+                s.get("metrics:requests", CrdtType::GCounter)
+                    .unwrap()
+                    .value_json(),
+                json!(2)
+            );
+        }
+    }
+
+    #[test]
+    fn messages_before_hello_and_garbage_get_errors() {
+        let server = Store::new(id("server"));
+        let mut s = Session::default();
+        let r = replies(&handle(&server, &mut s, "{not json"));
+        assert_eq!(r[0]["code"], "bad-json");
+        let r = replies(&handle(&server, &mut s, r#"{"type":"sync","id":7}"#));
+        assert_eq!(
+            (r[0]["code"].clone(), r[0]["id"].clone()),
+            (json!("hello-first"), json!(7))
+        );
+        handle(&server, &mut s, &hello(&id("a")).to_string());
+        let r = replies(&handle(&server, &mut s, r#"{"type":"frobnicate"}"#));
+        assert_eq!(r[0]["code"], "bad-message");
+        let r = replies(&handle(
+            &server,
+            &mut s,
+            r#"{"type":"push","objects":[{"name":"x","type":"g-counter","state":{"counts":{"a":{"seq":2,"count":1}}}}]}"#,
+        ));
+        assert_eq!(r[0]["code"], "bad-state");
+        assert!(
+            r[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("impossible causal state")
+        );
+        let e = handle(
+            &server,
+            &mut Session::default(),
+            r#"{"type":"hello","replica":"a","protocol":9}"#,
+        );
+        assert!(matches!(e.last(), Some(Effect::Close(1002))));
+    }
+
+    #[test]
+    fn a_second_sync_sends_only_the_change() {
+        let mut server = Store::new(id("server"));
+        let mut a = Store::new(id("agent-1"));
+        if let Object::OrSet(s) = a.get_or_create("tasks:big", CrdtType::OrSet) {
+            for i in 0..10_000 {
+                s.add(&id("agent-1"), json!(format!("task-{i}")));
+            }
+        }
+        sync(&mut server, &mut a, &[]);
+        let mut b = Store::new(id("agent-2"));
+        sync(&mut server, &mut b, &[]);
+        if let Some(Object::OrSet(s)) = b.get_mut("tasks:big", CrdtType::OrSet) {
+            s.add(&id("agent-2"), json!("one more"));
+        }
+        sync(&mut server, &mut b, &[]);
+        // agent-1 now syncs: what crosses the wire is small.
+        let mut session = Session::default();
+        handle(&server, &mut session, &hello(a.replica()).to_string());
+        let req = sync_request(&a, &[], false, 1).to_string();
+        let reply = replies(&handle(&server, &mut session, &req))
+            .remove(0)
+            .to_string();
+        assert!(
+            req.len() + reply.len() < 2048,
+            "{} + {} bytes",
+            req.len(),
+            reply.len()
+        );
+        apply_sync_reply(&mut a, &serde_json::from_str(&reply).unwrap(), 2).unwrap();
+        assert_eq!(
+            a.get("tasks:big", CrdtType::OrSet)
+                .unwrap()
+                .value_json()
+                .as_array()
+                .unwrap()
+                .len(),
+            10_001
+        );
+    }
+
+    #[test]
+    fn watchers_get_only_what_they_select() {
+        let mut delta = Store::new(id("a"));
+        delta.get_or_create("metrics:x", CrdtType::GCounter);
+        assert!(update_for(&delta, &["metrics".into()]).is_some());
+        assert!(update_for(&delta, &["config".into()]).is_none());
+    }
+}
