@@ -20,6 +20,9 @@ pub(crate) trait Codec: Sized {
 pub(crate) struct At<'a> {
     pub value: &'a Value,
     pub path: String,
+    /// Decoding a delta from the wire: it may refer to what the receiver has
+    /// (an rga run whose origin is not in the delta).
+    pub delta: bool,
 }
 
 pub(crate) fn describe(v: &Value) -> String {
@@ -44,6 +47,7 @@ impl<'a> At<'a> {
         At {
             value,
             path: "$".into(),
+            delta: false,
         }
     }
 
@@ -51,6 +55,7 @@ impl<'a> At<'a> {
         At {
             value,
             path: format!("{}{}", self.path, seg),
+            delta: self.delta,
         }
     }
 

@@ -882,6 +882,10 @@ impl Rga {
 
 impl Crdt for Rga {
     fn merge(&mut self, other: &Self) {
+        if self.chunks.is_empty() && self.context.is_empty() {
+            *self = other.clone();
+            return;
+        }
         let map: Vec<u32> = other.replicas.iter().map(|r| self.intern(r)).collect();
         for (or, oc) in other.content.iter().enumerate() {
             let r = map[or] as usize;
@@ -894,7 +898,17 @@ impl Crdt for Rga {
             r: map[id.r as usize],
             seq: id.seq,
         };
-        for ospan in other.spans() {
+        // In Lamport order, every origin is here before what follows it, even
+        // when `other` is a delta whose own order is only partial.
+        let mut ordered: Vec<&Span> = other.spans().collect();
+        ordered.sort_by(|a, b| {
+            (a.lamport, &other.replicas[a.r as usize], a.seq).cmp(&(
+                b.lamport,
+                &other.replicas[b.r as usize],
+                b.seq,
+            ))
+        });
+        for ospan in ordered {
             let r = map[ospan.r as usize];
             let mut i = 0;
             while i < ospan.len {
@@ -1178,8 +1192,12 @@ impl Codec for Rga {
         let mut all: Vec<(Span, String, usize)> = Vec::new();
         for (name, list) in inserts.entries()? {
             let replica = inserts.replica_key(name)?;
-            let Some(&r) = rga.index_of.get(&replica) else {
-                return Err(list.causal(format!("replica {replica} is not in the context")));
+            let r = match rga.index_of.get(&replica) {
+                Some(&r) => r,
+                // A delta carries old characters of replicas it has no new
+                // events of (to deliver their deletes).
+                None if at.delta => rga.intern(&replica),
+                None => return Err(list.causal(format!("replica {replica} is not in the context"))),
             };
             let text_at = texts.field(name)?;
             let chars: Vec<char> = text_at.str()?.chars().collect();
@@ -1217,16 +1235,26 @@ impl Codec for Rga {
                     },
                     _ => {
                         let d = list.child(&items[g + 3], &format!("[{}]", g + 3)).dot()?;
-                        let or = *rga.index_of.get(&d.replica).ok_or_else(|| {
-                            causal(&list, g + 3, format!("origin {d} is not in the context"))
-                        })?;
+                        let or = match rga.index_of.get(&d.replica) {
+                            Some(&or) => or,
+                            // A delta may start after a character of a replica it
+                            // says nothing else about.
+                            None if at.delta => rga.intern(&d.replica),
+                            None => {
+                                return Err(causal(
+                                    &list,
+                                    g + 3,
+                                    format!("origin {d} is not in the context"),
+                                ));
+                            }
+                        };
                         Some(Id { r: or, seq: d.seq })
                     }
                 };
                 let end = seq
                     .checked_add(len - 1)
                     .ok_or_else(|| item(&list, g + 1, "seqs below 2^64"))?;
-                if !context.contains_range(&replica, seq, end) {
+                if !at.delta && !context.contains_range(&replica, seq, end) {
                     return Err(causal(
                         &list,
                         g,
@@ -1237,6 +1265,10 @@ impl Codec for Rga {
                     return Err(
                         text_at.shape(&format!("at least {} characters", used + len as usize))
                     );
+                }
+                if rga.content[r as usize].len() < end as usize {
+                    rga.content[r as usize].resize(end as usize, '\0');
+                    rga.chunk_of[r as usize].resize(end as usize, NOWHERE);
                 }
                 let slot = &mut rga.content[r as usize][(seq - 1) as usize..end as usize];
                 slot.copy_from_slice(&chars[used..used + len as usize]);
@@ -1275,20 +1307,27 @@ impl Codec for Rga {
                 path: format!("{path}[{g}]"),
                 detail,
             };
+            let mut detached = false;
             if let Some(o) = span.origin {
                 if !rga.has(o.r, o.seq) {
-                    return Err(at_run(format!(
-                        "origin {} is not an earlier character",
-                        rga.dot(o)
-                    )));
-                }
-                let p = rga.locate_id(o);
-                let ol = rga.chunks[p.c].spans[p.s].lamport + u64::from(p.off);
-                if ol >= span.lamport {
-                    return Err(at_run(format!(
-                        "lamport {} is not greater than its origin's ({ol})",
-                        span.lamport
-                    )));
+                    if !at.delta {
+                        return Err(at_run(format!(
+                            "origin {} is not an earlier character",
+                            rga.dot(o)
+                        )));
+                    }
+                    // A delta refers to characters the receiver has: keep the run
+                    // aside; merging places it by its origin.
+                    detached = true;
+                } else {
+                    let p = rga.locate_id(o);
+                    let ol = rga.chunks[p.c].spans[p.s].lamport + u64::from(p.off);
+                    if ol >= span.lamport {
+                        return Err(at_run(format!(
+                            "lamport {} is not greater than its origin's ({ol})",
+                            span.lamport
+                        )));
+                    }
                 }
             }
             if rga.has(span.r, span.seq) {
@@ -1303,15 +1342,23 @@ impl Codec for Rga {
             // Mark the seqs as present before placing (the index needs the slots).
             let start = (span.seq - 1) as usize;
             rga.chunk_of[span.r as usize][start..start + span.len as usize].fill(0);
-            let chunk = rga.integrate(span);
+            let chunk = if detached {
+                let c = rga.chunks.len().saturating_sub(1);
+                let s = rga.chunks.last().map_or(0, |ch| ch.spans.len());
+                rga.insert_span(c, s, span)
+            } else {
+                rga.integrate(span)
+            };
             rga.chunk_of[span.r as usize][start..start + span.len as usize].fill(chunk);
             rga.max_lamport = rga.max_lamport.max(span.lamport + u64::from(span.len) - 1);
         }
         let deletes = at.field("deletes")?;
         for (name, list) in deletes.entries()? {
             let replica = deletes.replica_key(name)?;
-            let Some(&dr) = rga.index_of.get(&replica) else {
-                return Err(list.causal(format!("replica {replica} is not in the context")));
+            let dr = match rga.index_of.get(&replica) {
+                Some(&dr) => dr,
+                None if at.delta => rga.intern(&replica),
+                None => return Err(list.causal(format!("replica {replica} is not in the context"))),
             };
             let items = list
                 .value
@@ -1356,7 +1403,7 @@ impl Codec for Rga {
                     return Err(item(&list, g + 4, "a count from 1 to 2^32-1"));
                 }
                 let last_dot = dot + ds * (n - 1);
-                if !context.contains_range(&replica, dot, last_dot) {
+                if !at.delta && !context.contains_range(&replica, dot, last_dot) {
                     return Err(causal(
                         &list,
                         g,

@@ -152,6 +152,7 @@ pub fn from_value(value: &Value) -> Result<Store, SnapshotError> {
         let at = At {
             value: item.value,
             path: format!("$.objects[{i}] ({name:?})"),
+            delta: false,
         };
         at.fields(&["name", "type", "version", "state"], &[])?;
         let type_at = at.field("type")?;

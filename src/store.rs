@@ -210,6 +210,15 @@ impl Store {
         }
     }
 
+    /// Puts an object in place without merging. The caller makes sure no
+    /// object of that name and type exists (it would be replaced).
+    pub fn insert_object(&mut self, name: &str, object: Object) {
+        let list = self.objects.entry(name.to_string()).or_default();
+        list.retain(|o| o.ty() != object.ty());
+        list.push(object);
+        list.sort_by_key(Object::ty);
+    }
+
     /// Puts an object in place without merging (used by the snapshot decoder,
     /// which has already checked that (name, type) is new).
     pub(crate) fn insert_new(&mut self, name: String, object: Object) {

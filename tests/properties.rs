@@ -255,6 +255,26 @@ macro_rules! properties {
                 }
 
                 #[test]
+                fn deltas_survive_the_wire((n, schedule) in steps::<$ty>()) {
+                    let states = run::<$ty>(n, &schedule);
+                    for a in &states {
+                        for b in &states {
+                            let mut delta = Store::new(replica(0));
+                            delta.insert_object("x", a.delta_since(&b.version()).wrap());
+                            let wire = crdt::sync::protocol::objects_json(&delta).to_string();
+                            let back = crdt::sync::protocol::decode_objects(Some(&serde_json::from_str(&wire).unwrap()), &replica(0))
+                                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                            let mut got = Store::new(replica(0));
+                            got.insert_object("x", b.clone().wrap());
+                            got.merge(&back);
+                            let mut want = Store::new(replica(0));
+                            want.insert_object("x", merged(b, a).wrap());
+                            prop_assert_eq!(got, want);
+                        }
+                    }
+                }
+
+                #[test]
                 fn snapshots_round_trip((n, schedule) in steps::<$ty>()) {
                     let states = run::<$ty>(n, &schedule);
                     let mut store = Store::new(replica(0));

@@ -73,10 +73,16 @@ pub fn decode_objects(v: Option<&Value>, from: &ReplicaId) -> Result<Store, Prot
         let at = At {
             value: &item["state"],
             path: format!("objects[{i}] ({name:?}).state"),
+            delta: true,
         };
         let object = Object::decode_state(ty, &at)
             .map_err(|e: SnapshotError| ProtoError::new("bad-state", e.to_string()))?;
-        store.merge_object(name, &object);
+        // Kept as sent: a delta may refer to what the receiver has, so it is
+        // only ever merged into the receiver's object.
+        if store.get(name, ty).is_some() {
+            return Err(bad(format!("objects[{i}]: {name} ({ty}) appears twice")));
+        }
+        store.insert_object(name, object);
     }
     Ok(store)
 }
@@ -108,6 +114,7 @@ pub fn decode_versions(v: Option<&Value>) -> Result<StoreVersion, ProtoError> {
         let at = At {
             value: &item["version"],
             path: format!("versions[{i}].version"),
+            delta: true,
         };
         let vv = at.version_vector().map_err(|e| bad(e.to_string()))?;
         out.insert((name.to_string(), ty), vv);
@@ -529,5 +536,71 @@ mod test {
         delta.get_or_create("metrics:x", CrdtType::GCounter);
         assert!(update_for(&delta, &["metrics".into()]).is_some());
         assert!(update_for(&delta, &["config".into()]).is_none());
+    }
+}
+
+#[cfg(test)]
+mod text_test {
+    use super::*;
+
+    fn id(s: &str) -> ReplicaId {
+        ReplicaId::new(s).unwrap()
+    }
+
+    fn run_sync(server: &mut Store, client: &mut Store) {
+        let mut session = Session::default();
+        handle(server, &mut session, &hello(client.replica()).to_string());
+        let e = handle(
+            server,
+            &mut session,
+            &sync_request(client, &[], false, 1).to_string(),
+        );
+        let Effect::Reply(reply) = &e[0] else {
+            panic!()
+        };
+        let reply: Value = serde_json::from_str(&reply.to_string()).unwrap();
+        let (push, _) = apply_sync_reply(client, &reply, 2).unwrap();
+        if let Some(push) = push {
+            let e = handle(server, &mut session, &push.to_string());
+            match &e[0] {
+                Effect::Persist { delta, id } => {
+                    commit_push(server, delta, id.as_ref());
+                }
+                Effect::Reply(v) => panic!("{v}"),
+                _ => panic!(),
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_text_edits_converge_through_deltas() {
+        let mut server = Store::new(id("server"));
+        let mut agents: Vec<Store> = (1..=3)
+            .map(|i| Store::new(id(&format!("agent-{i}"))))
+            .collect();
+        let edit = |s: &mut Store, pos: usize, text: &str| {
+            let me = s.replica().clone();
+            if let Object::Rga(t) = s.get_or_create("doc", CrdtType::Rga) {
+                t.insert(&me, pos, text).unwrap();
+            }
+        };
+        edit(&mut agents[0], 0, "Hello World");
+        for a in agents.iter_mut() {
+            run_sync(&mut server, a);
+        }
+        edit(&mut agents[0], 5, ",");
+        edit(&mut agents[1], 11, "!");
+        edit(&mut agents[2], 6, "big ");
+        for _ in 0..2 {
+            for a in agents.iter_mut() {
+                run_sync(&mut server, a);
+            }
+        }
+        for a in &agents {
+            assert_eq!(
+                a.get("doc", CrdtType::Rga).unwrap().value_json(),
+                json!("Hello, big World!")
+            );
+        }
     }
 }
