@@ -42,10 +42,18 @@ struct Conn {
 
 struct State {
     store: Store,
-    durable: Durable,
     metrics: Metrics,
     conns: HashMap<u64, Conn>,
     next_conn: u64,
+}
+
+/// A push waiting for the committer: written with others in one fsync.
+struct Commit {
+    delta: Store,
+    msg_id: Option<serde_json::Value>,
+    conn: u64,
+    started: Instant,
+    reply: Sender<serde_json::Value>,
 }
 
 struct Shared {
@@ -53,11 +61,14 @@ struct Shared {
     config: Config,
     log: Log,
     stop: Arc<AtomicBool>,
+    /// To the committer thread; `None` asks it to flush and end.
+    commits: Sender<Option<Commit>>,
 }
 
 pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
+    committer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Server {
@@ -73,18 +84,30 @@ impl Server {
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let state = State {
             store,
-            durable,
             metrics: Metrics::default(),
             conns: HashMap::new(),
             next_conn: 1,
         };
+        let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             config,
             log,
             stop,
+            commits: tx,
         });
-        Ok((Server { listener, shared }, loaded))
+        let committer = {
+            let shared = shared.clone();
+            std::thread::spawn(move || committer(&shared, durable, &rx))
+        };
+        Ok((
+            Server {
+                listener,
+                shared,
+                committer: Mutex::new(Some(committer)),
+            },
+            loaded,
+        ))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -123,9 +146,88 @@ impl Server {
         for w in workers {
             let _ = w.join();
         }
-        let mut state = self.lock();
-        let State { store, durable, .. } = &mut *state;
-        durable.compact(store)
+        // Everything acknowledged is in the log already; the committer writes
+        // a snapshot and ends.
+        let _ = self.shared.commits.send(None);
+        if let Some(c) = self
+            .committer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = c.join();
+        }
+        Ok(())
+    }
+}
+
+/// Group commit: takes every push that arrived meanwhile, appends them with
+/// one fsync, then merges, acknowledges and forwards them.
+fn committer(shared: &Shared, mut durable: Durable, rx: &Receiver<Option<Commit>>) {
+    let mut stopping = false;
+    while !stopping {
+        let Ok(Some(first)) = rx.recv() else { break };
+        let mut batch = vec![first];
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(Some(c)) => batch.push(c),
+                Ok(None) => {
+                    stopping = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let written = durable.append(&batch.iter().map(|c| &c.delta).collect::<Vec<_>>());
+        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let State {
+            store,
+            metrics,
+            conns,
+            ..
+        } = &mut *state;
+        for c in batch {
+            let reply = match &written {
+                Err(err) => protocol::ProtoError::new(
+                    "internal",
+                    format!("could not write the change durably: {err}"),
+                )
+                .to_json(c.msg_id.as_ref()),
+                Ok(()) => {
+                    let (ack, resolutions) =
+                        protocol::commit_push(store, &c.delta, c.msg_id.as_ref());
+                    for r in resolutions {
+                        metrics.conflict(r.ty.as_str(), r.kind);
+                    }
+                    for (other, conn) in conns.iter() {
+                        if *other == c.conn {
+                            continue;
+                        }
+                        if let Some(update) = conn
+                            .watching
+                            .as_ref()
+                            .and_then(|sel| protocol::update_for(&c.delta, sel))
+                        {
+                            let _ = conn.tx.send(update.to_string());
+                        }
+                    }
+                    let ms = c.started.elapsed().as_secs_f64() * 1e3;
+                    let mut types: Vec<&str> =
+                        c.delta.iter().map(|(_, o)| o.ty().as_str()).collect();
+                    types.dedup();
+                    for t in types {
+                        metrics.observe(t, "push", ms);
+                    }
+                    ack
+                }
+            };
+            let _ = c.reply.send(reply);
+        }
+        let _ = durable.maybe_compact(store);
+    }
+    let state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = durable.compact(&state.store) {
+        (shared.log)(format!("could not write the final snapshot: {e}"));
     }
 }
 
@@ -269,7 +371,10 @@ fn serve_stream(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> io
 }
 
 fn websocket(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
+    // Small buffers: 1,000 idle clients should cost little memory.
     let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
         .max_message_size(Some(shared.config.max_message_bytes))
         .max_frame_size(Some(shared.config.max_message_bytes));
     let mut ws = tungstenite::accept_with_config(stream, Some(config))
@@ -343,6 +448,7 @@ fn connection_loop(
     let mut session = Session::default();
     let mut last_heard = Instant::now();
     let mut pinged = false;
+    let mut tick = 50;
     let idle = shared.config.idle_timeout;
     loop {
         if shared.stop.load(Ordering::Relaxed) {
@@ -351,6 +457,14 @@ fn connection_loop(
         }
         while let Ok(update) = rx.try_recv() {
             send(ws, shared, update)?;
+        }
+        // Watchers wake up often so forwarded updates go out quickly.
+        let want_tick = if session.watching.is_some() { 5 } else { 50 };
+        if want_tick != tick {
+            tick = want_tick;
+            let _ = ws
+                .get_ref()
+                .set_read_timeout(Some(Duration::from_millis(tick)));
         }
         match ws.read() {
             Ok(Message::Text(text)) => {
@@ -414,70 +528,86 @@ fn connection_loop(
     }
 }
 
-/// Runs the protocol on one frame under the state lock; a push is written
-/// durably before it is merged, acknowledged and forwarded to watchers.
+/// Runs the protocol on one frame under the state lock; a push goes to the
+/// committer, which writes it durably before it is merged, acknowledged and
+/// forwarded to watchers. The lock is not held while waiting for the disk.
 fn handle_text(shared: &Shared, session: &mut Session, id: u64, text: &str) -> Vec<Effect> {
     let started = Instant::now();
-    let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-    state.metrics.bytes_in += text.len() as u64;
-    let kind = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| v["type"].as_str().map(String::from))
-        .unwrap_or_else(|| "invalid".into());
-    state.metrics.message(&kind);
-    let effects = protocol::handle(&state.store, session, text);
-    if let Some(c) = state.conns.get_mut(&id) {
-        c.watching = session.watching.clone();
+    // A push is parsed and decoded before the lock is taken: many clients
+    // pushing at once then only meet in the committer.
+    if session.replica.is_some()
+        && let Ok(msg) = serde_json::from_str::<serde_json::Value>(text)
+        && msg["type"] == "push"
+    {
+        let msg_id = msg.get("id").cloned();
+        let from = session.replica.clone().expect("checked");
+        let effects = match protocol::decode_objects(msg.get("objects"), &from) {
+            Ok(delta) => vec![Effect::Persist {
+                delta,
+                id: msg_id.clone(),
+            }],
+            Err(e) => vec![Effect::Reply(e.to_json(msg_id.as_ref()))],
+        };
+        {
+            let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.metrics.bytes_in += text.len() as u64;
+            state.metrics.message("push");
+        }
+        return commit_effects(shared, id, started, effects);
     }
+    let effects = {
+        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.metrics.bytes_in += text.len() as u64;
+        let effects = protocol::handle(&state.store, session, text);
+        let kind = if effects.iter().any(|e| matches!(e, Effect::Persist { .. })) {
+            "push".to_string()
+        } else {
+            serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(String::from))
+                .unwrap_or_else(|| "invalid".into())
+        };
+        state.metrics.message(&kind);
+        if let Some(c) = state.conns.get_mut(&id) {
+            c.watching = session.watching.clone();
+        }
+        if kind == "sync" {
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            state.metrics.observe("all", "sync", ms);
+        }
+        effects
+    };
+    commit_effects(shared, id, started, effects)
+}
+
+/// Sends pushes to the committer and waits for their acknowledgements.
+fn commit_effects(shared: &Shared, id: u64, started: Instant, effects: Vec<Effect>) -> Vec<Effect> {
     let mut out = Vec::new();
     for e in effects {
         let Effect::Persist { delta, id: msg_id } = e else {
             out.push(e);
             continue;
         };
-        let State {
-            store,
-            durable,
-            metrics,
-            conns,
-            ..
-        } = &mut *state;
-        if let Err(err) = durable.append(&[&delta]) {
-            let e = protocol::ProtoError::new(
+        let (tx, rx) = mpsc::channel();
+        let commit = Commit {
+            delta,
+            msg_id: msg_id.clone(),
+            conn: id,
+            started,
+            reply: tx,
+        };
+        let reply = if shared.commits.send(Some(commit)).is_ok() {
+            rx.recv().ok()
+        } else {
+            None
+        };
+        out.push(Effect::Reply(reply.unwrap_or_else(|| {
+            protocol::ProtoError::new(
                 "internal",
-                format!("could not write the change durably: {err}"),
-            );
-            out.push(Effect::Reply(e.to_json(msg_id.as_ref())));
-            continue;
-        }
-        let (ack, resolutions) = protocol::commit_push(store, &delta, msg_id.as_ref());
-        for r in resolutions {
-            metrics.conflict(r.ty.as_str(), r.kind);
-        }
-        for (other, conn) in conns.iter() {
-            if *other == id {
-                continue;
-            }
-            if let Some(update) = conn
-                .watching
-                .as_ref()
-                .and_then(|sel| protocol::update_for(&delta, sel))
-            {
-                let _ = conn.tx.send(update.to_string());
-            }
-        }
-        let ms = started.elapsed().as_secs_f64() * 1e3;
-        let mut types: Vec<&str> = delta.iter().map(|(_, o)| o.ty().as_str()).collect();
-        types.dedup();
-        for t in types {
-            metrics.observe(t, "push", ms);
-        }
-        let _ = durable.maybe_compact(store);
-        out.push(Effect::Reply(ack));
-    }
-    if kind == "sync" {
-        let ms = started.elapsed().as_secs_f64() * 1e3;
-        state.metrics.observe("all", "sync", ms);
+                "the server is shutting down; nothing was written",
+            )
+            .to_json(msg_id.as_ref())
+        })));
     }
     out
 }

@@ -1,0 +1,302 @@
+//! Load generator for `crdt serve`: starts it on an ephemeral loopback port,
+//! runs N = 1, 10, 100 and 1,000 clients that each push counter increments
+//! through the protocol and wait for the acknowledgement (which comes only
+//! once the change is on disk), and prints changes/s, p50 and p99 latency
+//! from send to ack, the fan-out latency to a watcher, and the server's RSS.
+//! When redis-server and redis-benchmark are installed, it runs the redis
+//! INCR rows in the same run (appendfsync always, and no persistence).
+//!
+//! `cargo bench --bench server [-- SECONDS_PER_ROW]` (default 3)
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
+
+fn connect(port: u16, who: &str) -> Ws {
+    let (mut ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/ws")).expect("connect");
+    ws.send(Message::text(
+        json!({"type": "hello", "replica": who, "protocol": 1}).to_string(),
+    ))
+    .unwrap();
+    let _ = read_json(&mut ws);
+    ws
+}
+
+fn read_json(ws: &mut Ws) -> Value {
+    loop {
+        if let Message::Text(t) = ws.read().expect("read") {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmRSS:")).map(|v| {
+                v.trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<f64>()
+                    .unwrap_or(0.0)
+            })
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+struct Serve {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve() -> Serve {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crdt"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+            "--max-connections",
+            "5000",
+            "--data",
+        ])
+        .arg(dir.path().join("data"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("crdt serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split("ws://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    Serve {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+/// One row: `n` clients pushing for `secs` seconds, plus a watcher.
+fn row(n: usize, secs: f64) {
+    let server = serve();
+    let port = server.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    // The watcher measures fan-out: a probe register carries its send time.
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut ws = connect(port, "watcher");
+            ws.send(Message::text(json!({"type": "sync", "id": 1, "select": ["probe"], "versions": [], "watch": true}).to_string())).unwrap();
+            let _ = read_json(&mut ws);
+            if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+                s.set_read_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+            }
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(Message::Text(t)) = ws.read() {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    for o in v["objects"].as_array().into_iter().flatten() {
+                        for w in o["state"]["writes"].as_array().into_iter().flatten() {
+                            if let Some(sent) = w["value"].as_u64() {
+                                lat.push((now_ns().saturating_sub(sent)) as f64 / 1e6);
+                            }
+                        }
+                    }
+                }
+            }
+            lat
+        })
+    };
+    let probe = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut ws = connect(port, "probe");
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                seq += 1;
+                let state = json!({"context": {"probe": seq}, "writes": [{"dot": ["probe", seq], "ts": [seq, 0], "value": now_ns(), "lost": null}]});
+                ws.send(Message::text(json!({"type": "push", "id": seq, "objects": [{"name": "probe", "type": "lww-register", "state": state}]}).to_string())).unwrap();
+                let _ = read_json(&mut ws);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let start_line = Arc::new(Barrier::new(n + 1));
+    let clients: Vec<_> = (0..n)
+        .map(|i| {
+            let (stop, start_line) = (stop.clone(), start_line.clone());
+            std::thread::spawn(move || {
+                let me = format!("c{i}");
+                let mut ws = connect(port, &me);
+                start_line.wait();
+                let mut lat = Vec::new();
+                let mut seq = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    seq += 1;
+                    let state = json!({"counts": {&me: {"seq": seq, "count": seq}}});
+                    let msg = json!({"type": "push", "id": seq, "objects": [{"name": "bench:requests", "type": "g-counter", "state": state}]}).to_string();
+                    let t0 = Instant::now();
+                    ws.send(Message::text(msg)).unwrap();
+                    let ack = read_json(&mut ws);
+                    assert_eq!(ack["type"], "ack", "{ack}");
+                    lat.push(t0.elapsed().as_secs_f64() * 1e3);
+                }
+                let _ = ws.close(None);
+                lat
+            })
+        })
+        .collect();
+    start_line.wait();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let rss = rss_mb(server.child.id());
+    stop.store(true, Ordering::Relaxed);
+    let mut lat: Vec<f64> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let elapsed = t0.elapsed().as_secs_f64();
+    probe.join().unwrap();
+    let mut fan = watcher.join().unwrap();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    fan.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "peer=crdt clients={n} changes={} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} fanout_p50_ms={:.3} fanout_p99_ms={:.3} server_rss_mb={rss:.1}",
+        lat.len(),
+        lat.len() as f64 / elapsed,
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        pct(&fan, 0.5),
+        pct(&fan, 0.99),
+    );
+}
+
+/// 1,000 idle connected clients: the server's RSS.
+fn idle_memory() {
+    let server = serve();
+    let before = rss_mb(server.child.id());
+    let conns: Vec<Ws> = (0..1000)
+        .map(|i| connect(server.port, &format!("idle{i}")))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_mb(server.child.id());
+    println!(
+        "peer=crdt idle_clients={} server_rss_mb={after:.1} (empty server {before:.1})",
+        conns.len()
+    );
+}
+
+fn redis_rows() {
+    let have = |c: &str| {
+        Command::new(c)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    };
+    if !have("redis-server") || !have("redis-benchmark") {
+        println!(
+            "peer=redis skipped: redis-server and redis-benchmark are not installed (apt-get install redis-server)"
+        );
+        return;
+    }
+    for (label, args) in [
+        (
+            "appendfsync-always",
+            vec!["--appendonly", "yes", "--appendfsync", "always"],
+        ),
+        ("no-persistence", vec!["--appendonly", "no", "--save", ""]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = 16379 + (std::process::id() % 1000) as u16;
+        let mut server = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+            .arg(dir.path())
+            .args(&args)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        for clients in [1, 100] {
+            let out = Command::new("redis-benchmark")
+                .args([
+                    "-p",
+                    &port.to_string(),
+                    "-t",
+                    "incr",
+                    "-n",
+                    "100000",
+                    "-c",
+                    &clients.to_string(),
+                    "-q",
+                    "--csv",
+                ])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text.lines().find(|l| l.contains("INCR")).unwrap_or("");
+            let cols: Vec<&str> = line.split(',').map(|c| c.trim_matches('"')).collect();
+            println!(
+                "peer=redis mode={label} clients={clients} changes_per_s={} p50_ms={} p99_ms={}",
+                cols.get(1).unwrap_or(&"?"),
+                cols.get(5).unwrap_or(&"?"),
+                cols.get(7).unwrap_or(&"?")
+            );
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+}
+
+fn main() {
+    let secs: f64 = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(3.0);
+    for n in [1, 10, 100, 1000] {
+        row(n, secs);
+    }
+    idle_memory();
+    redis_rows();
+}
