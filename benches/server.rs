@@ -115,7 +115,8 @@ fn serve() -> Serve {
 }
 
 /// One row: `n` clients pushing for `secs` seconds, plus a watcher.
-fn row(n: usize, secs: f64) {
+/// Returns changes per second.
+fn row(n: usize, secs: f64) -> f64 {
     let server = serve();
     let port = server.port;
     let stop = Arc::new(AtomicBool::new(false));
@@ -208,6 +209,7 @@ fn row(n: usize, secs: f64) {
         pct(&fan, 0.5),
         pct(&fan, 0.99),
     );
+    lat.len() as f64 / elapsed
 }
 
 /// 1,000 idle connected clients: the server's RSS.
@@ -225,7 +227,8 @@ fn idle_memory() {
     );
 }
 
-fn redis_rows() {
+fn redis_rows() -> Vec<(String, usize, f64)> {
+    let mut rows = Vec::new();
     let have = |c: &str| {
         Command::new(c)
             .arg("--version")
@@ -238,7 +241,7 @@ fn redis_rows() {
         println!(
             "peer=redis skipped: redis-server and redis-benchmark are not installed (apt-get install redis-server)"
         );
-        return;
+        return rows;
     }
     for (label, args) in [
         (
@@ -279,13 +282,17 @@ fn redis_rows() {
             println!(
                 "peer=redis mode={label} clients={clients} changes_per_s={} p50_ms={} p99_ms={}",
                 cols.get(1).unwrap_or(&"?"),
-                cols.get(5).unwrap_or(&"?"),
-                cols.get(7).unwrap_or(&"?")
+                cols.get(4).unwrap_or(&"?"),
+                cols.get(6).unwrap_or(&"?")
             );
+            if let Some(rps) = cols.get(1).and_then(|r| r.parse::<f64>().ok()) {
+                rows.push((label.to_string(), clients, rps));
+            }
         }
         let _ = server.kill();
         let _ = server.wait();
     }
+    rows
 }
 
 fn main() {
@@ -294,9 +301,18 @@ fn main() {
         .find(|a| !a.starts_with("--"))
         .and_then(|a| a.parse().ok())
         .unwrap_or(3.0);
-    for n in [1, 10, 100, 1000] {
-        row(n, secs);
-    }
+    let ours: Vec<(usize, f64)> = [1, 10, 100, 1000]
+        .into_iter()
+        .map(|n| (n, row(n, secs)))
+        .collect();
     idle_memory();
-    redis_rows();
+    let redis = redis_rows();
+    for (mode, clients, rps) in &redis {
+        if let Some((_, mine)) = ours.iter().find(|(n, _)| n == clients) {
+            println!(
+                "ratio crdt/redis mode={mode} clients={clients} throughput={:.2}",
+                mine / rps
+            );
+        }
+    }
 }

@@ -270,9 +270,21 @@ pub(crate) fn canonical(v: &Value) -> String {
 
 /// The same value with every object's keys in sorted order, whatever map
 /// type serde_json was built with (a dependency may turn on `preserve_order`).
+/// Consumes the value: nothing is cloned.
 pub(crate) fn canonical_value(v: Value) -> Value {
     match v {
-        Value::Object(map) => Value::Object(crate::snapshot::sorted_map(&map)),
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical_value(v)))
+                    .collect(),
+            )
+        }
         Value::Array(items) => Value::Array(items.into_iter().map(canonical_value).collect()),
         other => other,
     }

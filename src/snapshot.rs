@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::codec::{At, canonical_value, describe, vv_json};
 use crate::error::SnapshotError;
@@ -176,13 +176,4 @@ pub fn from_value(value: &Value) -> Result<Store, SnapshotError> {
         store.insert_new(name.to_string(), object);
     }
     Ok(store)
-}
-
-/// Sorted-key copy of a map (whatever map type serde_json was built with).
-pub(crate) fn sorted_map(map: &Map<String, Value>) -> Map<String, Value> {
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort();
-    keys.into_iter()
-        .map(|k| (k.clone(), canonical_value(map[k].clone())))
-        .collect()
 }
