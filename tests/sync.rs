@@ -507,3 +507,56 @@ asyncio.run(main(sys.argv[1]))
     a.ok(Some(&server.url()), &["sync"]);
     assert_eq!(a.ok(None, &["get", "metrics:requests"]), "5\n");
 }
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let mut server = Server::start(&[]);
+    let a = Agent::new("agent-1");
+    a.ok(Some(&server.url()), &["inc", "n", "7"]);
+    let pid = server.child.id().to_string();
+    let status = StdCommand::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut code = None;
+    for _ in 0..100 {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            code = s.code();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(code, Some(0), "crdt serve should exit 0 on SIGTERM");
+    // It wrote a snapshot with everything it had.
+    let snap = std::fs::read_to_string(server.data.join("snapshot.json")).unwrap();
+    assert!(snap.contains("\"count\": 7"), "{snap}");
+}
+
+#[test]
+fn idle_connections_are_closed_and_extra_ones_refused() {
+    let server = Server::start(&["--idle-timeout", "1", "--max-connections", "1"]);
+    let mut ws = raw_ws(server.port);
+    // A second connection while the first is open: 503.
+    let second = tungstenite::connect(format!("ws://127.0.0.1:{}/ws", server.port));
+    match second {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 503),
+        other => panic!("expected 503, got {:?}", other.map(|_| ())),
+    }
+    // A client that stops reading never answers the server's ping: after the
+    // idle timeout the server closes the connection. (A client that reads
+    // answers pings and stays connected.)
+    std::thread::sleep(Duration::from_millis(2500));
+    let start = std::time::Instant::now();
+    let mut closed = false;
+    while start.elapsed() < Duration::from_secs(8) {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(_)) | Err(_) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+        }
+    }
+    assert!(closed, "the idle connection was not closed");
+}
