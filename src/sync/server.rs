@@ -56,19 +56,25 @@ struct Commit {
     reply: Sender<serde_json::Value>,
 }
 
+/// Pushes waiting to be written; the first thread to find no leader leads.
+#[derive(Default)]
+struct Queue {
+    pending: Vec<Commit>,
+    leading: bool,
+}
+
 struct Shared {
     state: Mutex<State>,
     config: Config,
     log: Log,
     stop: Arc<AtomicBool>,
-    /// To the committer thread; `None` asks it to flush and end.
-    commits: Sender<Option<Commit>>,
+    queue: Mutex<Queue>,
+    durable: Mutex<Durable>,
 }
 
 pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
-    committer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Server {
@@ -88,26 +94,15 @@ impl Server {
             conns: HashMap::new(),
             next_conn: 1,
         };
-        let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             config,
             log,
             stop,
-            commits: tx,
+            queue: Mutex::new(Queue::default()),
+            durable: Mutex::new(durable),
         });
-        let committer = {
-            let shared = shared.clone();
-            std::thread::spawn(move || committer(&shared, durable, &rx))
-        };
-        Ok((
-            Server {
-                listener,
-                shared,
-                committer: Mutex::new(Some(committer)),
-            },
-            loaded,
-        ))
+        Ok((Server { listener, shared }, loaded))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -146,89 +141,94 @@ impl Server {
         for w in workers {
             let _ = w.join();
         }
-        // Everything acknowledged is in the log already; the committer writes
-        // a snapshot and ends.
-        let _ = self.shared.commits.send(None);
-        if let Some(c) = self
-            .committer
+        // Everything acknowledged is in the log already; write a snapshot.
+        // Same lock order as the writers: the log, then the state.
+        let mut durable = self
+            .shared
+            .durable
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            let _ = c.join();
-        }
-        Ok(())
+            .unwrap_or_else(|p| p.into_inner());
+        let state = self.lock();
+        durable.compact(&state.store)
     }
 }
 
-/// Group commit: takes every push that arrived meanwhile, appends them with
-/// one fsync, then merges, acknowledges and forwards them.
-fn committer(shared: &Shared, mut durable: Durable, rx: &Receiver<Option<Commit>>) {
-    let mut stopping = false;
-    while !stopping {
-        let Ok(Some(first)) = rx.recv() else { break };
-        let mut batch = vec![first];
-        while batch.len() < 4096 {
-            match rx.try_recv() {
-                Ok(Some(c)) => batch.push(c),
-                Ok(None) => {
-                    stopping = true;
+/// Group commit: a thread with a push joins the queue; if no thread is
+/// writing, it becomes the leader and writes every queued push with one
+/// fsync, merges, acknowledges and forwards them, until the queue is empty.
+/// A lone client pays one fsync and no thread hand-off.
+fn commit(shared: &Shared, commit: Commit) -> Option<serde_json::Value> {
+    let (tx, rx) = mpsc::channel();
+    let lead = {
+        let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.pending.push(Commit {
+            reply: tx,
+            ..commit
+        });
+        !std::mem::replace(&mut q.leading, true)
+    };
+    if lead {
+        loop {
+            let batch = {
+                let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+                if q.pending.is_empty() {
+                    q.leading = false;
                     break;
                 }
-                Err(_) => break,
-            }
-        }
-        let written = durable.append(&batch.iter().map(|c| &c.delta).collect::<Vec<_>>());
-        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        let State {
-            store,
-            metrics,
-            conns,
-            ..
-        } = &mut *state;
-        for c in batch {
-            let reply = match &written {
-                Err(err) => protocol::ProtoError::new(
-                    "internal",
-                    format!("could not write the change durably: {err}"),
-                )
-                .to_json(c.msg_id.as_ref()),
-                Ok(()) => {
-                    let (ack, resolutions) =
-                        protocol::commit_push(store, &c.delta, c.msg_id.as_ref());
-                    for r in resolutions {
-                        metrics.conflict(r.ty.as_str(), r.kind);
-                    }
-                    for (other, conn) in conns.iter() {
-                        if *other == c.conn {
-                            continue;
-                        }
-                        if let Some(update) = conn
-                            .watching
-                            .as_ref()
-                            .and_then(|sel| protocol::update_for(&c.delta, sel))
-                        {
-                            let _ = conn.tx.send(update.to_string());
-                        }
-                    }
-                    let ms = c.started.elapsed().as_secs_f64() * 1e3;
-                    let mut types: Vec<&str> =
-                        c.delta.iter().map(|(_, o)| o.ty().as_str()).collect();
-                    types.dedup();
-                    for t in types {
-                        metrics.observe(t, "push", ms);
-                    }
-                    ack
-                }
+                std::mem::take(&mut q.pending)
             };
-            let _ = c.reply.send(reply);
+            write_batch(shared, batch);
         }
-        let _ = durable.maybe_compact(store);
     }
-    let state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-    if let Err(e) = durable.compact(&state.store) {
-        (shared.log)(format!("could not write the final snapshot: {e}"));
+    rx.recv().ok()
+}
+
+fn write_batch(shared: &Shared, batch: Vec<Commit>) {
+    let mut durable = shared.durable.lock().unwrap_or_else(|p| p.into_inner());
+    let written = durable.append(&batch.iter().map(|c| &c.delta).collect::<Vec<_>>());
+    let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    let State {
+        store,
+        metrics,
+        conns,
+        ..
+    } = &mut *state;
+    for c in batch {
+        let reply = match &written {
+            Err(err) => protocol::ProtoError::new(
+                "internal",
+                format!("could not write the change durably: {err}"),
+            )
+            .to_json(c.msg_id.as_ref()),
+            Ok(()) => {
+                let (ack, resolutions) = protocol::commit_push(store, &c.delta, c.msg_id.as_ref());
+                for r in resolutions {
+                    metrics.conflict(r.ty.as_str(), r.kind);
+                }
+                for (other, conn) in conns.iter() {
+                    if *other == c.conn {
+                        continue;
+                    }
+                    if let Some(update) = conn
+                        .watching
+                        .as_ref()
+                        .and_then(|sel| protocol::update_for(&c.delta, sel))
+                    {
+                        let _ = conn.tx.send(update.to_string());
+                    }
+                }
+                let ms = c.started.elapsed().as_secs_f64() * 1e3;
+                let mut types: Vec<&str> = c.delta.iter().map(|(_, o)| o.ty().as_str()).collect();
+                types.dedup();
+                for t in types {
+                    metrics.observe(t, "push", ms);
+                }
+                ack
+            }
+        };
+        let _ = c.reply.send(reply);
     }
+    let _ = durable.maybe_compact(store);
 }
 
 fn new_server_id() -> ReplicaId {
@@ -588,19 +588,17 @@ fn commit_effects(shared: &Shared, id: u64, started: Instant, effects: Vec<Effec
             out.push(e);
             continue;
         };
-        let (tx, rx) = mpsc::channel();
-        let commit = Commit {
-            delta,
-            msg_id: msg_id.clone(),
-            conn: id,
-            started,
-            reply: tx,
-        };
-        let reply = if shared.commits.send(Some(commit)).is_ok() {
-            rx.recv().ok()
-        } else {
-            None
-        };
+        let (tx, _) = mpsc::channel();
+        let reply = commit(
+            shared,
+            Commit {
+                delta,
+                msg_id: msg_id.clone(),
+                conn: id,
+                started,
+                reply: tx,
+            },
+        );
         out.push(Effect::Reply(reply.unwrap_or_else(|| {
             protocol::ProtoError::new(
                 "internal",
