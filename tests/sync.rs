@@ -560,3 +560,15 @@ fn idle_connections_are_closed_and_extra_ones_refused() {
     }
     assert!(closed, "the idle connection was not closed");
 }
+
+#[test]
+fn a_url_that_is_not_websocket_is_a_usage_error() {
+    let a = Agent::new("agent-1");
+    let (code, _, err) = a.run(Some("http://127.0.0.1:7878/ws"), &["sync"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid sync URL"), "{err}");
+    // A change is still kept locally.
+    let (code, ..) = a.run(Some("http://127.0.0.1:7878/ws"), &["inc", "n"]);
+    assert_eq!(code, 2);
+    assert_eq!(a.ok(None, &["get", "n"]), "1\n");
+}

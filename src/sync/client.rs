@@ -23,6 +23,8 @@ pub enum ClientError {
     Unreachable { url: String, reason: String },
     #[error("the endpoint refused the connection: {0}")]
     Refused(String),
+    #[error("invalid sync URL {0:?}: use ws://HOST:PORT/ws or wss://HOST:PORT/ws")]
+    BadUrl(String),
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtoError),
     #[error("connection lost: {0}")]
@@ -61,6 +63,9 @@ impl Client {
             url: url.to_string(),
             reason,
         };
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(ClientError::BadUrl(url.to_string()));
+        }
         // wss:// uses rustls with ring; installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut request = url
