@@ -697,8 +697,31 @@ mod generated {
             "{help}"
         );
         for cmd in [
-            "inc", "dec", "set", "add", "rm", "insert", "delete", "append", "new", "get", "ls",
-            "show", "export", "import", "merge", "batch",
+            "inc",
+            "dec",
+            "set",
+            "add",
+            "rm",
+            "insert",
+            "delete",
+            "append",
+            "new",
+            "get",
+            "ls",
+            "show",
+            "export",
+            "import",
+            "merge",
+            "batch",
+            "inspect",
+            "visualize",
+            "diff",
+            "explain",
+            "serve",
+            "sync",
+            "watch",
+            "wait",
+            "completions",
         ] {
             let h = r.ok(&[cmd, "--help"]);
             assert!(h.contains("Example"), "`crdt {cmd} --help` has no example");
