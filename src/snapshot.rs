@@ -27,20 +27,23 @@ pub const VERSION: u64 = 1;
 pub fn to_value(store: &Store) -> Value {
     let objects: Vec<Value> = store
         .iter()
-        .map(|(name, o)| {
-            json!({
-                "name": name,
-                "type": o.ty().as_str(),
-                "version": vv_json(&o.version()),
-                "state": o.state_json(),
-            })
-        })
+        .map(|(name, o)| object_value(name, o))
         .collect();
     canonical_value(json!({
         "format": FORMAT,
         "version": VERSION,
         "replica": store.replica().as_str(),
         "objects": objects,
+    }))
+}
+
+/// One entry of `objects`, keys sorted.
+pub fn object_value(name: &str, o: &Object) -> Value {
+    canonical_value(json!({
+        "name": name,
+        "type": o.ty().as_str(),
+        "version": vv_json(&o.version()),
+        "state": o.state_json(),
     }))
 }
 

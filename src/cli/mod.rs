@@ -125,6 +125,32 @@ impl Ctx {
         Ok(out)
     }
 
+    /// Like [`Ctx::update`] for a change to one name: the other objects in
+    /// the state file are copied through without being decoded.
+    pub fn update_name<T>(&self, name: &str, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let lock = Locked::acquire(&self.state)?;
+        let mut f = Some(f);
+        let fast = lock.update_name(name, |store| {
+            self.check_replica(store)?;
+            (f.take().expect("called once"))(store)
+        })?;
+        if let Some(result) = fast {
+            return result;
+        }
+        // Missing or not a well-formed snapshot: the full path creates it or
+        // says exactly what is wrong.
+        let mut store = match lock.load()? {
+            Some(s) => {
+                self.check_replica(&s)?;
+                s
+            }
+            None => Store::new(self.replica_for_new_state()?),
+        };
+        let out = (f.take().expect("not called yet"))(&mut store)?;
+        lock.save(&store)?;
+        Ok(out)
+    }
+
     fn check_replica(&self, store: &Store) -> Result<()> {
         if let Some(wanted) = &self.replica
             && wanted != store.replica().as_str()
@@ -277,7 +303,8 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
         }
         change => {
             let now = ops::now_ms();
-            let (name, ty, value) = ctx.update(|store| {
+            let target = ops::command_name(&change).unwrap_or_default().to_string();
+            let (name, ty, value) = ctx.update_name(&target, |store| {
                 let (name, ty) = ops::apply(store, &change, now)?;
                 let value = store.get(&name, ty).map(|o| o.value_json());
                 Ok((name, ty, value.unwrap_or_default()))

@@ -115,7 +115,7 @@ pub fn apply(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Crdt
     result
 }
 
-fn command_name(cmd: &Command) -> Option<&str> {
+pub fn command_name(cmd: &Command) -> Option<&str> {
     match cmd {
         Command::Inc { name, .. }
         | Command::Dec { name, .. }
