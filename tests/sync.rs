@@ -391,9 +391,14 @@ fn watch_and_wait_see_other_agents_changes() {
 #[test]
 fn healthz_and_metrics_answer_plain_http() {
     let server = Server::start(&[]);
-    let a = Agent::new("agent-1");
+    let (a, b) = (Agent::new("agent-1"), Agent::new("agent-2"));
     a.ok(Some(&server.url()), &["inc", "metrics:requests"]);
     a.ok(Some(&server.url()), &["set", "config:global", "1"]);
+    // A conflict the server resolves: b writes offline while a writes online.
+    b.ok(Some(&server.url()), &["sync"]);
+    b.ok(None, &["set", "config:global", "2"]);
+    a.ok(Some(&server.url()), &["set", "config:global", "3"]);
+    b.ok(Some(&server.url()), &["sync"]);
     let get = |path: &str| {
         use std::io::{Read, Write};
         let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
@@ -411,6 +416,7 @@ fn healthz_and_metrics_answer_plain_http() {
         "crdt_connected_clients",
         "crdt_messages_total{type=\"hello\"}",
         "# TYPE crdt_conflicts_resolved_total counter",
+        "crdt_conflicts_resolved_total{crdt_type=\"lww-register\",resolution_type=\"last-writer-wins\"} 1",
     ] {
         assert!(metrics.contains(needle), "{needle} missing from\n{metrics}");
     }

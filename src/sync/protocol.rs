@@ -293,31 +293,32 @@ pub fn commit_push(
     let mut resolutions = Vec::new();
     let mut versions = Vec::new();
     for (name, o) in delta.iter() {
-        if let Some(mine) = server.get(name, o.ty()) {
-            let mut merged = mine.clone();
-            merged.merge(o);
-            // Concurrent when each side had something the other lacked.
-            if mine.version().compare(&o.version()) == Causality::Concurrent
-                && &merged != mine
-                && &merged != o
-            {
-                resolutions.push(Resolution {
-                    ty: o.ty(),
-                    kind: match o.ty() {
-                        CrdtType::GCounter | CrdtType::PnCounter => "per-replica-max",
-                        CrdtType::LwwRegister => "last-writer-wins",
-                        CrdtType::OrSet => "add-wins",
-                        CrdtType::Rga => "rga-order",
-                    },
-                });
-            }
-        }
+        // Counters never conflict (increments commute). Registers resolve a
+        // conflict when concurrent writes meet; sets and text when changes
+        // made without seeing each other merge. Cheap checks only: this runs
+        // for every push.
+        let kind = match o.ty() {
+            CrdtType::GCounter | CrdtType::PnCounter => None,
+            CrdtType::LwwRegister => Some("last-writer-wins"),
+            CrdtType::OrSet => Some("add-wins"),
+            CrdtType::Rga => Some("rga-order"),
+        };
+        let concurrent = kind.is_some()
+            && !matches!(o, Object::LwwRegister(_))
+            && server
+                .get(name, o.ty())
+                .is_some_and(|mine| mine.version().compare(&o.version()) == Causality::Concurrent);
         server.merge_object(name, o);
-        let vv = server
-            .get(name, o.ty())
-            .map(Object::version)
-            .unwrap_or_default();
-        versions.push(json!({"name": name, "type": o.ty().as_str(), "version": vv_json(&vv)}));
+        let lww_conflict = matches!(server.get(name, o.ty()), Some(Object::LwwRegister(r)) if r.writes().nth(1).is_some());
+        if let Some(kind) = kind
+            && (concurrent || lww_conflict)
+        {
+            resolutions.push(Resolution { ty: o.ty(), kind });
+        }
+        // What was accepted: the pushed delta's version (the whole object's
+        // version could be as large as the number of replicas).
+        versions
+            .push(json!({"name": name, "type": o.ty().as_str(), "version": vv_json(&o.version())}));
     }
     (
         with_id(json!({"type": "ack", "versions": versions}), id),
