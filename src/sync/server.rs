@@ -43,6 +43,8 @@ struct Conn {
 struct State {
     store: Store,
     metrics: Metrics,
+    /// The connections that watch something (a push visits only these).
+    watchers: std::collections::BTreeSet<u64>,
     conns: HashMap<u64, Conn>,
     next_conn: u64,
 }
@@ -91,6 +93,7 @@ impl Server {
         let state = State {
             store,
             metrics: Metrics::default(),
+            watchers: Default::default(),
             conns: HashMap::new(),
             next_conn: 1,
         };
@@ -191,6 +194,7 @@ fn write_batch(shared: &Shared, batch: Vec<Commit>) {
         store,
         metrics,
         conns,
+        watchers,
         ..
     } = &mut *state;
     for c in batch {
@@ -205,10 +209,10 @@ fn write_batch(shared: &Shared, batch: Vec<Commit>) {
                 for r in resolutions {
                     metrics.conflict(r.ty.as_str(), r.kind);
                 }
-                for (other, conn) in conns.iter() {
-                    if *other == c.conn {
+                for other in watchers.iter().filter(|w| **w != c.conn) {
+                    let Some(conn) = conns.get(other) else {
                         continue;
-                    }
+                    };
                     if let Some(update) = conn
                         .watching
                         .as_ref()
@@ -396,6 +400,7 @@ fn websocket(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> io::R
     {
         let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
         state.conns.remove(&id);
+        state.watchers.remove(&id);
         state.metrics.connected -= 1;
     }
     match &result {
@@ -568,8 +573,15 @@ fn handle_text(shared: &Shared, session: &mut Session, id: u64, text: &str) -> V
                 .unwrap_or_else(|| "invalid".into())
         };
         state.metrics.message(&kind);
-        if let Some(c) = state.conns.get_mut(&id) {
+        if let Some(c) = state.conns.get_mut(&id)
+            && c.watching != session.watching
+        {
             c.watching = session.watching.clone();
+            if c.watching.is_some() {
+                state.watchers.insert(id);
+            } else {
+                state.watchers.remove(&id);
+            }
         }
         if kind == "sync" {
             let ms = started.elapsed().as_secs_f64() * 1e3;
