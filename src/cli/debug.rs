@@ -19,7 +19,7 @@ use super::Ctx;
 use super::args::VizFormat;
 use super::files::read_snapshot;
 use super::output::{Out, summary, truncate};
-use super::read::peers;
+use super::read::{objects, peers};
 
 /// The objects of `name` in the local replica or in a snapshot file.
 fn source(ctx: &Ctx, from: Option<&Path>) -> Result<Store> {
@@ -33,14 +33,6 @@ fn source(ctx: &Ctx, from: Option<&Path>) -> Result<Store> {
             ),
         },
     }
-}
-
-fn objects(store: &Store, name: &str) -> Result<Vec<Object>> {
-    let list = store.objects(name);
-    if list.is_empty() {
-        bail!("no object named {name} (see `crdt ls`)");
-    }
-    Ok(list.to_vec())
 }
 
 /// `2023-11-14T22:13:20.000Z`, with `#N` when the logical counter is not 0.
@@ -125,10 +117,7 @@ pub fn inspect(ctx: &Ctx, out: &mut Out, name: &str, from: Option<PathBuf>) -> R
     let list = objects(&store, name)?;
     if ctx.json {
         let docs: Vec<Value> = list.iter().map(|o| inspect_json(name, o)).collect();
-        match docs.as_slice() {
-            [one] => out.json(one)?,
-            _ => out.json(&Value::Array(docs))?,
-        }
+        out.json_docs(docs)?;
         return Ok(());
     }
     for (i, o) in list.iter().enumerate() {
@@ -303,7 +292,7 @@ pub fn visualize(
 ) -> Result<()> {
     let store = source(ctx, from.as_deref())?;
     let list = objects(&store, name)?;
-    for o in &list {
+    for o in list {
         let text = match format {
             VizFormat::Text => viz_text(name, o),
             VizFormat::Dot => viz_dot(name, o),
@@ -1146,7 +1135,7 @@ pub fn explain(ctx: &Ctx, out: &mut Out, name: &str, from: Option<PathBuf>) -> R
     let store = source(ctx, from.as_deref())?;
     let list = objects(&store, name)?;
     let mut docs = Vec::new();
-    for o in &list {
+    for o in list {
         let lines = explain_lines(name, o, list.len());
         if !ctx.json {
             for l in &lines {
@@ -1156,10 +1145,7 @@ pub fn explain(ctx: &Ctx, out: &mut Out, name: &str, from: Option<PathBuf>) -> R
         docs.push(json!({"name": name, "type": o.ty().as_str(), "value": o.value_json(), "explanation": lines}));
     }
     if ctx.json {
-        match docs.as_slice() {
-            [one] => out.json(one)?,
-            _ => out.json(&Value::Array(docs))?,
-        }
+        out.json_docs(docs)?;
     }
     Ok(())
 }

@@ -29,6 +29,15 @@ impl Out {
         writeln!(self, "{text}")
     }
 
+    /// One JSON document: the single object itself, or an array when a type
+    /// conflict gives a name several objects.
+    pub fn json_docs(&mut self, docs: Vec<Value>) -> io::Result<()> {
+        match <[Value; 1]>::try_from(docs) {
+            Ok([one]) => self.json(&one),
+            Err(docs) => self.json(&Value::Array(docs)),
+        }
+    }
+
     /// A table: borders at a terminal, aligned plain columns without a
     /// header when piped (easy to cut or awk).
     pub fn table(&mut self, header: &[&str], rows: Vec<Vec<String>>) -> io::Result<()> {

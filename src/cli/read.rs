@@ -21,7 +21,8 @@ fn existing(ctx: &Ctx) -> Result<Store> {
     }
 }
 
-fn objects<'a>(store: &'a Store, name: &str) -> Result<&'a [Object]> {
+/// The objects of `name`, or an error saying there is none.
+pub fn objects<'a>(store: &'a Store, name: &str) -> Result<&'a [Object]> {
     let list = store.objects(name);
     if list.is_empty() {
         bail!("no object named {name} (see `crdt ls`)");
@@ -53,10 +54,7 @@ pub fn get(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
             .iter()
             .map(|o| json!({"name": name, "type": o.ty().as_str(), "value": o.value_json()}))
             .collect();
-        match values.as_slice() {
-            [one] => out.json(one)?,
-            _ => out.json(&Value::Array(values))?,
-        }
+        out.json_docs(values)?;
         return Ok(());
     }
     if list.len() > 1 {
@@ -184,10 +182,7 @@ pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
                        "version": version, "peers": peers, "conflict": list.len() > 1})
             })
             .collect();
-        match docs.as_slice() {
-            [one] => out.json(one)?,
-            _ => out.json(&Value::Array(docs))?,
-        }
+        out.json_docs(docs)?;
         return Ok(());
     }
     for (i, o) in list.iter().enumerate() {
