@@ -146,6 +146,16 @@ struct Head<'a> {
 fn head_of(raw: &str) -> Option<Head<'_>> {
     let rest = raw.strip_prefix('{')?.trim_start();
     if let Some(after) = rest.strip_prefix("\"name\":") {
+        // A name without escapes is the text between the quotes.
+        if let Some(body) = after.trim_start().strip_prefix('"')
+            && let Some(end) = body.find('"')
+            && !body[..end].contains('\\')
+        {
+            return Some(Head {
+                name: Cow::Borrowed(&body[..end]),
+                ty: "",
+            });
+        }
         let mut names = serde_json::Deserializer::from_str(after).into_iter::<Cow<'_, str>>();
         if let Some(Ok(name)) = names.next() {
             // The type is only needed for the objects being changed, which are
