@@ -296,8 +296,10 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
     let bar = if std::io::stderr().is_terminal() && lines.len() >= 10_000 {
         let bar = ProgressBar::new(lines.len() as u64);
         bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} lines {per_sec} eta {eta}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{bar:40} {human_pos}/{human_len} lines ({percent}%), {elapsed} so far",
+            )
+            .expect("valid template"),
         );
         Some(bar)
     } else {
