@@ -632,6 +632,28 @@ impl Rga {
         self.visible == 0
     }
 
+    /// A character `delta` places after (or deletes) that neither this text
+    /// nor `delta` has, if any. Merging such a delta would have to guess where
+    /// its text goes, so callers refuse it (it comes from a replica that
+    /// assumed this one knew more than it does).
+    pub fn missing_reference(&self, delta: &Rga) -> Option<Dot> {
+        let known = |id: Id| {
+            delta.has(id.r, id.seq)
+                || self
+                    .index_of
+                    .get(&delta.replicas[id.r as usize])
+                    .is_some_and(|&r| self.has(r, id.seq))
+        };
+        for s in delta.spans() {
+            if let Some(o) = s.origin
+                && !known(o)
+            {
+                return Some(delta.dot(o));
+            }
+        }
+        None
+    }
+
     /// Number of characters ever inserted, tombstones included.
     pub fn total_len(&self) -> usize {
         self.chunks.iter().map(|c| c.chars).sum()

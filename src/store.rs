@@ -120,6 +120,27 @@ impl Store {
         mine.merge(object);
     }
 
+    /// Why `delta` cannot be merged here, if it cannot: a text delta that
+    /// refers to characters this store does not have. Every other delta
+    /// merges into any state.
+    pub fn check_mergeable(&self, delta: &Store) -> Result<(), String> {
+        for (name, o) in delta.iter() {
+            if let Object::Rga(d) = o {
+                let empty = crate::Rga::default();
+                let mine = match self.get(name, o.ty()) {
+                    Some(Object::Rga(r)) => r,
+                    _ => &empty,
+                };
+                if let Some(dot) = mine.missing_reference(d) {
+                    return Err(format!(
+                        "{name}: the change refers to character {dot}, which this replica does not have; sync first"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Merges every object of `other` into this store.
     pub fn merge(&mut self, other: &Store) {
         for (name, list) in &other.objects {

@@ -280,6 +280,20 @@ fn malformed_and_oversized_messages_do_not_take_the_server_down() {
         (err["code"].clone(), err["id"].clone()),
         (json!("bad-message"), json!(2))
     );
+    // Text placed after a character the server has never seen: refused, nothing written.
+    let orphan = json!({"context": {"raw": 2}, "deletes": {}, "inserts": {"raw": [1, 1, 0, ["ghost", 5]]}, "text": {"raw": "x"}});
+    ws.send(tungstenite::Message::text(json!({"type": "push", "id": 3, "objects": [{"name": "doc", "type": "rga", "state": orphan}]}).to_string()))
+        .unwrap();
+    let err = next_json(&mut ws);
+    assert_eq!(
+        (err["code"].clone(), err["id"].clone()),
+        (json!("bad-state"), json!(3)),
+        "{err}"
+    );
+    assert!(
+        err["message"].as_str().unwrap().contains("ghost:5"),
+        "{err}"
+    );
     // Too big: an error, then close code 1009.
     ws.send(tungstenite::Message::text("x".repeat(10_000)))
         .unwrap();

@@ -124,6 +124,7 @@ pub fn sync(ctx: &Ctx, out: &mut Out, select: &[String]) -> Result<Exit> {
 fn apply_update(ctx: &Ctx, msg: &Value) -> Result<Vec<(String, crdt::CrdtType, Value)>> {
     ctx.update(|store| {
         let delta = crdt::sync::protocol::decode_objects(msg.get("objects"), store.replica())?;
+        store.check_mergeable(&delta).map_err(|e| anyhow!(e))?;
         let mut changed = Vec::new();
         for (name, o) in delta.iter() {
             let before = store.get(name, o.ty()).map(Object::version);

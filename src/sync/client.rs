@@ -195,7 +195,10 @@ impl Client {
                 .ok_or_else(|| ClientError::Lost("no reply in time".into()))?;
             if msg["type"] == "update" {
                 let delta = protocol::decode_objects(msg.get("objects"), local.replica())?;
-                local.merge(&delta);
+                // An update this replica cannot place yet arrives again with the sync.
+                if local.check_mergeable(&delta).is_ok() {
+                    local.merge(&delta);
+                }
                 continue;
             }
             if msg.get("id").and_then(Value::as_u64) == Some(id) || msg["type"] == "error" {

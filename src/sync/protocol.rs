@@ -354,6 +354,9 @@ pub fn apply_sync_reply(
     expect_type(reply, "sync-reply")?;
     let server = ReplicaId::new("server").expect("valid");
     let incoming = decode_objects(reply.get("objects"), &server)?;
+    local
+        .check_mergeable(&incoming)
+        .map_err(|e| ProtoError::new("bad-state", e))?;
     let before = local.versions();
     local.merge(&incoming);
     let changed = local

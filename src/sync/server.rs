@@ -187,6 +187,26 @@ fn commit(shared: &Shared, commit: Commit) -> Option<serde_json::Value> {
 }
 
 fn write_batch(shared: &Shared, batch: Vec<Commit>) {
+    // A text delta that refers to characters the server lacks is refused
+    // before anything is written.
+    let batch: Vec<Commit> = {
+        let state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        batch
+            .into_iter()
+            .filter_map(|c| match state.store.check_mergeable(&c.delta) {
+                Ok(()) => Some(c),
+                Err(why) => {
+                    let _ = c.reply.send(
+                        protocol::ProtoError::new("bad-state", why).to_json(c.msg_id.as_ref()),
+                    );
+                    None
+                }
+            })
+            .collect()
+    };
+    if batch.is_empty() {
+        return;
+    }
     let mut durable = shared.durable.lock().unwrap_or_else(|p| p.into_inner());
     let written = durable.append(&batch.iter().map(|c| &c.delta).collect::<Vec<_>>());
     let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
