@@ -241,7 +241,7 @@ macro_rules! properties {
         mod $name {
             use super::*;
             proptest! {
-                #![proptest_config(ProptestConfig::with_cases(96))]
+                #![proptest_config(ProptestConfig::with_cases(cases(96)))]
                 #[test]
                 fn merge_is_a_join_and_deltas_equal_states((n, schedule) in steps::<$ty>()) {
                     let states = run::<$ty>(n, &schedule);
@@ -345,4 +345,12 @@ proptest! {
             prop_assert!(text.contains(run.as_str()), "{run:?} is split in {text:?}");
         }
     }
+}
+
+/// Cases per property: `default`, or `PROPTEST_CASES` for a longer run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

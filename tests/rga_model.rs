@@ -286,7 +286,7 @@ fn apply(fast: &mut [Rga], slow: &mut [RefRga], op: &Op) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(cases(64)))]
 
     /// One replica, long sequences: many runs, deletes and chunk splits.
     #[test]
@@ -355,4 +355,12 @@ fn a_long_typing_session_matches_the_reference() {
         f2.merge(&fast);
         f2
     });
+}
+
+/// Cases per property: `default`, or `PROPTEST_CASES` for a longer run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
