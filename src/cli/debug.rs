@@ -19,7 +19,7 @@ use super::Ctx;
 use super::args::VizFormat;
 use super::files::read_snapshot;
 use super::output::{Out, summary, truncate};
-use super::read::{objects, peers};
+use super::read::{objects, peers, peers_json, version_json};
 
 /// The objects of `name` in the local replica or in a snapshot file.
 fn source(ctx: &Ctx, from: Option<&Path>) -> Result<Store> {
@@ -134,17 +134,8 @@ fn state_size(o: &Object) -> usize {
 }
 
 fn inspect_json(name: &str, o: &Object) -> Value {
-    let peers: serde_json::Map<String, Value> = peers(o)
-        .into_iter()
-        .map(|(r, w)| (r, Value::from(w)))
-        .collect();
-    let version: serde_json::Map<String, Value> = o
-        .version()
-        .iter()
-        .map(|(r, s)| (r.to_string(), Value::from(s)))
-        .collect();
     json!({"name": name, "type": o.ty().as_str(), "value": o.value_json(), "state": o.state_json(),
-           "version": version, "peers": peers, "size": state_size(o)})
+           "version": version_json(o), "peers": peers_json(o), "size": state_size(o)})
 }
 
 fn inspect_text(out: &mut Out, name: &str, o: &Object) -> Result<()> {
@@ -999,19 +990,16 @@ pub fn diff(ctx: &Ctx, out: &mut Out, local: bool, stat: bool, args: &[String]) 
         let head = format!("{} ({})", n.name, n.ty).bold();
         match &n.status {
             Status::Equal(_) => writeln!(out, "{head}: {}", "equal".green())?,
-            Status::OnlyA(o) => {
-                writeln!(out, "{head}: {}", "only in A".yellow())?;
+            Status::OnlyA(o) | Status::OnlyB(o) => {
+                let (here, other) = if matches!(n.status, Status::OnlyA(_)) {
+                    ("A", "B")
+                } else {
+                    ("B", "A")
+                };
+                writeln!(out, "{head}: {}", format!("only in {here}").yellow())?;
                 writeln!(
                     out,
-                    "  verdict: merge adds it to B ({})",
-                    summary(&o.value_json(), 60)
-                )?;
-            }
-            Status::OnlyB(o) => {
-                writeln!(out, "{head}: {}", "only in B".yellow())?;
-                writeln!(
-                    out,
-                    "  verdict: merge adds it to A ({})",
+                    "  verdict: merge adds it to {other} ({})",
                     summary(&o.value_json(), 60)
                 )?;
             }

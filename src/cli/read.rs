@@ -162,6 +162,26 @@ fn plural(n: u64, word: &str) -> String {
     }
 }
 
+/// `{replica: what it contributed}` for `--json` output.
+pub fn peers_json(o: &Object) -> Value {
+    Value::Object(
+        peers(o)
+            .into_iter()
+            .map(|(r, what)| (r, Value::from(what)))
+            .collect(),
+    )
+}
+
+/// `{replica: seq}` for `--json` output.
+pub fn version_json(o: &Object) -> Value {
+    Value::Object(
+        o.version()
+            .iter()
+            .map(|(r, s)| (r.to_string(), Value::from(s)))
+            .collect(),
+    )
+}
+
 pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
     let store = existing(ctx)?;
     let list = objects(&store, name)?;
@@ -169,17 +189,8 @@ pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
         let docs: Vec<Value> = list
             .iter()
             .map(|o| {
-                let peers: serde_json::Map<String, Value> = peers(o)
-                    .into_iter()
-                    .map(|(r, what)| (r, Value::from(what)))
-                    .collect();
-                let version: serde_json::Map<String, Value> = o
-                    .version()
-                    .iter()
-                    .map(|(r, s)| (r.to_string(), Value::from(s)))
-                    .collect();
                 json!({"name": name, "type": o.ty().as_str(), "value": o.value_json(),
-                       "version": version, "peers": peers, "conflict": list.len() > 1})
+                       "version": version_json(o), "peers": peers_json(o), "conflict": list.len() > 1})
             })
             .collect();
         out.json_docs(docs)?;

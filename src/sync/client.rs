@@ -1,7 +1,6 @@
 //! The client side: connect to a sync endpoint, say hello, sync a replica's
 //! objects, and receive updates.
 
-use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -171,11 +170,7 @@ impl Client {
                     return Err(ClientError::Lost(format!("closed by the server ({why})")));
                 }
                 Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
+                Err(e) if super::is_timeout(&e) => {}
                 Err(e) => return Err(ClientError::Lost(e.to_string())),
             }
         }

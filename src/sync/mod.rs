@@ -10,3 +10,9 @@ pub mod protocol;
 pub mod client;
 #[cfg(feature = "net")]
 pub mod server;
+
+/// A read that timed out (the socket has a read timeout): try again later.
+#[cfg(feature = "net")]
+pub(crate) fn is_timeout(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
+}

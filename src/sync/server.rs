@@ -440,11 +440,7 @@ fn close(ws: &mut WebSocket<TcpStream>, code: CloseCode, reason: &str) {
     while Instant::now() < deadline {
         match ws.read() {
             Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if super::is_timeout(&e) => {}
             Err(_) => break,
         }
     }
@@ -521,12 +517,7 @@ fn connection_loop(
                 last_heard = Instant::now();
                 pinged = false;
             }
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if super::is_timeout(&e) => {
                 let quiet = last_heard.elapsed();
                 if quiet > idle {
                     close(ws, CloseCode::Away, "idle timeout");
