@@ -11,8 +11,9 @@
 //! so equal stores give byte-identical text. Decoding checks everything and
 //! returns a [`SnapshotError`] naming the object and field at fault.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::codec::{At, canonical_value, describe, vv_json};
@@ -48,10 +49,26 @@ pub fn object_value(name: &str, o: &Object) -> Value {
 }
 
 /// The snapshot text: pretty-printed, keys sorted, ending in a newline.
+/// The same text as `write_pretty(&to_value(store), 0)`, written one object
+/// at a time so a large store never exists twice as a JSON tree.
 pub fn encode(store: &Store) -> String {
-    let mut text = String::new();
-    write_pretty(&mut text, &to_value(store), 0);
-    text.push('\n');
+    let mut text = String::from("{\n  \"format\": \"crdt-snapshot\",\n  \"objects\": ");
+    if store.is_empty() {
+        text.push_str("[]");
+    } else {
+        text.push_str("[\n");
+        for (i, (name, o)) in store.iter().enumerate() {
+            if i > 0 {
+                text.push_str(",\n");
+            }
+            text.push_str("    ");
+            write_pretty(&mut text, &object_value(name, o), 2);
+        }
+        text.push_str("\n  ]");
+    }
+    text.push_str(",\n  \"replica\": ");
+    text.push_str(&Value::from(store.replica().as_str()).to_string());
+    text.push_str(&format!(",\n  \"version\": {VERSION}\n}}\n"));
     text
 }
 
@@ -106,14 +123,39 @@ fn has_object(v: &Value) -> bool {
     }
 }
 
-/// Parses and validates a snapshot.
+/// Parses and validates a snapshot. The objects are parsed one at a time
+/// (the top level keeps them as raw text), so a large file never exists
+/// whole as a JSON tree; anything unusual at the top level takes
+/// [`from_value`], which reports exactly what is wrong.
 pub fn decode(text: &str) -> Result<Store, SnapshotError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| SnapshotError::Syntax {
+    let syntax = |e: serde_json::Error| SnapshotError::Syntax {
         line: e.line(),
         column: e.column(),
         message: strip_position(&e.to_string()),
-    })?;
-    from_value(&value)
+    };
+    let top: BTreeMap<String, &RawValue> = serde_json::from_str(text).map_err(syntax)?;
+    let objects = top
+        .get("objects")
+        .and_then(|raw| serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok());
+    let Some(objects) = objects else {
+        return from_value(&serde_json::from_str(text).map_err(syntax)?);
+    };
+    let mut head = serde_json::Map::new();
+    for (k, raw) in &top {
+        let v = if k == "objects" {
+            Value::Array(Vec::new())
+        } else {
+            serde_json::from_str(raw.get()).map_err(syntax)?
+        };
+        head.insert(k.clone(), v);
+    }
+    let mut store = from_value(&Value::Object(head))?;
+    let mut seen = HashSet::new();
+    for (i, raw) in objects.iter().enumerate() {
+        let item: Value = serde_json::from_str(raw.get()).map_err(syntax)?;
+        decode_object(&mut store, &mut seen, i, &item)?;
+    }
+    Ok(store)
 }
 
 fn strip_position(msg: &str) -> String {
@@ -144,6 +186,24 @@ pub fn from_value(value: &Value) -> Result<Store, SnapshotError> {
     let mut store = Store::new(replica);
     let mut seen = HashSet::new();
     for (i, item) in root.field("objects")?.array()?.into_iter().enumerate() {
+        decode_object(&mut store, &mut seen, i, item.value)?;
+    }
+    Ok(store)
+}
+
+/// Validates `objects[i]` and adds it to `store`.
+fn decode_object(
+    store: &mut Store,
+    seen: &mut HashSet<(String, CrdtType)>,
+    i: usize,
+    value: &Value,
+) -> Result<(), SnapshotError> {
+    let item = At {
+        value,
+        path: format!("$.objects[{i}]"),
+        delta: false,
+    };
+    {
         // Name the object in the path as soon as its name is known.
         let name_at = item.field("name")?;
         let name = name_at.str()?;
@@ -178,5 +238,5 @@ pub fn from_value(value: &Value) -> Result<Store, SnapshotError> {
         }
         store.insert_new(name.to_string(), object);
     }
-    Ok(store)
+    Ok(())
 }

@@ -340,7 +340,25 @@ mod read {
         assert_eq!(info["replica"], "agent-1");
         assert_eq!(info["objects"], 1);
         assert_eq!(info["bytes"], json!(r.state_bytes().len()));
+        assert_eq!(info["journal_bytes"], 0);
         assert_eq!(info["state"], json!(r.state().display().to_string()));
+        // The next change goes to the journal beside the state file.
+        r.ok(&["inc", "n"]);
+        let info = r.json(&["info"]);
+        let journal = std::fs::read(r.dir.path().join("state.json.log")).unwrap();
+        assert_eq!(info["journal_bytes"], json!(journal.len()));
+        assert_eq!(r.ok(&["get", "n"]), "2\n");
+    }
+
+    #[test]
+    fn another_replicas_state_file_is_read_with_its_journal() {
+        let (a, b) = (Replica::new("agent-1"), Replica::new("agent-2"));
+        a.ok(&["inc", "n"]);
+        a.ok(&["inc", "n", "4"]); // in the journal only
+        assert!(a.dir.path().join("state.json.log").exists());
+        let state = a.state().display().to_string();
+        b.ok(&["import", &state]);
+        assert_eq!(b.ok(&["get", "n"]), "5\n");
     }
 
     #[test]
@@ -610,6 +628,41 @@ mod durability {
             w.join().unwrap();
         }
         assert_eq!(r.ok(&["get", "metrics:requests"]), "400\n");
+    }
+
+    /// Changes go to the journal beside the state file: a kill at any moment
+    /// keeps every acknowledged change and never leaves a journal that fails to load.
+    #[test]
+    fn kill_9_during_changes_keeps_every_acknowledged_one() {
+        let r = Replica::new("agent-1");
+        r.ok(&["inc", "n"]);
+        let mut acked = 1u64;
+        for i in 0..60u64 {
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crdt"))
+                .args(["inc", "n"])
+                .env("CRDT_STATE", r.state())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_micros(500 * (i % 20)));
+            let _ = child.kill(); // SIGKILL; it may have finished already
+            let finished = child.wait().unwrap().success();
+            let value: u64 = r.ok(&["get", "n"]).trim().parse().unwrap();
+            if finished {
+                acked += 1;
+                assert_eq!(value, acked, "an acknowledged change was lost");
+            } else {
+                assert!(
+                    value == acked || value == acked + 1,
+                    "{value} after {acked}"
+                );
+                acked = value;
+            }
+        }
+        assert!(acked > 5, "no change finished before its kill: {acked}");
+        assert!(r.dir.path().join("state.json.log").exists());
+        assert_eq!(r.ok(&["inc", "n"]), format!("{}\n", acked + 1));
     }
 
     #[test]

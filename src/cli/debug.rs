@@ -21,11 +21,12 @@ use super::files::read_snapshot;
 use super::output::{Out, summary, truncate};
 use super::read::{objects, peers, peers_json, version_json};
 
-/// The objects of `name` in the local replica or in a snapshot file.
-fn source(ctx: &Ctx, from: Option<&Path>) -> Result<Store> {
+/// The objects of `name` in the local replica or in a snapshot file (the
+/// store may hold more).
+fn source(ctx: &Ctx, name: &str, from: Option<&Path>) -> Result<Store> {
     match from {
         Some(p) => read_snapshot(p),
-        None => match ctx.load()? {
+        None => match ctx.load_name(name)? {
             Some(s) => Ok(s),
             None => bail!(
                 "no state file at {} yet (use --from FILE to read a snapshot)",
@@ -113,7 +114,7 @@ fn replica_colors(replicas: impl Iterator<Item = ReplicaId>) -> BTreeMap<Replica
 // ---------------------------------------------------------------- inspect
 
 pub fn inspect(ctx: &Ctx, out: &mut Out, name: &str, from: Option<PathBuf>) -> Result<()> {
-    let store = source(ctx, from.as_deref())?;
+    let store = source(ctx, name, from.as_deref())?;
     let list = objects(&store, name)?;
     if ctx.json {
         let docs: Vec<Value> = list.iter().map(|o| inspect_json(name, o)).collect();
@@ -281,7 +282,7 @@ pub fn visualize(
     format: VizFormat,
     from: Option<PathBuf>,
 ) -> Result<()> {
-    let store = source(ctx, from.as_deref())?;
+    let store = source(ctx, name, from.as_deref())?;
     let list = objects(&store, name)?;
     for o in list {
         let text = match format {
@@ -1120,7 +1121,7 @@ pub fn merge_dry_run(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<()> 
 // ---------------------------------------------------------------- explain
 
 pub fn explain(ctx: &Ctx, out: &mut Out, name: &str, from: Option<PathBuf>) -> Result<()> {
-    let store = source(ctx, from.as_deref())?;
+    let store = source(ctx, name, from.as_deref())?;
     let list = objects(&store, name)?;
     let mut docs = Vec::new();
     for o in list {

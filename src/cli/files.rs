@@ -4,15 +4,21 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use crdt::statefile::write_atomic;
+use crdt::statefile::{self, write_atomic};
 use crdt::{Store, snapshot};
 use serde_json::json;
 
 use super::Ctx;
 use super::output::Out;
 
-/// Reads and validates a snapshot file (`-` is stdin).
+/// Reads and validates a snapshot file (`-` is stdin). Another replica's
+/// state file is read with the journal beside it, if any, so it counts as
+/// a snapshot of everything that replica has.
 pub fn read_snapshot(path: &Path) -> Result<Store> {
+    if path != Path::new("-") && statefile::journal_path(path).exists() {
+        return statefile::load(path)?
+            .with_context(|| format!("cannot read {}: it does not exist", path.display()));
+    }
     let text = if path == Path::new("-") {
         let mut s = String::new();
         std::io::stdin()

@@ -109,6 +109,16 @@ impl Ctx {
         Ok(store)
     }
 
+    /// Like [`Ctx::load`], reading only the objects of `name` when it can
+    /// (the store may hold more).
+    pub fn load_name(&self, name: &str) -> Result<Option<Store>> {
+        let store = statefile::load_name(&self.state, name)?;
+        if let Some(s) = &store {
+            self.check_replica(s)?;
+        }
+        Ok(store)
+    }
+
     /// Runs `f` on the local replica under the lock, then saves it. When `f`
     /// fails nothing is written.
     pub fn update<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {

@@ -4,15 +4,16 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use colored::Colorize;
+use crdt::statefile;
 use crdt::{CrdtType, Object, Store};
 use serde_json::{Value, json};
 
 use super::Ctx;
 use super::output::{Out, one_line, summary};
 
-/// The store, or an error saying there is nothing yet.
-fn existing(ctx: &Ctx) -> Result<Store> {
-    match ctx.load()? {
+/// The store (at least the objects of `name`), or an error saying there is nothing yet.
+fn existing(ctx: &Ctx, name: &str) -> Result<Store> {
+    match ctx.load_name(name)? {
         Some(s) => Ok(s),
         None => bail!(
             "no state file at {} yet: change something first (e.g. `crdt inc metrics:requests`)",
@@ -47,7 +48,7 @@ pub fn print_value_line(
 }
 
 pub fn get(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
-    let store = existing(ctx)?;
+    let store = existing(ctx, name)?;
     let list = objects(&store, name)?;
     if ctx.json {
         let values: Vec<Value> = list
@@ -183,7 +184,7 @@ pub fn version_json(o: &Object) -> Value {
 }
 
 pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
-    let store = existing(ctx)?;
+    let store = existing(ctx, name)?;
     let list = objects(&store, name)?;
     if ctx.json {
         let docs: Vec<Value> = list
@@ -225,10 +226,11 @@ pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
 pub fn info(ctx: &Ctx, out: &mut Out) -> Result<()> {
     let store = ctx.load()?;
     let size = std::fs::metadata(&ctx.state).map(|m| m.len()).ok();
+    let journal = std::fs::metadata(statefile::journal_path(&ctx.state)).map_or(0, |m| m.len());
     let path = ctx.state.display().to_string();
     let Some(store) = store else {
         if ctx.json {
-            out.json(&json!({"state": path, "exists": false, "replica": Value::Null, "objects": 0, "bytes": 0, "conflicts": 0}))?;
+            out.json(&json!({"state": path, "exists": false, "replica": Value::Null, "objects": 0, "bytes": 0, "journal_bytes": 0, "conflicts": 0}))?;
         } else {
             writeln!(
                 out,
@@ -241,13 +243,17 @@ pub fn info(ctx: &Ctx, out: &mut Out) -> Result<()> {
     if ctx.json {
         out.json(
             &json!({"state": path, "exists": true, "replica": store.replica().as_str(),
-            "objects": store.len(), "bytes": size.unwrap_or(0), "conflicts": conflicts}),
+            "objects": store.len(), "bytes": size.unwrap_or(0), "journal_bytes": journal, "conflicts": conflicts}),
         )?;
     } else {
         writeln!(out, "state:     {path}")?;
         writeln!(out, "replica:   {}", store.replica())?;
         writeln!(out, "objects:   {}", store.len())?;
         writeln!(out, "size:      {} bytes", size.unwrap_or(0))?;
+        writeln!(
+            out,
+            "journal:   {journal} bytes (changes not yet folded into the state file)"
+        )?;
         if conflicts > 0 {
             writeln!(
                 out,
