@@ -160,16 +160,18 @@ pub enum Effect {
 /// Handles one text frame from a client. Never panics on bad input: errors
 /// become `error` replies.
 pub fn handle(server: &Store, session: &mut Session, frame: &str) -> Vec<Effect> {
-    let msg: Value = match serde_json::from_str(frame) {
-        Ok(v) => v,
-        Err(e) => {
-            return vec![Effect::Reply(
-                ProtoError::new("bad-json", e.to_string()).to_json(None),
-            )];
-        }
-    };
+    match serde_json::from_str(frame) {
+        Ok(msg) => handle_parsed(server, session, &msg),
+        Err(e) => vec![Effect::Reply(
+            ProtoError::new("bad-json", e.to_string()).to_json(None),
+        )],
+    }
+}
+
+/// [`handle`] for a frame already parsed as JSON.
+pub fn handle_parsed(server: &Store, session: &mut Session, msg: &Value) -> Vec<Effect> {
     let id = msg.get("id").cloned();
-    match handle_value(server, session, &msg) {
+    match handle_value(server, session, msg) {
         Ok(effects) => effects,
         Err(e) => {
             let mut out = vec![Effect::Reply(e.to_json(id.as_ref()))];

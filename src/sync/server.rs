@@ -1,18 +1,28 @@
-//! `crdt serve`: a thread per connection, plain HTTP (`/healthz`, `/metrics`)
-//! and WebSocket (`/ws`) on one port. The protocol logic is in
-//! [`super::protocol`]; this file moves frames and keeps the shared state.
+//! `crdt serve`: one thread, one event loop (mio), plain HTTP (`/healthz`,
+//! `/metrics`) and WebSocket (`/ws`) on one port. The protocol logic is in
+//! [`super::protocol`]; this file moves frames and keeps the state.
+//!
+//! A round of the loop reads every frame that arrived, runs the protocol on
+//! each (a push is merged at once, so later frames see it), then appends all
+//! the round's pushes to the log with one fsync (group commit), and only then
+//! sends what the round produced: acknowledgements, replies and updates to
+//! watchers. Nothing leaves the server before the changes it reflects are on
+//! disk; should the fsync fail the server stops rather than serve changes it
+//! could not keep.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use serde_json::Value;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 use crate::clock::ReplicaId;
@@ -35,48 +45,82 @@ pub struct Config {
 /// Receives one line per connection event (the CLI prints them).
 pub type Log = Arc<dyn Fn(String) + Send + Sync>;
 
-struct Conn {
-    tx: Sender<String>,
-    watching: Option<Vec<String>>,
-}
-
-struct State {
-    store: Store,
-    metrics: Metrics,
-    /// The connections that watch something (a push visits only these).
-    watchers: std::collections::BTreeSet<u64>,
-    conns: HashMap<u64, Conn>,
-    next_conn: u64,
-}
-
-/// A push waiting for the committer: written with others in one fsync.
-struct Commit {
-    delta: Store,
-    msg_id: Option<serde_json::Value>,
-    conn: u64,
-    started: Instant,
-    reply: Sender<serde_json::Value>,
-}
-
-/// Pushes waiting to be written; the first thread to find no leader leads.
-#[derive(Default)]
-struct Queue {
-    pending: Vec<Commit>,
-    leading: bool,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    config: Config,
-    log: Log,
-    stop: Arc<AtomicBool>,
-    queue: Mutex<Queue>,
-    durable: Mutex<Durable>,
-}
+const LISTENER: Token = Token(0);
+/// How long a client has to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing connection may take to answer the close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Largest request head read.
+const HEAD_MAX: usize = 16 * 1024;
+/// Replies and updates a slow client has not read yet, at most; beyond this
+/// it is disconnected rather than allowed to grow the server's memory.
+const MAX_UNSENT_BYTES: usize = 16 << 20;
 
 pub struct Server {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    store: Store,
+    metrics: Metrics,
+    durable: Durable,
+    config: Config,
+    log: Log,
+    stop: Arc<AtomicBool>,
+}
+
+/// A connection before its WebSocket upgrade, or answering plain HTTP.
+struct Http {
+    stream: TcpStream,
+    since: Instant,
+    /// A response being written; the connection ends once it is out.
+    out: Option<(Vec<u8>, usize)>,
+}
+
+struct Ws {
+    ws: WebSocket<TcpStream>,
+    session: Session,
+    /// Messages of this round, sent once the round's changes are on disk.
+    outbox: Vec<String>,
+    last_heard: Instant,
+    pinged: bool,
+    /// A close frame went out: wait for the answer (or the deadline).
+    closing: Option<(Instant, String)>,
+    /// Reading frames failed while closing: discard raw bytes instead.
+    draining: bool,
+}
+
+enum Io {
+    Http(Http),
+    Ws(Box<Ws>),
+}
+
+struct Conn {
+    peer: SocketAddr,
+    io: Io,
+}
+
+/// A push of this round, acknowledged once the log is fsynced.
+struct Pending {
+    delta: Store,
+    started: Instant,
+}
+
+/// Everything one round of the loop produces.
+struct Round {
+    pending: Vec<Pending>,
+    /// Connections with messages in their outbox.
+    dirty: BTreeSet<Token>,
+    /// Connections to drop, with the reason to log.
+    gone: Vec<(Token, String)>,
+}
+
+/// What the event handlers need besides the connection they serve.
+struct Ctx<'a> {
+    store: &'a mut Store,
+    metrics: &'a mut Metrics,
+    config: &'a Config,
+    log: &'a Log,
+    round: &'a mut Round,
+    /// Connections that watch something (a push visits only these).
+    watchers: &'a mut BTreeSet<Token>,
 }
 
 impl Server {
@@ -87,25 +131,24 @@ impl Server {
         stop: Arc<AtomicBool>,
     ) -> Result<(Server, Loaded), String> {
         let (durable, store, loaded) = Durable::open(&config.data, new_server_id)?;
-        let listener = TcpListener::bind(&config.listen)
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&config.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
+            .next()
+            .ok_or_else(|| format!("cannot listen on {}: no address", config.listen))?;
+        let listener = TcpListener::bind(addr)
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let state = State {
-            store,
-            metrics: Metrics::default(),
-            watchers: Default::default(),
-            conns: HashMap::new(),
-            next_conn: 1,
-        };
-        let shared = Arc::new(Shared {
-            state: Mutex::new(state),
-            config,
-            log,
-            stop,
-            queue: Mutex::new(Queue::default()),
-            durable: Mutex::new(durable),
-        });
-        Ok((Server { listener, shared }, loaded))
+        Ok((
+            Server {
+                listener,
+                store,
+                metrics: Metrics::default(),
+                durable,
+                config,
+                log,
+                stop,
+            },
+            loaded,
+        ))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -113,146 +156,665 @@ impl Server {
     }
 
     pub fn replica(&self) -> ReplicaId {
-        self.lock().store.replica().clone()
+        self.store.replica().clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Accepts connections until the stop flag is set, then waits for the
-    /// connections to end (they notice the flag too) and compacts the log.
-    pub fn run(&self) -> io::Result<()> {
-        let mut workers = Vec::new();
-        while !self.shared.stop.load(Ordering::Relaxed) {
-            match self.listener.accept() {
-                Ok((stream, peer)) => {
-                    let shared = self.shared.clone();
-                    workers.push(std::thread::spawn(move || {
-                        if let Err(e) = serve_stream(&shared, stream, peer) {
-                            (shared.log)(format!("{peer}: connection error: {e}"));
-                        }
-                    }));
-                    workers.retain(|w| !w.is_finished());
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        for w in workers {
-            let _ = w.join();
-        }
-        // Everything acknowledged is in the log already; write a snapshot.
-        // Same lock order as the writers: the log, then the state.
-        let mut durable = self
-            .shared
-            .durable
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let state = self.lock();
-        durable.compact(&state.store)
-    }
-}
-
-/// Group commit: a thread with a push joins the queue; if no thread is
-/// writing, it becomes the leader and writes every queued push with one
-/// fsync, merges, acknowledges and forwards them, until the queue is empty.
-/// A lone client pays one fsync and no thread hand-off.
-fn commit(shared: &Shared, commit: Commit) -> Option<serde_json::Value> {
-    let (tx, rx) = mpsc::channel();
-    let lead = {
-        let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-        q.pending.push(Commit {
-            reply: tx,
-            ..commit
-        });
-        !std::mem::replace(&mut q.leading, true)
-    };
-    if lead {
+    /// Serves until the stop flag is set, then closes the connections and
+    /// writes a snapshot.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut poll = Poll::new()?;
+        let mut events = Events::with_capacity(1024);
+        poll.registry()
+            .register(&mut self.listener, LISTENER, Interest::READABLE)?;
+        let mut conns: HashMap<Token, Conn> = HashMap::new();
+        let mut watchers = BTreeSet::new();
+        let mut next = 1usize;
+        let mut last_sweep = Instant::now();
+        let mut stopping: Option<Instant> = None;
         loop {
-            let batch = {
-                let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if q.pending.is_empty() {
-                    q.leading = false;
-                    break;
-                }
-                std::mem::take(&mut q.pending)
-            };
-            write_batch(shared, batch);
-        }
-    }
-    rx.recv().ok()
-}
-
-fn write_batch(shared: &Shared, batch: Vec<Commit>) {
-    // A text delta that refers to characters the server lacks is refused
-    // before anything is written.
-    let batch: Vec<Commit> = {
-        let state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        batch
-            .into_iter()
-            .filter_map(|c| match state.store.check_mergeable(&c.delta) {
-                Ok(()) => Some(c),
-                Err(why) => {
-                    let _ = c.reply.send(
-                        protocol::ProtoError::new("bad-state", why).to_json(c.msg_id.as_ref()),
-                    );
-                    None
-                }
-            })
-            .collect()
-    };
-    if batch.is_empty() {
-        return;
-    }
-    let mut durable = shared.durable.lock().unwrap_or_else(|p| p.into_inner());
-    let written = durable.append(&batch.iter().map(|c| &c.delta).collect::<Vec<_>>());
-    let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-    let State {
-        store,
-        metrics,
-        conns,
-        watchers,
-        ..
-    } = &mut *state;
-    for c in batch {
-        let reply = match &written {
-            Err(err) => protocol::ProtoError::new(
-                "internal",
-                format!("could not write the change durably: {err}"),
-            )
-            .to_json(c.msg_id.as_ref()),
-            Ok(()) => {
-                let (ack, resolutions) = protocol::commit_push(store, &c.delta, c.msg_id.as_ref());
-                for r in resolutions {
-                    metrics.conflict(r.ty.as_str(), r.kind);
-                }
-                for other in watchers.iter().filter(|w| **w != c.conn) {
-                    let Some(conn) = conns.get(other) else {
-                        continue;
-                    };
-                    if let Some(update) = conn
-                        .watching
-                        .as_ref()
-                        .and_then(|sel| protocol::update_for(&c.delta, sel))
-                    {
-                        let _ = conn.tx.send(update.to_string());
+            if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
+                // Close every connection, then give them a moment to answer.
+                stopping = Some(Instant::now());
+                let mut round = Round::new();
+                for (token, conn) in conns.iter_mut() {
+                    match &mut conn.io {
+                        Io::Ws(ws) => {
+                            close(ws, CloseCode::Away, "server shutting down");
+                            round.dirty.insert(*token);
+                        }
+                        Io::Http(_) => round.gone.push((*token, "server shutting down".into())),
                     }
                 }
-                let ms = c.started.elapsed().as_secs_f64() * 1e3;
-                let mut types: Vec<&str> = c.delta.iter().map(|(_, o)| o.ty().as_str()).collect();
+                self.finish_round(&mut conns, &mut watchers, round)?;
+            }
+            if let Some(since) = stopping
+                && (conns.is_empty() || since.elapsed() > CLOSE_TIMEOUT)
+            {
+                break;
+            }
+            match poll.poll(&mut events, Some(Duration::from_millis(50))) {
+                Ok(()) => {}
+                // A signal (SIGTERM sets the stop flag): look at the flag.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let mut round = Round::new();
+            for event in events.iter() {
+                if event.token() == LISTENER {
+                    self.accept(&poll, &mut conns, &mut next, stopping.is_some())?;
+                    continue;
+                }
+                let token = event.token();
+                let Some(conn) = conns.remove(&token) else {
+                    continue;
+                };
+                let mut ctx = Ctx {
+                    store: &mut self.store,
+                    metrics: &mut self.metrics,
+                    config: &self.config,
+                    log: &self.log,
+                    round: &mut round,
+                    watchers: &mut watchers,
+                };
+                let conn = ctx.event(token, conn, &mut conns);
+                conns.insert(token, conn);
+            }
+            if last_sweep.elapsed() >= Duration::from_millis(100) {
+                last_sweep = Instant::now();
+                self.sweep(&mut conns, &mut round);
+            }
+            self.finish_round(&mut conns, &mut watchers, round)?;
+        }
+        for (_, conn) in conns.drain() {
+            if let Io::Ws(_) = conn.io {
+                self.metrics.connected -= 1;
+            }
+        }
+        // Everything acknowledged is in the log already; write a snapshot.
+        self.durable.compact(&self.store)
+    }
+
+    fn accept(
+        &mut self,
+        poll: &Poll,
+        conns: &mut HashMap<Token, Conn>,
+        next: &mut usize,
+        stopping: bool,
+    ) -> io::Result<()> {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, peer)) => {
+                    if stopping {
+                        continue;
+                    }
+                    *next += 1;
+                    let token = Token(*next);
+                    poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    )?;
+                    let _ = stream.set_nodelay(true);
+                    conns.insert(
+                        token,
+                        Conn {
+                            peer,
+                            io: Io::Http(Http {
+                                stream,
+                                since: Instant::now(),
+                                out: None,
+                            }),
+                        },
+                    );
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                // The peer gave up before we accepted; or out of descriptors,
+                // where the next round tries again.
+                Err(e) => {
+                    (self.log)(format!("accept failed: {e}"));
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Idle and stuck connections: pings, closes, drops.
+    fn sweep(&mut self, conns: &mut HashMap<Token, Conn>, round: &mut Round) {
+        let idle = self.config.idle_timeout;
+        for (token, conn) in conns.iter_mut() {
+            match &mut conn.io {
+                Io::Http(h) => {
+                    if h.since.elapsed() > HEAD_TIMEOUT {
+                        round.gone.push((*token, "no request in time".into()));
+                    }
+                }
+                Io::Ws(ws) => {
+                    if let Some((deadline, why)) = &ws.closing {
+                        if Instant::now() > *deadline {
+                            round.gone.push((*token, why.clone()));
+                        }
+                        continue;
+                    }
+                    let quiet = ws.last_heard.elapsed();
+                    if quiet > idle {
+                        close(ws, CloseCode::Away, "idle timeout");
+                        round.dirty.insert(*token);
+                    } else if quiet > idle / 2 && !ws.pinged {
+                        ws.pinged = true;
+                        let _ = ws.ws.write(Message::Ping(Vec::new().into()));
+                        round.dirty.insert(*token);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the round's pushes durably, then sends what the round produced
+    /// and drops the connections that ended.
+    fn finish_round(
+        &mut self,
+        conns: &mut HashMap<Token, Conn>,
+        watchers: &mut BTreeSet<Token>,
+        round: Round,
+    ) -> io::Result<()> {
+        if !round.pending.is_empty() {
+            let deltas: Vec<&Store> = round.pending.iter().map(|p| &p.delta).collect();
+            if let Err(e) = self.durable.append(&deltas) {
+                (self.log)(format!(
+                    "cannot write the log durably ({e}); stopping without acknowledging"
+                ));
+                return Err(io::Error::other(format!(
+                    "cannot write the log durably: {e}"
+                )));
+            }
+            for p in &round.pending {
+                let ms = p.started.elapsed().as_secs_f64() * 1e3;
+                let mut types: Vec<&str> = p.delta.iter().map(|(_, o)| o.ty().as_str()).collect();
                 types.dedup();
                 for t in types {
-                    metrics.observe(t, "push", ms);
+                    self.metrics.observe(t, "push", ms);
                 }
-                ack
+            }
+            if let Err(e) = self.durable.maybe_compact(&self.store) {
+                (self.log)(format!("compaction failed (the log keeps growing): {e}"));
+            }
+        }
+        let mut gone = round.gone;
+        for token in round.dirty {
+            let Some(Conn {
+                io: Io::Ws(ws),
+                peer,
+            }) = conns.get_mut(&token)
+            else {
+                continue;
+            };
+            match flush(ws, &mut self.metrics) {
+                Ok(()) => {}
+                Err(why) => {
+                    (self.log)(format!("{peer}: {why}"));
+                    gone.push((token, why));
+                }
+            }
+        }
+        for (token, why) in gone {
+            if let Some(Conn {
+                io: Io::Ws(_),
+                peer,
+            }) = conns.remove(&token)
+            {
+                self.metrics.connected -= 1;
+                watchers.remove(&token);
+                (self.log)(format!("{peer}: disconnected ({why})"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Round {
+    fn new() -> Round {
+        Round {
+            pending: Vec::new(),
+            dirty: BTreeSet::new(),
+            gone: Vec::new(),
+        }
+    }
+}
+
+impl Ctx<'_> {
+    fn event(&mut self, token: Token, conn: Conn, conns: &mut HashMap<Token, Conn>) -> Conn {
+        let Conn { peer, io } = conn;
+        let io = match io {
+            Io::Http(mut h) => match self.http(token, peer, &mut h) {
+                Some(config) => {
+                    self.metrics.connected += 1;
+                    self.metrics.connections_total += 1;
+                    (self.log)(format!("{peer}: connected (connection {})", token.0));
+                    Io::Ws(Box::new(Ws {
+                        ws: WebSocket::from_raw_socket(h.stream, Role::Server, Some(config)),
+                        session: Session::default(),
+                        outbox: Vec::new(),
+                        last_heard: Instant::now(),
+                        pinged: false,
+                        closing: None,
+                        draining: false,
+                    }))
+                }
+                None => Io::Http(h),
+            },
+            ws => ws,
+        };
+        let mut conn = Conn { peer, io };
+        // Frames (those sent right behind the upgrade request too).
+        self.frames(token, &mut conn, conns);
+        conn
+    }
+
+    /// Reads the request head (without consuming it) and answers it, or
+    /// upgrades the connection to a WebSocket.
+    fn http(&mut self, token: Token, peer: SocketAddr, h: &mut Http) -> Option<WebSocketConfig> {
+        if let Some((out, sent)) = &mut h.out {
+            match h.stream.write(&out[*sent..]) {
+                Ok(n) => *sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(_) => *sent = out.len(),
+            }
+            if *sent == out.len() {
+                self.round.gone.push((token, "answered".into()));
+            }
+            return None;
+        }
+        let mut buf = vec![0u8; HEAD_MAX];
+        let n = match h.stream.peek(&mut buf) {
+            Ok(0) => {
+                self.round.gone.push((token, "closed".into()));
+                return None;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) => {
+                self.round.gone.push((token, e.to_string()));
+                return None;
             }
         };
-        let _ = c.reply.send(reply);
+        let Some(head) = Head::parse(&buf[..n]) else {
+            if n == HEAD_MAX {
+                self.respond(
+                    token,
+                    h,
+                    "431 Request Header Fields Too Large",
+                    "",
+                    "request head too large\n",
+                );
+            }
+            return None;
+        };
+        // Consume the head: it was only peeked.
+        let mut consumed = vec![0u8; head.len];
+        if h.stream.read_exact(&mut consumed).is_err() {
+            self.round.gone.push((token, "closed".into()));
+            return None;
+        }
+        let path = head.path.split('?').next().unwrap_or("");
+        match (head.method.as_str(), path) {
+            ("GET", "/healthz") => self.respond(token, h, "200 OK", "text/plain", "ok\n"),
+            ("GET", "/metrics") => {
+                let body = self.metrics.render(self.store);
+                self.respond(token, h, "200 OK", "text/plain; version=0.0.4", &body)
+            }
+            (_, "/ws") => return self.upgrade(token, peer, h, &head),
+            _ => self.respond(
+                token,
+                h,
+                "404 Not Found",
+                "text/plain",
+                "try /ws, /healthz or /metrics\n",
+            ),
+        }
+        None
     }
-    let _ = durable.maybe_compact(store);
+
+    fn upgrade(
+        &mut self,
+        token: Token,
+        peer: SocketAddr,
+        h: &mut Http,
+        head: &Head,
+    ) -> Option<WebSocketConfig> {
+        if let Some(token_wanted) = &self.config.token {
+            let expected = format!("Bearer {token_wanted}");
+            if head.header("authorization") != Some(expected.as_str()) {
+                (self.log)(format!("{peer}: refused: missing or wrong bearer token"));
+                self.respond(
+                    token,
+                    h,
+                    "401 Unauthorized",
+                    "text/plain",
+                    "a bearer token is required\n",
+                );
+                return None;
+            }
+        }
+        if self.metrics.connected as usize >= self.config.max_connections {
+            (self.log)(format!(
+                "{peer}: refused: {} connections already",
+                self.config.max_connections
+            ));
+            self.respond(
+                token,
+                h,
+                "503 Service Unavailable",
+                "text/plain",
+                "too many connections\n",
+            );
+            return None;
+        }
+        let has = |name: &str, word: &str| {
+            head.header(name)
+                .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(word)))
+        };
+        let key = head.header("sec-websocket-key");
+        if head.method != "GET"
+            || !has("upgrade", "websocket")
+            || !has("connection", "upgrade")
+            || head.header("sec-websocket-version") != Some("13")
+            || key.is_none()
+        {
+            self.respond(
+                token,
+                h,
+                "400 Bad Request",
+                "text/plain",
+                "a WebSocket upgrade request (version 13) is expected on /ws\n",
+            );
+            return None;
+        }
+        let accept = tungstenite::handshake::derive_accept_key(key.unwrap_or("").as_bytes());
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        );
+        // A fresh connection's send buffer is empty: the response goes out whole.
+        if write_now(&mut h.stream, response.as_bytes()).is_err() {
+            self.round
+                .gone
+                .push((token, "closed during the upgrade".into()));
+            return None;
+        }
+        // Small read buffers: 1,000 idle clients should cost little memory.
+        Some(
+            WebSocketConfig::default()
+                .read_buffer_size(4096)
+                .write_buffer_size(64 << 10)
+                .max_write_buffer_size(MAX_UNSENT_BYTES)
+                .max_message_size(Some(self.config.max_message_bytes))
+                .max_frame_size(Some(self.config.max_message_bytes)),
+        )
+    }
+
+    fn respond(
+        &mut self,
+        token: Token,
+        h: &mut Http,
+        status: &str,
+        content_type: &str,
+        body: &str,
+    ) {
+        let text = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        h.out = Some((text.into_bytes(), 0));
+        // Write what fits now; the rest when the socket is writable.
+        let Some((out, sent)) = &mut h.out else {
+            return;
+        };
+        loop {
+            match h.stream.write(&out[*sent..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    *sent += n;
+                    if *sent == out.len() {
+                        self.round.gone.push((token, "answered".into()));
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.round.gone.push((token, "closed".into()));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Reads every frame that arrived and runs the protocol on it.
+    fn frames(&mut self, token: Token, conn: &mut Conn, conns: &mut HashMap<Token, Conn>) {
+        let peer = conn.peer;
+        let Io::Ws(ws) = &mut conn.io else {
+            return;
+        };
+        if ws.closing.is_some() {
+            self.drain(token, ws);
+            return;
+        }
+        // Writable again: send what a full socket held back.
+        self.round.dirty.insert(token);
+        loop {
+            match ws.ws.read() {
+                Ok(Message::Text(text)) => {
+                    ws.last_heard = Instant::now();
+                    ws.pinged = false;
+                    self.frame(token, ws, text.as_str(), conns);
+                    if ws.closing.is_some() {
+                        return;
+                    }
+                }
+                Ok(Message::Binary(_)) => {
+                    ws.last_heard = Instant::now();
+                    let e = protocol::ProtoError::new(
+                        "bad-message",
+                        "frames must be JSON text, not binary",
+                    );
+                    ws.outbox.push(e.to_json(None).to_string());
+                }
+                Ok(Message::Close(_)) => {
+                    // tungstenite queued the answer; it goes out with the round.
+                    ws.closing = Some((
+                        Instant::now() + CLOSE_TIMEOUT,
+                        "closed by the client".into(),
+                    ));
+                    self.drain(token, ws);
+                    return;
+                }
+                Ok(_) => {
+                    // Ping, pong, raw frames: tungstenite answers pings itself.
+                    ws.last_heard = Instant::now();
+                    ws.pinged = false;
+                }
+                Err(e) if super::is_timeout(&e) => return,
+                Err(tungstenite::Error::Capacity(e)) => {
+                    (self.log)(format!("{peer}: message too big ({e}); closing with 1009"));
+                    let err = protocol::ProtoError::new("too-big", format!("message too big: {e}"));
+                    ws.outbox.push(err.to_json(None).to_string());
+                    close(ws, CloseCode::Size, "message too big");
+                    ws.draining = true;
+                    self.drain(token, ws);
+                    return;
+                }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    self.round.gone.push((token, "closed".into()));
+                    return;
+                }
+                Err(e) => {
+                    self.round.gone.push((token, e.to_string()));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A closing connection: read (and drop) whatever comes until the peer
+    /// closes, so the close frame reaches it before the socket goes away.
+    fn drain(&mut self, token: Token, ws: &mut Ws) {
+        self.round.dirty.insert(token);
+        loop {
+            if ws.draining {
+                let mut buf = [0u8; 4096];
+                match ws.ws.get_mut().read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(_) => break,
+                }
+            }
+            match ws.ws.read() {
+                Ok(_) => {}
+                Err(e) if super::is_timeout(&e) => return,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    break;
+                }
+                Err(_) => ws.draining = true,
+            }
+        }
+        let why = ws
+            .closing
+            .as_ref()
+            .map_or("closed".into(), |(_, w)| w.clone());
+        self.round.gone.push((token, why));
+    }
+
+    /// One text frame: the protocol's effects go to this round.
+    fn frame(&mut self, token: Token, ws: &mut Ws, text: &str, conns: &mut HashMap<Token, Conn>) {
+        let started = Instant::now();
+        self.metrics.bytes_in += text.len() as u64;
+        let msg: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                self.metrics.message("invalid");
+                let err = protocol::ProtoError::new("bad-json", e.to_string());
+                ws.outbox.push(err.to_json(None).to_string());
+                return;
+            }
+        };
+        let kind = msg.get("type").and_then(Value::as_str).unwrap_or("invalid");
+        self.metrics.message(kind);
+        let effects = protocol::handle_parsed(self.store, &mut ws.session, &msg);
+        if ws.session.watching.is_some() {
+            self.watchers.insert(token);
+        } else {
+            self.watchers.remove(&token);
+        }
+        if kind == "sync" {
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            self.metrics.observe("all", "sync", ms);
+        }
+        for effect in effects {
+            match effect {
+                Effect::Reply(v) => ws.outbox.push(v.to_string()),
+                Effect::Close(code) => {
+                    close(ws, CloseCode::from(code), "closing");
+                    return;
+                }
+                Effect::Persist { delta, id } => {
+                    self.push(token, ws, delta, id, started, conns);
+                }
+            }
+        }
+    }
+
+    /// A push: checked, merged, acknowledged and forwarded to watchers (all
+    /// of which leaves the server only after this round's fsync).
+    fn push(
+        &mut self,
+        token: Token,
+        ws: &mut Ws,
+        delta: Store,
+        id: Option<Value>,
+        started: Instant,
+        conns: &mut HashMap<Token, Conn>,
+    ) {
+        // A text delta that refers to characters the server lacks is refused
+        // before anything is written.
+        if let Err(why) = self.store.check_mergeable(&delta) {
+            let err = protocol::ProtoError::new("bad-state", why);
+            ws.outbox.push(err.to_json(id.as_ref()).to_string());
+            return;
+        }
+        let (ack, resolutions) = protocol::commit_push(self.store, &delta, id.as_ref());
+        for r in resolutions {
+            self.metrics.conflict(r.ty.as_str(), r.kind);
+        }
+        ws.outbox.push(ack.to_string());
+        for other in self.watchers.iter().filter(|w| **w != token) {
+            let Some(Conn {
+                io: Io::Ws(watcher),
+                ..
+            }) = conns.get_mut(other)
+            else {
+                continue;
+            };
+            if let Some(update) = watcher
+                .session
+                .watching
+                .as_ref()
+                .and_then(|sel| protocol::update_for(&delta, sel))
+            {
+                watcher.outbox.push(update.to_string());
+                self.round.dirty.insert(*other);
+            }
+        }
+        self.round.pending.push(Pending { delta, started });
+    }
+}
+
+/// Starts the close handshake: the close frame goes out with the round.
+fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
+    if ws.closing.is_some() {
+        return;
+    }
+    let _ = ws.ws.close(Some(CloseFrame {
+        code,
+        reason: reason.to_string().into(),
+    }));
+    ws.closing = Some((Instant::now() + CLOSE_TIMEOUT, reason.to_string()));
+}
+
+/// Sends the outbox and whatever a full socket held back.
+fn flush(ws: &mut Ws, metrics: &mut Metrics) -> Result<(), String> {
+    for text in ws.outbox.drain(..) {
+        metrics.bytes_out += text.len() as u64;
+        match ws.ws.write(Message::text(text)) {
+            Ok(()) => {}
+            Err(e) if super::is_timeout(&e) => {}
+            Err(tungstenite::Error::WriteBufferFull(_)) => {
+                return Err("too slow to read its updates; disconnected".into());
+            }
+            // Closing or closed: what is left cannot be sent.
+            Err(_) => return Ok(()),
+        }
+    }
+    match ws.ws.flush() {
+        Ok(()) => Ok(()),
+        Err(e) if super::is_timeout(&e) => Ok(()),
+        Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Writes all of `bytes` to a non-blocking socket, or fails.
+fn write_now(stream: &mut TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(100);
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn new_server_id() -> ReplicaId {
@@ -261,374 +823,40 @@ fn new_server_id() -> ReplicaId {
     ReplicaId::new(format!("server-{n:08x}")).expect("valid")
 }
 
-/// The request line and headers, read without consuming them (tungstenite
-/// reads the upgrade request itself).
+/// The request line and headers of an HTTP request.
 struct Head {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
+    /// Bytes up to and including the blank line.
     len: usize,
 }
 
 impl Head {
+    /// `None` until the blank line that ends the head has arrived.
+    fn parse(buf: &[u8]) -> Option<Head> {
+        let end = memchr::memmem::find(buf, b"\r\n\r\n")?;
+        let text = String::from_utf8_lossy(&buf[..end]);
+        let mut lines = text.split("\r\n");
+        let mut first = lines.next().unwrap_or("").split(' ');
+        let method = first.next().unwrap_or("").to_string();
+        let path = first.next().unwrap_or("").to_string();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        Some(Head {
+            method,
+            path,
+            headers,
+            len: end + 4,
+        })
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-}
-
-fn peek_head(stream: &TcpStream) -> io::Result<Head> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = stream.peek(&mut buf)?;
-        if let Some(end) = buf[..n].windows(4).position(|w| w == b"\r\n\r\n") {
-            let text = String::from_utf8_lossy(&buf[..end]);
-            let mut lines = text.split("\r\n");
-            let mut first = lines.next().unwrap_or("").split(' ');
-            let method = first.next().unwrap_or("").to_string();
-            let path = first.next().unwrap_or("").to_string();
-            let headers = lines
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .collect();
-            return Ok(Head {
-                method,
-                path,
-                headers,
-                len: end + 4,
-            });
-        }
-        if n == buf.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "request head too large",
-            ));
-        }
-        if n == 0 && Instant::now() > deadline {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "no request"));
-        }
-        if Instant::now() > deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "incomplete request",
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn respond(
-    mut stream: TcpStream,
-    head: &Head,
-    status: &str,
-    content_type: &str,
-    body: &str,
-) -> io::Result<()> {
-    let mut discard = vec![0u8; head.len];
-    stream.read_exact(&mut discard)?;
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    stream.flush()
-}
-
-fn serve_stream(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let head = peek_head(&stream)?;
-    let path = head.path.split('?').next().unwrap_or("");
-    match (head.method.as_str(), path) {
-        ("GET", "/healthz") => respond(stream, &head, "200 OK", "text/plain", "ok\n"),
-        ("GET", "/metrics") => {
-            let body = {
-                let state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-                state.metrics.render(&state.store)
-            };
-            respond(stream, &head, "200 OK", "text/plain; version=0.0.4", &body)
-        }
-        (_, "/ws") => {
-            if let Some(token) = &shared.config.token {
-                let expected = format!("Bearer {token}");
-                if head.header("authorization") != Some(expected.as_str()) {
-                    (shared.log)(format!("{peer}: refused: missing or wrong bearer token"));
-                    return respond(
-                        stream,
-                        &head,
-                        "401 Unauthorized",
-                        "text/plain",
-                        "a bearer token is required\n",
-                    );
-                }
-            }
-            let full = {
-                let state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-                state.conns.len() >= shared.config.max_connections
-            };
-            if full {
-                (shared.log)(format!(
-                    "{peer}: refused: {} connections already",
-                    shared.config.max_connections
-                ));
-                return respond(
-                    stream,
-                    &head,
-                    "503 Service Unavailable",
-                    "text/plain",
-                    "too many connections\n",
-                );
-            }
-            websocket(shared, stream, peer)
-        }
-        _ => respond(
-            stream,
-            &head,
-            "404 Not Found",
-            "text/plain",
-            "try /ws, /healthz or /metrics\n",
-        ),
-    }
-}
-
-fn websocket(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
-    // Small buffers: 1,000 idle clients should cost little memory.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_message_size(Some(shared.config.max_message_bytes))
-        .max_frame_size(Some(shared.config.max_message_bytes));
-    let mut ws = tungstenite::accept_with_config(stream, Some(config))
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    ws.get_ref()
-        .set_read_timeout(Some(Duration::from_millis(50)))?;
-    let (tx, rx) = mpsc::channel();
-    let id = {
-        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        let id = state.next_conn;
-        state.next_conn += 1;
-        state.conns.insert(id, Conn { tx, watching: None });
-        state.metrics.connected += 1;
-        state.metrics.connections_total += 1;
-        id
-    };
-    (shared.log)(format!("{peer}: connected (connection {id})"));
-    let result = connection_loop(shared, &mut ws, id, &rx, peer);
-    {
-        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.conns.remove(&id);
-        state.watchers.remove(&id);
-        state.metrics.connected -= 1;
-    }
-    match &result {
-        Ok(why) => (shared.log)(format!("{peer}: disconnected ({why})")),
-        Err(e) => (shared.log)(format!("{peer}: disconnected ({e})")),
-    }
-    result.map(|_| ())
-}
-
-fn close(ws: &mut WebSocket<TcpStream>, code: CloseCode, reason: &str) {
-    let _ = ws.close(Some(CloseFrame {
-        code,
-        reason: reason.to_string().into(),
-    }));
-    // Let the close frame go out; the peer may already be gone.
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < deadline {
-        match ws.read() {
-            Ok(_) => {}
-            Err(e) if super::is_timeout(&e) => {}
-            Err(_) => break,
-        }
-    }
-}
-
-fn send(ws: &mut WebSocket<TcpStream>, shared: &Shared, text: String) -> io::Result<()> {
-    let n = text.len() as u64;
-    ws.send(Message::text(text))
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    shared
-        .state
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .metrics
-        .bytes_out += n;
-    Ok(())
-}
-
-fn connection_loop(
-    shared: &Arc<Shared>,
-    ws: &mut WebSocket<TcpStream>,
-    id: u64,
-    rx: &Receiver<String>,
-    peer: SocketAddr,
-) -> io::Result<String> {
-    let mut session = Session::default();
-    let mut last_heard = Instant::now();
-    let mut pinged = false;
-    let mut tick = 50;
-    let idle = shared.config.idle_timeout;
-    loop {
-        if shared.stop.load(Ordering::Relaxed) {
-            close(ws, CloseCode::Away, "server shutting down");
-            return Ok("server shutting down".into());
-        }
-        while let Ok(update) = rx.try_recv() {
-            send(ws, shared, update)?;
-        }
-        // Watchers wake up often so forwarded updates go out quickly.
-        let want_tick = if session.watching.is_some() { 5 } else { 50 };
-        if want_tick != tick {
-            tick = want_tick;
-            let _ = ws
-                .get_ref()
-                .set_read_timeout(Some(Duration::from_millis(tick)));
-        }
-        match ws.read() {
-            Ok(Message::Text(text)) => {
-                last_heard = Instant::now();
-                pinged = false;
-                let effects = handle_text(shared, &mut session, id, text.as_str());
-                for e in effects {
-                    match e {
-                        Effect::Reply(v) => send(ws, shared, v.to_string())?,
-                        Effect::Close(code) => {
-                            close(ws, CloseCode::from(code), "closing");
-                            return Ok(format!("closed with code {code}"));
-                        }
-                        Effect::Persist { .. } => unreachable!("handled in handle_text"),
-                    }
-                }
-            }
-            Ok(Message::Binary(_)) => {
-                last_heard = Instant::now();
-                let e = protocol::ProtoError::new(
-                    "bad-message",
-                    "frames must be JSON text, not binary",
-                );
-                send(ws, shared, e.to_json(None).to_string())?;
-            }
-            Ok(Message::Close(_)) => return Ok("closed by the client".into()),
-            Ok(_) => {
-                // Ping, pong, raw frames: tungstenite answers pings itself.
-                last_heard = Instant::now();
-                pinged = false;
-            }
-            Err(e) if super::is_timeout(&e) => {
-                let quiet = last_heard.elapsed();
-                if quiet > idle {
-                    close(ws, CloseCode::Away, "idle timeout");
-                    return Ok("idle timeout".into());
-                }
-                if quiet > idle / 2 && !pinged {
-                    let _ = ws.send(Message::Ping(Vec::new().into()));
-                    pinged = true;
-                }
-                let _ = ws.flush();
-            }
-            Err(tungstenite::Error::Capacity(e)) => {
-                (shared.log)(format!("{peer}: message too big ({e}); closing with 1009"));
-                let err = protocol::ProtoError::new("too-big", format!("message too big: {e}"));
-                let _ = ws.send(Message::text(err.to_json(None).to_string()));
-                close(ws, CloseCode::Size, "message too big");
-                return Ok("message too big".into());
-            }
-            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                return Ok("closed".into());
-            }
-            Err(e) => return Err(io::Error::other(e.to_string())),
-        }
-    }
-}
-
-/// Runs the protocol on one frame under the state lock; a push goes to the
-/// committer, which writes it durably before it is merged, acknowledged and
-/// forwarded to watchers. The lock is not held while waiting for the disk.
-fn handle_text(shared: &Shared, session: &mut Session, id: u64, text: &str) -> Vec<Effect> {
-    let started = Instant::now();
-    // A push is parsed and decoded before the lock is taken: many clients
-    // pushing at once then only meet in the committer.
-    if session.replica.is_some()
-        && let Ok(msg) = serde_json::from_str::<serde_json::Value>(text)
-        && msg["type"] == "push"
-    {
-        let msg_id = msg.get("id").cloned();
-        let from = session.replica.clone().expect("checked");
-        let effects = match protocol::decode_objects(msg.get("objects"), &from) {
-            Ok(delta) => vec![Effect::Persist {
-                delta,
-                id: msg_id.clone(),
-            }],
-            Err(e) => vec![Effect::Reply(e.to_json(msg_id.as_ref()))],
-        };
-        {
-            let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            state.metrics.bytes_in += text.len() as u64;
-            state.metrics.message("push");
-        }
-        return commit_effects(shared, id, started, effects);
-    }
-    let effects = {
-        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.metrics.bytes_in += text.len() as u64;
-        let effects = protocol::handle(&state.store, session, text);
-        let kind = if effects.iter().any(|e| matches!(e, Effect::Persist { .. })) {
-            "push".to_string()
-        } else {
-            serde_json::from_str::<serde_json::Value>(text)
-                .ok()
-                .and_then(|v| v["type"].as_str().map(String::from))
-                .unwrap_or_else(|| "invalid".into())
-        };
-        state.metrics.message(&kind);
-        if let Some(c) = state.conns.get_mut(&id)
-            && c.watching != session.watching
-        {
-            c.watching = session.watching.clone();
-            if c.watching.is_some() {
-                state.watchers.insert(id);
-            } else {
-                state.watchers.remove(&id);
-            }
-        }
-        if kind == "sync" {
-            let ms = started.elapsed().as_secs_f64() * 1e3;
-            state.metrics.observe("all", "sync", ms);
-        }
-        effects
-    };
-    commit_effects(shared, id, started, effects)
-}
-
-/// Sends pushes to the committer and waits for their acknowledgements.
-fn commit_effects(shared: &Shared, id: u64, started: Instant, effects: Vec<Effect>) -> Vec<Effect> {
-    let mut out = Vec::new();
-    for e in effects {
-        let Effect::Persist { delta, id: msg_id } = e else {
-            out.push(e);
-            continue;
-        };
-        let (tx, _) = mpsc::channel();
-        let reply = commit(
-            shared,
-            Commit {
-                delta,
-                msg_id: msg_id.clone(),
-                conn: id,
-                started,
-                reply: tx,
-            },
-        );
-        out.push(Effect::Reply(reply.unwrap_or_else(|| {
-            protocol::ProtoError::new(
-                "internal",
-                "the server is shutting down; nothing was written",
-            )
-            .to_json(msg_id.as_ref())
-        })));
-    }
-    out
 }
