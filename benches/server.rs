@@ -1,20 +1,25 @@
 //! Load generator for `crdt serve`: starts it on an ephemeral loopback port,
-//! runs N = 1, 10, 100 and 1,000 clients that each push counter increments
-//! through the protocol and wait for the acknowledgement (which comes only
+//! runs N = 1, 10, 100 and 1,000 clients (on one thread with an event loop,
+//! like redis-benchmark) that each push counter increments through the
+//! protocol and wait for the acknowledgement (which comes only
 //! once the change is on disk), and prints changes/s, p50 and p99 latency
 //! from send to ack, the fan-out latency to a watcher, and the server's RSS.
 //! When redis-server and redis-benchmark are installed, it runs the redis
 //! INCR rows in the same run (appendfsync always, and no persistence).
 //!
-//! `cargo bench --bench server [-- SECONDS_PER_ROW]` (default 3)
+//! `cargo bench --bench server [-- SECONDS_PER_ROW [CLIENTS...]]` (default 3
+//! seconds, all rows; given client counts, only those rows and no redis)
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
 use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
@@ -114,6 +119,90 @@ fn serve() -> Serve {
     }
 }
 
+/// `n` clients on one thread with an event loop (as redis-benchmark does),
+/// each pushing an increment, waiting for its ack, and pushing the next, for
+/// `secs` seconds. Returns the send-to-ack latencies (ms) and the time taken.
+fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
+    let mut poll = Poll::new().unwrap();
+    let mut events = Events::with_capacity(1024);
+    struct Client {
+        ws: Ws,
+        me: String,
+        seq: u64,
+        sent: Instant,
+    }
+    let mut clients: Vec<Client> = (0..n)
+        .map(|i| {
+            let me = format!("c{i}");
+            let ws = connect(port, &me);
+            if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+                s.set_nodelay(true).unwrap();
+                s.set_nonblocking(true).unwrap();
+                poll.registry()
+                    .register(&mut SourceFd(&s.as_raw_fd()), Token(i), Interest::READABLE)
+                    .unwrap();
+            }
+            Client {
+                ws,
+                me,
+                seq: 0,
+                sent: Instant::now(),
+            }
+        })
+        .collect();
+    let push = |c: &mut Client| {
+        c.seq += 1;
+        let msg = format!(
+            r#"{{"type":"push","id":{seq},"objects":[{{"name":"bench:requests","type":"g-counter","state":{{"counts":{{"{me}":{{"seq":{seq},"count":{seq}}}}}}}}}]}}"#,
+            seq = c.seq,
+            me = c.me
+        );
+        c.sent = Instant::now();
+        c.ws.send(Message::text(msg)).expect("send");
+    };
+    let t0 = Instant::now();
+    for c in clients.iter_mut() {
+        push(c);
+    }
+    let mut lat = Vec::new();
+    let end = t0 + Duration::from_secs_f64(secs);
+    let mut running = n;
+    while running > 0 {
+        poll.poll(&mut events, Some(Duration::from_millis(100)))
+            .unwrap();
+        let now = Instant::now();
+        for e in events.iter() {
+            let c = &mut clients[e.token().0];
+            loop {
+                match c.ws.read() {
+                    Ok(Message::Text(t)) => {
+                        assert!(t.contains("\"ack\""), "not an ack: {t}");
+                        lat.push(c.sent.elapsed().as_secs_f64() * 1e3);
+                        if now < end {
+                            push(c);
+                        } else {
+                            running -= 1;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) if is_would_block(&e) => break,
+                    Err(e) => panic!("client {}: {e}", c.me),
+                }
+            }
+        }
+        assert!(now < end + Duration::from_secs(10), "acks stopped coming");
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    for c in clients.iter_mut() {
+        let _ = c.ws.close(None);
+    }
+    (lat, elapsed)
+}
+
+fn is_would_block(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 /// One row: `n` clients pushing for `secs` seconds, plus a watcher.
 /// Returns changes per second.
 fn row(n: usize, secs: f64) -> f64 {
@@ -161,41 +250,9 @@ fn row(n: usize, secs: f64) -> f64 {
             }
         })
     };
-    let start_line = Arc::new(Barrier::new(n + 1));
-    let clients: Vec<_> = (0..n)
-        .map(|i| {
-            let (stop, start_line) = (stop.clone(), start_line.clone());
-            std::thread::spawn(move || {
-                let me = format!("c{i}");
-                let mut ws = connect(port, &me);
-                start_line.wait();
-                let mut lat = Vec::new();
-                let mut seq = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    seq += 1;
-                    let state = json!({"counts": {&me: {"seq": seq, "count": seq}}});
-                    let msg = json!({"type": "push", "id": seq, "objects": [{"name": "bench:requests", "type": "g-counter", "state": state}]}).to_string();
-                    let t0 = Instant::now();
-                    ws.send(Message::text(msg)).unwrap();
-                    let ack = read_json(&mut ws);
-                    assert_eq!(ack["type"], "ack", "{ack}");
-                    lat.push(t0.elapsed().as_secs_f64() * 1e3);
-                }
-                let _ = ws.close(None);
-                lat
-            })
-        })
-        .collect();
-    start_line.wait();
-    let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(secs));
+    let (mut lat, elapsed) = drive(port, n, secs);
     let rss = rss_mb(server.child.id());
     stop.store(true, Ordering::Relaxed);
-    let mut lat: Vec<f64> = clients
-        .into_iter()
-        .flat_map(|c| c.join().unwrap())
-        .collect();
-    let elapsed = t0.elapsed().as_secs_f64();
     probe.join().unwrap();
     let mut fan = watcher.join().unwrap();
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -296,15 +353,23 @@ fn redis_rows() -> Vec<(String, usize, f64)> {
 }
 
 fn main() {
-    let secs: f64 = std::env::args()
+    // `[SECONDS_PER_ROW [CLIENTS...]]`: with client counts, only those rows.
+    let nums: Vec<f64> = std::env::args()
         .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(3.0);
-    let ours: Vec<(usize, f64)> = [1, 10, 100, 1000]
-        .into_iter()
-        .map(|n| (n, row(n, secs)))
+        .filter(|a| !a.starts_with("--"))
+        .filter_map(|a| a.parse().ok())
         .collect();
+    let secs = nums.first().copied().unwrap_or(3.0);
+    let only: Vec<usize> = nums.iter().skip(1).map(|n| *n as usize).collect();
+    let rows = if only.is_empty() {
+        vec![1, 10, 100, 1000]
+    } else {
+        only.clone()
+    };
+    let ours: Vec<(usize, f64)> = rows.into_iter().map(|n| (n, row(n, secs))).collect();
+    if !only.is_empty() {
+        return;
+    }
     idle_memory();
     let redis = redis_rows();
     for (mode, clients, rps) in &redis {

@@ -20,8 +20,8 @@ struct Histogram {
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    latency: BTreeMap<(String, String), Histogram>,
-    conflicts: BTreeMap<(String, String), u64>,
+    latency: BTreeMap<(&'static str, &'static str), Histogram>,
+    conflicts: BTreeMap<(&'static str, &'static str), u64>,
     messages: BTreeMap<String, u64>,
     pub connected: u64,
     pub connections_total: u64,
@@ -31,11 +31,8 @@ pub struct Metrics {
 
 impl Metrics {
     /// Records how long one operation on one type took.
-    pub fn observe(&mut self, crdt_type: &str, operation: &str, ms: f64) {
-        let h = self
-            .latency
-            .entry((crdt_type.into(), operation.into()))
-            .or_default();
+    pub fn observe(&mut self, crdt_type: &'static str, operation: &'static str, ms: f64) {
+        let h = self.latency.entry((crdt_type, operation)).or_default();
         for (i, &b) in BUCKETS_MS.iter().enumerate() {
             if ms <= b {
                 h.counts[i] += 1;
@@ -45,15 +42,17 @@ impl Metrics {
         h.sum += ms;
     }
 
-    pub fn conflict(&mut self, crdt_type: &str, resolution: &str) {
-        *self
-            .conflicts
-            .entry((crdt_type.into(), resolution.into()))
-            .or_default() += 1;
+    pub fn conflict(&mut self, crdt_type: &'static str, resolution: &'static str) {
+        *self.conflicts.entry((crdt_type, resolution)).or_default() += 1;
     }
 
     pub fn message(&mut self, ty: &str) {
-        *self.messages.entry(ty.into()).or_default() += 1;
+        match self.messages.get_mut(ty) {
+            Some(n) => *n += 1,
+            None => {
+                self.messages.insert(ty.into(), 1);
+            }
+        }
     }
 
     /// The whole exposition, including state sizes computed from `store`.

@@ -285,20 +285,28 @@ pub struct Resolution {
     pub kind: &'static str,
 }
 
-/// Merges a durably written push into the server's store. Returns the `ack`
-/// and the conflicts it resolved (objects whose versions were concurrent).
+/// Merges a push into the server's store. Returns the `ack` text (sent once
+/// the push is on disk) and the conflicts it resolved (objects whose
+/// versions were concurrent). The ack is written directly as text: this runs
+/// for every push.
 pub fn commit_push(
     server: &mut Store,
     delta: &Store,
     id: Option<&Value>,
-) -> (Value, Vec<Resolution>) {
+) -> (String, Vec<Resolution>) {
     let mut resolutions = Vec::new();
-    let mut versions = Vec::new();
-    for (name, o) in delta.iter() {
+    let mut ack = String::with_capacity(128);
+    if let Some(id) = id {
+        ack.push_str("{\"id\":");
+        ack.push_str(&id.to_string());
+        ack.push_str(",\"type\":\"ack\",\"versions\":[");
+    } else {
+        ack.push_str("{\"type\":\"ack\",\"versions\":[");
+    }
+    for (i, (name, o)) in delta.iter().enumerate() {
         // Counters never conflict (increments commute). Registers resolve a
         // conflict when concurrent writes meet; sets and text when changes
-        // made without seeing each other merge. Cheap checks only: this runs
-        // for every push.
+        // made without seeing each other merge. Cheap checks only.
         let kind = match o.ty() {
             CrdtType::GCounter | CrdtType::PnCounter => None,
             CrdtType::LwwRegister => Some("last-writer-wins"),
@@ -319,13 +327,39 @@ pub fn commit_push(
         }
         // What was accepted: the pushed delta's version (the whole object's
         // version could be as large as the number of replicas).
-        versions
-            .push(json!({"name": name, "type": o.ty().as_str(), "version": vv_json(&o.version())}));
+        if i > 0 {
+            ack.push(',');
+        }
+        ack.push_str("{\"name\":");
+        push_json_str(&mut ack, name);
+        ack.push_str(",\"type\":\"");
+        ack.push_str(o.ty().as_str());
+        ack.push_str("\",\"version\":{");
+        for (j, (r, seq)) in o.version().iter().enumerate() {
+            if j > 0 {
+                ack.push(',');
+            }
+            push_json_str(&mut ack, r.as_str());
+            ack.push(':');
+            ack.push_str(&seq.to_string());
+        }
+        ack.push_str("}}");
     }
-    (
-        with_id(json!({"type": "ack", "versions": versions}), id),
-        resolutions,
-    )
+    ack.push_str("]}");
+    (ack, resolutions)
+}
+
+/// A JSON string literal, without a detour through `Value` for plain text.
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&Value::from(s).to_string());
+    }
 }
 
 /// The `update` a watcher with `select` gets for `delta`, if any of it is selected.
@@ -432,8 +466,33 @@ mod test {
                 panic!("push must persist first")
             };
             let (ack, _) = commit_push(server, delta, id.as_ref());
+            let ack: Value = serde_json::from_str(&ack).unwrap();
             assert_eq!(ack["type"], "ack");
             assert_eq!(ack["id"], 2);
+        }
+    }
+
+    /// The ack is written as text by hand: it must be the JSON it claims.
+    #[test]
+    fn acks_are_json_with_every_accepted_version() {
+        let mut server = Store::new(id("server"));
+        let mut delta = Store::new(id("a"));
+        for (name, who) in [("plain", "a"), ("qu\"o\\te é\n", "b@x:1")] {
+            if let Object::GCounter(c) = delta.get_or_create(name, CrdtType::GCounter) {
+                c.inc(&id(who), 3).unwrap();
+            }
+        }
+        for msg_id in [Some(json!(7)), Some(json!("x\"y")), None] {
+            let (ack, _) = commit_push(&mut server, &delta, msg_id.as_ref());
+            let ack: Value = serde_json::from_str(&ack).unwrap_or_else(|e| panic!("{ack}: {e}"));
+            let mut expected = json!({"type": "ack", "versions": [
+                {"name": "plain", "type": "g-counter", "version": {"a": 1}},
+                {"name": "qu\"o\\te é\n", "type": "g-counter", "version": {"b@x:1": 1}},
+            ]});
+            if let Some(i) = &msg_id {
+                expected["id"] = i.clone();
+            }
+            assert_eq!(ack, expected);
         }
     }
 

@@ -28,7 +28,7 @@ use tungstenite::{Message, WebSocket};
 use crate::clock::ReplicaId;
 use crate::store::Store;
 use crate::sync::metrics::Metrics;
-use crate::sync::persist::{Durable, Loaded};
+use crate::sync::persist::{Durable, Entry, Loaded};
 use crate::sync::protocol::{self, Effect, Session};
 
 /// Settings of `crdt serve`.
@@ -74,8 +74,37 @@ struct Http {
     out: Option<(Vec<u8>, usize)>,
 }
 
+/// A socket that remembers a short read: the kernel had no more bytes then,
+/// and (edge-triggered) a new readable event comes when more arrive, so the
+/// next read can answer "would block" without a system call.
+struct Sock {
+    stream: TcpStream,
+    drained: bool,
+}
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.drained {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = self.stream.read(buf)?;
+        self.drained = n < buf.len();
+        Ok(n)
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
 struct Ws {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Sock>,
     session: Session,
     /// Messages of this round, sent once the round's changes are on disk.
     outbox: Vec<String>,
@@ -100,6 +129,8 @@ struct Conn {
 /// A push of this round, acknowledged once the log is fsynced.
 struct Pending {
     delta: Store,
+    /// The push's `objects` as sent, written to the log as they are.
+    raw: Option<String>,
     started: Instant,
 }
 
@@ -216,7 +247,8 @@ impl Server {
                     round: &mut round,
                     watchers: &mut watchers,
                 };
-                let conn = ctx.event(token, conn, &mut conns);
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                let conn = ctx.event(token, readable, conn, &mut conns);
                 conns.insert(token, conn);
             }
             if last_sweep.elapsed() >= Duration::from_millis(100) {
@@ -318,8 +350,15 @@ impl Server {
         round: Round,
     ) -> io::Result<()> {
         if !round.pending.is_empty() {
-            let deltas: Vec<&Store> = round.pending.iter().map(|p| &p.delta).collect();
-            if let Err(e) = self.durable.append(&deltas) {
+            let entries: Vec<Entry<'_>> = round
+                .pending
+                .iter()
+                .map(|p| match &p.raw {
+                    Some(raw) => Entry::Objects(raw),
+                    None => Entry::Delta(&p.delta),
+                })
+                .collect();
+            if let Err(e) = self.durable.append(&entries) {
                 (self.log)(format!(
                     "cannot write the log durably ({e}); stopping without acknowledging"
                 ));
@@ -382,7 +421,13 @@ impl Round {
 }
 
 impl Ctx<'_> {
-    fn event(&mut self, token: Token, conn: Conn, conns: &mut HashMap<Token, Conn>) -> Conn {
+    fn event(
+        &mut self,
+        token: Token,
+        readable: bool,
+        conn: Conn,
+        conns: &mut HashMap<Token, Conn>,
+    ) -> Conn {
         let Conn { peer, io } = conn;
         let io = match io {
             Io::Http(mut h) => match self.http(token, peer, &mut h) {
@@ -391,7 +436,14 @@ impl Ctx<'_> {
                     self.metrics.connections_total += 1;
                     (self.log)(format!("{peer}: connected (connection {})", token.0));
                     Io::Ws(Box::new(Ws {
-                        ws: WebSocket::from_raw_socket(h.stream, Role::Server, Some(config)),
+                        ws: WebSocket::from_raw_socket(
+                            Sock {
+                                stream: h.stream,
+                                drained: false,
+                            },
+                            Role::Server,
+                            Some(config),
+                        ),
                         session: Session::default(),
                         outbox: Vec::new(),
                         last_heard: Instant::now(),
@@ -402,7 +454,12 @@ impl Ctx<'_> {
                 }
                 None => Io::Http(h),
             },
-            ws => ws,
+            Io::Ws(mut ws) => {
+                if readable {
+                    ws.ws.get_mut().drained = false;
+                }
+                Io::Ws(ws)
+            }
         };
         let mut conn = Conn { peer, io };
         // Frames (those sent right behind the upgrade request too).
@@ -660,7 +717,7 @@ impl Ctx<'_> {
         loop {
             if ws.draining {
                 let mut buf = [0u8; 4096];
-                match ws.ws.get_mut().read(&mut buf) {
+                match ws.ws.get_mut().stream.read(&mut buf) {
                     Ok(0) => break,
                     Ok(_) => continue,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -696,7 +753,12 @@ impl Ctx<'_> {
                 return;
             }
         };
-        let kind = msg.get("type").and_then(Value::as_str).unwrap_or("invalid");
+        // Only the protocol's types become metric labels.
+        let kind = msg
+            .get("type")
+            .and_then(Value::as_str)
+            .filter(|t| ["hello", "sync", "push", "unwatch"].contains(t))
+            .unwrap_or("invalid");
         self.metrics.message(kind);
         let effects = protocol::handle_parsed(self.store, &mut ws.session, &msg);
         if ws.session.watching.is_some() {
@@ -716,7 +778,10 @@ impl Ctx<'_> {
                     return;
                 }
                 Effect::Persist { delta, id } => {
-                    self.push(token, ws, delta, id, started, conns);
+                    let raw = serde_json::from_str::<RawObjects<'_>>(text)
+                        .ok()
+                        .map(|r| r.objects.get().to_string());
+                    self.push(token, ws, delta, raw, id, started, conns);
                 }
             }
         }
@@ -724,11 +789,13 @@ impl Ctx<'_> {
 
     /// A push: checked, merged, acknowledged and forwarded to watchers (all
     /// of which leaves the server only after this round's fsync).
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         token: Token,
         ws: &mut Ws,
         delta: Store,
+        raw: Option<String>,
         id: Option<Value>,
         started: Instant,
         conns: &mut HashMap<Token, Conn>,
@@ -744,7 +811,7 @@ impl Ctx<'_> {
         for r in resolutions {
             self.metrics.conflict(r.ty.as_str(), r.kind);
         }
-        ws.outbox.push(ack.to_string());
+        ws.outbox.push(ack);
         for other in self.watchers.iter().filter(|w| **w != token) {
             let Some(Conn {
                 io: Io::Ws(watcher),
@@ -763,8 +830,19 @@ impl Ctx<'_> {
                 self.round.dirty.insert(*other);
             }
         }
-        self.round.pending.push(Pending { delta, started });
+        self.round.pending.push(Pending {
+            delta,
+            raw,
+            started,
+        });
     }
+}
+
+/// The `objects` of a push, as raw JSON text.
+#[derive(serde::Deserialize)]
+struct RawObjects<'a> {
+    #[serde(borrow)]
+    objects: &'a serde_json::value::RawValue,
 }
 
 /// Starts the close handshake: the close frame goes out with the round.
