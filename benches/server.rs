@@ -10,7 +10,7 @@
 //! `cargo bench --bench server [-- SECONDS_PER_ROW [CLIENTS...]]` (default 3
 //! seconds, all rows; given client counts, only those rows and no redis)
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use serde_json::{Value, json};
+use tungstenite::protocol::Role;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
@@ -57,6 +58,17 @@ fn rss_mb(pid: u32) -> f64 {
             })
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// User + system CPU time of a process so far, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat: 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -126,7 +138,7 @@ fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
     let mut poll = Poll::new().unwrap();
     let mut events = Events::with_capacity(1024);
     struct Client {
-        ws: Ws,
+        ws: WebSocket<Sock>,
         me: String,
         seq: u64,
         sent: Instant,
@@ -134,16 +146,31 @@ fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
     let mut clients: Vec<Client> = (0..n)
         .map(|i| {
             let me = format!("c{i}");
+            // Connected and greeted (blocking), then driven without blocking
+            // on a socket that skips the read that would only say "empty".
             let ws = connect(port, &me);
-            if let MaybeTlsStream::Plain(s) = ws.get_ref() {
-                s.set_nodelay(true).unwrap();
-                s.set_nonblocking(true).unwrap();
-                poll.registry()
-                    .register(&mut SourceFd(&s.as_raw_fd()), Token(i), Interest::READABLE)
-                    .unwrap();
-            }
+            let MaybeTlsStream::Plain(s) = ws.get_ref() else {
+                unreachable!("ws:// is plain TCP")
+            };
+            let stream = s.try_clone().unwrap();
+            stream.set_nodelay(true).unwrap();
+            stream.set_nonblocking(true).unwrap();
+            poll.registry()
+                .register(
+                    &mut SourceFd(&stream.as_raw_fd()),
+                    Token(i),
+                    Interest::READABLE,
+                )
+                .unwrap();
             Client {
-                ws,
+                ws: WebSocket::from_raw_socket(
+                    Sock {
+                        stream,
+                        drained: false,
+                    },
+                    Role::Client,
+                    None,
+                ),
                 me,
                 seq: 0,
                 sent: Instant::now(),
@@ -173,6 +200,7 @@ fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
         let now = Instant::now();
         for e in events.iter() {
             let c = &mut clients[e.token().0];
+            c.ws.get_mut().drained = false;
             loop {
                 match c.ws.read() {
                     Ok(Message::Text(t)) => {
@@ -197,6 +225,34 @@ fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
         let _ = c.ws.close(None);
     }
     (lat, elapsed)
+}
+
+/// A socket that remembers a short read: with edge-triggered readiness the
+/// next read can only say "would block" until the next event.
+struct Sock {
+    stream: TcpStream,
+    drained: bool,
+}
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.drained {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let n = self.stream.read(buf)?;
+        self.drained = n < buf.len();
+        Ok(n)
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
 }
 
 fn is_would_block(e: &tungstenite::Error) -> bool {
@@ -250,7 +306,9 @@ fn row(n: usize, secs: f64) -> f64 {
             }
         })
     };
+    let cpu0 = cpu_secs(server.child.id());
     let (mut lat, elapsed) = drive(port, n, secs);
+    let cpu = cpu_secs(server.child.id()) - cpu0;
     let rss = rss_mb(server.child.id());
     stop.store(true, Ordering::Relaxed);
     probe.join().unwrap();
@@ -258,13 +316,14 @@ fn row(n: usize, secs: f64) -> f64 {
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     fan.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
-        "peer=crdt clients={n} changes={} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} fanout_p50_ms={:.3} fanout_p99_ms={:.3} server_rss_mb={rss:.1}",
+        "peer=crdt clients={n} changes={} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} fanout_p50_ms={:.3} fanout_p99_ms={:.3} server_rss_mb={rss:.1} server_cpu_us_per_change={:.1}",
         lat.len(),
         lat.len() as f64 / elapsed,
         pct(&lat, 0.5),
         pct(&lat, 0.99),
         pct(&fan, 0.5),
         pct(&fan, 0.99),
+        cpu * 1e6 / lat.len() as f64,
     );
     lat.len() as f64 / elapsed
 }

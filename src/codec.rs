@@ -52,9 +52,21 @@ impl<'a> At<'a> {
     }
 
     pub fn child(&self, value: &'a Value, seg: &str) -> At<'a> {
+        self.child_parts(value, &[seg])
+    }
+
+    /// A child whose path is this path and `parts` (no formatting machinery:
+    /// decoding builds one path per field).
+    fn child_parts(&self, value: &'a Value, parts: &[&str]) -> At<'a> {
+        let len = self.path.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut path = String::with_capacity(len);
+        path.push_str(&self.path);
+        for p in parts {
+            path.push_str(p);
+        }
         At {
             value,
-            path: format!("{}{}", self.path, seg),
+            path,
             delta: self.delta,
         }
     }
@@ -107,7 +119,7 @@ impl<'a> At<'a> {
     pub fn field(&self, key: &str) -> Result<At<'a>, SnapshotError> {
         let map = self.object()?;
         match map.get(key) {
-            Some(v) => Ok(self.child(v, &format!(".{key}"))),
+            Some(v) => Ok(self.child_parts(v, &[".", key])),
             None => Err(SnapshotError::Shape {
                 path: format!("{}.{}", self.path, key),
                 expected: "a required field".into(),
@@ -132,7 +144,7 @@ impl<'a> At<'a> {
         Ok(self
             .object()?
             .iter()
-            .map(|(k, v)| (k, self.child(v, &format!(".{k}"))))
+            .map(|(k, v)| (k, self.child_parts(v, &[".", k])))
             .collect())
     }
 
