@@ -307,8 +307,10 @@ fn row(n: usize, secs: f64) -> f64 {
         })
     };
     let cpu0 = cpu_secs(server.child.id());
+    let me0 = cpu_secs(std::process::id());
     let (mut lat, elapsed) = drive(port, n, secs);
     let cpu = cpu_secs(server.child.id()) - cpu0;
+    let me = cpu_secs(std::process::id()) - me0;
     let rss = rss_mb(server.child.id());
     stop.store(true, Ordering::Relaxed);
     probe.join().unwrap();
@@ -316,7 +318,7 @@ fn row(n: usize, secs: f64) -> f64 {
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     fan.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
-        "peer=crdt clients={n} changes={} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} fanout_p50_ms={:.3} fanout_p99_ms={:.3} server_rss_mb={rss:.1} server_cpu_us_per_change={:.1}",
+        "peer=crdt clients={n} changes={} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} fanout_p50_ms={:.3} fanout_p99_ms={:.3} server_rss_mb={rss:.1} server_cpu_us_per_change={:.1} loadgen_cpu_us_per_change={:.1}",
         lat.len(),
         lat.len() as f64 / elapsed,
         pct(&lat, 0.5),
@@ -324,6 +326,7 @@ fn row(n: usize, secs: f64) -> f64 {
         pct(&fan, 0.5),
         pct(&fan, 0.99),
         cpu * 1e6 / lat.len() as f64,
+        me * 1e6 / lat.len() as f64,
     );
     lat.len() as f64 / elapsed
 }

@@ -254,6 +254,54 @@ fn next_json(
     }
 }
 
+/// Many pushes sent without waiting (they arrive in few reads): each is
+/// acknowledged, in order, and a watcher receives every one of them.
+#[test]
+fn pipelined_pushes_are_acknowledged_in_order_and_forwarded() {
+    let server = Server::start(&[]);
+    let mut watcher = raw_ws(server.port);
+    watcher
+        .send(tungstenite::Message::text(
+            json!({"type": "hello", "replica": "w", "protocol": 1}).to_string(),
+        ))
+        .unwrap();
+    assert_eq!(next_json(&mut watcher)["type"], "welcome");
+    watcher
+        .send(tungstenite::Message::text(
+            json!({"type": "sync", "id": 1, "select": ["n"], "versions": [], "watch": true})
+                .to_string(),
+        ))
+        .unwrap();
+    assert_eq!(next_json(&mut watcher)["type"], "sync-reply");
+    let mut ws = raw_ws(server.port);
+    ws.send(tungstenite::Message::text(
+        json!({"type": "hello", "replica": "p", "protocol": 1}).to_string(),
+    ))
+    .unwrap();
+    assert_eq!(next_json(&mut ws)["type"], "welcome");
+    const N: u64 = 500;
+    for seq in 1..=N {
+        let push = json!({"type": "push", "id": seq, "objects": [{"name": "n", "type": "g-counter",
+            "state": {"counts": {"p": {"seq": seq, "count": seq}}}}]});
+        ws.write(tungstenite::Message::text(push.to_string()))
+            .unwrap();
+    }
+    ws.flush().unwrap();
+    for seq in 1..=N {
+        let ack = next_json(&mut ws);
+        assert_eq!((ack["type"].as_str(), ack["id"].as_u64()), (Some("ack"), Some(seq)), "{ack}");
+    }
+    let mut seen = 0;
+    while seen < N {
+        let update = next_json(&mut watcher);
+        assert_eq!(update["type"], "update", "{update}");
+        seen = update["objects"][0]["state"]["counts"]["p"]["seq"].as_u64().unwrap();
+    }
+    let a = Agent::new("agent-1");
+    a.ok(Some(&server.url()), &["sync"]);
+    assert_eq!(a.ok(None, &["get", "n"]), format!("{N}\n"));
+}
+
 #[test]
 fn malformed_and_oversized_messages_do_not_take_the_server_down() {
     let server = Server::start(&["--max-message-bytes", "4096"]);
@@ -423,6 +471,9 @@ fn healthz_and_metrics_answer_plain_http() {
         text
     };
     assert!(get("/healthz").ends_with("\r\n\r\nok\n"));
+    // /ws without an upgrade: 400, not a hang.
+    assert!(get("/ws").starts_with("HTTP/1.1 400 "), "{}", get("/ws"));
+    assert!(get("/nowhere").starts_with("HTTP/1.1 404 "));
     let metrics = get("/metrics");
     for needle in [
         "crdt_sync_latency_ms_bucket{crdt_type=\"g-counter\",operation=\"push\"",
