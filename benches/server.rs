@@ -5,10 +5,12 @@
 //! once the change is on disk), and prints changes/s, p50 and p99 latency
 //! from send to ack, the fan-out latency to a watcher, and the server's RSS.
 //! When redis-server and redis-benchmark are installed, it runs the redis
-//! INCR rows in the same run (appendfsync always, and no persistence).
+//! INCR rows in the same run (appendfsync always, and no persistence), the
+//! two taking turns, three times over; then the medians and the ratios.
 //!
-//! `cargo bench --bench server [-- SECONDS_PER_ROW [CLIENTS...]]` (default 3
-//! seconds, all rows; given client counts, only those rows and no redis)
+//! `cargo bench --bench server [-- SECONDS_PER_ROW [--repeat N] [CLIENTS...]]`
+//! (default 3 seconds, 3 repeats; given client counts, only those rows, once,
+//! and no redis)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -21,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use serde_json::{Value, json};
-use tungstenite::protocol::Role;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
@@ -131,65 +132,138 @@ fn serve() -> Serve {
     }
 }
 
+/// A client of the load generator: greeted through tungstenite, then driven
+/// with hand-written frames (as lean as redis-benchmark's hand-written RESP,
+/// so the generator leaves the CPU to the server). Every ack is checked.
+struct Client {
+    stream: TcpStream,
+    me: String,
+    seq: u64,
+    sent: Instant,
+    buf: Vec<u8>,
+    mask: u32,
+}
+
+impl Client {
+    fn connect(port: u16, i: usize, poll: &Poll) -> Client {
+        let me = format!("c{i}");
+        let ws = connect(port, &me);
+        let MaybeTlsStream::Plain(s) = ws.get_ref() else {
+            unreachable!("ws:// is plain TCP")
+        };
+        let stream = s.try_clone().unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        poll.registry()
+            .register(&mut SourceFd(&stream.as_raw_fd()), Token(i), Interest::READABLE)
+            .unwrap();
+        Client {
+            stream,
+            me,
+            seq: 0,
+            sent: Instant::now(),
+            buf: Vec::with_capacity(4096),
+            mask: 0x9e37_79b9 ^ i as u32,
+        }
+    }
+
+    /// Sends the next increment as one masked text frame.
+    fn push(&mut self) {
+        self.seq += 1;
+        let payload = format!(
+            r#"{{"type":"push","id":{seq},"objects":[{{"name":"bench:requests","type":"g-counter","state":{{"counts":{{"{me}":{{"seq":{seq},"count":{seq}}}}}}}}}]}}"#,
+            seq = self.seq,
+            me = self.me
+        );
+        // xorshift: a new masking key per frame.
+        self.mask ^= self.mask << 13;
+        self.mask ^= self.mask >> 17;
+        self.mask ^= self.mask << 5;
+        let key = self.mask.to_be_bytes();
+        let mut frame = Vec::with_capacity(payload.len() + 8);
+        frame.push(0x81); // FIN, text
+        if payload.len() < 126 {
+            frame.push(0x80 | payload.len() as u8);
+        } else {
+            frame.push(0x80 | 126);
+            frame.extend((payload.len() as u16).to_be_bytes());
+        }
+        frame.extend(key);
+        frame.extend(payload.bytes().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        self.sent = Instant::now();
+        let mut rest = &frame[..];
+        while !rest.is_empty() {
+            match self.stream.write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("client {}: {e}", self.me),
+            }
+        }
+    }
+
+    /// Reads what arrived; returns how many acks of the current push came
+    /// (0 or 1), checking each is the ack of that push.
+    fn read_acks(&mut self) -> usize {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("client {}: the server closed the connection", self.me),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    // A short read: the socket is empty until the next event.
+                    if n < chunk.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("client {}: {e}", self.me),
+            }
+        }
+        let mut acks = 0;
+        loop {
+            let b = &self.buf;
+            if b.len() < 2 {
+                break;
+            }
+            let (len, head) = match b[1] & 0x7f {
+                126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+                127 if b.len() >= 10 => (
+                    u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+                    10,
+                ),
+                126 | 127 => break,
+                n => (n as usize, 2),
+            };
+            if b.len() < head + len {
+                break;
+            }
+            if b[0] & 0x0f == 1 {
+                let text = std::str::from_utf8(&b[head..head + len]).unwrap();
+                let want = format!("{{\"id\":{},\"type\":\"ack\"", self.seq);
+                assert!(
+                    text.starts_with(&want),
+                    "client {}: not the ack of push {}: {text}",
+                    self.me,
+                    self.seq
+                );
+                acks += 1;
+            }
+            self.buf.drain(..head + len);
+        }
+        acks
+    }
+}
+
 /// `n` clients on one thread with an event loop (as redis-benchmark does),
 /// each pushing an increment, waiting for its ack, and pushing the next, for
 /// `secs` seconds. Returns the send-to-ack latencies (ms) and the time taken.
 fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
     let mut poll = Poll::new().unwrap();
     let mut events = Events::with_capacity(1024);
-    struct Client {
-        ws: WebSocket<Sock>,
-        me: String,
-        seq: u64,
-        sent: Instant,
-    }
-    let mut clients: Vec<Client> = (0..n)
-        .map(|i| {
-            let me = format!("c{i}");
-            // Connected and greeted (blocking), then driven without blocking
-            // on a socket that skips the read that would only say "empty".
-            let ws = connect(port, &me);
-            let MaybeTlsStream::Plain(s) = ws.get_ref() else {
-                unreachable!("ws:// is plain TCP")
-            };
-            let stream = s.try_clone().unwrap();
-            stream.set_nodelay(true).unwrap();
-            stream.set_nonblocking(true).unwrap();
-            poll.registry()
-                .register(
-                    &mut SourceFd(&stream.as_raw_fd()),
-                    Token(i),
-                    Interest::READABLE,
-                )
-                .unwrap();
-            Client {
-                ws: WebSocket::from_raw_socket(
-                    Sock {
-                        stream,
-                        drained: false,
-                    },
-                    Role::Client,
-                    None,
-                ),
-                me,
-                seq: 0,
-                sent: Instant::now(),
-            }
-        })
-        .collect();
-    let push = |c: &mut Client| {
-        c.seq += 1;
-        let msg = format!(
-            r#"{{"type":"push","id":{seq},"objects":[{{"name":"bench:requests","type":"g-counter","state":{{"counts":{{"{me}":{{"seq":{seq},"count":{seq}}}}}}}}}]}}"#,
-            seq = c.seq,
-            me = c.me
-        );
-        c.sent = Instant::now();
-        c.ws.send(Message::text(msg)).expect("send");
-    };
+    let mut clients: Vec<Client> = (0..n).map(|i| Client::connect(port, i, &poll)).collect();
     let t0 = Instant::now();
     for c in clients.iter_mut() {
-        push(c);
+        c.push();
     }
     let mut lat = Vec::new();
     let end = t0 + Duration::from_secs_f64(secs);
@@ -200,68 +274,32 @@ fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
         let now = Instant::now();
         for e in events.iter() {
             let c = &mut clients[e.token().0];
-            c.ws.get_mut().drained = false;
-            loop {
-                match c.ws.read() {
-                    Ok(Message::Text(t)) => {
-                        assert!(t.contains("\"ack\""), "not an ack: {t}");
-                        lat.push(c.sent.elapsed().as_secs_f64() * 1e3);
-                        if now < end {
-                            push(c);
-                        } else {
-                            running -= 1;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) if is_would_block(&e) => break,
-                    Err(e) => panic!("client {}: {e}", c.me),
+            if c.read_acks() == 1 {
+                lat.push(c.sent.elapsed().as_secs_f64() * 1e3);
+                if now < end {
+                    c.push();
+                } else {
+                    running -= 1;
                 }
             }
         }
         assert!(now < end + Duration::from_secs(10), "acks stopped coming");
     }
-    let elapsed = t0.elapsed().as_secs_f64();
-    for c in clients.iter_mut() {
-        let _ = c.ws.close(None);
-    }
-    (lat, elapsed)
+    (lat, t0.elapsed().as_secs_f64())
 }
 
-/// A socket that remembers a short read: with edge-triggered readiness the
-/// next read can only say "would block" until the next event.
-struct Sock {
-    stream: TcpStream,
-    drained: bool,
-}
-
-impl Read for Sock {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.drained {
-            return Err(std::io::ErrorKind::WouldBlock.into());
-        }
-        let n = self.stream.read(buf)?;
-        self.drained = n < buf.len();
-        Ok(n)
-    }
-}
-
-impl Write for Sock {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.stream.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.stream.flush()
-    }
-}
-
-fn is_would_block(e: &tungstenite::Error) -> bool {
-    matches!(e, tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
-}
 
 /// One row: `n` clients pushing for `secs` seconds, plus a watcher.
 /// Returns changes per second.
-fn row(n: usize, secs: f64) -> f64 {
+/// Changes per second, p50 and p99 latency (ms) of one run.
+#[derive(Clone, Copy)]
+struct Stats {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn row(n: usize, secs: f64) -> Stats {
     let server = serve();
     let port = server.port;
     let stop = Arc::new(AtomicBool::new(false));
@@ -328,7 +366,11 @@ fn row(n: usize, secs: f64) -> f64 {
         cpu * 1e6 / lat.len() as f64,
         me * 1e6 / lat.len() as f64,
     );
-    lat.len() as f64 / elapsed
+    Stats {
+        rps: lat.len() as f64 / elapsed,
+        p50: pct(&lat, 0.5),
+        p99: pct(&lat, 0.99),
+    }
 }
 
 /// 1,000 idle connected clients: the server's RSS.
@@ -346,7 +388,8 @@ fn idle_memory() {
     );
 }
 
-fn redis_rows() -> Vec<(String, usize, f64)> {
+/// One run of the redis rows; empty when redis is not installed.
+fn redis_rows() -> Vec<(String, usize, Stats)> {
     let mut rows = Vec::new();
     let have = |c: &str| {
         Command::new(c)
@@ -387,7 +430,7 @@ fn redis_rows() -> Vec<(String, usize, f64)> {
                     "-t",
                     "incr",
                     "-n",
-                    "100000",
+                    if clients == 1 { "20000" } else { "100000" },
                     "-c",
                     &clients.to_string(),
                     "-q",
@@ -404,8 +447,9 @@ fn redis_rows() -> Vec<(String, usize, f64)> {
                 cols.get(4).unwrap_or(&"?"),
                 cols.get(6).unwrap_or(&"?")
             );
-            if let Some(rps) = cols.get(1).and_then(|r| r.parse::<f64>().ok()) {
-                rows.push((label.to_string(), clients, rps));
+            let col = |i: usize| cols.get(i).and_then(|r| r.parse::<f64>().ok());
+            if let (Some(rps), Some(p50), Some(p99)) = (col(1), col(4), col(6)) {
+                rows.push((label.to_string(), clients, Stats { rps, p50, p99 }));
             }
         }
         let _ = server.kill();
@@ -414,31 +458,81 @@ fn redis_rows() -> Vec<(String, usize, f64)> {
     rows
 }
 
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// The median of each statistic over runs.
+fn medians(runs: &[Stats]) -> Stats {
+    Stats {
+        rps: median(runs.iter().map(|s| s.rps).collect()),
+        p50: median(runs.iter().map(|s| s.p50).collect()),
+        p99: median(runs.iter().map(|s| s.p99).collect()),
+    }
+}
+
 fn main() {
-    // `[SECONDS_PER_ROW [CLIENTS...]]`: with client counts, only those rows.
-    let nums: Vec<f64> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .filter_map(|a| a.parse().ok())
+    // `[SECONDS_PER_ROW [CLIENTS...]]`: with client counts, only those rows
+    // (once each, no redis). Otherwise every row, crdt and redis taking
+    // turns, `--repeat N` times (default 3), then the medians.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let repeat: usize = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let nums: Vec<f64> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--repeat"))
+        .filter_map(|(_, a)| a.parse().ok())
         .collect();
     let secs = nums.first().copied().unwrap_or(3.0);
     let only: Vec<usize> = nums.iter().skip(1).map(|n| *n as usize).collect();
-    let rows = if only.is_empty() {
-        vec![1, 10, 100, 1000]
-    } else {
-        only.clone()
-    };
-    let ours: Vec<(usize, f64)> = rows.into_iter().map(|n| (n, row(n, secs))).collect();
     if !only.is_empty() {
+        for n in only {
+            row(n, secs);
+        }
         return;
     }
+    let rows = [1, 10, 100, 1000];
+    let mut ours: Vec<Vec<Stats>> = vec![Vec::new(); rows.len()];
+    let mut redis: Vec<(String, usize, Vec<Stats>)> = Vec::new();
+    for _ in 0..repeat {
+        for (i, n) in rows.iter().enumerate() {
+            ours[i].push(row(*n, secs));
+        }
+        for (mode, clients, stats) in redis_rows() {
+            match redis
+                .iter_mut()
+                .find(|(m, c, _)| *m == mode && *c == clients)
+            {
+                Some((_, _, runs)) => runs.push(stats),
+                None => redis.push((mode, clients, vec![stats])),
+            }
+        }
+    }
     idle_memory();
-    let redis = redis_rows();
-    for (mode, clients, rps) in &redis {
-        if let Some((_, mine)) = ours.iter().find(|(n, _)| n == clients) {
+    println!("\nmedians of {repeat} runs:");
+    for (i, n) in rows.iter().enumerate() {
+        let m = medians(&ours[i]);
+        println!(
+            "median peer=crdt clients={n} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3}",
+            m.rps, m.p50, m.p99
+        );
+    }
+    for (mode, clients, runs) in &redis {
+        let m = medians(runs);
+        println!(
+            "median peer=redis mode={mode} clients={clients} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3}",
+            m.rps, m.p50, m.p99
+        );
+        if let Some(i) = rows.iter().position(|n| n == clients) {
             println!(
                 "ratio crdt/redis mode={mode} clients={clients} throughput={:.2}",
-                mine / rps
+                medians(&ours[i]).rps / m.rps
             );
         }
     }

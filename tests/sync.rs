@@ -289,13 +289,19 @@ fn pipelined_pushes_are_acknowledged_in_order_and_forwarded() {
     ws.flush().unwrap();
     for seq in 1..=N {
         let ack = next_json(&mut ws);
-        assert_eq!((ack["type"].as_str(), ack["id"].as_u64()), (Some("ack"), Some(seq)), "{ack}");
+        assert_eq!(
+            (ack["type"].as_str(), ack["id"].as_u64()),
+            (Some("ack"), Some(seq)),
+            "{ack}"
+        );
     }
     let mut seen = 0;
     while seen < N {
         let update = next_json(&mut watcher);
         assert_eq!(update["type"], "update", "{update}");
-        seen = update["objects"][0]["state"]["counts"]["p"]["seq"].as_u64().unwrap();
+        seen = update["objects"][0]["state"]["counts"]["p"]["seq"]
+            .as_u64()
+            .unwrap();
     }
     let a = Agent::new("agent-1");
     a.ok(Some(&server.url()), &["sync"]);
