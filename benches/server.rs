@@ -155,7 +155,11 @@ impl Client {
         stream.set_nodelay(true).unwrap();
         stream.set_nonblocking(true).unwrap();
         poll.registry()
-            .register(&mut SourceFd(&stream.as_raw_fd()), Token(i), Interest::READABLE)
+            .register(
+                &mut SourceFd(&stream.as_raw_fd()),
+                Token(i),
+                Interest::READABLE,
+            )
             .unwrap();
         Client {
             stream,
@@ -287,7 +291,6 @@ fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
     }
     (lat, t0.elapsed().as_secs_f64())
 }
-
 
 /// One row: `n` clients pushing for `secs` seconds, plus a watcher.
 /// Returns changes per second.

@@ -72,7 +72,7 @@ pub fn decode_objects(v: Option<&Value>, from: &ReplicaId) -> Result<Store, Prot
             .ok_or_else(|| bad(format!("objects[{i}].type must be one of the five types")))?;
         let at = At {
             value: &item["state"],
-            path: format!("objects[{i}] ({name:?}).state"),
+            path: state_path(i, name),
             delta: true,
         };
         let object = Object::decode_state(ty, &at)
@@ -85,6 +85,24 @@ pub fn decode_objects(v: Option<&Value>, from: &ReplicaId) -> Result<Store, Prot
         store.insert_object(name, object);
     }
     Ok(store)
+}
+
+/// `objects[i] ("name").state`, without the formatting machinery for plain names.
+fn state_path(i: usize, name: &str) -> String {
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    {
+        let mut p = String::with_capacity(name.len() + 24);
+        p.push_str("objects[");
+        p.push_str(&i.to_string());
+        p.push_str("] (\"");
+        p.push_str(name);
+        p.push_str("\").state");
+        p
+    } else {
+        format!("objects[{i}] ({name:?}).state")
+    }
 }
 
 /// `[{"name", "type", "version"}]` of the objects of `store` that `select` picks.
@@ -183,6 +201,18 @@ pub fn handle_parsed(server: &Store, session: &mut Session, msg: &Value) -> Vec<
     }
 }
 
+/// A `push` of `objects` from replica `from`: the delta to persist, or the
+/// error to reply.
+pub fn push_effect(from: &ReplicaId, id: Option<&Value>, objects: Option<&Value>) -> Effect {
+    match decode_objects(objects, from) {
+        Ok(delta) => Effect::Persist {
+            delta,
+            id: id.cloned(),
+        },
+        Err(e) => Effect::Reply(e.to_json(id)),
+    }
+}
+
 fn with_id(mut v: Value, id: Option<&Value>) -> Value {
     if let Some(id) = id {
         v["id"] = id.clone();
@@ -242,12 +272,8 @@ fn handle_value(
             ))])
         }
         "push" => {
-            let from = session.replica.clone().expect("checked above");
-            let delta = decode_objects(msg.get("objects"), &from)?;
-            Ok(vec![Effect::Persist {
-                delta,
-                id: id.cloned(),
-            }])
+            let from = session.replica.as_ref().expect("checked above");
+            Ok(vec![push_effect(from, id, msg.get("objects"))])
         }
         "unwatch" => {
             session.watching = None;

@@ -744,6 +744,29 @@ impl Ctx<'_> {
     fn frame(&mut self, token: Token, ws: &mut Ws, text: &str, conns: &mut HashMap<Token, Conn>) {
         let started = Instant::now();
         self.metrics.bytes_in += text.len() as u64;
+        // A push, the message that comes by the thousand, is read at its top
+        // level only: its objects are parsed once, and logged as sent.
+        if let Some(from) = &ws.session.replica
+            && let Ok(top) = serde_json::from_str::<PushFrame<'_>>(text)
+            && top.ty == "push"
+        {
+            self.metrics.message("push");
+            let id = top
+                .id
+                .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+            let objects = top
+                .objects
+                .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+            match protocol::push_effect(from, id.as_ref(), objects.as_ref()) {
+                Effect::Persist { delta, id } => {
+                    let raw = top.objects.map(|r| r.get().to_string());
+                    self.push(token, ws, delta, raw, id, started, conns);
+                }
+                Effect::Reply(v) => ws.outbox.push(v.to_string()),
+                Effect::Close(_) => unreachable!("a push never closes"),
+            }
+            return;
+        }
         let msg: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
@@ -778,10 +801,7 @@ impl Ctx<'_> {
                     return;
                 }
                 Effect::Persist { delta, id } => {
-                    let raw = serde_json::from_str::<RawObjects<'_>>(text)
-                        .ok()
-                        .map(|r| r.objects.get().to_string());
-                    self.push(token, ws, delta, raw, id, started, conns);
+                    self.push(token, ws, delta, None, id, started, conns);
                 }
             }
         }
@@ -838,11 +858,15 @@ impl Ctx<'_> {
     }
 }
 
-/// The `objects` of a push, as raw JSON text.
+/// The top level of a message, its values left as JSON text.
 #[derive(serde::Deserialize)]
-struct RawObjects<'a> {
+struct PushFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
-    objects: &'a serde_json::value::RawValue,
+    id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    objects: Option<&'a serde_json::value::RawValue>,
 }
 
 /// Starts the close handshake: the close frame goes out with the round.
