@@ -138,23 +138,41 @@ fn main() {
     println!("`crdt inc metrics:requests`, whole process, {runs} runs per row\n");
     println!("| state file | p50 | p90 | max |");
     println!("|---|---:|---:|---:|");
+    let states: Vec<(String, std::path::PathBuf)> = [0, 1_000, 100_000]
+        .into_iter()
+        .map(|n| {
+            let state = state_with(dir.path(), n);
+            let bytes = std::fs::metadata(&state).map_or(0, |m| m.len());
+            let label = match n {
+                0 => "1 object".to_string(),
+                n => format!("{} objects ({} KB)", n + 1, bytes / 1000),
+            };
+            (label, state)
+        })
+        .collect();
+    let inc = |state: &Path| {
+        let mut c = crdt(state);
+        c.args(["inc", "metrics:requests"]);
+        c
+    };
+    // One run each first, so the page cache holds the files as it would;
+    // then the rows take turns, so a noisy moment hits them all alike.
+    let mut times: Vec<Vec<f64>> = states
+        .iter()
+        .map(|(_, state)| {
+            time_runs(1, || inc(state));
+            Vec::new()
+        })
+        .collect();
+    for _ in 0..runs {
+        for (i, (_, state)) in states.iter().enumerate() {
+            times[i].extend(time_runs(1, || inc(state)));
+        }
+    }
     let mut medians = Vec::new();
-    for n in [0, 1_000, 100_000] {
-        let state = state_with(dir.path(), n);
-        let bytes = std::fs::metadata(&state).map_or(0, |m| m.len());
-        let inc = || {
-            let mut c = crdt(&state);
-            c.args(["inc", "metrics:requests"]);
-            c
-        };
-        // One run first, so the page cache holds the files as it would.
-        time_runs(1, inc);
-        let times = time_runs(runs, inc);
-        let label = match n {
-            0 => format!("1 object ({bytes} bytes)"),
-            n => format!("{} objects ({} KB)", n + 1, bytes / 1000),
-        };
-        medians.push((label.clone(), row(&label, &times)));
+    for ((label, _), mut t) in states.into_iter().zip(times) {
+        t.sort_by(f64::total_cmp);
+        medians.push((label.clone(), row(&label, &t)));
     }
     if let Some(times) = redis(runs) {
         let p50 = row("`redis-cli incr` (appendfsync always)", &times);

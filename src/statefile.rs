@@ -134,8 +134,9 @@ fn journal_prefix(name: &str) -> String {
     format!("{{\"objects\":[{{\"name\":{},", Value::from(name))
 }
 
-/// A journal line holding `delta` (all of one name), newline included.
-fn journal_line(name: &str, delta: &Store) -> String {
+/// A journal line holding `delta` (all of one name), newline included;
+/// `full` marks it as holding the name's whole state.
+fn journal_line(name: &str, delta: &Store, full: bool) -> String {
     let mut line = journal_prefix(name);
     for (i, (_, o)) in delta.iter().enumerate() {
         if i > 0 {
@@ -147,26 +148,44 @@ fn journal_line(name: &str, delta: &Store) -> String {
             o.state_json()
         ));
     }
-    line.push_str("]}\n");
+    line.push_str(if full { FULL_END } else { "]}" });
+    line.push('\n');
     line
 }
 
+/// How a journal line that holds the whole state of its name ends. Replaying
+/// one name starts at its last such line (the lines before it are in it).
+const FULL_END: &str = "],\"full\":true}";
+
+/// A name's lines since its last whole-state line, at most: the next change
+/// to it writes its whole state, so a change never replays more.
+pub const JOURNAL_FULL_EVERY: usize = 64;
+
 /// Merges the complete lines of a journal into `store` (only those starting
-/// with `only`, when given). A last line without its newline was torn by a
-/// crash before it was acknowledged, and is skipped.
+/// with `only`, from the last one holding that name's whole state, when
+/// given). A last line without its newline was torn by a crash before it was
+/// acknowledged, and is skipped. Returns how many lines were merged.
 fn replay(
     path: &Path,
     journal: &[u8],
     store: &mut Store,
     only: Option<&str>,
-) -> Result<(), StateError> {
+) -> Result<usize, StateError> {
+    let mut lines: Vec<(usize, &[u8])> = Vec::new();
     let mut start = 0;
     for (i, end) in memchr::memchr_iter(b'\n', journal).enumerate() {
         let line = &journal[start..end];
         start = end + 1;
-        if only.is_some_and(|p| !line.starts_with(p.as_bytes())) {
-            continue;
+        match only {
+            Some(p) if !line.starts_with(p.as_bytes()) => {}
+            Some(_) if line.ends_with(FULL_END.as_bytes()) => {
+                lines.clear();
+                lines.push((i, line));
+            }
+            _ => lines.push((i, line)),
         }
+    }
+    for &(i, line) in &lines {
         let damaged = |message: String| StateError::Journal {
             path: path.to_path_buf(),
             line: i + 1,
@@ -178,7 +197,7 @@ fn replay(
         store.check_mergeable(&delta).map_err(damaged)?;
         store.merge(&delta);
     }
-    Ok(())
+    Ok(lines.len())
 }
 
 /// An exclusive hold on a state file, released when dropped.
@@ -259,6 +278,7 @@ impl Locked {
             mut store,
             journal,
             snapshot_len,
+            since_full,
         }) = name_view(&self.path, name)?
         else {
             return Ok(None);
@@ -282,7 +302,16 @@ impl Locked {
         if delta.is_empty() {
             return Ok(Some(Ok(out)));
         }
-        let line = journal_line(name, &delta);
+        // Every so often the name's whole state, so replaying it stays short.
+        let line = if since_full >= JOURNAL_FULL_EVERY {
+            let mut whole = Store::new(store.replica().clone());
+            for o in store.objects(name) {
+                whole.insert_object(name, o.clone());
+            }
+            journal_line(name, &whole, true)
+        } else {
+            journal_line(name, &delta, false)
+        };
         // A torn last line (a crash mid-append) is cut off first, so the new
         // line starts on a line of its own.
         let keep = journal_bytes
@@ -312,6 +341,8 @@ struct NameView {
     /// The whole journal (`None`: there is none).
     journal: Option<Vec<u8>>,
     snapshot_len: u64,
+    /// The name's journal lines replayed (since its last whole-state line).
+    since_full: usize,
 }
 
 /// The objects of `name` (snapshot and journal) with the file's replica id;
@@ -325,7 +356,7 @@ fn name_view(path: &Path, name: &str) -> Result<Option<NameView>, StateError> {
     let Some(mut store) = objects_of(&text, name) else {
         return Ok(None);
     };
-    replay(
+    let since_full = replay(
         &journal_file,
         journal.as_deref().unwrap_or_default(),
         &mut store,
@@ -335,6 +366,7 @@ fn name_view(path: &Path, name: &str) -> Result<Option<NameView>, StateError> {
         store,
         journal,
         snapshot_len: text.len() as u64,
+        since_full,
     }))
 }
 
@@ -587,6 +619,58 @@ mod test {
             Err(StateError::Journal { line: 1, .. })
         ));
         assert_eq!(fs::read(journal_path(&path)).unwrap(), before);
+    }
+
+    /// A name changed often gets its whole state written every so often, so
+    /// a change replays a bounded number of its lines.
+    #[test]
+    fn a_hot_name_replays_only_since_its_last_whole_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut locked = Locked::acquire(&path).unwrap();
+        locked.compact_min = u64::MAX; // no folding here
+        locked.save(&Store::new(id("agent-1"))).unwrap();
+        let n = change("hot", CrdtType::GCounter);
+        let other = change("other", CrdtType::OrSet);
+        for i in 0..200 {
+            locked.update_name("hot", &n).unwrap().unwrap().unwrap();
+            if i % 3 == 0 {
+                locked
+                    .update_name("other", &other)
+                    .unwrap()
+                    .unwrap()
+                    .unwrap();
+            }
+            let view = name_view(&path, "hot").unwrap().unwrap();
+            assert!(
+                view.since_full <= JOURNAL_FULL_EVERY + 1,
+                "{}",
+                view.since_full
+            );
+            assert_eq!(
+                view.store
+                    .get("hot", CrdtType::GCounter)
+                    .unwrap()
+                    .value_json(),
+                i + 1
+            );
+        }
+        let journal = fs::read_to_string(journal_path(&path)).unwrap();
+        let full = journal
+            .lines()
+            .filter(|l| l.starts_with(&journal_prefix("hot")) && l.ends_with(FULL_END))
+            .count();
+        assert_eq!(full, 200 / (JOURNAL_FULL_EVERY + 1), "{journal}");
+        // Everything together still gives the same state.
+        let store = locked.load().unwrap().unwrap();
+        assert_eq!(
+            store.get("hot", CrdtType::GCounter).unwrap().value_json(),
+            200
+        );
+        assert_eq!(
+            store.get("other", CrdtType::OrSet).unwrap().value_json(),
+            json!(["m"])
+        );
     }
 
     #[test]
