@@ -101,7 +101,9 @@ impl Drop for Serve {
 
 fn serve() -> Serve {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crdt"))
+    // CRDT_BENCH_BIN: another build of crdt to compare (A/B on one machine).
+    let bin = std::env::var("CRDT_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_crdt").into());
+    let mut child = Command::new(bin)
         .args([
             "serve",
             "--listen",
