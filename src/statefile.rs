@@ -226,6 +226,7 @@ impl Locked {
             .open(&lock_path)
             .map_err(lock_err)?;
         file.lock().map_err(lock_err)?;
+        remove_stale_temporaries(path);
         Ok(Locked {
             path: path.to_path_buf(),
             compact_min: JOURNAL_MIN_COMPACT_BYTES,
@@ -431,6 +432,30 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// Removes `<state>.tmp.<pid>` files left by a writer killed mid-save.
+/// Only a writer holding the lock makes one, so under the lock any that
+/// exists is left over.
+fn remove_stale_temporaries(path: &Path) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let prefix = format!("{name}.tmp.");
+    let Ok(entries) = fs::read_dir(parent_dir(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if let Some(rest) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            && !rest.is_empty()
+            && rest.bytes().all(|b| b.is_ascii_digit())
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// `path` with `suffix` added to its file name.
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -566,6 +591,19 @@ mod test {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_save_killed_midway_leaves_no_temporary_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let stale = dir.path().join("state.json.tmp.4242");
+        let other = dir.path().join("notes.json.tmp.4242");
+        fs::write(&stale, "{ half").unwrap();
+        fs::write(&other, "not ours").unwrap();
+        let _locked = Locked::acquire(&path).unwrap();
+        assert!(!stale.exists());
+        assert!(other.exists());
     }
 
     #[test]
