@@ -25,6 +25,24 @@ pub enum Entry<'a> {
     Delta(&'a Store),
 }
 
+/// Adds the log line of `e` (newline included) to `buf`.
+pub fn encode_entry(buf: &mut String, e: &Entry<'_>) -> io::Result<()> {
+    match e {
+        Entry::Objects(raw) if !raw.contains(['\n', '\r']) => {
+            buf.push_str("{\"objects\":");
+            buf.push_str(raw);
+            buf.push('}');
+        }
+        Entry::Objects(raw) => {
+            let v: serde_json::Value = serde_json::from_str(raw).map_err(io::Error::other)?;
+            buf.push_str(&json!({"objects": v}).to_string());
+        }
+        Entry::Delta(d) => buf.push_str(&json!({"objects": objects_json(d)}).to_string()),
+    }
+    buf.push('\n');
+    Ok(())
+}
+
 pub struct Durable {
     dir: PathBuf,
     log: File,
@@ -111,24 +129,16 @@ impl Durable {
     pub fn append(&mut self, entries: &[Entry<'_>]) -> io::Result<()> {
         let mut buf = String::new();
         for e in entries {
-            match e {
-                Entry::Objects(raw) if !raw.contains(['\n', '\r']) => {
-                    buf.push_str("{\"objects\":");
-                    buf.push_str(raw);
-                    buf.push('}');
-                }
-                Entry::Objects(raw) => {
-                    let v: serde_json::Value =
-                        serde_json::from_str(raw).map_err(io::Error::other)?;
-                    buf.push_str(&json!({"objects": v}).to_string());
-                }
-                Entry::Delta(d) => buf.push_str(&json!({"objects": objects_json(d)}).to_string()),
-            }
-            buf.push('\n');
+            encode_entry(&mut buf, e)?;
         }
-        self.log.write_all(buf.as_bytes())?;
+        self.write(&buf)
+    }
+
+    /// Appends lines made by [`encode_entry`] and fsyncs them.
+    pub fn write(&mut self, lines: &str) -> io::Result<()> {
+        self.log.write_all(lines.as_bytes())?;
         self.log.sync_data()?;
-        self.log_bytes += buf.len() as u64;
+        self.log_bytes += lines.len() as u64;
         Ok(())
     }
 

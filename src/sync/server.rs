@@ -28,7 +28,7 @@ use tungstenite::{Message, WebSocket};
 use crate::clock::ReplicaId;
 use crate::store::Store;
 use crate::sync::metrics::Metrics;
-use crate::sync::persist::{Durable, Entry, Loaded};
+use crate::sync::persist::{Durable, Entry, Loaded, encode_entry};
 use crate::sync::protocol::{self, Effect, Session};
 
 /// Settings of `crdt serve`.
@@ -61,6 +61,8 @@ pub struct Server {
     store: Store,
     metrics: Metrics,
     durable: Durable,
+    /// The log lines of a round (kept between rounds).
+    log_buf: String,
     config: Config,
     log: Log,
     stop: Arc<AtomicBool>,
@@ -174,6 +176,7 @@ impl Server {
                 store,
                 metrics: Metrics::default(),
                 durable,
+                log_buf: String::new(),
                 config,
                 log,
                 stop,
@@ -202,11 +205,12 @@ impl Server {
         let mut next = 1usize;
         let mut last_sweep = Instant::now();
         let mut stopping: Option<Instant> = None;
+        // Kept between rounds, so its lists are not allocated every time.
+        let mut round = Round::new();
         loop {
             if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
                 // Close every connection, then give them a moment to answer.
                 stopping = Some(Instant::now());
-                let mut round = Round::new();
                 for (token, conn) in conns.iter_mut() {
                     match &mut conn.io {
                         Io::Ws(ws) => {
@@ -216,7 +220,7 @@ impl Server {
                         Io::Http(_) => round.gone.push((*token, "server shutting down".into())),
                     }
                 }
-                self.finish_round(&mut conns, &mut watchers, round)?;
+                self.finish_round(&mut conns, &mut watchers, &mut round)?;
             }
             if let Some(since) = stopping
                 && (conns.is_empty() || since.elapsed() > CLOSE_TIMEOUT)
@@ -229,7 +233,6 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            let mut round = Round::new();
             for event in events.iter() {
                 if event.token() == LISTENER {
                     self.accept(&poll, &mut conns, &mut next, stopping.is_some())?;
@@ -255,7 +258,7 @@ impl Server {
                 last_sweep = Instant::now();
                 self.sweep(&mut conns, &mut round);
             }
-            self.finish_round(&mut conns, &mut watchers, round)?;
+            self.finish_round(&mut conns, &mut watchers, &mut round)?;
         }
         for (_, conn) in conns.drain() {
             if let Io::Ws(_) = conn.io {
@@ -347,18 +350,21 @@ impl Server {
         &mut self,
         conns: &mut HashMap<Token, Conn>,
         watchers: &mut BTreeSet<Token>,
-        round: Round,
+        round: &mut Round,
     ) -> io::Result<()> {
         if !round.pending.is_empty() {
-            let entries: Vec<Entry<'_>> = round
-                .pending
-                .iter()
-                .map(|p| match &p.raw {
+            // One buffer for every round: a large allocation per round
+            // costs glibc's allocator a consolidation of its free lists.
+            self.log_buf.clear();
+            let mut encoded = Ok(());
+            for p in &round.pending {
+                let entry = match &p.raw {
                     Some(raw) => Entry::Objects(raw),
                     None => Entry::Delta(&p.delta),
-                })
-                .collect();
-            if let Err(e) = self.durable.append(&entries) {
+                };
+                encoded = encoded.and_then(|()| encode_entry(&mut self.log_buf, &entry));
+            }
+            if let Err(e) = encoded.and_then(|()| self.durable.write(&self.log_buf)) {
                 (self.log)(format!(
                     "cannot write the log durably ({e}); stopping without acknowledging"
                 ));
@@ -378,8 +384,8 @@ impl Server {
                 (self.log)(format!("compaction failed (the log keeps growing): {e}"));
             }
         }
-        let mut gone = round.gone;
-        for token in round.dirty {
+        let gone = &mut round.gone;
+        for &token in &round.dirty {
             let Some(Conn {
                 io: Io::Ws(ws),
                 peer,
@@ -395,7 +401,7 @@ impl Server {
                 }
             }
         }
-        for (token, why) in gone {
+        for (token, why) in gone.drain(..) {
             if let Some(Conn {
                 io: Io::Ws(_),
                 peer,
@@ -406,6 +412,8 @@ impl Server {
                 (self.log)(format!("{peer}: disconnected ({why})"));
             }
         }
+        round.dirty.clear();
+        round.pending.clear();
         Ok(())
     }
 }
