@@ -1,6 +1,9 @@
 //! Protocol version 1 as pure functions: (state, message) -> (new state,
 //! replies). The socket code only moves frames (see `docs/protocol.md`).
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::clock::{Causality, ReplicaId, VersionVector};
@@ -65,26 +68,64 @@ pub fn decode_objects(v: Option<&Value>, from: &ReplicaId) -> Result<Store, Prot
         let name = item["name"]
             .as_str()
             .ok_or_else(|| bad(format!("objects[{i}].name must be a string")))?;
-        crate::store::validate_name(name).map_err(|e| bad(format!("objects[{i}].name: {e}")))?;
-        let ty: CrdtType = item["type"]
-            .as_str()
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| bad(format!("objects[{i}].type must be one of the five types")))?;
-        let at = At {
-            value: &item["state"],
-            path: state_path(i, name),
-            delta: true,
-        };
-        let object = Object::decode_state(ty, &at)
-            .map_err(|e: SnapshotError| ProtoError::new("bad-state", e.to_string()))?;
-        // Kept as sent: a delta may refer to what the receiver has, so it is
-        // only ever merged into the receiver's object.
-        if store.get(name, ty).is_some() {
-            return Err(bad(format!("objects[{i}]: {name} ({ty}) appears twice")));
-        }
-        store.insert_object(name, object);
+        add_object(&mut store, i, name, item["type"].as_str(), &item["state"])?;
     }
     Ok(store)
+}
+
+/// One entry of `objects`, its state still a JSON value.
+#[derive(Deserialize)]
+struct ObjectIn<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    ty: Cow<'a, str>,
+    #[serde(default)]
+    state: Value,
+}
+
+/// [`decode_objects`] from the JSON text of the list: the entries are read
+/// into a typed form (fewer allocations than a tree of values; a push is
+/// decoded on every change); anything unusual takes [`decode_objects`],
+/// which names exactly what is wrong.
+pub fn decode_objects_text(text: &str, from: &ReplicaId) -> Result<Store, ProtoError> {
+    let Ok(list) = serde_json::from_str::<Vec<ObjectIn<'_>>>(text) else {
+        let value = serde_json::from_str::<Value>(text).ok();
+        return decode_objects(value.as_ref(), from);
+    };
+    let mut store = Store::new(from.clone());
+    for (i, o) in list.iter().enumerate() {
+        add_object(&mut store, i, &o.name, Some(&o.ty), &o.state)?;
+    }
+    Ok(store)
+}
+
+/// Checks and decodes `objects[i]` into `store`.
+fn add_object(
+    store: &mut Store,
+    i: usize,
+    name: &str,
+    ty: Option<&str>,
+    state: &Value,
+) -> Result<(), ProtoError> {
+    crate::store::validate_name(name).map_err(|e| bad(format!("objects[{i}].name: {e}")))?;
+    let ty: CrdtType = ty
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| bad(format!("objects[{i}].type must be one of the five types")))?;
+    let at = At {
+        value: state,
+        path: state_path(i, name),
+        delta: true,
+    };
+    let object = Object::decode_state(ty, &at)
+        .map_err(|e: SnapshotError| ProtoError::new("bad-state", e.to_string()))?;
+    // Kept as sent: a delta may refer to what the receiver has, so it is
+    // only ever merged into the receiver's object.
+    if store.get(name, ty).is_some() {
+        return Err(bad(format!("objects[{i}]: {name} ({ty}) appears twice")));
+    }
+    store.insert_object(name, object);
+    Ok(())
 }
 
 /// `objects[i] ("name").state`, without the formatting machinery for plain names.
@@ -204,7 +245,12 @@ pub fn handle_parsed(server: &Store, session: &mut Session, msg: &Value) -> Vec<
 /// A `push` of `objects` from replica `from`: the delta to persist, or the
 /// error to reply.
 pub fn push_effect(from: &ReplicaId, id: Option<&Value>, objects: Option<&Value>) -> Effect {
-    match decode_objects(objects, from) {
+    push_effect_of(id, decode_objects(objects, from))
+}
+
+/// The effect of a push whose objects were decoded into `delta`.
+pub fn push_effect_of(id: Option<&Value>, delta: Result<Store, ProtoError>) -> Effect {
+    match delta {
         Ok(delta) => Effect::Persist {
             delta,
             id: id.cloned(),
@@ -495,6 +541,38 @@ mod test {
             let ack: Value = serde_json::from_str(&ack).unwrap();
             assert_eq!(ack["type"], "ack");
             assert_eq!(ack["id"], 2);
+        }
+    }
+
+    /// Decoding from text takes a typed shortcut: it must agree with the
+    /// value path on every input, errors included.
+    #[test]
+    fn objects_decode_the_same_from_text_and_from_values() {
+        let from = id("a");
+        let cases = [
+            r#"[{"name": "n", "type": "g-counter", "state": {"counts": {"a": {"seq": 1, "count": 2}}}},
+                {"name": "s", "type": "or-set", "state": {"context": {"a": 1}, "elements": [{"value": "x", "dots": [["a", 1]]}]}, "extra": 1}]"#,
+            r#"[{"name": 7, "type": "g-counter", "state": {}}]"#,
+            r#"[{"name": "n", "type": "nope", "state": {}}]"#,
+            r#"[{"name": "n", "type": "g-counter"}]"#,
+            r#"[{"name": "", "type": "g-counter", "state": {"counts": {}}}]"#,
+            r#"[{"name": "n", "type": "g-counter", "state": {"counts": {"a": {"seq": 0, "count": 2}}}}]"#,
+            r#"[{"name": "n", "type": "g-counter", "state": {"counts": {}}}, {"name": "n", "type": "g-counter", "state": {"counts": {}}}]"#,
+            r#"[{"name": "n", "name": "m", "type": "g-counter", "state": {"counts": {}}}]"#,
+            r#"{"name": "n"}"#,
+            r#"[]"#,
+        ];
+        for text in cases {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let show = |r: Result<Store, ProtoError>| match r {
+                Ok(s) => Ok(objects_json(&s)),
+                Err(e) => Err((e.code, e.message)),
+            };
+            assert_eq!(
+                show(decode_objects_text(text, &from)),
+                show(decode_objects(Some(&value), &from)),
+                "{text}"
+            );
         }
     }
 

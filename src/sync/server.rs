@@ -664,18 +664,19 @@ impl Ctx<'_> {
         }
         // Writable again: send what a full socket held back.
         self.round.dirty.insert(token);
+        let now = Instant::now();
         loop {
             match ws.ws.read() {
                 Ok(Message::Text(text)) => {
-                    ws.last_heard = Instant::now();
+                    ws.last_heard = now;
                     ws.pinged = false;
-                    self.frame(token, ws, text.as_str(), conns);
+                    self.frame(token, ws, text.as_str(), now, conns);
                     if ws.closing.is_some() {
                         return;
                     }
                 }
                 Ok(Message::Binary(_)) => {
-                    ws.last_heard = Instant::now();
+                    ws.last_heard = now;
                     let e = protocol::ProtoError::new(
                         "bad-message",
                         "frames must be JSON text, not binary",
@@ -693,7 +694,7 @@ impl Ctx<'_> {
                 }
                 Ok(_) => {
                     // Ping, pong, raw frames: tungstenite answers pings itself.
-                    ws.last_heard = Instant::now();
+                    ws.last_heard = now;
                     ws.pinged = false;
                 }
                 Err(e) if super::is_timeout(&e) => return,
@@ -749,8 +750,15 @@ impl Ctx<'_> {
     }
 
     /// One text frame: the protocol's effects go to this round.
-    fn frame(&mut self, token: Token, ws: &mut Ws, text: &str, conns: &mut HashMap<Token, Conn>) {
-        let started = Instant::now();
+    /// `started`: when the frame was read (one clock reading per event).
+    fn frame(
+        &mut self,
+        token: Token,
+        ws: &mut Ws,
+        text: &str,
+        started: Instant,
+        conns: &mut HashMap<Token, Conn>,
+    ) {
         self.metrics.bytes_in += text.len() as u64;
         // A push, the message that comes by the thousand, is read at its top
         // level only: its objects are parsed once, and logged as sent.
@@ -762,10 +770,11 @@ impl Ctx<'_> {
             let id = top
                 .id
                 .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-            let objects = top
-                .objects
-                .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-            match protocol::push_effect(from, id.as_ref(), objects.as_ref()) {
+            let delta = match top.objects {
+                Some(raw) => protocol::decode_objects_text(raw.get(), from),
+                None => protocol::decode_objects(None, from),
+            };
+            match protocol::push_effect_of(id.as_ref(), delta) {
                 Effect::Persist { delta, id } => {
                     let raw = top.objects.map(|r| r.get().to_string());
                     self.push(token, ws, delta, raw, id, started, conns);
