@@ -26,6 +26,7 @@ use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 use crate::clock::ReplicaId;
+use crate::object::CrdtType;
 use crate::store::Store;
 use crate::sync::metrics::Metrics;
 use crate::sync::persist::{Durable, Entry, Loaded, encode_entry};
@@ -61,8 +62,6 @@ pub struct Server {
     store: Store,
     metrics: Metrics,
     durable: Durable,
-    /// The log lines of a round (kept between rounds).
-    log_buf: String,
     config: Config,
     log: Log,
     stop: Arc<AtomicBool>,
@@ -130,15 +129,18 @@ struct Conn {
 
 /// A push of this round, acknowledged once the log is fsynced.
 struct Pending {
-    delta: Store,
-    /// The push's `objects` as sent, written to the log as they are.
-    raw: Option<String>,
+    /// The types it changed (bit i: `CrdtType::ALL[i]`), for the latency metric.
+    types: u8,
     started: Instant,
 }
 
-/// Everything one round of the loop produces.
+/// Everything one round of the loop produces (kept between rounds, so its
+/// buffers are not allocated anew: a large allocation per round costs
+/// glibc's allocator a consolidation of its free lists).
 struct Round {
     pending: Vec<Pending>,
+    /// The log lines of the round's pushes.
+    log: String,
     /// Connections with messages in their outbox.
     dirty: BTreeSet<Token>,
     /// Connections to drop, with the reason to log.
@@ -176,7 +178,6 @@ impl Server {
                 store,
                 metrics: Metrics::default(),
                 durable,
-                log_buf: String::new(),
                 config,
                 log,
                 stop,
@@ -353,18 +354,7 @@ impl Server {
         round: &mut Round,
     ) -> io::Result<()> {
         if !round.pending.is_empty() {
-            // One buffer for every round: a large allocation per round
-            // costs glibc's allocator a consolidation of its free lists.
-            self.log_buf.clear();
-            let mut encoded = Ok(());
-            for p in &round.pending {
-                let entry = match &p.raw {
-                    Some(raw) => Entry::Objects(raw),
-                    None => Entry::Delta(&p.delta),
-                };
-                encoded = encoded.and_then(|()| encode_entry(&mut self.log_buf, &entry));
-            }
-            if let Err(e) = encoded.and_then(|()| self.durable.write(&self.log_buf)) {
+            if let Err(e) = self.durable.write(&round.log) {
                 (self.log)(format!(
                     "cannot write the log durably ({e}); stopping without acknowledging"
                 ));
@@ -374,10 +364,10 @@ impl Server {
             }
             for p in &round.pending {
                 let ms = p.started.elapsed().as_secs_f64() * 1e3;
-                let mut types: Vec<&str> = p.delta.iter().map(|(_, o)| o.ty().as_str()).collect();
-                types.dedup();
-                for t in types {
-                    self.metrics.observe(t, "push", ms);
+                for (i, ty) in CrdtType::ALL.iter().enumerate() {
+                    if p.types & (1 << i) != 0 {
+                        self.metrics.observe(ty.as_str(), "push", ms);
+                    }
                 }
             }
             if let Err(e) = self.durable.maybe_compact(&self.store) {
@@ -414,6 +404,7 @@ impl Server {
         }
         round.dirty.clear();
         round.pending.clear();
+        round.log.clear();
         Ok(())
     }
 }
@@ -421,6 +412,7 @@ impl Server {
 impl Round {
     fn new() -> Round {
         Round {
+            log: String::new(),
             pending: Vec::new(),
             dirty: BTreeSet::new(),
             gone: Vec::new(),
@@ -776,7 +768,7 @@ impl Ctx<'_> {
             };
             match protocol::push_effect_of(id.as_ref(), delta) {
                 Effect::Persist { delta, id } => {
-                    let raw = top.objects.map(|r| r.get().to_string());
+                    let raw = top.objects.map(|r| r.get());
                     self.push(token, ws, delta, raw, id, started, conns);
                 }
                 Effect::Reply(v) => ws.outbox.push(v.to_string()),
@@ -832,7 +824,7 @@ impl Ctx<'_> {
         token: Token,
         ws: &mut Ws,
         delta: Store,
-        raw: Option<String>,
+        raw: Option<&str>,
         id: Option<Value>,
         started: Instant,
         conns: &mut HashMap<Token, Conn>,
@@ -867,11 +859,18 @@ impl Ctx<'_> {
                 self.round.dirty.insert(*other);
             }
         }
-        self.round.pending.push(Pending {
-            delta,
-            raw,
-            started,
-        });
+        // The log line: the objects as sent (they decode to this delta), or
+        // the delta encoded, which cannot fail.
+        let logged =
+            raw.is_some_and(|raw| encode_entry(&mut self.round.log, &Entry::Objects(raw)).is_ok());
+        if !logged {
+            let _ = encode_entry(&mut self.round.log, &Entry::Delta(&delta));
+        }
+        let mut types = 0u8;
+        for (_, o) in delta.iter() {
+            types |= 1 << CrdtType::ALL.iter().position(|t| *t == o.ty()).unwrap_or(0);
+        }
+        self.round.pending.push(Pending { types, started });
     }
 }
 
