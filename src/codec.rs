@@ -23,6 +23,9 @@ pub(crate) struct At<'a> {
     /// Decoding a delta from the wire: it may refer to what the receiver has
     /// (an rga run whose origin is not in the delta).
     pub delta: bool,
+    /// Build the paths of children. Decoding first runs without (no string
+    /// per field) and, only when it fails, again with, to name the place.
+    pub track: bool,
 }
 
 pub(crate) fn describe(v: &Value) -> String {
@@ -48,6 +51,7 @@ impl<'a> At<'a> {
             value,
             path: "$".into(),
             delta: false,
+            track: true,
         }
     }
 
@@ -58,6 +62,14 @@ impl<'a> At<'a> {
     /// A child whose path is this path and `parts` (no formatting machinery:
     /// decoding builds one path per field).
     fn child_parts(&self, value: &'a Value, parts: &[&str]) -> At<'a> {
+        if !self.track {
+            return At {
+                value,
+                path: String::new(),
+                delta: self.delta,
+                track: false,
+            };
+        }
         let len = self.path.len() + parts.iter().map(|p| p.len()).sum::<usize>();
         let mut path = String::with_capacity(len);
         path.push_str(&self.path);
@@ -68,6 +80,7 @@ impl<'a> At<'a> {
             value,
             path,
             delta: self.delta,
+            track: true,
         }
     }
 
@@ -136,7 +149,13 @@ impl<'a> At<'a> {
         Ok(items
             .iter()
             .enumerate()
-            .map(|(i, v)| self.child(v, &format!("[{i}]")))
+            .map(|(i, v)| {
+                if self.track {
+                    self.child(v, &format!("[{i}]"))
+                } else {
+                    self.child_parts(v, &[])
+                }
+            })
             .collect())
     }
 

@@ -154,6 +154,23 @@ impl Object {
     }
 
     pub(crate) fn decode_state(ty: CrdtType, at: &At<'_>) -> Result<Object, SnapshotError> {
+        if at.track {
+            // First without building a path per field; a failure decodes
+            // again with paths, so the error names the place.
+            let fast = At {
+                value: at.value,
+                path: String::new(),
+                delta: at.delta,
+                track: false,
+            };
+            if let Ok(o) = Self::decode_with(ty, &fast) {
+                return Ok(o);
+            }
+        }
+        Self::decode_with(ty, at)
+    }
+
+    fn decode_with(ty: CrdtType, at: &At<'_>) -> Result<Object, SnapshotError> {
         Ok(match ty {
             CrdtType::GCounter => Object::GCounter(GCounter::decode(at)?),
             CrdtType::PnCounter => Object::PnCounter(PnCounter::decode(at)?),

@@ -202,6 +202,7 @@ fn decode_object(
         value,
         path: format!("$.objects[{i}]"),
         delta: false,
+        track: true,
     };
     {
         // Name the object in the path as soon as its name is known.
@@ -216,6 +217,7 @@ fn decode_object(
             value: item.value,
             path: format!("$.objects[{i}] ({name:?})"),
             delta: false,
+            track: true,
         };
         at.fields(&["name", "type", "version", "state"], &[])?;
         let type_at = at.field("type")?;

@@ -116,6 +116,7 @@ fn add_object(
         value: state,
         path: state_path(i, name),
         delta: true,
+        track: true,
     };
     let object = Object::decode_state(ty, &at)
         .map_err(|e: SnapshotError| ProtoError::new("bad-state", e.to_string()))?;
@@ -174,6 +175,7 @@ pub fn decode_versions(v: Option<&Value>) -> Result<StoreVersion, ProtoError> {
             value: &item["version"],
             path: format!("versions[{i}].version"),
             delta: true,
+            track: true,
         };
         let vv = at.version_vector().map_err(|e| bad(e.to_string()))?;
         out.insert((name.to_string(), ty), vv);
