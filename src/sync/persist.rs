@@ -47,6 +47,8 @@ pub struct Durable {
     dir: PathBuf,
     log: File,
     log_bytes: u64,
+    /// An exclusive lock on `DATA/lock`: one server per data directory.
+    _lock: File,
 }
 
 /// What was found on start.
@@ -65,6 +67,27 @@ impl Durable {
         new_replica: impl FnOnce() -> ReplicaId,
     ) -> Result<(Durable, Store, Loaded), String> {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        // Two servers appending to one log would lose each other's changes.
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "{} is in use by another crdt serve (it holds {})",
+                    dir.display(),
+                    lock_path.display()
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", lock_path.display()));
+            }
+        }
         let snap = dir.join("snapshot.json");
         let mut store = match fs::read_to_string(&snap) {
             Ok(text) => snapshot::decode(&text)
@@ -119,6 +142,7 @@ impl Durable {
                 dir: dir.to_path_buf(),
                 log,
                 log_bytes,
+                _lock: lock,
             },
             store,
             loaded,
@@ -195,7 +219,13 @@ mod test {
         assert!(loaded.torn);
         assert_eq!(store.get("n", CrdtType::GCounter).unwrap().value_json(), 7);
         d.compact(&store).unwrap();
-        let (_, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
+        drop(d);
+        let (held, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
         assert_eq!((loaded.log_entries, store.len()), (0, 1));
+        // One server per data directory.
+        let err = Durable::open(dir.path(), || unreachable!()).err().unwrap();
+        assert!(err.contains("in use by another crdt serve"), "{err}");
+        drop(held);
+        assert!(Durable::open(dir.path(), || unreachable!()).is_ok());
     }
 }
