@@ -144,6 +144,10 @@ struct Client {
     sent: Instant,
     buf: Vec<u8>,
     mask: u32,
+    /// Reused for every frame.
+    payload: String,
+    frame: Vec<u8>,
+    want: String,
 }
 
 impl Client {
@@ -170,23 +174,31 @@ impl Client {
             sent: Instant::now(),
             buf: Vec::with_capacity(4096),
             mask: 0x9e37_79b9 ^ i as u32,
+            payload: String::with_capacity(256),
+            frame: Vec::with_capacity(256),
+            want: String::with_capacity(32),
         }
     }
 
     /// Sends the next increment as one masked text frame.
     fn push(&mut self) {
+        use std::fmt::Write as _;
         self.seq += 1;
-        let payload = format!(
+        self.payload.clear();
+        let _ = write!(
+            self.payload,
             r#"{{"type":"push","id":{seq},"objects":[{{"name":"bench:requests","type":"g-counter","state":{{"counts":{{"{me}":{{"seq":{seq},"count":{seq}}}}}}}}}]}}"#,
             seq = self.seq,
             me = self.me
         );
+        let payload = &self.payload;
         // xorshift: a new masking key per frame.
         self.mask ^= self.mask << 13;
         self.mask ^= self.mask >> 17;
         self.mask ^= self.mask << 5;
         let key = self.mask.to_be_bytes();
-        let mut frame = Vec::with_capacity(payload.len() + 8);
+        let frame = &mut self.frame;
+        frame.clear();
         frame.push(0x81); // FIN, text
         if payload.len() < 126 {
             frame.push(0x80 | payload.len() as u8);
@@ -197,7 +209,7 @@ impl Client {
         frame.extend(key);
         frame.extend(payload.bytes().enumerate().map(|(i, b)| b ^ key[i % 4]));
         self.sent = Instant::now();
-        let mut rest = &frame[..];
+        let mut rest = &self.frame[..];
         while !rest.is_empty() {
             match self.stream.write(rest) {
                 Ok(n) => rest = &rest[n..],
@@ -245,9 +257,11 @@ impl Client {
             }
             if b[0] & 0x0f == 1 {
                 let text = std::str::from_utf8(&b[head..head + len]).unwrap();
-                let want = format!("{{\"id\":{},\"type\":\"ack\"", self.seq);
+                use std::fmt::Write as _;
+                self.want.clear();
+                let _ = write!(self.want, "{{\"id\":{},\"type\":\"ack\"", self.seq);
                 assert!(
-                    text.starts_with(&want),
+                    text.starts_with(&self.want),
                     "client {}: not the ack of push {}: {text}",
                     self.me,
                     self.seq
