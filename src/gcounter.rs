@@ -123,6 +123,39 @@ pub(crate) fn number_json(v: i128) -> Value {
     }
 }
 
+impl GCounter {
+    /// Decodes a state from its JSON text straight into entries, without a
+    /// tree of values (a counter push is decoded on every change). `None`
+    /// when anything is off: the value decoder then says exactly what.
+    pub(crate) fn decode_text(text: &str) -> Option<GCounter> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct State<'a> {
+            #[serde(borrow)]
+            counts: BTreeMap<std::borrow::Cow<'a, str>, Entry>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Entry {
+            seq: u64,
+            count: u64,
+        }
+        let state: State<'_> = serde_json::from_str(text).ok()?;
+        let mut entries = BTreeMap::new();
+        for (key, e) in state.counts {
+            if e.seq == 0 || e.count < e.seq {
+                return None;
+            }
+            let entry = GEntry {
+                seq: e.seq,
+                count: e.count,
+            };
+            entries.insert(ReplicaId::new(key).ok()?, entry);
+        }
+        Some(GCounter { entries })
+    }
+}
+
 impl Codec for GCounter {
     fn encode(&self) -> Value {
         let counts: serde_json::Map<String, Value> = self

@@ -170,6 +170,17 @@ impl Object {
         Self::decode_with(ty, at)
     }
 
+    /// A state decoded straight from its JSON text, for the types that have
+    /// such a decoder (the counters); `None` otherwise or when anything is
+    /// off, and the caller decodes the value (which names the problem).
+    pub(crate) fn decode_state_text(ty: CrdtType, text: &str) -> Option<Object> {
+        match ty {
+            CrdtType::GCounter => crate::GCounter::decode_text(text).map(Object::GCounter),
+            CrdtType::PnCounter => crate::PnCounter::decode_text(text).map(Object::PnCounter),
+            _ => None,
+        }
+    }
+
     fn decode_with(ty: CrdtType, at: &At<'_>) -> Result<Object, SnapshotError> {
         Ok(match ty {
             CrdtType::GCounter => Object::GCounter(GCounter::decode(at)?),
