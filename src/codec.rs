@@ -260,6 +260,32 @@ impl<'a> At<'a> {
     }
 }
 
+/// A counter's state, `{"counts": {replica: entry}}`, read straight from
+/// its JSON text into entries: no tree of values (a counter push is decoded
+/// on every change). `check` turns a wire entry into the counter's entry, or
+/// `None` when it breaks a rule. `None` when anything is off: the value
+/// decoder then says exactly what.
+pub(crate) fn counts_from_text<'a, E, T>(
+    text: &'a str,
+    check: impl Fn(E) -> Option<T>,
+) -> Option<BTreeMap<ReplicaId, T>>
+where
+    E: serde::Deserialize<'a>,
+{
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct State<'a, E> {
+        #[serde(borrow)]
+        counts: BTreeMap<std::borrow::Cow<'a, str>, E>,
+    }
+    let state: State<'a, E> = serde_json::from_str(text).ok()?;
+    let mut entries = BTreeMap::new();
+    for (key, e) in state.counts {
+        entries.insert(ReplicaId::new(key).ok()?, check(e)?);
+    }
+    Some(entries)
+}
+
 pub(crate) fn dot_json(d: &Dot) -> Value {
     json!([d.replica.as_str(), d.seq])
 }

@@ -130,28 +130,16 @@ impl GCounter {
     pub(crate) fn decode_text(text: &str) -> Option<GCounter> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
-        struct State<'a> {
-            #[serde(borrow)]
-            counts: BTreeMap<std::borrow::Cow<'a, str>, Entry>,
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
         struct Entry {
             seq: u64,
             count: u64,
         }
-        let state: State<'_> = serde_json::from_str(text).ok()?;
-        let mut entries = BTreeMap::new();
-        for (key, e) in state.counts {
-            if e.seq == 0 || e.count < e.seq {
-                return None;
-            }
-            let entry = GEntry {
+        let entries = crate::codec::counts_from_text(text, |e: Entry| {
+            (e.seq > 0 && e.count >= e.seq).then_some(GEntry {
                 seq: e.seq,
                 count: e.count,
-            };
-            entries.insert(ReplicaId::new(key).ok()?, entry);
-        }
+            })
+        })?;
         Some(GCounter { entries })
     }
 }

@@ -113,30 +113,19 @@ impl PnCounter {
     pub(crate) fn decode_text(text: &str) -> Option<PnCounter> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
-        struct State<'a> {
-            #[serde(borrow)]
-            counts: BTreeMap<std::borrow::Cow<'a, str>, Entry>,
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
         struct Entry {
             seq: u64,
             p: u64,
             n: u64,
         }
-        let state: State<'_> = serde_json::from_str(text).ok()?;
-        let mut entries = BTreeMap::new();
-        for (key, e) in state.counts {
-            if e.seq == 0 || u128::from(e.p) + u128::from(e.n) < u128::from(e.seq) {
-                return None;
-            }
-            let entry = PnEntry {
+        let entries = crate::codec::counts_from_text(text, |e: Entry| {
+            let enough = u128::from(e.p) + u128::from(e.n) >= u128::from(e.seq);
+            (e.seq > 0 && enough).then_some(PnEntry {
                 seq: e.seq,
                 p: e.p,
                 n: e.n,
-            };
-            entries.insert(ReplicaId::new(key).ok()?, entry);
-        }
+            })
+        })?;
         Some(PnCounter { entries })
     }
 }
