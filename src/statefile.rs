@@ -34,7 +34,7 @@ use thiserror::Error;
 use crate::error::SnapshotError;
 use crate::snapshot::{self, FORMAT, VERSION};
 use crate::store::Store;
-use crate::sync::protocol::decode_objects;
+use crate::sync::protocol::{decode_objects, objects_line};
 
 /// The journal is folded into the snapshot once it is larger than this or
 /// than half the snapshot, whichever is more.
@@ -136,25 +136,17 @@ fn journal_prefix(name: &str) -> String {
 
 /// A journal line holding `delta` (all of one name), newline included;
 /// `full` marks it as holding the name's whole state.
-fn journal_line(name: &str, delta: &Store, full: bool) -> String {
-    let mut line = journal_prefix(name);
-    for (i, (_, o)) in delta.iter().enumerate() {
-        if i > 0 {
-            line.push_str(&format!(",{{\"name\":{},", Value::from(name)));
-        }
-        line.push_str(&format!(
-            "\"type\":{},\"state\":{}}}",
-            Value::from(o.ty().as_str()),
-            o.state_json()
-        ));
-    }
-    line.push_str(if full { FULL_END } else { "]}" });
+fn journal_line(delta: &Store, full: bool) -> String {
+    let mut line = objects_line(delta, if full { FULL_TAIL } else { "" });
     line.push('\n');
     line
 }
 
-/// How a journal line that holds the whole state of its name ends. Replaying
-/// one name starts at its last such line (the lines before it are in it).
+/// What a journal line that holds the whole state of its name has after its
+/// objects. Replaying one name starts at its last such line (the lines before
+/// it are in it).
+const FULL_TAIL: &str = ",\"full\":true";
+/// How such a line ends.
 const FULL_END: &str = "],\"full\":true}";
 
 /// A name's lines since its last whole-state line, at most: the next change
@@ -309,9 +301,9 @@ impl Locked {
             for o in store.objects(name) {
                 whole.insert_object(name, o.clone());
             }
-            journal_line(name, &whole, true)
+            journal_line(&whole, true)
         } else {
-            journal_line(name, &delta, false)
+            journal_line(&delta, false)
         };
         // A torn last line (a crash mid-append) is cut off first, so the new
         // line starts on a line of its own.

@@ -11,7 +11,7 @@ use crate::clock::ReplicaId;
 use crate::snapshot;
 use crate::statefile::write_atomic;
 use crate::store::Store;
-use crate::sync::protocol::{decode_objects, objects_json};
+use crate::sync::protocol::{decode_objects, objects_line};
 
 /// Compact once the log is this large.
 pub const COMPACT_BYTES: u64 = 64 << 20;
@@ -37,7 +37,7 @@ pub fn encode_entry(buf: &mut String, e: &Entry<'_>) -> io::Result<()> {
             let v: serde_json::Value = serde_json::from_str(raw).map_err(io::Error::other)?;
             buf.push_str(&json!({"objects": v}).to_string());
         }
-        Entry::Delta(d) => buf.push_str(&json!({"objects": objects_json(d)}).to_string()),
+        Entry::Delta(d) => buf.push_str(&objects_line(d, "")),
     }
     buf.push('\n');
     Ok(())

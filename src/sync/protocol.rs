@@ -60,6 +60,30 @@ pub fn objects_json(store: &Store) -> Value {
     )
 }
 
+/// `{"objects":[{"name","type","state"},...]` and then `tail` and `}` on one
+/// line (no newline): a log line of the server and of the local journal.
+/// Each object's name comes first, so a reader looking for one name can
+/// match the start of a line without parsing it.
+pub fn objects_line(store: &Store, tail: &str) -> String {
+    let mut line = String::from("{\"objects\":[");
+    for (i, (name, o)) in store.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        line.push_str("{\"name\":");
+        push_json_str(&mut line, name);
+        line.push_str(",\"type\":\"");
+        line.push_str(o.ty().as_str());
+        line.push_str("\",\"state\":");
+        line.push_str(&o.state_json().to_string());
+        line.push('}');
+    }
+    line.push(']');
+    line.push_str(tail);
+    line.push('}');
+    line
+}
+
 /// Reads `[{"name", "type", "state"}]` into a store (replica `from`).
 pub fn decode_objects(v: Option<&Value>, from: &ReplicaId) -> Result<Store, ProtoError> {
     let list = v
