@@ -123,6 +123,15 @@ impl Ctx {
     /// fails nothing is written.
     pub fn update<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         let lock = Locked::acquire(&self.state)?;
+        self.update_locked(&lock, f)
+    }
+
+    /// The whole state: loaded (or created), changed by `f`, saved.
+    fn update_locked<T>(
+        &self,
+        lock: &Locked,
+        f: impl FnOnce(&mut Store) -> Result<T>,
+    ) -> Result<T> {
         let mut store = match lock.load()? {
             Some(s) => {
                 self.check_replica(&s)?;
@@ -135,8 +144,8 @@ impl Ctx {
         Ok(out)
     }
 
-    /// Like [`Ctx::update`] for a change to one name: the other objects in
-    /// the state file are copied through without being decoded.
+    /// Like [`Ctx::update`] for a change to one name: only that name's
+    /// objects are read, and the change is appended to the journal.
     pub fn update_name<T>(&self, name: &str, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         let lock = Locked::acquire(&self.state)?;
         let mut f = Some(f);
@@ -147,18 +156,9 @@ impl Ctx {
         if let Some(result) = fast {
             return result;
         }
-        // Missing or not a well-formed snapshot: the full path creates it or
-        // says exactly what is wrong.
-        let mut store = match lock.load()? {
-            Some(s) => {
-                self.check_replica(&s)?;
-                s
-            }
-            None => Store::new(self.replica_for_new_state()?),
-        };
-        let out = (f.take().expect("not called yet"))(&mut store)?;
-        lock.save(&store)?;
-        Ok(out)
+        // Missing or not laid out as this crate writes it: the full path
+        // creates it or says exactly what is wrong.
+        self.update_locked(&lock, f.take().expect("not called yet"))
     }
 
     fn check_replica(&self, store: &Store) -> Result<()> {

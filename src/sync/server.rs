@@ -470,15 +470,8 @@ impl Ctx<'_> {
     /// Reads the request head (without consuming it) and answers it, or
     /// upgrades the connection to a WebSocket.
     fn http(&mut self, token: Token, peer: SocketAddr, h: &mut Http) -> Option<WebSocketConfig> {
-        if let Some((out, sent)) = &mut h.out {
-            match h.stream.write(&out[*sent..]) {
-                Ok(n) => *sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-                Err(_) => *sent = out.len(),
-            }
-            if *sent == out.len() {
-                self.round.gone.push((token, "answered".into()));
-            }
+        if h.out.is_some() {
+            self.write_response(token, h);
             return None;
         }
         let mut buf = vec![0u8; HEAD_MAX];
@@ -500,7 +493,7 @@ impl Ctx<'_> {
                     token,
                     h,
                     "431 Request Header Fields Too Large",
-                    "",
+                    "text/plain",
                     "request head too large\n",
                 );
             }
@@ -621,7 +614,12 @@ impl Ctx<'_> {
             body.len()
         );
         h.out = Some((text.into_bytes(), 0));
-        // Write what fits now; the rest when the socket is writable.
+        self.write_response(token, h);
+    }
+
+    /// Writes what fits of the response; the rest when the socket is
+    /// writable again. The connection ends once it is out.
+    fn write_response(&mut self, token: Token, h: &mut Http) {
         let Some((out, sent)) = &mut h.out else {
             return;
         };
