@@ -211,12 +211,7 @@ impl Locked {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(lock_err)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(lock_err)?;
+        let file = open_lock_file(&lock_path).map_err(lock_err)?;
         file.lock().map_err(lock_err)?;
         remove_stale_temporaries(path);
         Ok(Locked {
@@ -446,6 +441,15 @@ fn remove_stale_temporaries(path: &Path) {
             let _ = fs::remove_file(entry.path());
         }
     }
+}
+
+/// Opens (or creates) a file that is only ever locked, never written.
+pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
 }
 
 /// `path` with `suffix` added to its file name.

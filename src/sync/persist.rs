@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::clock::ReplicaId;
 use crate::snapshot;
-use crate::statefile::write_atomic;
+use crate::statefile::{open_lock_file, write_atomic};
 use crate::store::Store;
 use crate::sync::protocol::{decode_objects, objects_line};
 
@@ -69,11 +69,7 @@ impl Durable {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         // Two servers appending to one log would lose each other's changes.
         let lock_path = dir.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
+        let lock = open_lock_file(&lock_path)
             .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
         match lock.try_lock() {
             Ok(()) => {}
