@@ -70,11 +70,8 @@ pub fn objects_line(store: &Store, tail: &str) -> String {
         if i > 0 {
             line.push(',');
         }
-        line.push_str("{\"name\":");
-        push_json_str(&mut line, name);
-        line.push_str(",\"type\":\"");
-        line.push_str(o.ty().as_str());
-        line.push_str("\",\"state\":");
+        push_object_head(&mut line, name, o.ty());
+        line.push_str("\"state\":");
         line.push_str(&o.state_json().to_string());
         line.push('}');
     }
@@ -461,11 +458,8 @@ pub fn commit_push(
         if i > 0 {
             ack.push(',');
         }
-        ack.push_str("{\"name\":");
-        push_json_str(&mut ack, name);
-        ack.push_str(",\"type\":\"");
-        ack.push_str(o.ty().as_str());
-        ack.push_str("\",\"version\":{");
+        push_object_head(&mut ack, name, o.ty());
+        ack.push_str("\"version\":{");
         for (j, (r, seq)) in o.version().iter().enumerate() {
             if j > 0 {
                 ack.push(',');
@@ -478,6 +472,15 @@ pub fn commit_push(
     }
     ack.push_str("]}");
     (ack, resolutions)
+}
+
+/// `{"name":NAME,"type":"TYPE",` - the start of an object entry, name first.
+fn push_object_head(out: &mut String, name: &str, ty: CrdtType) {
+    out.push_str("{\"name\":");
+    push_json_str(out, name);
+    out.push_str(",\"type\":\"");
+    out.push_str(ty.as_str());
+    out.push_str("\",");
 }
 
 /// A JSON string literal, without a detour through `Value` for plain text.
