@@ -2,7 +2,8 @@
 //! deltas accepted since, each fsynced before it is acknowledged.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -15,6 +16,15 @@ use crate::sync::protocol::{decode_objects, objects_line};
 
 /// Compact once the log is this large.
 pub const COMPACT_BYTES: u64 = 64 << 20;
+
+/// The log file grows by this many zeroed bytes at a time, written and
+/// fsynced ahead of use. A group commit then writes over bytes that are
+/// already on disk, so its fdatasync flushes only those bytes: growing the
+/// file with every write would also make it write the inode (its size), a
+/// second synchronous disk write (measured: 135 vs 157 us per fdatasync, and a
+/// sixth of the server's CPU at one client). The zeros end the log: JSON text
+/// never holds a NUL byte.
+const LOG_STEP: u64 = 1 << 20;
 
 /// One line of the log.
 pub enum Entry<'a> {
@@ -46,7 +56,10 @@ pub fn encode_entry(buf: &mut String, e: &Entry<'_>) -> io::Result<()> {
 pub struct Durable {
     dir: PathBuf,
     log: File,
+    /// Where the log's lines end (the next write goes here).
     log_bytes: u64,
+    /// The log file's length: zeros from `log_bytes` on.
+    allocated: u64,
     /// An exclusive lock on `DATA/lock`: one server per data directory.
     _lock: File,
 }
@@ -97,47 +110,14 @@ impl Durable {
             Err(e) => return Err(format!("cannot read {}: {e}", snap.display())),
         };
         let log_path = dir.join("log.jsonl");
-        let mut loaded = Loaded::default();
-        if let Ok(text) = fs::read_to_string(&log_path) {
-            let lines: Vec<&str> = text.split_inclusive('\n').collect();
-            for (i, line) in lines.iter().enumerate() {
-                let complete = line.ends_with('\n');
-                let parsed = serde_json::from_str::<serde_json::Value>(line.trim_end())
-                    .ok()
-                    .and_then(|v| decode_objects(v.get("objects"), store.replica()).ok());
-                match parsed {
-                    Some(delta) if complete => {
-                        store.merge(&delta);
-                        loaded.log_entries += 1;
-                    }
-                    // Only the last line can be torn: it was never acknowledged.
-                    _ if i + 1 == lines.len() => loaded.torn = true,
-                    _ => return Err(format!("{} line {} is damaged", log_path.display(), i + 1)),
-                }
-            }
-            if loaded.torn {
-                // Drop the torn tail so new entries start on a fresh line.
-                let keep: usize = lines[..lines.len() - 1].iter().map(|l| l.len()).sum();
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&log_path)
-                    .map_err(|e| e.to_string())?;
-                f.set_len(keep as u64).map_err(|e| e.to_string())?;
-                f.sync_all().map_err(|e| e.to_string())?;
-            }
-        }
+        let (log, log_bytes, mut loaded) = replay_log(&log_path, &mut store)?;
         loaded.objects = store.len();
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
-        let log_bytes = log.metadata().map(|m| m.len()).unwrap_or(0);
         Ok((
             Durable {
                 dir: dir.to_path_buf(),
                 log,
                 log_bytes,
+                allocated: log_bytes,
                 _lock: lock,
             },
             store,
@@ -156,9 +136,24 @@ impl Durable {
 
     /// Appends lines made by [`encode_entry`] and fsyncs them.
     pub fn write(&mut self, lines: &str) -> io::Result<()> {
-        self.log.write_all(lines.as_bytes())?;
+        let end = self.log_bytes + lines.len() as u64;
+        if end > self.allocated {
+            self.allocate(end)?;
+        }
+        self.log.write_all_at(lines.as_bytes(), self.log_bytes)?;
         self.log.sync_data()?;
-        self.log_bytes += lines.len() as u64;
+        self.log_bytes = end;
+        Ok(())
+    }
+
+    /// Zero-fills the log up to the [`LOG_STEP`] past `end` and makes that
+    /// durable, so the writes that follow change no file size.
+    fn allocate(&mut self, end: u64) -> io::Result<()> {
+        let to = (end / LOG_STEP + 1) * LOG_STEP;
+        let zeros = vec![0u8; (to - self.allocated) as usize];
+        self.log.write_all_at(&zeros, self.allocated)?;
+        self.log.sync_data()?;
+        self.allocated = to;
         Ok(())
     }
 
@@ -181,10 +176,63 @@ impl Durable {
         let fresh = File::create(&log_path)?;
         fresh.sync_all()?;
         File::open(&self.dir)?.sync_all()?;
-        self.log = OpenOptions::new().append(true).open(&log_path)?;
+        self.log = fresh;
         self.log_bytes = 0;
+        self.allocated = 0;
         Ok(())
     }
+}
+
+/// Replays the log at `path` into `store` and opens it for writing: the
+/// lines end at the first NUL byte (the zeroed space after them) or at the
+/// end of the file. A last line that is incomplete or does not decode is the
+/// torn remains of a write that was never acknowledged: it is dropped, and so
+/// is anything after it (the file is cut to the lines it keeps).
+fn replay_log(path: &Path, store: &mut Store) -> Result<(File, u64, Loaded), String> {
+    let mut loaded = Loaded::default();
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let used = memchr::memchr(0, &bytes).unwrap_or(bytes.len());
+    let lines: Vec<&[u8]> = bytes[..used].split_inclusive(|b| *b == b'\n').collect();
+    let mut keep = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let parsed = std::str::from_utf8(line)
+            .ok()
+            .filter(|l| l.ends_with('\n'))
+            .and_then(|l| serde_json::from_str::<serde_json::Value>(l.trim_end()).ok())
+            .and_then(|v| decode_objects(v.get("objects"), store.replica()).ok());
+        match parsed {
+            Some(delta) => {
+                store.merge(&delta);
+                loaded.log_entries += 1;
+                keep += line.len();
+            }
+            // Only the last line can be torn: it was never acknowledged.
+            None if i + 1 == lines.len() => {}
+            None => return Err(format!("{} line {} is damaged", path.display(), i + 1)),
+        }
+    }
+    // A torn write leaves bytes after the kept lines: its start, or (the disk
+    // wrote its sectors out of order) some of its later sectors past zeros.
+    loaded.torn = bytes[keep..].iter().any(|b| *b != 0);
+    let log = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    if bytes.len() > keep {
+        // Cut the torn tail and the zeros: new lines start right after the
+        // kept ones, and no old bytes are left behind them.
+        log.set_len(keep as u64)
+            .and_then(|()| log.sync_all())
+            .map_err(|e| format!("cannot cut {}: {e}", path.display()))?;
+    }
+    Ok((log, keep as u64, loaded))
 }
 
 #[cfg(test)]
@@ -204,13 +252,15 @@ mod test {
         }
         d.append(&[Entry::Delta(&delta)]).unwrap();
         d.append(&[Entry::Objects("[{\"name\": \"n\", \"type\": \"g-counter\",\n \"state\": {\"counts\": {\"b\": {\"seq\": 1, \"count\": 2}}}}]")]).unwrap();
+        let path = dir.path().join("log.jsonl");
+        // The file is zeroed ahead of the lines.
+        let lines = d.log_bytes;
+        let len = fs::metadata(&path).unwrap().len();
+        assert!(len > lines && len.is_multiple_of(LOG_STEP), "{len} {lines}");
         drop(d);
         // A crash in the middle of the next write.
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(dir.path().join("log.jsonl"))
-            .unwrap();
-        f.write_all(b"{\"objects\": [{\"na").unwrap();
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(b"{\"objects\": [{\"na", lines).unwrap();
         let (mut d, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
         assert!(loaded.torn);
         assert_eq!(store.get("n", CrdtType::GCounter).unwrap().value_json(), 7);
@@ -223,5 +273,87 @@ mod test {
         assert!(err.contains("in use by another crdt serve"), "{err}");
         drop(held);
         assert!(Durable::open(dir.path(), || unreachable!()).is_ok());
+    }
+
+    fn counter_line(replica: &str, n: u64) -> String {
+        let mut delta = Store::new(ReplicaId::new(replica).unwrap());
+        if let Object::GCounter(c) = delta.get_or_create("n", CrdtType::GCounter) {
+            c.inc(&ReplicaId::new(replica).unwrap(), n).unwrap();
+        }
+        let mut line = String::new();
+        encode_entry(&mut line, &Entry::Delta(&delta)).unwrap();
+        line
+    }
+
+    fn value(store: &Store) -> serde_json::Value {
+        store.get("n", CrdtType::GCounter).unwrap().value_json()
+    }
+
+    #[test]
+    fn torn_writes_in_the_zeroed_space_are_dropped_and_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let rid = || ReplicaId::new("server-x").unwrap();
+        let (mut d, _, _) = Durable::open(dir.path(), rid).unwrap();
+        d.write(&counter_line("a", 1)).unwrap();
+        let end = d.log_bytes;
+        drop(d);
+        // Sectors written out of order: a later part of an unacknowledged
+        // write landed past zeros, its start did not.
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(b"\"count\": 9}}}}]}\n{\"objects\"", end + 700)
+            .unwrap();
+        let (mut d, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
+        assert!(loaded.torn);
+        assert_eq!((loaded.log_entries, value(&store)), (1, 1.into()));
+        assert_eq!(fs::metadata(&path).unwrap().len(), end, "cut to its lines");
+        // New lines go where the torn write was, with nothing stale after them.
+        d.write(&counter_line("b", 2)).unwrap();
+        drop(d);
+        let (mut d, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
+        assert!(!loaded.torn);
+        assert_eq!((loaded.log_entries, value(&store)), (2, 3.into()));
+        // A write torn in the middle of a character.
+        let end = d.log_bytes;
+        d.write(&counter_line("c", 4)).unwrap();
+        drop(d);
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at("{\"objects\": [{\"name\": \"\u{e9}".as_bytes(), end)
+            .unwrap();
+        f.write_all_at(&[0xc3], end + 24).unwrap();
+        let (_, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
+        assert!(loaded.torn);
+        assert_eq!((loaded.log_entries, value(&store)), (2, 3.into()));
+    }
+
+    #[test]
+    fn the_log_grows_in_zeroed_steps_and_a_damaged_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let rid = || ReplicaId::new("server-x").unwrap();
+        let (mut d, _, _) = Durable::open(dir.path(), rid).unwrap();
+        // Past the first step: the writes that straddle it are kept whole.
+        let line = counter_line("a", 1);
+        let n = LOG_STEP as usize / line.len() + 50;
+        let mut batch = String::new();
+        for i in 0..n {
+            batch.push_str(&line);
+            if i % 1000 == 999 {
+                d.write(&batch).unwrap();
+                batch.clear();
+            }
+        }
+        d.write(&batch).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), 2 * LOG_STEP);
+        drop(d);
+        let (d, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
+        assert_eq!((loaded.log_entries, loaded.torn), (n, false));
+        assert_eq!(value(&store), serde_json::json!(1));
+        drop(d);
+        // A damaged line before the last is not a torn write: it is an error.
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(b"#", line.len() as u64 * 3 + 5).unwrap();
+        let err = Durable::open(dir.path(), || unreachable!()).err().unwrap();
+        assert!(err.contains("log.jsonl line 4 is damaged"), "{err}");
     }
 }
