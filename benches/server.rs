@@ -308,7 +308,9 @@ fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
     (lat, t0.elapsed().as_secs_f64())
 }
 
-/// One row: `n` clients pushing for `secs` seconds, plus a watcher.
+/// One row: `n` clients pushing for `secs` seconds, plus a watcher of the
+/// counter they push to (so the fan-out runs along, as it would for a
+/// dashboard).
 /// Returns changes per second.
 /// Changes per second, p50 and p99 latency (ms) of one run.
 #[derive(Clone, Copy)]
@@ -323,11 +325,12 @@ fn row(n: usize, secs: f64) -> Stats {
     let port = server.port;
     let stop = Arc::new(AtomicBool::new(false));
     // The watcher measures fan-out: a probe register carries its send time.
+    // It watches the pushed counter too: every push is forwarded to it.
     let watcher = {
         let stop = stop.clone();
         std::thread::spawn(move || {
             let mut ws = connect(port, "watcher");
-            ws.send(Message::text(json!({"type": "sync", "id": 1, "select": ["probe"], "versions": [], "watch": true}).to_string())).unwrap();
+            ws.send(Message::text(json!({"type": "sync", "id": 1, "select": ["probe", "bench:requests"], "versions": [], "watch": true}).to_string())).unwrap();
             let _ = read_json(&mut ws);
             if let MaybeTlsStream::Plain(s) = ws.get_ref() {
                 s.set_read_timeout(Some(Duration::from_millis(200)))

@@ -255,7 +255,8 @@ fn next_json(
 }
 
 /// Many pushes sent without waiting (they arrive in few reads): each is
-/// acknowledged, in order, and a watcher receives every one of them.
+/// acknowledged, in order, and a watcher receives every one of them, merged
+/// into one update per round.
 #[test]
 fn pipelined_pushes_are_acknowledged_in_order_and_forwarded() {
     let server = Server::start(&[]);
@@ -295,17 +296,103 @@ fn pipelined_pushes_are_acknowledged_in_order_and_forwarded() {
             "{ack}"
         );
     }
-    let mut seen = 0;
+    let (mut seen, mut updates) = (0, 0);
     while seen < N {
         let update = next_json(&mut watcher);
         assert_eq!(update["type"], "update", "{update}");
         seen = update["objects"][0]["state"]["counts"]["p"]["seq"]
             .as_u64()
             .unwrap();
+        updates += 1;
     }
+    // The pushes of one round reach the watcher merged, in one update.
+    assert!(updates < N / 2, "{updates} updates for {N} pushes");
     let a = Agent::new("agent-1");
     a.ok(Some(&server.url()), &["sync"]);
     assert_eq!(a.ok(None, &["get", "n"]), format!("{N}\n"));
+}
+
+/// Text edits pushed without waiting, some of them referring to characters
+/// of earlier rounds: the watcher's merged updates apply in order and give
+/// it the writer's text.
+#[test]
+fn a_watcher_gets_text_edits_merged_into_updates_it_can_apply() {
+    use crdt::sync::protocol::{decode_objects, objects_json};
+    use crdt::{CrdtType, Object, ReplicaId, Store};
+    let server = Server::start(&[]);
+    let me = ReplicaId::new("p").unwrap();
+    let mut local = Store::new(me.clone());
+    let mut ws = raw_ws(server.port);
+    let hello = json!({"type": "hello", "replica": "p", "protocol": 1});
+    ws.send(tungstenite::Message::text(hello.to_string()))
+        .unwrap();
+    assert_eq!(next_json(&mut ws)["type"], "welcome");
+    let mut id = 0;
+    let mut edit = |local: &mut Store, f: &dyn Fn(&mut crdt::Rga)| {
+        let before = local.versions();
+        if let Object::Rga(r) = local.get_or_create("doc", CrdtType::Rga) {
+            f(r);
+        }
+        id += 1;
+        let delta = local.delta_since(&before);
+        json!({"type": "push", "id": id, "objects": objects_json(&delta)}).to_string()
+    };
+    let first = edit(&mut local, &|r| r.insert(&me, 0, "abcdef").unwrap());
+    ws.send(tungstenite::Message::text(first)).unwrap();
+    assert_eq!(next_json(&mut ws)["type"], "ack");
+    let mut watcher = raw_ws(server.port);
+    let hello = json!({"type": "hello", "replica": "w", "protocol": 1});
+    watcher
+        .send(tungstenite::Message::text(hello.to_string()))
+        .unwrap();
+    assert_eq!(next_json(&mut watcher)["type"], "welcome");
+    let sync = json!({"type": "sync", "id": 1, "select": ["doc"], "versions": [], "watch": true});
+    watcher
+        .send(tungstenite::Message::text(sync.to_string()))
+        .unwrap();
+    let reply = next_json(&mut watcher);
+    let server_id = ReplicaId::new("server").unwrap();
+    let mut seen = decode_objects(reply.get("objects"), &server_id).unwrap();
+    // Typing runs (each edit refers to the one before) broken by edits at
+    // old characters and deletions.
+    const N: usize = 300;
+    for i in 0..N {
+        let len = match local.get("doc", CrdtType::Rga) {
+            Some(Object::Rga(r)) => r.len(),
+            _ => unreachable!(),
+        };
+        let push = match i % 10 {
+            3 => edit(&mut local, &|r| r.insert(&me, (i * 7) % len, "X").unwrap()),
+            7 => edit(&mut local, &|r| r.delete(&me, (i * 13) % len, 1).unwrap()),
+            _ => edit(&mut local, &|r| {
+                r.insert(&me, (i * 7) % len / 2 + 1, "ab").unwrap()
+            }),
+        };
+        ws.write(tungstenite::Message::text(push)).unwrap();
+    }
+    ws.flush().unwrap();
+    for _ in 0..N {
+        assert_eq!(next_json(&mut ws)["type"], "ack");
+    }
+    let want = match local.get("doc", CrdtType::Rga) {
+        Some(Object::Rga(r)) => r.text(),
+        _ => unreachable!(),
+    };
+    let mut updates = 0;
+    let text = |s: &Store| match s.get("doc", CrdtType::Rga) {
+        Some(Object::Rga(r)) => r.text(),
+        _ => String::new(),
+    };
+    while text(&seen) != want {
+        let update = next_json(&mut watcher);
+        assert_eq!(update["type"], "update", "{update}");
+        let delta = decode_objects(update.get("objects"), &server_id).unwrap();
+        seen.check_mergeable(&delta)
+            .unwrap_or_else(|e| panic!("update {updates} cannot be applied: {e}"));
+        seen.merge(&delta);
+        updates += 1;
+    }
+    assert!(updates < N, "{updates} updates for {N} pushes");
 }
 
 #[test]

@@ -499,7 +499,12 @@ fn push_json_str(out: &mut String, s: &str) {
 /// The `update` a watcher with `select` gets for `delta`, if any of it is selected.
 pub fn update_for(delta: &Store, select: &[String]) -> Option<Value> {
     let part = delta.select(select);
-    (!part.is_empty()).then(|| json!({"type": "update", "objects": objects_json(&part)}))
+    (!part.is_empty()).then(|| update(&part))
+}
+
+/// The `update` that carries `objects` to a watcher.
+pub fn update(objects: &Store) -> Value {
+    json!({"type": "update", "objects": objects_json(objects)})
 }
 
 // ----------------------------------------------------------- client side

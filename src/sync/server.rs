@@ -109,6 +109,9 @@ struct Ws {
     session: Session,
     /// Messages of this round, sent once the round's changes are on disk.
     outbox: Vec<String>,
+    /// A watcher's update of this round so far: the changes of the round's
+    /// pushes that it selects, merged (sent after the outbox).
+    update: Option<Store>,
     last_heard: Instant,
     pinged: bool,
     /// A close frame went out: wait for the answer (or the deadline).
@@ -143,6 +146,8 @@ struct Round {
     log: String,
     /// Connections with messages in their outbox.
     dirty: BTreeSet<Token>,
+    /// The order to send in (writers, then watchers).
+    order: Vec<Token>,
     /// Connections to drop, with the reason to log.
     gone: Vec<(Token, String)>,
 }
@@ -375,7 +380,12 @@ impl Server {
             }
         }
         let gone = &mut round.gone;
-        for &token in &round.dirty {
+        // Acks and replies first, then the watchers' updates: a writer's
+        // ack does not wait for the fan-out.
+        let mut order = std::mem::take(&mut round.order);
+        order.extend(round.dirty.iter().filter(|t| !watchers.contains(t)));
+        order.extend(round.dirty.iter().filter(|t| watchers.contains(t)));
+        for token in order.drain(..) {
             let Some(Conn {
                 io: Io::Ws(ws),
                 peer,
@@ -402,6 +412,7 @@ impl Server {
                 (self.log)(format!("{peer}: disconnected ({why})"));
             }
         }
+        round.order = order;
         round.dirty.clear();
         round.pending.clear();
         round.log.clear();
@@ -415,6 +426,7 @@ impl Round {
             log: String::new(),
             pending: Vec::new(),
             dirty: BTreeSet::new(),
+            order: Vec::new(),
             gone: Vec::new(),
         }
     }
@@ -446,6 +458,7 @@ impl Ctx<'_> {
                         ),
                         session: Session::default(),
                         outbox: Vec::new(),
+                        update: None,
                         last_heard: Instant::now(),
                         pinged: false,
                         closing: None,
@@ -847,13 +860,12 @@ impl Ctx<'_> {
             else {
                 continue;
             };
-            if let Some(update) = watcher
-                .session
-                .watching
-                .as_ref()
-                .and_then(|sel| protocol::update_for(&delta, sel))
-            {
-                watcher.outbox.push(update.to_string());
+            let Some(select) = watcher.session.watching.as_ref() else {
+                continue;
+            };
+            let part = delta.select(select);
+            if !part.is_empty() {
+                watcher.add_update(part);
                 self.round.dirty.insert(*other);
             }
         }
@@ -883,6 +895,25 @@ struct PushFrame<'a> {
     objects: Option<&'a serde_json::value::RawValue>,
 }
 
+impl Ws {
+    /// Adds a push's change to this watcher's update of the round. The
+    /// round's changes travel merged in one message: a watcher costs one
+    /// message per round, not one per push, so watching does not slow the
+    /// writers down. A text change that refers to characters the update so
+    /// far lacks cannot be merged into it: that update goes first, and the
+    /// change starts the next one.
+    fn add_update(&mut self, part: Store) {
+        match &mut self.update {
+            Some(u) if u.check_mergeable(&part).is_ok() => u.merge(&part),
+            Some(u) => {
+                let done = std::mem::replace(u, part);
+                self.outbox.push(protocol::update(&done).to_string());
+            }
+            None => self.update = Some(part),
+        }
+    }
+}
+
 /// Starts the close handshake: the close frame goes out with the round.
 fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
     if ws.closing.is_some() {
@@ -897,6 +928,9 @@ fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
 
 /// Sends the outbox and whatever a full socket held back.
 fn flush(ws: &mut Ws, metrics: &mut Metrics) -> Result<(), String> {
+    if let Some(update) = ws.update.take() {
+        ws.outbox.push(protocol::update(&update).to_string());
+    }
     for text in ws.outbox.drain(..) {
         metrics.bytes_out += text.len() as u64;
         match ws.ws.write(Message::text(text)) {
