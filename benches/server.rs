@@ -238,23 +238,8 @@ impl Client {
             }
         }
         let mut acks = 0;
-        loop {
+        while let Some((head, len)) = next_frame(&self.buf) {
             let b = &self.buf;
-            if b.len() < 2 {
-                break;
-            }
-            let (len, head) = match b[1] & 0x7f {
-                126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
-                127 if b.len() >= 10 => (
-                    u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
-                    10,
-                ),
-                126 | 127 => break,
-                n => (n as usize, 2),
-            };
-            if b.len() < head + len {
-                break;
-            }
             if b[0] & 0x0f == 1 {
                 let text = std::str::from_utf8(&b[head..head + len]).unwrap();
                 use std::fmt::Write as _;
@@ -274,12 +259,106 @@ impl Client {
     }
 }
 
+const WATCHER: Token = Token(usize::MAX);
+
+/// A watcher of the counter the clients push to and of a probe register
+/// whose value is its send time (it measures the fan-out latency). It is
+/// read on the clients' event loop, by hand, parsing only frames that carry
+/// the probe: it costs the generator little, as a watcher on another machine
+/// would.
+struct Watcher {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    chunk: Vec<u8>,
+    /// Send-to-update latencies of the probe's writes (ms).
+    lat: Vec<f64>,
+}
+
+impl Watcher {
+    fn connect(port: u16, poll: &Poll) -> Watcher {
+        let mut ws = connect(port, "watcher");
+        let select = json!({"type": "sync", "id": 1, "select": ["probe", "bench:requests"], "versions": [], "watch": true});
+        ws.send(Message::text(select.to_string())).unwrap();
+        let _ = read_json(&mut ws);
+        let MaybeTlsStream::Plain(s) = ws.get_ref() else {
+            unreachable!("ws:// is plain TCP")
+        };
+        let stream = s.try_clone().unwrap();
+        stream.set_nonblocking(true).unwrap();
+        poll.registry()
+            .register(
+                &mut SourceFd(&stream.as_raw_fd()),
+                WATCHER,
+                Interest::READABLE,
+            )
+            .unwrap();
+        Watcher {
+            stream,
+            buf: Vec::new(),
+            chunk: vec![0u8; 1 << 16],
+            lat: Vec::new(),
+        }
+    }
+
+    fn read(&mut self) {
+        loop {
+            match self.stream.read(&mut self.chunk) {
+                Ok(0) => panic!("the server closed the watcher's connection"),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&self.chunk[..n]);
+                    if n < self.chunk.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("watcher: {e}"),
+            }
+        }
+        let mut used = 0;
+        while let Some((head, len)) = next_frame(&self.buf[used..]) {
+            let payload = &self.buf[used + head..used + head + len];
+            used += head + len;
+            if memchr::memmem::find(payload, b"\"probe\"").is_none() {
+                continue;
+            }
+            let v: Value = serde_json::from_slice(payload).unwrap();
+            for o in v["objects"].as_array().into_iter().flatten() {
+                for w in o["state"]["writes"].as_array().into_iter().flatten() {
+                    if let Some(sent) = w["value"].as_u64() {
+                        self.lat.push((now_ns().saturating_sub(sent)) as f64 / 1e6);
+                    }
+                }
+            }
+        }
+        self.buf.drain(..used);
+    }
+}
+
+/// The next whole frame from the server (unmasked) at the start of `b`:
+/// the length of its header and of its payload.
+fn next_frame(b: &[u8]) -> Option<(usize, usize)> {
+    if b.len() < 2 {
+        return None;
+    }
+    let (len, head) = match b[1] & 0x7f {
+        126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+        127 if b.len() >= 10 => (
+            u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+            10,
+        ),
+        126 | 127 => return None,
+        n => (n as usize, 2),
+    };
+    (b.len() >= head + len).then_some((head, len))
+}
+
 /// `n` clients on one thread with an event loop (as redis-benchmark does),
 /// each pushing an increment, waiting for its ack, and pushing the next, for
 /// `secs` seconds. Returns the send-to-ack latencies (ms) and the time taken.
-fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
+fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, Vec<f64>, f64) {
     let mut poll = Poll::new().unwrap();
     let mut events = Events::with_capacity(1024);
+    let mut watcher = Watcher::connect(port, &poll);
     let mut clients: Vec<Client> = (0..n).map(|i| Client::connect(port, i, &poll)).collect();
     let t0 = Instant::now();
     for c in clients.iter_mut() {
@@ -293,6 +372,10 @@ fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
             .unwrap();
         let now = Instant::now();
         for e in events.iter() {
+            if e.token() == WATCHER {
+                watcher.read();
+                continue;
+            }
             let c = &mut clients[e.token().0];
             if c.read_acks() == 1 {
                 lat.push(c.sent.elapsed().as_secs_f64() * 1e3);
@@ -305,13 +388,9 @@ fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, f64) {
         }
         assert!(now < end + Duration::from_secs(10), "acks stopped coming");
     }
-    (lat, t0.elapsed().as_secs_f64())
+    (lat, watcher.lat, t0.elapsed().as_secs_f64())
 }
 
-/// One row: `n` clients pushing for `secs` seconds, plus a watcher of the
-/// counter they push to (so the fan-out runs along, as it would for a
-/// dashboard).
-/// Returns changes per second.
 /// Changes per second, p50 and p99 latency (ms) of one run.
 #[derive(Clone, Copy)]
 struct Stats {
@@ -320,38 +399,13 @@ struct Stats {
     p99: f64,
 }
 
+/// One row: `n` clients pushing for `secs` seconds, plus a watcher of the
+/// counter they push to (so the fan-out runs along, as it would for a
+/// dashboard) and a probe whose writes time the fan-out.
 fn row(n: usize, secs: f64) -> Stats {
     let server = serve();
     let port = server.port;
     let stop = Arc::new(AtomicBool::new(false));
-    // The watcher measures fan-out: a probe register carries its send time.
-    // It watches the pushed counter too: every push is forwarded to it.
-    let watcher = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut ws = connect(port, "watcher");
-            ws.send(Message::text(json!({"type": "sync", "id": 1, "select": ["probe", "bench:requests"], "versions": [], "watch": true}).to_string())).unwrap();
-            let _ = read_json(&mut ws);
-            if let MaybeTlsStream::Plain(s) = ws.get_ref() {
-                s.set_read_timeout(Some(Duration::from_millis(200)))
-                    .unwrap();
-            }
-            let mut lat = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok(Message::Text(t)) = ws.read() {
-                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                    for o in v["objects"].as_array().into_iter().flatten() {
-                        for w in o["state"]["writes"].as_array().into_iter().flatten() {
-                            if let Some(sent) = w["value"].as_u64() {
-                                lat.push((now_ns().saturating_sub(sent)) as f64 / 1e6);
-                            }
-                        }
-                    }
-                }
-            }
-            lat
-        })
-    };
     let probe = {
         let stop = stop.clone();
         std::thread::spawn(move || {
@@ -368,13 +422,12 @@ fn row(n: usize, secs: f64) -> Stats {
     };
     let cpu0 = cpu_secs(server.child.id());
     let me0 = cpu_secs(std::process::id());
-    let (mut lat, elapsed) = drive(port, n, secs);
+    let (mut lat, mut fan, elapsed) = drive(port, n, secs);
     let cpu = cpu_secs(server.child.id()) - cpu0;
     let me = cpu_secs(std::process::id()) - me0;
     let rss = rss_mb(server.child.id());
     stop.store(true, Ordering::Relaxed);
     probe.join().unwrap();
-    let mut fan = watcher.join().unwrap();
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     fan.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
