@@ -265,6 +265,39 @@ impl<'a> At<'a> {
 /// on every change). `check` turns a wire entry into the counter's entry, or
 /// `None` when it breaks a rule. `None` when anything is off: the value
 /// decoder then says exactly what.
+/// A JSON string literal, without a detour through `Value` for plain text.
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&Value::from(s).to_string());
+    }
+}
+
+/// Writes `{"counts":{"replica":{...},...}}` as [`Codec::encode`] would for
+/// a counter, straight as text: `fields` writes one entry's fields.
+pub(crate) fn counts_to_text<T>(
+    out: &mut String,
+    entries: &BTreeMap<ReplicaId, T>,
+    fields: impl Fn(&mut String, &T),
+) {
+    out.push_str("{\"counts\":{");
+    for (i, (r, e)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(out, r.as_str());
+        out.push_str(":{");
+        fields(out, e);
+        out.push('}');
+    }
+    out.push_str("}}");
+}
+
 pub(crate) fn counts_from_text<'a, E, T>(
     text: &'a str,
     check: impl Fn(E) -> Option<T>,

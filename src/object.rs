@@ -153,6 +153,16 @@ impl Object {
         each!(self, x => x.encode())
     }
 
+    /// [`Object::state_json`] as text, added to `out` (counters are written
+    /// straight, without a tree of values: they travel on every change).
+    pub fn write_state(&self, out: &mut String) {
+        match self {
+            Object::GCounter(c) => c.write_text(out),
+            Object::PnCounter(c) => c.write_text(out),
+            _ => out.push_str(&self.state_json().to_string()),
+        }
+    }
+
     pub(crate) fn decode_state(ty: CrdtType, at: &At<'_>) -> Result<Object, SnapshotError> {
         if at.track {
             // First without building a path per field; a failure decodes

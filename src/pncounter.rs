@@ -108,6 +108,14 @@ impl Crdt for PnCounter {
 }
 
 impl PnCounter {
+    /// [`Codec::encode`]'s text, written straight.
+    pub(crate) fn write_text(&self, out: &mut String) {
+        crate::codec::counts_to_text(out, &self.entries, |out, e| {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\"seq\":{},\"p\":{},\"n\":{}", e.seq, e.p, e.n);
+        });
+    }
+
     /// Like [`GCounter::decode_text`](crate::GCounter): straight from the
     /// text, `None` when anything is off.
     pub(crate) fn decode_text(text: &str) -> Option<PnCounter> {

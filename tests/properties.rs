@@ -261,6 +261,10 @@ macro_rules! properties {
                         for b in &states {
                             let mut delta = Store::new(replica(0));
                             delta.insert_object("x", a.delta_since(&b.version()).wrap());
+                            // The text writers say what the value encoders say.
+                            let text = crdt::sync::protocol::update_text(&delta);
+                            let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+                            prop_assert_eq!(parsed, crdt::sync::protocol::update(&delta));
                             let wire = crdt::sync::protocol::objects_json(&delta).to_string();
                             let back = crdt::sync::protocol::decode_objects(Some(&serde_json::from_str(&wire).unwrap()), &replica(0))
                                 .map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::clock::{Causality, ReplicaId, VersionVector};
-use crate::codec::{At, vv_json};
+use crate::codec::{At, push_json_str, vv_json};
 use crate::error::SnapshotError;
 use crate::object::{CrdtType, Object};
 use crate::store::{Store, StoreVersion, selects};
@@ -65,20 +65,26 @@ pub fn objects_json(store: &Store) -> Value {
 /// Each object's name comes first, so a reader looking for one name can
 /// match the start of a line without parsing it.
 pub fn objects_line(store: &Store, tail: &str) -> String {
-    let mut line = String::from("{\"objects\":[");
-    for (i, (name, o)) in store.iter().enumerate() {
-        if i > 0 {
-            line.push(',');
-        }
-        push_object_head(&mut line, name, o.ty());
-        line.push_str("\"state\":");
-        line.push_str(&o.state_json().to_string());
-        line.push('}');
-    }
-    line.push(']');
+    let mut line = String::from("{\"objects\":");
+    push_objects(&mut line, store);
     line.push_str(tail);
     line.push('}');
     line
+}
+
+/// [`objects_json`] written straight as text.
+fn push_objects(out: &mut String, store: &Store) {
+    out.push('[');
+    for (i, (name, o)) in store.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_object_head(out, name, o.ty());
+        out.push_str("\"state\":");
+        o.write_state(out);
+        out.push('}');
+    }
+    out.push(']');
 }
 
 /// Reads `[{"name", "type", "state"}]` into a store (replica `from`).
@@ -483,19 +489,6 @@ fn push_object_head(out: &mut String, name: &str, ty: CrdtType) {
     out.push_str("\",");
 }
 
-/// A JSON string literal, without a detour through `Value` for plain text.
-fn push_json_str(out: &mut String, s: &str) {
-    if s.bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
-    {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        out.push_str(&Value::from(s).to_string());
-    }
-}
-
 /// The `update` a watcher with `select` gets for `delta`, if any of it is selected.
 pub fn update_for(delta: &Store, select: &[String]) -> Option<Value> {
     let part = delta.select(select);
@@ -505,6 +498,14 @@ pub fn update_for(delta: &Store, select: &[String]) -> Option<Value> {
 /// The `update` that carries `objects` to a watcher.
 pub fn update(objects: &Store) -> Value {
     json!({"type": "update", "objects": objects_json(objects)})
+}
+
+/// [`update`] written straight as text (a watcher gets one every round).
+pub fn update_text(objects: &Store) -> String {
+    let mut out = String::from("{\"type\":\"update\",\"objects\":");
+    push_objects(&mut out, objects);
+    out.push('}');
+    out
 }
 
 // ----------------------------------------------------------- client side

@@ -907,7 +907,7 @@ impl Ws {
             Some(u) if u.check_mergeable(&part).is_ok() => u.merge(&part),
             Some(u) => {
                 let done = std::mem::replace(u, part);
-                self.outbox.push(protocol::update(&done).to_string());
+                self.outbox.push(protocol::update_text(&done));
             }
             None => self.update = Some(part),
         }
@@ -929,7 +929,7 @@ fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
 /// Sends the outbox and whatever a full socket held back.
 fn flush(ws: &mut Ws, metrics: &mut Metrics) -> Result<(), String> {
     if let Some(update) = ws.update.take() {
-        ws.outbox.push(protocol::update(&update).to_string());
+        ws.outbox.push(protocol::update_text(&update));
     }
     for text in ws.outbox.drain(..) {
         metrics.bytes_out += text.len() as u64;
