@@ -285,16 +285,22 @@ mod test {
         line
     }
 
+    /// A new data directory, its log's path and the server's log on it.
+    fn fresh() -> (tempfile::TempDir, PathBuf, Durable) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let rid = || ReplicaId::new("server-x").unwrap();
+        let (d, _, _) = Durable::open(dir.path(), rid).unwrap();
+        (dir, path, d)
+    }
+
     fn value(store: &Store) -> serde_json::Value {
         store.get("n", CrdtType::GCounter).unwrap().value_json()
     }
 
     #[test]
     fn torn_writes_in_the_zeroed_space_are_dropped_and_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.jsonl");
-        let rid = || ReplicaId::new("server-x").unwrap();
-        let (mut d, _, _) = Durable::open(dir.path(), rid).unwrap();
+        let (dir, path, mut d) = fresh();
         d.write(&counter_line("a", 1)).unwrap();
         let end = d.log_bytes;
         drop(d);
@@ -328,10 +334,7 @@ mod test {
 
     #[test]
     fn the_log_grows_in_zeroed_steps_and_a_damaged_line_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.jsonl");
-        let rid = || ReplicaId::new("server-x").unwrap();
-        let (mut d, _, _) = Durable::open(dir.path(), rid).unwrap();
+        let (dir, path, mut d) = fresh();
         // Past the first step: the writes that straddle it are kept whole.
         let line = counter_line("a", 1);
         let n = LOG_STEP as usize / line.len() + 50;
