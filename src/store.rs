@@ -125,17 +125,23 @@ impl Store {
     /// merges into any state.
     pub fn check_mergeable(&self, delta: &Store) -> Result<(), String> {
         for (name, o) in delta.iter() {
-            if let Object::Rga(d) = o {
-                let empty = crate::Rga::default();
-                let mine = match self.get(name, o.ty()) {
-                    Some(Object::Rga(r)) => r,
-                    _ => &empty,
-                };
-                if let Some(dot) = mine.missing_reference(d) {
-                    return Err(format!(
-                        "{name}: the change refers to character {dot}, which this replica does not have; sync first"
-                    ));
-                }
+            self.check_mergeable_object(name, o)?;
+        }
+        Ok(())
+    }
+
+    /// [`Store::check_mergeable`] for one object of a delta.
+    pub fn check_mergeable_object(&self, name: &str, o: &Object) -> Result<(), String> {
+        if let Object::Rga(d) = o {
+            let empty = crate::Rga::default();
+            let mine = match self.get(name, o.ty()) {
+                Some(Object::Rga(r)) => r,
+                _ => &empty,
+            };
+            if let Some(dot) = mine.missing_reference(d) {
+                return Err(format!(
+                    "{name}: the change refers to character {dot}, which this replica does not have; sync first"
+                ));
             }
         }
         Ok(())

@@ -860,12 +860,7 @@ impl Ctx<'_> {
             else {
                 continue;
             };
-            let Some(select) = watcher.session.watching.as_ref() else {
-                continue;
-            };
-            let part = delta.select(select);
-            if !part.is_empty() {
-                watcher.add_update(part);
+            if watcher.add_update(&delta) {
                 self.round.dirty.insert(*other);
             }
         }
@@ -896,21 +891,36 @@ struct PushFrame<'a> {
 }
 
 impl Ws {
-    /// Adds a push's change to this watcher's update of the round. The
-    /// round's changes travel merged in one message: a watcher costs one
-    /// message per round, not one per push, so watching does not slow the
-    /// writers down. A text change that refers to characters the update so
-    /// far lacks cannot be merged into it: that update goes first, and the
-    /// change starts the next one.
-    fn add_update(&mut self, part: Store) {
-        match &mut self.update {
-            Some(u) if u.check_mergeable(&part).is_ok() => u.merge(&part),
-            Some(u) => {
-                let done = std::mem::replace(u, part);
+    /// Adds what this watcher watches of a push's `delta` to its update of
+    /// the round; false when it watches none of it. The round's
+    /// changes travel merged in one message: a watcher costs one message per
+    /// round, not one per push, so watching does not slow the writers down.
+    /// A text change that refers to characters the update so far lacks
+    /// cannot be merged into it: that update goes first, and the change
+    /// starts the next one.
+    fn add_update(&mut self, delta: &Store) -> bool {
+        let Some(select) = self.session.watching.as_ref() else {
+            return false;
+        };
+        let mut added = false;
+        for (name, o) in delta.iter() {
+            if !protocol::selected(select, name) {
+                continue;
+            }
+            added = true;
+            let u = self
+                .update
+                .get_or_insert_with(|| Store::new(delta.replica().clone()));
+            if u.check_mergeable_object(name, o).is_ok() {
+                u.merge_object(name, o);
+            } else {
+                let mut next = Store::new(delta.replica().clone());
+                next.insert_object(name, o.clone());
+                let done = std::mem::replace(u, next);
                 self.outbox.push(protocol::update_text(&done));
             }
-            None => self.update = Some(part),
         }
+        added
     }
 }
 
