@@ -3,12 +3,17 @@
 //! like redis-benchmark) that each push counter increments through the
 //! protocol and wait for the acknowledgement (which comes only
 //! once the change is on disk), and prints changes/s, p50 and p99 latency
-//! from send to ack, the fan-out latency to a watcher, and the server's RSS.
+//! from send to ack, the fan-out latency to a watcher, and the server's RSS;
+//! then 100 clients again with the watcher watching their counter (the
+//! fan-out's cost to the writers).
 //! When redis-server and redis-benchmark are installed, it runs the redis
-//! INCR rows in the same run (appendfsync always, and no persistence), the
-//! two taking turns, three times over; then the medians and the ratios.
+//! INCR rows in the same run (appendfsync always, and no persistence), both
+//! with redis-benchmark and with this generator's clients speaking RESP (the
+//! same client code as crdt's rows, so the ratio compares the servers and not
+//! the generators), the two taking turns, three times over; then the medians
+//! and the ratios.
 //!
-//! `cargo bench --bench server [-- SECONDS_PER_ROW [--repeat N] [CLIENTS...]]`
+//! `cargo bench --bench server [-- SECONDS_PER_ROW [--repeat N] [CLIENTS... [--fanout]]]`
 //! (default 3 seconds, 3 repeats; given client counts, only those rows, once,
 //! and no redis)
 
@@ -137,8 +142,13 @@ fn serve() -> Serve {
 /// A client of the load generator: greeted through tungstenite, then driven
 /// with hand-written frames (as lean as redis-benchmark's hand-written RESP,
 /// so the generator leaves the CPU to the server). Every ack is checked.
+///
+/// The same client speaks RESP to redis (`INCR`, answered `:N`), so that
+/// redis can be driven by this generator too, not only by redis-benchmark.
 struct Client {
     stream: TcpStream,
+    /// Speaks RESP to redis instead of the WebSocket protocol.
+    resp: bool,
     me: String,
     seq: u64,
     sent: Instant,
@@ -151,13 +161,17 @@ struct Client {
 }
 
 impl Client {
-    fn connect(port: u16, i: usize, poll: &Poll) -> Client {
+    fn connect(port: u16, i: usize, poll: &Poll, resp: bool) -> Client {
         let me = format!("c{i}");
-        let ws = connect(port, &me);
-        let MaybeTlsStream::Plain(s) = ws.get_ref() else {
-            unreachable!("ws:// is plain TCP")
+        let stream = if resp {
+            TcpStream::connect(("127.0.0.1", port)).expect("connect to redis")
+        } else {
+            let ws = connect(port, &me);
+            let MaybeTlsStream::Plain(s) = ws.get_ref() else {
+                unreachable!("ws:// is plain TCP")
+            };
+            s.try_clone().unwrap()
         };
-        let stream = s.try_clone().unwrap();
         stream.set_nodelay(true).unwrap();
         stream.set_nonblocking(true).unwrap();
         poll.registry()
@@ -169,6 +183,7 @@ impl Client {
             .unwrap();
         Client {
             stream,
+            resp,
             me,
             seq: 0,
             sent: Instant::now(),
@@ -184,6 +199,14 @@ impl Client {
     fn push(&mut self) {
         use std::fmt::Write as _;
         self.seq += 1;
+        if self.resp {
+            self.frame.clear();
+            self.frame
+                .extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$14\r\nbench:requests\r\n");
+            self.sent = Instant::now();
+            self.send_frame();
+            return;
+        }
         self.payload.clear();
         let _ = write!(
             self.payload,
@@ -209,6 +232,10 @@ impl Client {
         frame.extend(key);
         frame.extend(payload.bytes().enumerate().map(|(i, b)| b ^ key[i % 4]));
         self.sent = Instant::now();
+        self.send_frame();
+    }
+
+    fn send_frame(&mut self) {
         let mut rest = &self.frame[..];
         while !rest.is_empty() {
             match self.stream.write(rest) {
@@ -238,6 +265,15 @@ impl Client {
             }
         }
         let mut acks = 0;
+        if self.resp {
+            // Replies to INCR: `:N\r\n`.
+            while let Some(end) = memchr::memmem::find(&self.buf, b"\r\n") {
+                assert_eq!(self.buf[0], b':', "redis answered {:?}", &self.buf[..end]);
+                acks += 1;
+                self.buf.drain(..end + 2);
+            }
+            return acks;
+        }
         while let Some((head, len)) = next_frame(&self.buf) {
             let b = &self.buf;
             if b[0] & 0x0f == 1 {
@@ -275,9 +311,17 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn connect(port: u16, poll: &Poll) -> Watcher {
+    /// With `counter`, it watches the counter too (every push is forwarded
+    /// to it); without, only the probe (a push every 20 ms).
+    fn connect(port: u16, poll: &Poll, counter: bool) -> Watcher {
         let mut ws = connect(port, "watcher");
-        let select = json!({"type": "sync", "id": 1, "select": ["probe", "bench:requests"], "versions": [], "watch": true});
+        let select = if counter {
+            json!(["probe", "bench:requests"])
+        } else {
+            json!(["probe"])
+        };
+        let select =
+            json!({"type": "sync", "id": 1, "select": select, "versions": [], "watch": true});
         ws.send(Message::text(select.to_string())).unwrap();
         let _ = read_json(&mut ws);
         let MaybeTlsStream::Plain(s) = ws.get_ref() else {
@@ -355,11 +399,16 @@ fn next_frame(b: &[u8]) -> Option<(usize, usize)> {
 /// `n` clients on one thread with an event loop (as redis-benchmark does),
 /// each pushing an increment, waiting for its ack, and pushing the next, for
 /// `secs` seconds. Returns the send-to-ack latencies (ms) and the time taken.
-fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, Vec<f64>, f64) {
+/// With `redis`, the clients speak RESP to a redis on `port`, and there is
+/// no watcher (its fan-out latencies come back empty). `fanout`: the
+/// watcher watches the pushed counter too.
+fn drive(port: u16, n: usize, secs: f64, redis: bool, fanout: bool) -> (Vec<f64>, Vec<f64>, f64) {
     let mut poll = Poll::new().unwrap();
     let mut events = Events::with_capacity(1024);
-    let mut watcher = Watcher::connect(port, &poll);
-    let mut clients: Vec<Client> = (0..n).map(|i| Client::connect(port, i, &poll)).collect();
+    let mut watcher = (!redis).then(|| Watcher::connect(port, &poll, fanout));
+    let mut clients: Vec<Client> = (0..n)
+        .map(|i| Client::connect(port, i, &poll, redis))
+        .collect();
     let t0 = Instant::now();
     for c in clients.iter_mut() {
         c.push();
@@ -388,12 +437,13 @@ fn drive(port: u16, n: usize, secs: f64) -> (Vec<f64>, Vec<f64>, f64) {
                 }
             }
         }
-        if watched {
-            watcher.read();
+        if watched && let Some(w) = watcher.as_mut() {
+            w.read();
         }
         assert!(now < end + Duration::from_secs(10), "acks stopped coming");
     }
-    (lat, watcher.lat, t0.elapsed().as_secs_f64())
+    let fan = watcher.map(|w| w.lat).unwrap_or_default();
+    (lat, fan, t0.elapsed().as_secs_f64())
 }
 
 /// Changes per second, p50 and p99 latency (ms) of one run.
@@ -404,10 +454,11 @@ struct Stats {
     p99: f64,
 }
 
-/// One row: `n` clients pushing for `secs` seconds, plus a watcher of the
-/// counter they push to (so the fan-out runs along, as it would for a
-/// dashboard) and a probe whose writes time the fan-out.
-fn row(n: usize, secs: f64) -> Stats {
+/// One row: `n` clients pushing for `secs` seconds, plus a probe whose
+/// writes time the fan-out to a watcher; with `fanout` the watcher also
+/// watches the counter the clients push to (every push is forwarded to it,
+/// as to a dashboard).
+fn row(n: usize, secs: f64, fanout: bool) -> Stats {
     let server = serve();
     let port = server.port;
     let stop = Arc::new(AtomicBool::new(false));
@@ -427,7 +478,7 @@ fn row(n: usize, secs: f64) -> Stats {
     };
     let cpu0 = cpu_secs(server.child.id());
     let me0 = cpu_secs(std::process::id());
-    let (mut lat, mut fan, elapsed) = drive(port, n, secs);
+    let (mut lat, mut fan, elapsed) = drive(port, n, secs, false, fanout);
     let cpu = cpu_secs(server.child.id()) - cpu0;
     let me = cpu_secs(std::process::id()) - me0;
     let rss = rss_mb(server.child.id());
@@ -436,7 +487,8 @@ fn row(n: usize, secs: f64) -> Stats {
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     fan.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
-        "peer=crdt clients={n} changes={} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} fanout_p50_ms={:.3} fanout_p99_ms={:.3} server_rss_mb={rss:.1} server_cpu_us_per_change={:.1} loadgen_cpu_us_per_change={:.1}",
+        "peer=crdt clients={n} watcher={} changes={} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} fanout_p50_ms={:.3} fanout_p99_ms={:.3} server_rss_mb={rss:.1} server_cpu_us_per_change={:.1} loadgen_cpu_us_per_change={:.1}",
+        if fanout { "counter" } else { "probe" },
         lat.len(),
         lat.len() as f64 / elapsed,
         pct(&lat, 0.5),
@@ -531,6 +583,20 @@ fn redis_rows() -> Vec<(String, usize, Stats)> {
             if let (Some(rps), Some(p50), Some(p99)) = (col(1), col(4), col(6)) {
                 rows.push((label.to_string(), clients, Stats { rps, p50, p99 }));
             }
+            // The same redis driven by this generator, as crdt is.
+            let secs = if clients == 1 { 2.0 } else { 3.0 };
+            let (mut lat, _, elapsed) = drive(port, clients, secs, true, false);
+            lat.sort_by(f64::total_cmp);
+            let stats = Stats {
+                rps: lat.len() as f64 / elapsed,
+                p50: pct(&lat, 0.5),
+                p99: pct(&lat, 0.99),
+            };
+            println!(
+                "peer=redis mode={label}+our-generator clients={clients} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3}",
+                stats.rps, stats.p50, stats.p99
+            );
+            rows.push((format!("{label}+our-generator"), clients, stats));
         }
         let _ = server.kill();
         let _ = server.wait();
@@ -553,9 +619,10 @@ fn medians(runs: &[Stats]) -> Stats {
 }
 
 fn main() {
-    // `[SECONDS_PER_ROW [CLIENTS...]]`: with client counts, only those rows
-    // (once each, no redis). Otherwise every row, crdt and redis taking
-    // turns, `--repeat N` times (default 3), then the medians.
+    // `[SECONDS_PER_ROW [CLIENTS...]] [--fanout]`: with client counts, only
+    // those rows (once each, no redis; `--fanout`: the watcher watches the
+    // counter). Otherwise every row, crdt and redis taking turns,
+    // `--repeat N` times (default 3), then the medians.
     let args: Vec<String> = std::env::args().skip(1).collect();
     let repeat: usize = args
         .iter()
@@ -572,17 +639,26 @@ fn main() {
     let secs = nums.first().copied().unwrap_or(3.0);
     let only: Vec<usize> = nums.iter().skip(1).map(|n| *n as usize).collect();
     if !only.is_empty() {
+        let fanout = args.iter().any(|a| a == "--fanout");
         for n in only {
-            row(n, secs);
+            row(n, secs, fanout);
         }
         return;
     }
-    let rows = [1, 10, 100, 1000];
+    // (clients, the watcher watches the counter): the writers alone (what
+    // redis's rows compare with), then 100 writers with the fan-out.
+    let rows = [
+        (1, false),
+        (10, false),
+        (100, false),
+        (1000, false),
+        (100, true),
+    ];
     let mut ours: Vec<Vec<Stats>> = vec![Vec::new(); rows.len()];
     let mut redis: Vec<(String, usize, Vec<Stats>)> = Vec::new();
     for _ in 0..repeat {
-        for (i, n) in rows.iter().enumerate() {
-            ours[i].push(row(*n, secs));
+        for (i, (n, fanout)) in rows.iter().enumerate() {
+            ours[i].push(row(*n, secs, *fanout));
         }
         for (mode, clients, stats) in redis_rows() {
             match redis
@@ -596,11 +672,14 @@ fn main() {
     }
     idle_memory();
     println!("\nmedians of {repeat} runs:");
-    for (i, n) in rows.iter().enumerate() {
+    for (i, (n, fanout)) in rows.iter().enumerate() {
         let m = medians(&ours[i]);
         println!(
-            "median peer=crdt clients={n} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3}",
-            m.rps, m.p50, m.p99
+            "median peer=crdt clients={n} watcher={} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3}",
+            if *fanout { "counter" } else { "probe" },
+            m.rps,
+            m.p50,
+            m.p99
         );
     }
     for (mode, clients, runs) in &redis {
@@ -609,7 +688,7 @@ fn main() {
             "median peer=redis mode={mode} clients={clients} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3}",
             m.rps, m.p50, m.p99
         );
-        if let Some(i) = rows.iter().position(|n| n == clients) {
+        if let Some(i) = rows.iter().position(|r| *r == (*clients, false)) {
             println!(
                 "ratio crdt/redis mode={mode} clients={clients} throughput={:.2}",
                 medians(&ours[i]).rps / m.rps
