@@ -585,7 +585,9 @@ fn redis_rows() -> Vec<(String, usize, Stats)> {
             }
             // The same redis driven by this generator, as crdt is.
             let secs = if clients == 1 { 2.0 } else { 3.0 };
+            let cpu0 = cpu_secs(server.id());
             let (mut lat, _, elapsed) = drive(port, clients, secs, true, false);
+            let cpu = cpu_secs(server.id()) - cpu0;
             lat.sort_by(f64::total_cmp);
             let stats = Stats {
                 rps: lat.len() as f64 / elapsed,
@@ -593,8 +595,11 @@ fn redis_rows() -> Vec<(String, usize, Stats)> {
                 p99: pct(&lat, 0.99),
             };
             println!(
-                "peer=redis mode={label}+our-generator clients={clients} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3}",
-                stats.rps, stats.p50, stats.p99
+                "peer=redis mode={label}+our-generator clients={clients} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} server_cpu_us_per_change={:.1}",
+                stats.rps,
+                stats.p50,
+                stats.p99,
+                cpu * 1e6 / lat.len() as f64
             );
             rows.push((format!("{label}+our-generator"), clients, stats));
         }
