@@ -320,6 +320,9 @@ struct Watcher {
     chunk: Vec<u8>,
     /// Send-to-update latencies of the probe's writes (ms).
     lat: Vec<f64>,
+    /// Probe writes sent before this (ns; while the clients were still
+    /// connecting, when nobody read the watcher) are not counted.
+    since: u64,
 }
 
 impl Watcher {
@@ -353,6 +356,7 @@ impl Watcher {
             buf: Vec::new(),
             chunk: vec![0u8; 1 << 16],
             lat: Vec::new(),
+            since: u64::MAX,
         }
     }
 
@@ -380,7 +384,9 @@ impl Watcher {
             let v: Value = serde_json::from_slice(payload).unwrap();
             for o in v["objects"].as_array().into_iter().flatten() {
                 for w in o["state"]["writes"].as_array().into_iter().flatten() {
-                    if let Some(sent) = w["value"].as_u64() {
+                    if let Some(sent) = w["value"].as_u64()
+                        && sent >= self.since
+                    {
                         self.lat.push((now_ns().saturating_sub(sent)) as f64 / 1e6);
                     }
                 }
@@ -422,6 +428,9 @@ fn drive(port: u16, n: usize, secs: f64, redis: bool, fanout: bool) -> (Vec<f64>
         .map(|i| Client::connect(port, i, &poll, redis))
         .collect();
     let t0 = Instant::now();
+    if let Some(w) = watcher.as_mut() {
+        w.since = now_ns();
+    }
     for c in clients.iter_mut() {
         c.push();
     }
