@@ -104,6 +104,38 @@ mod change {
     }
 
     #[test]
+    fn a_value_that_looks_like_json_but_is_broken_is_refused() {
+        let r = Replica::new("agent-1");
+        r.ok(&["set", "config:global", "1"]);
+        let before = r.state_bytes();
+        for (args, at) in [
+            (
+                vec!["set", "config:global", r#"{"a": 1"#],
+                "line 1 column 7",
+            ),
+            (vec!["set", "config:global", "[1, 2,]"], "line 1 column 7"),
+            (
+                vec!["add", "tasks:active", "ok", r#"{"id": }"#],
+                "line 1 column 8",
+            ),
+        ] {
+            let out = r.cmd().args(&args).assert().code(2).get_output().clone();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("not valid JSON") && err.contains(at),
+                "{args:?}: {err}"
+            );
+            assert!(err.contains("--string"), "{err}");
+        }
+        assert_eq!(r.state_bytes(), before, "the state file is untouched");
+        // Taken as text when asked to.
+        assert_eq!(
+            r.ok(&["set", "--string", "config:global", r#"{"a": 1"#]),
+            "\"{\\\"a\\\": 1\"\n"
+        );
+    }
+
+    #[test]
     fn add_and_rm_change_an_or_set() {
         let r = Replica::new("agent-1");
         r.ok(&["add", "tasks:active", "task-1", "task-2", r#"{"id": 3}"#]);

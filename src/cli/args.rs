@@ -116,7 +116,8 @@ pub enum Command {
         #[arg(default_value_t = 1)]
         amount: u64,
     },
-    /// Write an lww-register: VALUE is JSON when it parses as JSON, else a string
+    /// Write an lww-register: VALUE is JSON when it parses as JSON, else a
+    /// string (text starting with {, [ or " must be valid JSON)
     #[command(
         after_help = "Examples:\n  crdt set config:global '{\"feature:ai-review\": true}'\n  crdt set config:mode fast\n  crdt set --string config:version 1.10"
     )]
@@ -127,7 +128,8 @@ pub enum Command {
         #[arg(long)]
         string: bool,
     },
-    /// Add members to an or-set (JSON when they parse as JSON, else strings)
+    /// Add members to an or-set (JSON when they parse as JSON, else strings;
+    /// text starting with {, [ or " must be valid JSON)
     #[command(
         after_help = "Examples:\n  crdt add tasks:active task-1 task-2\n  crdt add tasks:active '{\"id\": \"task-3\"}'"
     )]

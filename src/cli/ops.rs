@@ -35,11 +35,19 @@ impl From<TypeArg> for CrdtType {
 }
 
 /// VALUE and ELEM arguments: JSON when they parse as JSON, else strings.
-pub fn parse_value(text: &str, force_string: bool) -> Value {
+/// Text that starts like a JSON object, array or string but does not parse
+/// is an error (a typo would otherwise be stored as a string, silently).
+pub fn parse_value(text: &str, force_string: bool) -> anyhow::Result<Value> {
     if force_string {
-        return Value::String(text.to_string());
+        return Ok(Value::String(text.to_string()));
     }
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        Err(e) if text.trim_start().starts_with(['{', '[', '"']) => {
+            bail!("{text:?} is not valid JSON: {e}; pass --string to store it as text")
+        }
+        Err(_) => Ok(Value::String(text.to_string())),
+    }
 }
 
 fn article(t: CrdtType) -> &'static str {
@@ -161,7 +169,7 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
         } => {
             let t = resolve(store, name, "set", &[CrdtType::LwwRegister], None)?;
             if let Object::LwwRegister(r) = store.get_or_create(name, t) {
-                r.set(&me, parse_value(value, *string), now);
+                r.set(&me, parse_value(value, *string)?, now);
             }
             (name, t)
         }
@@ -173,7 +181,7 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
             let t = resolve(store, name, "add", &[CrdtType::OrSet], None)?;
             if let Object::OrSet(s) = store.get_or_create(name, t) {
                 for e in elems {
-                    s.add(&me, parse_value(e, *string));
+                    s.add(&me, parse_value(e, *string)?);
                 }
             }
             (name, t)
@@ -189,7 +197,7 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
             }
             if let Some(Object::OrSet(s)) = store.get_mut(name, t) {
                 for e in elems {
-                    s.remove(&me, &parse_value(e, *string));
+                    s.remove(&me, &parse_value(e, *string)?);
                 }
             }
             (name, t)
