@@ -21,6 +21,8 @@ struct Server {
     port: u16,
     data: PathBuf,
     _dir: Option<TempDir>,
+    /// The server's log lines (stderr) after the first.
+    lines: mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -33,7 +35,21 @@ impl Server {
     }
 
     fn start_at(data: &Path, args: &[&str]) -> Server {
-        let mut child = StdCommand::new(BIN)
+        Server::start_limited(data, None, args)
+    }
+
+    /// With `ulimit`, the server runs under `ulimit ULIMIT` (say `-n 40`).
+    fn start_limited(data: &Path, ulimit: Option<&str>, args: &[&str]) -> Server {
+        let mut cmd = match ulimit {
+            Some(limit) => {
+                let mut c = StdCommand::new("sh");
+                let script = format!("ulimit {limit} && exec \"$0\" \"$@\"");
+                c.args(["-c", &script, BIN]);
+                c
+            }
+            None => StdCommand::new(BIN),
+        };
+        let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(args)
@@ -64,7 +80,18 @@ impl Server {
             port,
             data: data.to_path_buf(),
             _dir: None,
+            lines: rx,
         }
+    }
+
+    /// What the server logged since the last call.
+    fn log(&self) -> String {
+        let mut out = String::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
     }
 
     fn url(&self) -> String {
@@ -541,6 +568,84 @@ fn watch_and_wait_see_other_agents_changes() {
         ],
     );
     assert_eq!(code, 1);
+}
+
+/// Out of file descriptors, the server cannot accept; connections that wait
+/// in the backlog are taken as soon as descriptors free up, not when the
+/// next connection happens to arrive.
+#[test]
+fn waiting_connections_are_accepted_once_descriptors_free_up() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_limited(&dir.path().join("data"), Some("-n 40"), &[]);
+    let connect = || {
+        let s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // More connections than the server has descriptors for: the kernel
+    // completes them all, the server accepts until it runs out.
+    let mut held: Vec<TcpStream> = (0..60).map(|_| connect()).collect();
+    let waiting = held.pop().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // Free descriptors: the first connections were accepted; closing them
+    // lets the server accept the waiting ones. No new connection arrives.
+    held.drain(..30);
+    let mut waiting = waiting;
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = waiting.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    let log = server.log();
+    assert!(
+        log.contains("only 40 file descriptors (ulimit -n)"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("accept failed").count(),
+        1,
+        "one line per spell of failures: {log}"
+    );
+    drop(held);
+}
+
+/// A soft limit on open files below --max-connections is raised (within the
+/// hard limit), as systems often start processes at 1,024.
+#[test]
+fn the_open_files_limit_is_raised_for_max_connections() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The soft limit only (the hard one stays where it was).
+    let hard = StdCommand::new("sh")
+        .args(["-c", "ulimit -H -n"])
+        .output()
+        .unwrap();
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_string();
+    assert!(
+        hard == "unlimited" || hard.parse::<u64>().is_ok_and(|h| h >= 300),
+        "this test needs a hard limit of at least 300 open files, not {hard}"
+    );
+    let server = Server::start_limited(&data, Some("-S -n 48"), &["--max-connections", "200"]);
+    let held: Vec<TcpStream> = (0..120)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    let mut last = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    last.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    last.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = last.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    let log = server.log();
+    assert!(
+        !log.contains("file descriptors") && !log.contains("accept failed"),
+        "{log}"
+    );
+    drop(held);
 }
 
 #[test]

@@ -65,6 +65,9 @@ pub struct Server {
     config: Config,
     log: Log,
     stop: Arc<AtomicBool>,
+    /// The last accept failed (out of descriptors, say): connections may be
+    /// waiting in the backlog, and the listener will not signal them again.
+    accept_failing: bool,
 }
 
 /// A connection before its WebSocket upgrade, or answering plain HTTP.
@@ -177,6 +180,7 @@ impl Server {
             .ok_or_else(|| format!("cannot listen on {}: no address", config.listen))?;
         let listener = TcpListener::bind(addr)
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+
         Ok((
             Server {
                 listener,
@@ -186,6 +190,7 @@ impl Server {
                 config,
                 log,
                 stop,
+                accept_failing: false,
             },
             loaded,
         ))
@@ -202,6 +207,12 @@ impl Server {
     /// Serves until the stop flag is set, then closes the connections and
     /// writes a snapshot.
     pub fn run(mut self) -> io::Result<()> {
+        let max = self.config.max_connections;
+        if let Some(short) = raise_fd_limit(max as u64 + SPARE_FDS) {
+            (self.log)(format!(
+                "only {short} file descriptors (ulimit -n): fewer than --max-connections {max} connections fit"
+            ));
+        }
         let mut poll = Poll::new()?;
         let mut events = Events::with_capacity(1024);
         poll.registry()
@@ -260,6 +271,10 @@ impl Server {
                 let conn = ctx.event(token, readable, conn, &mut conns);
                 conns.insert(token, conn);
             }
+            if self.accept_failing {
+                // Descriptors may have freed up since: try again.
+                self.accept(&poll, &mut conns, &mut next, stopping.is_some())?;
+            }
             if last_sweep.elapsed() >= Duration::from_millis(100) {
                 last_sweep = Instant::now();
                 self.sweep(&mut conns, &mut round);
@@ -308,11 +323,18 @@ impl Server {
                         },
                     );
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                // The peer gave up before we accepted; or out of descriptors,
-                // where the next round tries again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_failing = false;
+                    return Ok(());
+                }
+                // The peer gave up before we accepted; or out of descriptors:
+                // every round tries again (the loop wakes at least every
+                // 50 ms), and the log says so once per spell of failures.
                 Err(e) => {
-                    (self.log)(format!("accept failed: {e}"));
+                    if !self.accept_failing {
+                        (self.log)(format!("accept failed: {e} (retrying)"));
+                    }
+                    self.accept_failing = true;
                     return Ok(());
                 }
             }
@@ -922,6 +944,23 @@ impl Ws {
         }
         added
     }
+}
+
+/// Descriptors the server needs besides its connections (listener, poll,
+/// log, lock, snapshot writes, standard streams).
+const SPARE_FDS: u64 = 32;
+
+/// Raises the soft limit on open files to `want` (within the hard limit), as
+/// a server that holds a socket per client must: many systems start processes
+/// at 1,024. The limit it has when that is short of `want`.
+fn raise_fd_limit(want: u64) -> Option<u64> {
+    use rlimit::Resource;
+    let (soft, hard) = Resource::NOFILE.get().ok()?;
+    let mut now = soft;
+    if soft < want && Resource::NOFILE.set(want.min(hard), hard).is_ok() {
+        now = want.min(hard);
+    }
+    (now < want).then_some(now)
 }
 
 /// Starts the close handshake: the close frame goes out with the round.
