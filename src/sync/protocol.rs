@@ -104,13 +104,41 @@ pub fn decode_objects(v: Option<&Value>, from: &ReplicaId) -> Result<Store, Prot
 
 /// One entry of `objects`, its state still JSON text.
 #[derive(Deserialize)]
-struct ObjectIn<'a> {
+pub struct ObjectIn<'a> {
     #[serde(borrow)]
     name: Cow<'a, str>,
     #[serde(rename = "type", borrow)]
     ty: Cow<'a, str>,
     #[serde(default, borrow)]
     state: Option<&'a RawValue>,
+}
+
+/// Adds `[{"name","type","state"},...]` for `list` to `out`, the states as
+/// sent, on one line; `None` (and `out` as it was) when a state spans lines
+/// or a type is unknown (the caller then encodes the decoded delta).
+pub fn push_objects_in(out: &mut String, list: &[ObjectIn<'_>]) -> Option<()> {
+    let start = out.len();
+    out.push('[');
+    for (i, o) in list.iter().enumerate() {
+        let state = o.state.map_or("null", |s| s.get());
+        let Ok(ty) = CrdtType::from_str(&o.ty) else {
+            out.truncate(start);
+            return None;
+        };
+        if memchr::memchr2(b'\n', b'\r', state.as_bytes()).is_some() {
+            out.truncate(start);
+            return None;
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        push_object_head(out, &o.name, ty);
+        out.push_str("\"state\":");
+        out.push_str(state);
+        out.push('}');
+    }
+    out.push(']');
+    Some(())
 }
 
 /// [`decode_objects`] from the JSON text of the list: the entries are read
@@ -122,6 +150,11 @@ pub fn decode_objects_text(text: &str, from: &ReplicaId) -> Result<Store, ProtoE
         let value = serde_json::from_str::<Value>(text).ok();
         return decode_objects(value.as_ref(), from);
     };
+    decode_objects_in(&list, from)
+}
+
+/// [`decode_objects_text`] of a list already read into its typed form.
+pub fn decode_objects_in(list: &[ObjectIn<'_>], from: &ReplicaId) -> Result<Store, ProtoError> {
     let mut store = Store::new(from.clone());
     for (i, o) in list.iter().enumerate() {
         let fast = CrdtType::from_str(&o.ty).ok().and_then(|ty| {
@@ -576,6 +609,31 @@ mod test {
 
     fn id(s: &str) -> ReplicaId {
         ReplicaId::new(s).unwrap()
+    }
+
+    /// A push's objects written back as sent (the server's log line) decode
+    /// to the same delta; a state spread over lines is not written as sent.
+    #[test]
+    fn objects_as_sent_decode_to_the_same_delta() {
+        let text = r#"[
+            {"name": "n", "type": "g-counter", "state": {"counts": {"a": {"seq": 2, "count": 5}}}},
+            {"type": "lww-register", "name": "caf\u00e9:\"x\"", "state": {"context": {"a": 1}, "writes": [{"dot": ["a", 1], "ts": [7, 0], "value": "é \" \\", "lost": null}]}},
+            {"name": "s", "type": "or-set", "state": {"context": {"a": 1}, "elements": [{"value": [1, {"k": null}], "dots": [["a", 1]]}]}}
+        ]"#;
+        let list: Vec<ObjectIn<'_>> = serde_json::from_str(text).unwrap();
+        let want = decode_objects_in(&list, &id("p")).unwrap();
+        assert_eq!(want, decode_objects_text(text, &id("p")).unwrap());
+        let mut line = String::from("x");
+        push_objects_in(&mut line, &list).unwrap();
+        assert!(!line.contains('\n'), "{line}");
+        let back: Value = serde_json::from_str(&line[1..]).unwrap();
+        assert_eq!(decode_objects(Some(&back), &id("p")).unwrap(), want);
+        let spread = r#"[{"name": "n", "type": "g-counter", "state": {"counts":
+            {"a": {"seq": 1, "count": 1}}}}]"#;
+        let list: Vec<ObjectIn<'_>> = serde_json::from_str(spread).unwrap();
+        let mut line = String::from("x");
+        assert!(push_objects_in(&mut line, &list).is_none());
+        assert_eq!(line, "x");
     }
 
     fn replies(effects: &[Effect]) -> Vec<Value> {

@@ -795,14 +795,14 @@ impl Ctx<'_> {
             let id = top
                 .id
                 .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-            let delta = match top.objects {
-                Some(raw) => protocol::decode_objects_text(raw.get(), from),
+            let delta = match &top.objects {
+                Some(list) => protocol::decode_objects_in(list, from),
                 None => protocol::decode_objects(None, from),
             };
             match protocol::push_effect_of(id.as_ref(), delta) {
                 Effect::Persist { delta, id } => {
-                    let raw = top.objects.map(|r| r.get());
-                    self.push(token, ws, delta, raw, id, started, conns);
+                    let sent = top.objects.as_deref();
+                    self.push(token, ws, delta, sent, id, started, conns);
                 }
                 Effect::Reply(v) => ws.outbox.push(v.to_string()),
                 Effect::Close(_) => unreachable!("a push never closes"),
@@ -857,7 +857,7 @@ impl Ctx<'_> {
         token: Token,
         ws: &mut Ws,
         delta: Store,
-        raw: Option<&str>,
+        sent: Option<&[protocol::ObjectIn<'_>]>,
         id: Option<Value>,
         started: Instant,
         conns: &mut HashMap<Token, Conn>,
@@ -888,8 +888,18 @@ impl Ctx<'_> {
         }
         // The log line: the objects as sent (they decode to this delta), or
         // the delta encoded, which cannot fail.
-        let logged =
-            raw.is_some_and(|raw| encode_entry(&mut self.round.log, &Entry::Objects(raw)).is_ok());
+        let logged = sent.is_some_and(|list| {
+            let log = &mut self.round.log;
+            let start = log.len();
+            log.push_str("{\"objects\":");
+            let ok = protocol::push_objects_in(log, list).is_some();
+            if ok {
+                log.push_str("}\n");
+            } else {
+                log.truncate(start);
+            }
+            ok
+        });
         if !logged {
             let _ = encode_entry(&mut self.round.log, &Entry::Delta(&delta));
         }
@@ -908,8 +918,10 @@ struct PushFrame<'a> {
     ty: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
     id: Option<&'a serde_json::value::RawValue>,
+    /// Read in the same pass (a list of another shape fails the whole
+    /// frame, which then takes the value path and its precise errors).
     #[serde(borrow)]
-    objects: Option<&'a serde_json::value::RawValue>,
+    objects: Option<Vec<protocol::ObjectIn<'a>>>,
 }
 
 impl Ws {
