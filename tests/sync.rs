@@ -570,12 +570,25 @@ fn watch_and_wait_see_other_agents_changes() {
     assert_eq!(code, 1);
 }
 
+/// Asks `GET /healthz` on a connection; the whole answer (within 10 s).
+fn healthz_on(mut stream: TcpStream) -> String {
+    use std::io::{Read, Write};
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
 /// Out of file descriptors, the server cannot accept; connections that wait
 /// in the backlog are taken as soon as descriptors free up, not when the
 /// next connection happens to arrive.
 #[test]
 fn waiting_connections_are_accepted_once_descriptors_free_up() {
-    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_limited(&dir.path().join("data"), Some("-n 40"), &[]);
     let connect = || {
@@ -591,12 +604,7 @@ fn waiting_connections_are_accepted_once_descriptors_free_up() {
     // Free descriptors: the first connections were accepted; closing them
     // lets the server accept the waiting ones. No new connection arrives.
     held.drain(..30);
-    let mut waiting = waiting;
-    waiting
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    let _ = waiting.read_to_string(&mut answer);
+    let answer = healthz_on(waiting);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     let log = server.log();
     assert!(
@@ -615,7 +623,6 @@ fn waiting_connections_are_accepted_once_descriptors_free_up() {
 /// hard limit), as systems often start processes at 1,024.
 #[test]
 fn the_open_files_limit_is_raised_for_max_connections() {
-    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     // The soft limit only (the hard one stays where it was).
@@ -632,13 +639,8 @@ fn the_open_files_limit_is_raised_for_max_connections() {
     let held: Vec<TcpStream> = (0..120)
         .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
         .collect();
-    let mut last = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    last.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    last.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    let _ = last.read_to_string(&mut answer);
+    let last = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let answer = healthz_on(last);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     let log = server.log();
     assert!(
