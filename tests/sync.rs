@@ -84,6 +84,11 @@ impl Server {
         }
     }
 
+    /// What the server logged since the last call, without waiting.
+    fn log_now(&self) -> String {
+        self.lines.try_iter().map(|l| l + "\n").collect()
+    }
+
     /// What the server logged since the last call.
     fn log(&self) -> String {
         let mut out = String::new();
@@ -281,32 +286,37 @@ fn next_json(
     }
 }
 
+type RawWs = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
+
+/// A raw connection that said hello as `replica`.
+fn greeted(port: u16, replica: &str) -> RawWs {
+    let mut ws = raw_ws(port);
+    let hello = json!({"type": "hello", "replica": replica, "protocol": 1});
+    ws.send(tungstenite::Message::text(hello.to_string()))
+        .unwrap();
+    assert_eq!(next_json(&mut ws)["type"], "welcome");
+    ws
+}
+
+/// A raw connection (replica "w") watching `select`, and its sync-reply.
+fn watching(port: u16, select: &[&str]) -> (RawWs, Value) {
+    let mut ws = greeted(port, "w");
+    let sync = json!({"type": "sync", "id": 1, "select": select, "versions": [], "watch": true});
+    ws.send(tungstenite::Message::text(sync.to_string()))
+        .unwrap();
+    let reply = next_json(&mut ws);
+    assert_eq!(reply["type"], "sync-reply", "{reply}");
+    (ws, reply)
+}
+
 /// Many pushes sent without waiting (they arrive in few reads): each is
 /// acknowledged, in order, and a watcher receives every one of them, merged
 /// into one update per round.
 #[test]
 fn pipelined_pushes_are_acknowledged_in_order_and_forwarded() {
     let server = Server::start(&[]);
-    let mut watcher = raw_ws(server.port);
-    watcher
-        .send(tungstenite::Message::text(
-            json!({"type": "hello", "replica": "w", "protocol": 1}).to_string(),
-        ))
-        .unwrap();
-    assert_eq!(next_json(&mut watcher)["type"], "welcome");
-    watcher
-        .send(tungstenite::Message::text(
-            json!({"type": "sync", "id": 1, "select": ["n"], "versions": [], "watch": true})
-                .to_string(),
-        ))
-        .unwrap();
-    assert_eq!(next_json(&mut watcher)["type"], "sync-reply");
-    let mut ws = raw_ws(server.port);
-    ws.send(tungstenite::Message::text(
-        json!({"type": "hello", "replica": "p", "protocol": 1}).to_string(),
-    ))
-    .unwrap();
-    assert_eq!(next_json(&mut ws)["type"], "welcome");
+    let (mut watcher, _) = watching(server.port, &["n"]);
+    let mut ws = greeted(server.port, "p");
     const N: u64 = 500;
     for seq in 1..=N {
         let push = json!({"type": "push", "id": seq, "objects": [{"name": "n", "type": "g-counter",
@@ -349,11 +359,7 @@ fn a_watcher_gets_text_edits_merged_into_updates_it_can_apply() {
     let server = Server::start(&[]);
     let me = ReplicaId::new("p").unwrap();
     let mut local = Store::new(me.clone());
-    let mut ws = raw_ws(server.port);
-    let hello = json!({"type": "hello", "replica": "p", "protocol": 1});
-    ws.send(tungstenite::Message::text(hello.to_string()))
-        .unwrap();
-    assert_eq!(next_json(&mut ws)["type"], "welcome");
+    let mut ws = greeted(server.port, "p");
     let mut id = 0;
     let mut edit = |local: &mut Store, f: &dyn Fn(&mut crdt::Rga)| {
         let before = local.versions();
@@ -367,17 +373,7 @@ fn a_watcher_gets_text_edits_merged_into_updates_it_can_apply() {
     let first = edit(&mut local, &|r| r.insert(&me, 0, "abcdef").unwrap());
     ws.send(tungstenite::Message::text(first)).unwrap();
     assert_eq!(next_json(&mut ws)["type"], "ack");
-    let mut watcher = raw_ws(server.port);
-    let hello = json!({"type": "hello", "replica": "w", "protocol": 1});
-    watcher
-        .send(tungstenite::Message::text(hello.to_string()))
-        .unwrap();
-    assert_eq!(next_json(&mut watcher)["type"], "welcome");
-    let sync = json!({"type": "sync", "id": 1, "select": ["doc"], "versions": [], "watch": true});
-    watcher
-        .send(tungstenite::Message::text(sync.to_string()))
-        .unwrap();
-    let reply = next_json(&mut watcher);
+    let (mut watcher, reply) = watching(server.port, &["doc"]);
     let server_id = ReplicaId::new("server").unwrap();
     let mut seen = decode_objects(reply.get("objects"), &server_id).unwrap();
     // Typing runs (each edit refers to the one before) broken by edits at
@@ -568,6 +564,34 @@ fn watch_and_wait_see_other_agents_changes() {
         ],
     );
     assert_eq!(code, 1);
+}
+
+/// A watcher that stops reading is cut off once 16 MiB of updates wait for
+/// it; the writers are acknowledged all along.
+#[test]
+fn a_watcher_too_slow_to_read_is_cut_off_and_writers_go_on() {
+    let server = Server::start(&[]);
+    // The watcher reads nothing after its sync-reply.
+    let (_watcher, _) = watching(server.port, &["big"]);
+    let mut ws = greeted(server.port, "p");
+    let big = "x".repeat(1 << 20);
+    let mut log = String::new();
+    for seq in 1..=64u64 {
+        let state = json!({"context": {"p": seq}, "writes": [{"dot": ["p", seq], "ts": [seq, 0], "value": format!("{seq}{big}"), "lost": null}]});
+        let push = json!({"type": "push", "id": seq, "objects": [{"name": "big", "type": "lww-register", "state": state}]});
+        ws.send(tungstenite::Message::text(push.to_string()))
+            .unwrap();
+        let ack = next_json(&mut ws);
+        assert_eq!(
+            (ack["type"].as_str(), ack["id"].as_u64()),
+            (Some("ack"), Some(seq))
+        );
+        log.push_str(&server.log_now());
+        if log.contains("too slow to read its updates") {
+            return;
+        }
+    }
+    panic!("the watcher was not cut off after 64 MiB of updates: {log}");
 }
 
 /// Asks `GET /healthz` on a connection; the whole answer (within 10 s).
