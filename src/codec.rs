@@ -260,11 +260,6 @@ impl<'a> At<'a> {
     }
 }
 
-/// A counter's state, `{"counts": {replica: entry}}`, read straight from
-/// its JSON text into entries: no tree of values (a counter push is decoded
-/// on every change). `check` turns a wire entry into the counter's entry, or
-/// `None` when it breaks a rule. `None` when anything is off: the value
-/// decoder then says exactly what.
 /// A JSON string literal, without a detour through `Value` for plain text.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
     if s.bytes()
@@ -298,6 +293,11 @@ pub(crate) fn counts_to_text<T>(
     out.push_str("}}");
 }
 
+/// A counter's state, `{"counts": {replica: entry}}`, read straight from
+/// its JSON text into entries: no tree of values (a counter push is decoded
+/// on every change). `check` turns a wire entry into the counter's entry, or
+/// `None` when it breaks a rule. `None` when anything is off: the value
+/// decoder then says exactly what.
 pub(crate) fn counts_from_text<'a, E, T>(
     text: &'a str,
     check: impl Fn(E) -> Option<T>,

@@ -124,9 +124,6 @@ pub(crate) fn number_json(v: i128) -> Value {
 }
 
 impl GCounter {
-    /// Decodes a state from its JSON text straight into entries, without a
-    /// tree of values (a counter push is decoded on every change). `None`
-    /// when anything is off: the value decoder then says exactly what.
     /// [`Codec::encode`]'s text, written straight.
     pub(crate) fn write_text(&self, out: &mut String) {
         crate::codec::counts_to_text(out, &self.entries, |out, e| {
@@ -135,6 +132,9 @@ impl GCounter {
         });
     }
 
+    /// Decodes a state from its JSON text straight into entries, without a
+    /// tree of values (a counter push is decoded on every change). `None`
+    /// when anything is off: the value decoder then says exactly what.
     pub(crate) fn decode_text(text: &str) -> Option<GCounter> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]

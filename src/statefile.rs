@@ -129,9 +129,13 @@ fn position(bytes: &[u8], at: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// The start every journal line of `name` has: the name comes first.
+/// The start every journal line of `name` has: the name comes first,
+/// written by the encoder [`objects_line`] uses, so the two always match.
 fn journal_prefix(name: &str) -> String {
-    format!("{{\"objects\":[{{\"name\":{},", Value::from(name))
+    let mut prefix = String::from("{\"objects\":[{\"name\":");
+    crate::codec::push_json_str(&mut prefix, name);
+    prefix.push(',');
+    prefix
 }
 
 /// A journal line holding `delta` (all of one name), newline included;
