@@ -698,6 +698,30 @@ fn healthz_and_metrics_answer_plain_http() {
     // /ws without an upgrade: 400, not a hang.
     assert!(get("/ws").starts_with("HTTP/1.1 400 "), "{}", get("/ws"));
     assert!(get("/nowhere").starts_with("HTTP/1.1 404 "));
+    // A head that is not HTTP: 400, not a guess at what was meant; one too
+    // large or with too many fields: 431.
+    let many: String = (0..65).map(|i| format!("x-{i}: y\r\n")).collect();
+    let huge = format!("GET /healthz HTTP/1.1\r\nx: {}", "y".repeat(16 * 1024 - 26));
+    for (garbage, status) in [
+        ("GET /healthz\r\n\r\n".to_string(), "400"),
+        (
+            "GET /healthz HTTP/1.1\r\nno colon here\r\n\r\n".to_string(),
+            "400",
+        ),
+        (format!("GET /healthz HTTP/1.1\r\n{many}\r\n"), "431"),
+        (huge, "431"),
+    ] {
+        use std::io::{Read, Write};
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(garbage.as_bytes()).unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{garbage:?}: {text}"
+        );
+    }
     let metrics = get("/metrics");
     for needle in [
         "crdt_sync_latency_ms_bucket{crdt_type=\"g-counter\",operation=\"push\"",

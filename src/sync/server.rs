@@ -522,17 +522,46 @@ impl Ctx<'_> {
                 return None;
             }
         };
-        let Some(head) = Head::parse(&buf[..n]) else {
-            if n == HEAD_MAX {
+        let parsed = Head::parse(&buf[..n]);
+        if parsed.is_err() || n == HEAD_MAX {
+            // Consume what was peeked: closing with unread bytes would reset
+            // the connection and lose the answer.
+            let _ = h.stream.read(&mut buf[..n]);
+        }
+        let head = match parsed {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                if n == HEAD_MAX {
+                    self.respond(
+                        token,
+                        h,
+                        "431 Request Header Fields Too Large",
+                        "text/plain",
+                        "request head too large\n",
+                    );
+                }
+                return None;
+            }
+            Err(httparse::Error::TooManyHeaders) => {
                 self.respond(
                     token,
                     h,
                     "431 Request Header Fields Too Large",
                     "text/plain",
-                    "request head too large\n",
+                    "more than 64 header fields\n",
                 );
+                return None;
             }
-            return None;
+            Err(e) => {
+                self.respond(
+                    token,
+                    h,
+                    "400 Bad Request",
+                    "text/plain",
+                    &format!("not an HTTP/1.1 request: {e}\n"),
+                );
+                return None;
+            }
         };
         // Consume the head: it was only peeked.
         let mut consumed = vec![0u8; head.len];
@@ -1044,24 +1073,27 @@ struct Head {
 }
 
 impl Head {
-    /// `None` until the blank line that ends the head has arrived.
-    fn parse(buf: &[u8]) -> Option<Head> {
-        let end = memchr::memmem::find(buf, b"\r\n\r\n")?;
-        let text = String::from_utf8_lossy(&buf[..end]);
-        let mut lines = text.split("\r\n");
-        let mut first = lines.next().unwrap_or("").split(' ');
-        let method = first.next().unwrap_or("").to_string();
-        let path = first.next().unwrap_or("").to_string();
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        Some(Head {
-            method,
-            path,
-            headers,
-            len: end + 4,
-        })
+    /// `Ok(None)` until the blank line that ends the head has arrived; an
+    /// error for a head that is not HTTP/1.x.
+    fn parse(buf: &[u8]) -> Result<Option<Head>, httparse::Error> {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        let httparse::Status::Complete(len) = req.parse(buf)? else {
+            return Ok(None);
+        };
+        Ok(Some(Head {
+            method: req.method.unwrap_or_default().to_string(),
+            path: req.path.unwrap_or_default().to_string(),
+            headers: req
+                .headers
+                .iter()
+                .map(|h| {
+                    let value = String::from_utf8_lossy(h.value).trim().to_string();
+                    (h.name.to_string(), value)
+                })
+                .collect(),
+            len,
+        }))
     }
 
     fn header(&self, name: &str) -> Option<&str> {
