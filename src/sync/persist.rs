@@ -6,13 +6,11 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
-
 use crate::clock::ReplicaId;
 use crate::snapshot;
 use crate::statefile::{open_lock_file, write_atomic};
 use crate::store::Store;
-use crate::sync::protocol::{decode_objects, objects_line};
+use crate::sync::protocol::{ObjectIn, decode_objects, objects_line, push_objects_in};
 
 /// Compact once the log is this large.
 pub const COMPACT_BYTES: u64 = 64 << 20;
@@ -28,29 +26,33 @@ const LOG_STEP: u64 = 1 << 20;
 
 /// One line of the log.
 pub enum Entry<'a> {
-    /// The `objects` of a push as the client sent them (already decoded and
-    /// checked: replaying them decodes to the same delta).
-    Objects(&'a str),
+    /// A push's objects as the client sent them, already decoded into
+    /// `delta`: written with their states as sent (replaying them decodes
+    /// to `delta`), or `delta` encoded when a state spans lines.
+    Sent {
+        objects: &'a [ObjectIn<'a>],
+        delta: &'a Store,
+    },
     /// A delta to encode.
     Delta(&'a Store),
 }
 
 /// Adds the log line of `e` (newline included) to `buf`.
-pub fn encode_entry(buf: &mut String, e: &Entry<'_>) -> io::Result<()> {
+pub fn encode_entry(buf: &mut String, e: &Entry<'_>) {
     match e {
-        Entry::Objects(raw) if !raw.contains(['\n', '\r']) => {
+        Entry::Sent { objects, delta } => {
+            let start = buf.len();
             buf.push_str("{\"objects\":");
-            buf.push_str(raw);
-            buf.push('}');
-        }
-        Entry::Objects(raw) => {
-            let v: serde_json::Value = serde_json::from_str(raw).map_err(io::Error::other)?;
-            buf.push_str(&json!({"objects": v}).to_string());
+            if push_objects_in(buf, objects).is_some() {
+                buf.push('}');
+            } else {
+                buf.truncate(start);
+                buf.push_str(&objects_line(delta, ""));
+            }
         }
         Entry::Delta(d) => buf.push_str(&objects_line(d, "")),
     }
     buf.push('\n');
-    Ok(())
 }
 
 pub struct Durable {
@@ -129,7 +131,7 @@ impl Durable {
     pub fn append(&mut self, entries: &[Entry<'_>]) -> io::Result<()> {
         let mut buf = String::new();
         for e in entries {
-            encode_entry(&mut buf, e)?;
+            encode_entry(&mut buf, e);
         }
         self.write(&buf)
     }
@@ -251,7 +253,17 @@ mod test {
             c.inc(&ReplicaId::new("a").unwrap(), 5).unwrap();
         }
         d.append(&[Entry::Delta(&delta)]).unwrap();
-        d.append(&[Entry::Objects("[{\"name\": \"n\", \"type\": \"g-counter\",\n \"state\": {\"counts\": {\"b\": {\"seq\": 1, \"count\": 2}}}}]")]).unwrap();
+        // As sent, with a state over two lines: written as the delta.
+        let sent = "[{\"name\": \"n\", \"type\": \"g-counter\", \"state\": {\"counts\":\n {\"b\": {\"seq\": 1, \"count\": 2}}}}]";
+        let objects: Vec<ObjectIn<'_>> = serde_json::from_str(sent).unwrap();
+        let delta =
+            crate::sync::protocol::decode_objects_in(&objects, &ReplicaId::new("b").unwrap())
+                .unwrap();
+        d.append(&[Entry::Sent {
+            objects: &objects,
+            delta: &delta,
+        }])
+        .unwrap();
         let path = dir.path().join("log.jsonl");
         // The file is zeroed ahead of the lines.
         let lines = d.log_bytes;
@@ -281,7 +293,7 @@ mod test {
             c.inc(&ReplicaId::new(replica).unwrap(), n).unwrap();
         }
         let mut line = String::new();
-        encode_entry(&mut line, &Entry::Delta(&delta)).unwrap();
+        encode_entry(&mut line, &Entry::Delta(&delta));
         line
     }
 

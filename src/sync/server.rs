@@ -915,23 +915,14 @@ impl Ctx<'_> {
                 self.round.dirty.insert(*other);
             }
         }
-        // The log line: the objects as sent (they decode to this delta), or
-        // the delta encoded, which cannot fail.
-        let logged = sent.is_some_and(|list| {
-            let log = &mut self.round.log;
-            let start = log.len();
-            log.push_str("{\"objects\":");
-            let ok = protocol::push_objects_in(log, list).is_some();
-            if ok {
-                log.push_str("}\n");
-            } else {
-                log.truncate(start);
-            }
-            ok
-        });
-        if !logged {
-            let _ = encode_entry(&mut self.round.log, &Entry::Delta(&delta));
-        }
+        let entry = match sent {
+            Some(objects) => Entry::Sent {
+                objects,
+                delta: &delta,
+            },
+            None => Entry::Delta(&delta),
+        };
+        encode_entry(&mut self.round.log, &entry);
         let mut types = 0u8;
         for (_, o) in delta.iter() {
             types |= 1 << CrdtType::ALL.iter().position(|t| *t == o.ty()).unwrap_or(0);
