@@ -57,13 +57,45 @@ pub fn encode_entry(buf: &mut String, e: &Entry<'_>) {
 
 pub struct Durable {
     dir: PathBuf,
-    log: File,
-    /// Where the log's lines end (the next write goes here).
-    log_bytes: u64,
-    /// The log file's length: zeros from `log_bytes` on.
-    allocated: u64,
+    log: LogWriter,
     /// An exclusive lock on `DATA/lock`: one server per data directory.
     _lock: File,
+}
+
+/// How the log is written: [`LogWriter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogIo {
+    /// Direct I/O where the file system allows it, else buffered.
+    Direct,
+    /// Buffered writes, each followed by an fdatasync.
+    Buffered,
+}
+
+/// Writes the log, durably: every write is on disk when it returns.
+///
+/// Where the file system allows it (Linux, not tmpfs), the log is opened
+/// with `O_DIRECT | O_DSYNC`: a round's lines go from memory to the disk in
+/// one system call, written over whole 4 KiB blocks (the last block's earlier
+/// lines are kept in `tail` and written again with it; the rest of the block
+/// is zeros, which end the log). Buffered writes with an fdatasync copy the
+/// lines into the page cache and then make ext4 find and write the dirty
+/// pages back: measured on this machine kind, 150 bytes durably took 130-165
+/// us and 37-52 us of CPU that way, 105-125 us and 19-30 us direct.
+struct LogWriter {
+    file: File,
+    path: PathBuf,
+    direct: bool,
+    /// Where the lines end (the next write goes here).
+    end: u64,
+    /// The file's length: zeros from `end` on.
+    allocated: u64,
+    /// Direct I/O: the bytes of the block `end` is in, before `end` (not
+    /// kept up to date once buffered).
+    tail: Vec<u8>,
+    /// Direct I/O: room for a block-aligned window of one write (a `Vec`
+    /// a block longer than the window, the window starting at its first
+    /// aligned byte), kept between writes.
+    window: Vec<u8>,
 }
 
 /// What was found on start.
@@ -80,6 +112,15 @@ impl Durable {
     pub fn open(
         dir: &Path,
         new_replica: impl FnOnce() -> ReplicaId,
+    ) -> Result<(Durable, Store, Loaded), String> {
+        Durable::open_with(dir, new_replica, LogIo::Direct)
+    }
+
+    /// [`Durable::open`], the log written as `io` says.
+    pub fn open_with(
+        dir: &Path,
+        new_replica: impl FnOnce() -> ReplicaId,
+        io: LogIo,
     ) -> Result<(Durable, Store, Loaded), String> {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         // Two servers appending to one log would lose each other's changes.
@@ -112,14 +153,12 @@ impl Durable {
             Err(e) => return Err(format!("cannot read {}: {e}", snap.display())),
         };
         let log_path = dir.join("log.jsonl");
-        let (log, log_bytes, mut loaded) = replay_log(&log_path, &mut store)?;
+        let (log, mut loaded) = replay_log(&log_path, &mut store, io)?;
         loaded.objects = store.len();
         Ok((
             Durable {
                 dir: dir.to_path_buf(),
                 log,
-                log_bytes,
-                allocated: log_bytes,
                 _lock: lock,
             },
             store,
@@ -136,32 +175,19 @@ impl Durable {
         self.write(&buf)
     }
 
-    /// Appends lines made by [`encode_entry`] and fsyncs them.
+    /// Appends lines made by [`encode_entry`] and makes them durable.
     pub fn write(&mut self, lines: &str) -> io::Result<()> {
-        let end = self.log_bytes + lines.len() as u64;
-        if end > self.allocated {
-            self.allocate(end)?;
-        }
-        self.log.write_all_at(lines.as_bytes(), self.log_bytes)?;
-        self.log.sync_data()?;
-        self.log_bytes = end;
-        Ok(())
+        self.log.write(lines.as_bytes())
     }
 
-    /// Zero-fills the log up to the [`LOG_STEP`] past `end` and makes that
-    /// durable, so the writes that follow change no file size.
-    fn allocate(&mut self, end: u64) -> io::Result<()> {
-        let to = (end / LOG_STEP + 1) * LOG_STEP;
-        let zeros = vec![0u8; (to - self.allocated) as usize];
-        self.log.write_all_at(&zeros, self.allocated)?;
-        self.log.sync_data()?;
-        self.allocated = to;
-        Ok(())
+    /// Whether the log is written with direct I/O.
+    pub fn direct(&self) -> bool {
+        self.log.direct
     }
 
     /// Writes a snapshot of `store` and starts an empty log, when the log is big.
     pub fn maybe_compact(&mut self, store: &Store) -> io::Result<bool> {
-        if self.log_bytes < COMPACT_BYTES {
+        if self.log.end < COMPACT_BYTES {
             return Ok(false);
         }
         self.compact(store)?;
@@ -174,15 +200,138 @@ impl Durable {
             snapshot::encode(store).as_bytes(),
         )?;
         // The snapshot has everything the log had: start the log again.
-        let log_path = self.dir.join("log.jsonl");
-        let fresh = File::create(&log_path)?;
-        fresh.sync_all()?;
-        File::open(&self.dir)?.sync_all()?;
-        self.log = fresh;
-        self.log_bytes = 0;
-        self.allocated = 0;
+        self.log.restart()?;
+        File::open(&self.dir)?.sync_all()
+    }
+}
+
+/// Whole blocks for direct I/O: 4 KiB, a multiple of the logical block size
+/// of the disks in use (512 or 4,096 bytes).
+const BLOCK: u64 = 4096;
+
+impl LogWriter {
+    /// Opens the log at `path` for writing after its first `end` bytes
+    /// (`tail`: the bytes of the block `end` is in, before it), with direct
+    /// I/O when `io` asks for it and the file system allows it.
+    fn open(path: &Path, end: u64, tail: &[u8], io: LogIo) -> io::Result<LogWriter> {
+        let (file, direct) = open_log_file(path, io == LogIo::Direct)?;
+        let allocated = file.metadata()?.len();
+        Ok(LogWriter {
+            file,
+            path: path.to_path_buf(),
+            direct,
+            end,
+            allocated,
+            tail: tail.to_vec(),
+            window: Vec::new(),
+        })
+    }
+
+    fn write(&mut self, lines: &[u8]) -> io::Result<()> {
+        if self.direct {
+            match self.write_direct(lines) {
+                Err(e) if e.raw_os_error() == Some(EINVAL) => {
+                    // The disk wants larger blocks, or the file system took
+                    // O_DIRECT at open but not for writes: buffered from now on.
+                    self.file = open_log_file(&self.path, false)?.0;
+                    self.direct = false;
+                }
+                done => return done,
+            }
+        }
+        self.write_buffered(lines)
+    }
+
+    /// Writes the blocks from the one `end` is in to the end of the lines
+    /// (or, when that passes the file's end, to the next [`LOG_STEP`]: the
+    /// file grows zeroed in the same write).
+    fn write_direct(&mut self, lines: &[u8]) -> io::Result<()> {
+        let start = self.end - self.tail.len() as u64;
+        let end = self.end + lines.len() as u64;
+        let mut to = end.next_multiple_of(BLOCK);
+        if to > self.allocated {
+            to = (end / LOG_STEP + 1) * LOG_STEP;
+        }
+        let len = (to - start) as usize;
+        if self.window.len() < len + BLOCK as usize {
+            self.window = vec![0; len + BLOCK as usize];
+        }
+        let at = self.window.as_ptr().align_offset(BLOCK as usize);
+        if at >= BLOCK as usize {
+            // No aligned address to be had: as the disk refusing it.
+            return Err(io::Error::from_raw_os_error(EINVAL));
+        }
+        let window = &mut self.window[at..at + len];
+        let (old, rest) = window.split_at_mut(self.tail.len());
+        old.copy_from_slice(&self.tail);
+        let (new, zeros) = rest.split_at_mut(lines.len());
+        new.copy_from_slice(lines);
+        zeros.fill(0);
+        self.file.write_all_at(window, start)?;
+        let last = (end - end % BLOCK - start) as usize;
+        self.tail.clear();
+        self.tail
+            .extend_from_slice(&window[last..(end - start) as usize]);
+        self.end = end;
+        self.allocated = self.allocated.max(to);
         Ok(())
     }
+
+    /// Writes the lines at `end` (after zero-filling the file to the next
+    /// [`LOG_STEP`] when they pass its end) and fdatasyncs them.
+    fn write_buffered(&mut self, lines: &[u8]) -> io::Result<()> {
+        let end = self.end + lines.len() as u64;
+        if end > self.allocated {
+            let to = (end / LOG_STEP + 1) * LOG_STEP;
+            let zeros = vec![0u8; (to - self.allocated) as usize];
+            self.file.write_all_at(&zeros, self.allocated)?;
+            self.file.sync_data()?;
+            self.allocated = to;
+        }
+        self.file.write_all_at(lines, self.end)?;
+        self.file.sync_data()?;
+        self.end = end;
+        Ok(())
+    }
+
+    /// Empties the log (its lines are in a snapshot now).
+    fn restart(&mut self) -> io::Result<()> {
+        let fresh = File::create(&self.path)?;
+        fresh.sync_all()?;
+        drop(fresh);
+        self.file = open_log_file(&self.path, self.direct)?.0;
+        self.end = 0;
+        self.allocated = 0;
+        self.tail.clear();
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+const EINVAL: i32 = libc::EINVAL;
+#[cfg(not(target_os = "linux"))]
+const EINVAL: i32 = 22;
+
+/// Opens the log for writing, with `O_DIRECT | O_DSYNC` when `direct` and
+/// the file system allows it (tmpfs, for one, does not): the file, and
+/// whether it is direct.
+fn open_log_file(path: &Path, direct: bool) -> io::Result<(File, bool)> {
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(target_os = "linux")]
+    if direct {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut direct = options.clone();
+        direct.custom_flags(libc::O_DIRECT | libc::O_DSYNC);
+        match direct.open(path) {
+            Ok(f) => return Ok((f, true)),
+            Err(e) if e.raw_os_error() == Some(EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = direct;
+    Ok((options.open(path)?, false))
 }
 
 /// Replays the log at `path` into `store` and opens it for writing: the
@@ -190,7 +339,7 @@ impl Durable {
 /// end of the file. A last line that is incomplete or does not decode is the
 /// torn remains of a write that was never acknowledged: it is dropped, and so
 /// is anything after it (the file is cut to the lines it keeps).
-fn replay_log(path: &Path, store: &mut Store) -> Result<(File, u64, Loaded), String> {
+fn replay_log(path: &Path, store: &mut Store, io: LogIo) -> Result<(LogWriter, Loaded), String> {
     let mut loaded = Loaded::default();
     let bytes = match fs::read(path) {
         Ok(b) => b,
@@ -220,21 +369,19 @@ fn replay_log(path: &Path, store: &mut Store) -> Result<(File, u64, Loaded), Str
     // A torn write leaves bytes after the kept lines: its start, or (the disk
     // wrote its sectors out of order) some of its later sectors past zeros.
     loaded.torn = bytes[keep..].iter().any(|b| *b != 0);
-    let log = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     if bytes.len() > keep {
         // Cut the torn tail and the zeros: new lines start right after the
         // kept ones, and no old bytes are left behind them.
-        log.set_len(keep as u64)
-            .and_then(|()| log.sync_all())
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(keep as u64).and_then(|()| f.sync_all()))
             .map_err(|e| format!("cannot cut {}: {e}", path.display()))?;
     }
-    Ok((log, keep as u64, loaded))
+    let tail = &bytes[keep - keep % BLOCK as usize..keep];
+    let log = LogWriter::open(path, keep as u64, tail, io)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    Ok((log, loaded))
 }
 
 #[cfg(test)]
@@ -242,11 +389,18 @@ mod test {
     use super::*;
     use crate::{CrdtType, Object};
 
+    /// Both ways of writing the log.
+    const BOTH: [LogIo; 2] = [LogIo::Direct, LogIo::Buffered];
+
     #[test]
     fn the_log_survives_restarts_and_a_torn_tail() {
+        BOTH.into_iter().for_each(survives_restarts);
+    }
+
+    fn survives_restarts(io: LogIo) {
         let dir = tempfile::tempdir().unwrap();
         let rid = || ReplicaId::new("server-x").unwrap();
-        let (mut d, store, loaded) = Durable::open(dir.path(), rid).unwrap();
+        let (mut d, store, loaded) = Durable::open_with(dir.path(), rid, io).unwrap();
         assert_eq!((loaded.objects, store.replica().as_str()), (0, "server-x"));
         let mut delta = Store::new(ReplicaId::new("a").unwrap());
         if let Object::GCounter(c) = delta.get_or_create("n", CrdtType::GCounter) {
@@ -266,25 +420,27 @@ mod test {
         .unwrap();
         let path = dir.path().join("log.jsonl");
         // The file is zeroed ahead of the lines.
-        let lines = d.log_bytes;
+        let lines = d.log.end;
         let len = fs::metadata(&path).unwrap().len();
         assert!(len > lines && len.is_multiple_of(LOG_STEP), "{len} {lines}");
         drop(d);
         // A crash in the middle of the next write.
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.write_all_at(b"{\"objects\": [{\"na", lines).unwrap();
-        let (mut d, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
+        let (mut d, store, loaded) = Durable::open_with(dir.path(), || unreachable!(), io).unwrap();
         assert!(loaded.torn);
         assert_eq!(store.get("n", CrdtType::GCounter).unwrap().value_json(), 7);
         d.compact(&store).unwrap();
         drop(d);
-        let (held, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
+        let (held, store, loaded) = Durable::open_with(dir.path(), || unreachable!(), io).unwrap();
         assert_eq!((loaded.log_entries, store.len()), (0, 1));
         // One server per data directory.
-        let err = Durable::open(dir.path(), || unreachable!()).err().unwrap();
+        let err = Durable::open_with(dir.path(), || unreachable!(), io)
+            .err()
+            .unwrap();
         assert!(err.contains("in use by another crdt serve"), "{err}");
         drop(held);
-        assert!(Durable::open(dir.path(), || unreachable!()).is_ok());
+        assert!(Durable::open_with(dir.path(), || unreachable!(), io).is_ok());
     }
 
     fn counter_line(replica: &str, n: u64) -> String {
@@ -298,11 +454,11 @@ mod test {
     }
 
     /// A new data directory, its log's path and the server's log on it.
-    fn fresh() -> (tempfile::TempDir, PathBuf, Durable) {
+    fn fresh(io: LogIo) -> (tempfile::TempDir, PathBuf, Durable) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
         let rid = || ReplicaId::new("server-x").unwrap();
-        let (d, _, _) = Durable::open(dir.path(), rid).unwrap();
+        let (d, _, _) = Durable::open_with(dir.path(), rid, io).unwrap();
         (dir, path, d)
     }
 
@@ -310,43 +466,94 @@ mod test {
         store.get("n", CrdtType::GCounter).unwrap().value_json()
     }
 
+    /// The log's first `len` bytes, and whether all after them up to a
+    /// block further are zeros.
+    fn log_bytes(path: &Path, len: usize) -> (Vec<u8>, bool) {
+        let mut bytes = vec![1u8; len + BLOCK as usize];
+        let n = File::open(path).unwrap().read_at(&mut bytes, 0).unwrap();
+        bytes.truncate(n);
+        let zeros = bytes[len..].iter().all(|b| *b == 0);
+        bytes.truncate(len);
+        (bytes, zeros)
+    }
+
+    #[test]
+    fn direct_writes_rewrite_their_block_with_the_lines_before_them() {
+        let (dir, path, mut d) = fresh(LogIo::Direct);
+        // Direct wherever the file system takes O_DIRECT (tmpfs does not).
+        let (_, allowed) = open_log_file(&dir.path().join("probe"), true).unwrap();
+        assert_eq!(d.direct(), allowed);
+        let mut want = Vec::new();
+        let mut entries = 0;
+        for round in 0..2 {
+            for i in 0..150u64 {
+                // One to three lines a write, so writes start and end
+                // anywhere in a block and some cross into the next.
+                let mut batch = String::new();
+                for j in 0..=i % 3 {
+                    batch.push_str(&counter_line(&format!("r{round}-{i}-{j}"), 1));
+                    entries += 1;
+                }
+                d.write(&batch).unwrap();
+                want.extend_from_slice(batch.as_bytes());
+                let (bytes, zeros) = log_bytes(&path, want.len());
+                assert!(bytes == want && zeros, "after write {i} of round {round}");
+            }
+            drop(d);
+            // Reopened, the next write starts in the block the last one ended in.
+            let (again, store, loaded) =
+                Durable::open_with(dir.path(), || unreachable!(), LogIo::Direct).unwrap();
+            assert_eq!((loaded.log_entries, loaded.torn), (entries, false));
+            assert_eq!(value(&store), serde_json::json!(entries));
+            d = again;
+        }
+    }
+
     #[test]
     fn torn_writes_in_the_zeroed_space_are_dropped_and_overwritten() {
-        let (dir, path, mut d) = fresh();
+        BOTH.into_iter().for_each(torn_writes);
+    }
+
+    fn torn_writes(io: LogIo) {
+        let (dir, path, mut d) = fresh(io);
         d.write(&counter_line("a", 1)).unwrap();
-        let end = d.log_bytes;
+        let end = d.log.end;
         drop(d);
         // Sectors written out of order: a later part of an unacknowledged
         // write landed past zeros, its start did not.
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.write_all_at(b"\"count\": 9}}}}]}\n{\"objects\"", end + 700)
             .unwrap();
-        let (mut d, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
+        let (mut d, store, loaded) = Durable::open_with(dir.path(), || unreachable!(), io).unwrap();
         assert!(loaded.torn);
         assert_eq!((loaded.log_entries, value(&store)), (1, 1.into()));
         assert_eq!(fs::metadata(&path).unwrap().len(), end, "cut to its lines");
         // New lines go where the torn write was, with nothing stale after them.
         d.write(&counter_line("b", 2)).unwrap();
         drop(d);
-        let (mut d, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
+        let (mut d, store, loaded) = Durable::open_with(dir.path(), || unreachable!(), io).unwrap();
         assert!(!loaded.torn);
         assert_eq!((loaded.log_entries, value(&store)), (2, 3.into()));
         // A write torn in the middle of a character.
-        let end = d.log_bytes;
+        let end = d.log.end;
         d.write(&counter_line("c", 4)).unwrap();
         drop(d);
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.write_all_at("{\"objects\": [{\"name\": \"\u{e9}".as_bytes(), end)
             .unwrap();
         f.write_all_at(&[0xc3], end + 24).unwrap();
-        let (_, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
+        let (_, store, loaded) = Durable::open_with(dir.path(), || unreachable!(), io).unwrap();
         assert!(loaded.torn);
         assert_eq!((loaded.log_entries, value(&store)), (2, 3.into()));
     }
 
     #[test]
     fn the_log_grows_in_zeroed_steps_and_a_damaged_line_is_named() {
-        let (dir, path, mut d) = fresh();
+        BOTH.into_iter().for_each(grows_in_steps);
+    }
+
+    fn grows_in_steps(io: LogIo) {
+        let (dir, path, mut d) = fresh(io);
         // Past the first step: the writes that straddle it are kept whole.
         let line = counter_line("a", 1);
         let n = LOG_STEP as usize / line.len() + 50;
@@ -361,14 +568,16 @@ mod test {
         d.write(&batch).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().len(), 2 * LOG_STEP);
         drop(d);
-        let (d, store, loaded) = Durable::open(dir.path(), || unreachable!()).unwrap();
+        let (d, store, loaded) = Durable::open_with(dir.path(), || unreachable!(), io).unwrap();
         assert_eq!((loaded.log_entries, loaded.torn), (n, false));
         assert_eq!(value(&store), serde_json::json!(1));
         drop(d);
         // A damaged line before the last is not a torn write: it is an error.
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.write_all_at(b"#", line.len() as u64 * 3 + 5).unwrap();
-        let err = Durable::open(dir.path(), || unreachable!()).err().unwrap();
+        let err = Durable::open_with(dir.path(), || unreachable!(), io)
+            .err()
+            .unwrap();
         assert!(err.contains("log.jsonl line 4 is damaged"), "{err}");
     }
 }
