@@ -10,7 +10,7 @@
 //! disk; should the fsync fail the server stops rather than serve changes it
 //! could not keep.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +47,9 @@ pub struct Config {
 pub type Log = Arc<dyn Fn(String) + Send + Sync>;
 
 const LISTENER: Token = Token(0);
+
+/// Bytes a connection reads from its socket at a time.
+const READ_CHUNK: usize = 1024;
 /// How long a client has to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing connection may take to answer the close frame.
@@ -127,6 +130,11 @@ enum Io {
     Http(Http),
     Ws(Box<Ws>),
 }
+
+/// The connections by token. Every event looks its connection up (and takes
+/// it out and puts it back): foldhash hashes a token in a few instructions,
+/// the standard SipHash in about a hundred.
+type Conns = foldhash::HashMap<Token, Conn>;
 
 struct Conn {
     peer: SocketAddr,
@@ -217,7 +225,7 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         poll.registry()
             .register(&mut self.listener, LISTENER, Interest::READABLE)?;
-        let mut conns: HashMap<Token, Conn> = HashMap::new();
+        let mut conns = Conns::default();
         let mut watchers = BTreeSet::new();
         let mut next = 1usize;
         let mut last_sweep = Instant::now();
@@ -293,7 +301,7 @@ impl Server {
     fn accept(
         &mut self,
         poll: &Poll,
-        conns: &mut HashMap<Token, Conn>,
+        conns: &mut Conns,
         next: &mut usize,
         stopping: bool,
     ) -> io::Result<()> {
@@ -342,7 +350,7 @@ impl Server {
     }
 
     /// Idle and stuck connections: pings, closes, drops.
-    fn sweep(&mut self, conns: &mut HashMap<Token, Conn>, round: &mut Round) {
+    fn sweep(&mut self, conns: &mut Conns, round: &mut Round) {
         let idle = self.config.idle_timeout;
         for (token, conn) in conns.iter_mut() {
             match &mut conn.io {
@@ -376,7 +384,7 @@ impl Server {
     /// and drops the connections that ended.
     fn finish_round(
         &mut self,
-        conns: &mut HashMap<Token, Conn>,
+        conns: &mut Conns,
         watchers: &mut BTreeSet<Token>,
         round: &mut Round,
     ) -> io::Result<()> {
@@ -455,13 +463,7 @@ impl Round {
 }
 
 impl Ctx<'_> {
-    fn event(
-        &mut self,
-        token: Token,
-        readable: bool,
-        conn: Conn,
-        conns: &mut HashMap<Token, Conn>,
-    ) -> Conn {
+    fn event(&mut self, token: Token, readable: bool, conn: Conn, conns: &mut Conns) -> Conn {
         let Conn { peer, io } = conn;
         let io = match io {
             Io::Http(mut h) => match self.http(token, peer, &mut h) {
@@ -654,10 +656,13 @@ impl Ctx<'_> {
                 .push((token, "closed during the upgrade".into()));
             return None;
         }
-        // Small read buffers: 1,000 idle clients should cost little memory.
+        // Small read buffers: 1,000 idle clients should cost little memory,
+        // and tungstenite zeroes the buffer's free space before every read
+        // (twice per push: the second read finds the socket empty). A push
+        // is ~200 bytes; a large message is read in as many calls as it takes.
         Some(
             WebSocketConfig::default()
-                .read_buffer_size(4096)
+                .read_buffer_size(READ_CHUNK)
                 .write_buffer_size(64 << 10)
                 .max_write_buffer_size(MAX_UNSENT_BYTES)
                 .max_message_size(Some(self.config.max_message_bytes))
@@ -707,7 +712,7 @@ impl Ctx<'_> {
     }
 
     /// Reads every frame that arrived and runs the protocol on it.
-    fn frames(&mut self, token: Token, conn: &mut Conn, conns: &mut HashMap<Token, Conn>) {
+    fn frames(&mut self, token: Token, conn: &mut Conn, conns: &mut Conns) {
         let peer = conn.peer;
         let Io::Ws(ws) = &mut conn.io else {
             return;
@@ -811,7 +816,7 @@ impl Ctx<'_> {
         ws: &mut Ws,
         text: &str,
         started: Instant,
-        conns: &mut HashMap<Token, Conn>,
+        conns: &mut Conns,
     ) {
         self.metrics.bytes_in += text.len() as u64;
         // A push, the message that comes by the thousand, is read at its top
@@ -889,7 +894,7 @@ impl Ctx<'_> {
         sent: Option<&[protocol::ObjectIn<'_>]>,
         id: Option<Value>,
         started: Instant,
-        conns: &mut HashMap<Token, Conn>,
+        conns: &mut Conns,
     ) {
         // A text delta that refers to characters the server lacks is refused
         // before anything is written.
