@@ -124,6 +124,8 @@ struct Ws {
     closing: Option<(Instant, String)>,
     /// Reading frames failed while closing: discard raw bytes instead.
     draining: bool,
+    /// On this round's list of connections to send to.
+    dirty: bool,
 }
 
 enum Io {
@@ -155,8 +157,9 @@ struct Round {
     pending: Vec<Pending>,
     /// The log lines of the round's pushes.
     log: String,
-    /// Connections with messages in their outbox.
-    dirty: BTreeSet<Token>,
+    /// Connections with something to send, in the order they first had
+    /// (each once: [`Ws::dirty`]).
+    dirty: Vec<Token>,
     /// The order to send in (writers, then watchers).
     order: Vec<Token>,
     /// Connections to drop, with the reason to log.
@@ -240,7 +243,7 @@ impl Server {
                     match &mut conn.io {
                         Io::Ws(ws) => {
                             close(ws, CloseCode::Away, "server shutting down");
-                            round.dirty.insert(*token);
+                            round.mark(*token, ws);
                         }
                         Io::Http(_) => round.gone.push((*token, "server shutting down".into())),
                     }
@@ -369,11 +372,11 @@ impl Server {
                     let quiet = ws.last_heard.elapsed();
                     if quiet > idle {
                         close(ws, CloseCode::Away, "idle timeout");
-                        round.dirty.insert(*token);
+                        round.mark(*token, ws);
                     } else if quiet > idle / 2 && !ws.pinged {
                         ws.pinged = true;
                         let _ = ws.ws.write(Message::Ping(Vec::new().into()));
-                        round.dirty.insert(*token);
+                        round.mark(*token, ws);
                     }
                 }
             }
@@ -411,7 +414,10 @@ impl Server {
         }
         let gone = &mut round.gone;
         // Acks and replies first, then the watchers' updates: a writer's
-        // ack does not wait for the fan-out.
+        // ack does not wait for the fan-out. Each in the order the
+        // connections had something to send (first come, first served: in
+        // the order of their tokens, the same clients would wait longest in
+        // every round).
         let mut order = std::mem::take(&mut round.order);
         order.extend(round.dirty.iter().filter(|t| !watchers.contains(t)));
         order.extend(round.dirty.iter().filter(|t| watchers.contains(t)));
@@ -423,6 +429,7 @@ impl Server {
             else {
                 continue;
             };
+            ws.dirty = false;
             match flush(ws, &mut self.metrics) {
                 Ok(()) => {}
                 Err(why) => {
@@ -451,11 +458,19 @@ impl Server {
 }
 
 impl Round {
+    /// Puts a connection on the round's list of those to send to.
+    fn mark(&mut self, token: Token, ws: &mut Ws) {
+        if !ws.dirty {
+            ws.dirty = true;
+            self.dirty.push(token);
+        }
+    }
+
     fn new() -> Round {
         Round {
             log: String::new(),
             pending: Vec::new(),
-            dirty: BTreeSet::new(),
+            dirty: Vec::new(),
             order: Vec::new(),
             gone: Vec::new(),
         }
@@ -487,6 +502,7 @@ impl Ctx<'_> {
                         pinged: false,
                         closing: None,
                         draining: false,
+                        dirty: false,
                     }))
                 }
                 None => Io::Http(h),
@@ -722,7 +738,7 @@ impl Ctx<'_> {
             return;
         }
         // Writable again: send what a full socket held back.
-        self.round.dirty.insert(token);
+        self.round.mark(token, ws);
         let now = Instant::now();
         loop {
             match ws.ws.read() {
@@ -781,7 +797,7 @@ impl Ctx<'_> {
     /// A closing connection: read (and drop) whatever comes until the peer
     /// closes, so the close frame reaches it before the socket goes away.
     fn drain(&mut self, token: Token, ws: &mut Ws) {
-        self.round.dirty.insert(token);
+        self.round.mark(token, ws);
         loop {
             if ws.draining {
                 let mut buf = [0u8; 4096];
@@ -917,7 +933,7 @@ impl Ctx<'_> {
                 continue;
             };
             if watcher.add_update(&delta) {
-                self.round.dirty.insert(*other);
+                self.round.mark(*other, watcher);
             }
         }
         let entry = match sent {
