@@ -302,7 +302,7 @@ impl LogWriter {
         let fresh = File::create(&self.path)?;
         fresh.sync_all()?;
         drop(fresh);
-        self.file = open_log_file(&self.path, self.direct)?.0;
+        (self.file, self.direct) = open_log_file(&self.path, self.direct)?;
         self.end = 0;
         self.allocated = 0;
         self.tail.clear();
