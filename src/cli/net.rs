@@ -379,7 +379,7 @@ pub fn serve(
     // The first line says where it listens, even with --quiet: scripts and
     // tests read the port from it when they ask for port 0.
     eprintln!(
-        "crdt serve: listening on ws://{addr}/ws as {} ({} objects, {} log entries loaded from {}{})",
+        "crdt serve: listening on ws://{addr}/ws as {} ({} objects, {} log entries loaded from {}{}{})",
         server.replica(),
         loaded.objects,
         loaded.log_entries,
@@ -388,6 +388,11 @@ pub fn serve(
             "; dropped a torn last log entry that was never acknowledged"
         } else {
             ""
+        },
+        if loaded.direct {
+            ""
+        } else {
+            "; the log is written buffered, as the file system refuses direct I/O (slower)"
         }
     );
     server.run().context("the server failed")?;

@@ -76,7 +76,7 @@ pub enum LogIo {
 
 /// Writes the log, durably: every write is on disk when it returns.
 ///
-/// Where the file system allows it (Linux, not tmpfs), the log is opened
+/// Where the file system allows it (Linux; not tmpfs before 6.6), the log is opened
 /// with `O_DIRECT | O_DSYNC`: a round's lines go from memory to the disk in
 /// one system call, written over whole 4 KiB blocks (the last block's earlier
 /// lines are kept in `tail` and written again with it; the rest of the block
@@ -108,6 +108,9 @@ pub struct Loaded {
     pub log_entries: usize,
     /// A torn last log line (from a crash mid-write) that was dropped.
     pub torn: bool,
+    /// The log is written with direct I/O (else buffered: the file system
+    /// refuses direct I/O).
+    pub direct: bool,
 }
 
 impl Durable {
@@ -158,6 +161,7 @@ impl Durable {
         let log_path = dir.join("log.jsonl");
         let (log, mut loaded) = replay_log(&log_path, &mut store, io)?;
         loaded.objects = store.len();
+        loaded.direct = log.direct;
         Ok((
             Durable {
                 dir: dir.to_path_buf(),
@@ -316,7 +320,7 @@ const EINVAL: i32 = libc::EINVAL;
 const EINVAL: i32 = 22;
 
 /// Opens the log for writing, with `O_DIRECT | O_DSYNC` when `direct` and
-/// the file system allows it (tmpfs, for one, does not): the file, and
+/// the file system allows it (tmpfs before Linux 6.6 does not): the file, and
 /// whether it is direct.
 fn open_log_file(path: &Path, direct: bool) -> io::Result<(File, bool)> {
     let mut options = OpenOptions::new();
@@ -482,10 +486,14 @@ mod test {
 
     #[test]
     fn direct_writes_rewrite_their_block_with_the_lines_before_them() {
-        let (dir, path, mut d) = fresh(LogIo::Direct);
-        // Direct wherever the file system takes O_DIRECT (tmpfs does not).
+        let (dir, path, d) = fresh(LogIo::Direct);
+        // Direct wherever the file system takes O_DIRECT (old tmpfs does not).
         let (_, allowed) = open_log_file(&dir.path().join("probe"), true).unwrap();
         assert_eq!(d.direct(), allowed);
+        drop(d);
+        let (mut d, _, loaded) =
+            Durable::open_with(dir.path(), || unreachable!(), LogIo::Direct).unwrap();
+        assert_eq!(loaded.direct, allowed, "said at start");
         let mut want = Vec::new();
         let mut entries = 0;
         for round in 0..2 {
