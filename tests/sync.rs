@@ -608,6 +608,46 @@ fn healthz_on(mut stream: TcpStream) -> String {
     answer
 }
 
+/// A client may send its first frame right behind the upgrade request. When
+/// the two fill the server's 16 KiB look at the request head, the upgrade
+/// still succeeds and the frame is read whole (regression: the server took
+/// all it had peeked as the head, then waited for the head's length again).
+#[test]
+fn a_frame_right_behind_the_upgrade_request_is_read_whole() {
+    use std::io::{Read, Write};
+    let server = Server::start(&[]);
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut bytes = b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    // A masked text frame (mask 0: the payload as is), 20 KB of hello.
+    let pad = " ".repeat(20_000);
+    let hello = format!(r#"{{"type":"hello",{pad}"replica":"a","protocol":1}}"#);
+    bytes.extend([0x81, 0x80 | 126]);
+    bytes.extend((hello.len() as u16).to_be_bytes());
+    bytes.extend([0u8; 4]);
+    bytes.extend(hello.as_bytes());
+    stream.write_all(&bytes).unwrap();
+    let mut response = Vec::new();
+    let mut byte = [0u8];
+    while !response.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        response.push(byte[0]);
+    }
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 101"), "{response}");
+    let mut ws = tungstenite::WebSocket::from_raw_socket(
+        tungstenite::stream::MaybeTlsStream::Plain(stream),
+        tungstenite::protocol::Role::Client,
+        None,
+    );
+    assert_eq!(next_json(&mut ws)["type"], "welcome");
+}
+
 /// Out of file descriptors, the server cannot accept; connections that wait
 /// in the backlog are taken as soon as descriptors free up, not when the
 /// next connection happens to arrive.

@@ -541,15 +541,21 @@ impl Ctx<'_> {
             }
         };
         let parsed = Head::parse(&buf[..n]);
-        if parsed.is_err() || n == HEAD_MAX {
+        let refused = match &parsed {
+            Ok(Some(_)) => false,
+            Ok(None) => n == HEAD_MAX,
+            Err(_) => true,
+        };
+        if refused {
             // Consume what was peeked: closing with unread bytes would reset
-            // the connection and lose the answer.
+            // the connection and lose the answer. (A head that is whole is
+            // consumed below, to its end and not beyond: frames may follow.)
             let _ = h.stream.read(&mut buf[..n]);
         }
         let head = match parsed {
             Ok(Some(head)) => head,
             Ok(None) => {
-                if n == HEAD_MAX {
+                if refused {
                     self.respond(
                         token,
                         h,
