@@ -1,5 +1,5 @@
 //! The server's durable state: a snapshot plus an append-only log of the
-//! deltas accepted since, each fsynced before it is acknowledged.
+//! deltas accepted since, each on disk before it is acknowledged.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -187,11 +187,6 @@ impl Durable {
         self.log.write(lines.as_bytes())
     }
 
-    /// Whether the log is written with direct I/O.
-    pub fn direct(&self) -> bool {
-        self.log.direct
-    }
-
     /// Writes a snapshot of `store` and starts an empty log, when the log is big.
     pub fn maybe_compact(&mut self, store: &Store) -> io::Result<bool> {
         if self.log.end < COMPACT_BYTES {
@@ -237,7 +232,7 @@ impl LogWriter {
     fn write(&mut self, lines: &[u8]) -> io::Result<()> {
         if self.direct {
             match self.write_direct(lines) {
-                Err(e) if e.raw_os_error() == Some(EINVAL) => {
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
                     // The disk wants larger blocks, or the file system took
                     // O_DIRECT at open but not for writes: buffered from now on.
                     self.file = open_log_file(&self.path, false)?.0;
@@ -257,7 +252,7 @@ impl LogWriter {
         let end = self.end + lines.len() as u64;
         let mut to = end.next_multiple_of(BLOCK);
         if to > self.allocated {
-            to = (end / LOG_STEP + 1) * LOG_STEP;
+            to = next_step(end);
         }
         let len = (to - start) as usize;
         if self.window.len() < len + BLOCK as usize {
@@ -266,7 +261,7 @@ impl LogWriter {
         let at = self.window.as_ptr().align_offset(BLOCK as usize);
         if at >= BLOCK as usize {
             // No aligned address to be had: as the disk refusing it.
-            return Err(io::Error::from_raw_os_error(EINVAL));
+            return Err(io::ErrorKind::InvalidInput.into());
         }
         let window = &mut self.window[at..at + len];
         let (old, rest) = window.split_at_mut(self.tail.len());
@@ -289,7 +284,7 @@ impl LogWriter {
     fn write_buffered(&mut self, lines: &[u8]) -> io::Result<()> {
         let end = self.end + lines.len() as u64;
         if end > self.allocated {
-            let to = (end / LOG_STEP + 1) * LOG_STEP;
+            let to = next_step(end);
             let zeros = vec![0u8; (to - self.allocated) as usize];
             self.file.write_all_at(&zeros, self.allocated)?;
             self.file.sync_data()?;
@@ -314,10 +309,11 @@ impl LogWriter {
     }
 }
 
-#[cfg(target_os = "linux")]
-const EINVAL: i32 = libc::EINVAL;
-#[cfg(not(target_os = "linux"))]
-const EINVAL: i32 = 22;
+/// Where the log file ends when it grows past `end`: the next [`LOG_STEP`]
+/// boundary after it.
+fn next_step(end: u64) -> u64 {
+    (end / LOG_STEP + 1) * LOG_STEP
+}
 
 /// Opens the log for writing, with `O_DIRECT | O_DSYNC` when `direct` and
 /// the file system allows it (tmpfs before Linux 6.6 does not): the file, and
@@ -332,7 +328,7 @@ fn open_log_file(path: &Path, direct: bool) -> io::Result<(File, bool)> {
         direct.custom_flags(libc::O_DIRECT | libc::O_DSYNC);
         match direct.open(path) {
             Ok(f) => return Ok((f, true)),
-            Err(e) if e.raw_os_error() == Some(EINVAL) => {}
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}
             Err(e) => return Err(e),
         }
     }
@@ -486,13 +482,12 @@ mod test {
 
     #[test]
     fn direct_writes_rewrite_their_block_with_the_lines_before_them() {
-        let (dir, path, d) = fresh(LogIo::Direct);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let rid = || ReplicaId::new("server-x").unwrap();
+        let (mut d, _, loaded) = Durable::open_with(dir.path(), rid, LogIo::Direct).unwrap();
         // Direct wherever the file system takes O_DIRECT (old tmpfs does not).
         let (_, allowed) = open_log_file(&dir.path().join("probe"), true).unwrap();
-        assert_eq!(d.direct(), allowed);
-        drop(d);
-        let (mut d, _, loaded) =
-            Durable::open_with(dir.path(), || unreachable!(), LogIo::Direct).unwrap();
         assert_eq!(loaded.direct, allowed, "said at start");
         let mut want = Vec::new();
         let mut entries = 0;
@@ -515,6 +510,7 @@ mod test {
             let (again, store, loaded) =
                 Durable::open_with(dir.path(), || unreachable!(), LogIo::Direct).unwrap();
             assert_eq!((loaded.log_entries, loaded.torn), (entries, false));
+            assert_eq!(loaded.direct, allowed);
             assert_eq!(value(&store), serde_json::json!(entries));
             d = again;
         }
