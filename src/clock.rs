@@ -45,6 +45,12 @@ impl fmt::Display for ReplicaId {
     }
 }
 
+/// The largest sequence (and Lamport) number a state may hold: 2^53 - 1,
+/// the largest integer every JSON reader keeps exact. No replica makes that
+/// many events; a state that claims more is refused, and a local change that
+/// would go past it is an error, so every state stays loadable and sendable.
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
+
 /// One event of one replica: the `seq`-th change it made to one object.
 /// Sequence numbers start at 1 and are contiguous per replica and object.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -9,7 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::clock::{Dot, ReplicaId, VersionVector};
+use crate::clock::{Dot, MAX_SEQ, ReplicaId, VersionVector};
+use crate::error::OpError;
 
 /// Sorted, disjoint, non-adjacent inclusive ranges of sequence numbers (all >= 1).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -253,6 +254,18 @@ impl CausalContext {
     pub fn next_dot(&self, replica: &ReplicaId) -> Dot {
         let max = self.0.get(replica).map_or(0, Ranges::max);
         Dot::new(replica.clone(), max + 1)
+    }
+
+    /// The next `n` unused seqs of `replica` (the first is returned), or an
+    /// error when they would go past [`MAX_SEQ`]: a state must stay loadable.
+    pub fn fresh(&self, replica: &ReplicaId, n: u64) -> Result<u64, OpError> {
+        let max = self.0.get(replica).map_or(0, Ranges::max);
+        match max.checked_add(n) {
+            Some(end) if end <= MAX_SEQ => Ok(max + 1),
+            _ => Err(OpError::Exhausted {
+                replica: replica.to_string(),
+            }),
+        }
     }
 
     /// The contiguous prefix per replica: what this object has seen for sure.

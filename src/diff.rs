@@ -270,7 +270,7 @@ mod test {
         }
         a.get_or_create("only:a", CrdtType::OrSet);
         if let Object::OrSet(s) = b.get_or_create("only:b", CrdtType::OrSet) {
-            s.add(&rb, json!(1));
+            s.add(&rb, json!(1)).unwrap();
         }
         let d = diff_stores(&a, &b, &[]);
         let kinds: Vec<(&str, &str)> = d
@@ -310,11 +310,11 @@ mod test {
     fn a_set_diff_says_which_members_the_merge_keeps() {
         let (ra, rb) = (id("a"), id("b"));
         let mut x = crate::OrSet::default();
-        x.add(&ra, json!("t1"));
-        x.add(&ra, json!("t2"));
+        x.add(&ra, json!("t1")).unwrap();
+        x.add(&ra, json!("t2")).unwrap();
         let mut y = x.clone();
-        y.remove(&rb, &json!("t1")); // B removed t1 after seeing it
-        x.add(&ra, json!("t3"));
+        y.remove(&rb, &json!("t1")).unwrap(); // B removed t1 after seeing it
+        x.add(&ra, json!("t3")).unwrap();
         let d = diff_objects(&Object::OrSet(x), &Object::OrSet(y));
         let Detail::Set(elems) = d.detail else {
             unreachable!()

@@ -18,6 +18,10 @@ pub enum OpError {
     PositionOutOfRange { pos: usize, len: usize },
     #[error("range {pos}..{end} is past the end of the text (length {len})")]
     RangeOutOfRange { pos: usize, end: usize, len: usize },
+    #[error(
+        "replica {replica} has used every sequence number of this object (2^53 - 1); no replica makes that many changes, so the state holds a forged one"
+    )]
+    Exhausted { replica: String },
 }
 
 /// Why a snapshot could not be loaded. Every variant names where the problem is.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::clock::{ReplicaId, VersionVector};
+use crate::clock::{MAX_SEQ, ReplicaId, VersionVector};
 use crate::codec::{At, Codec};
 use crate::error::{OpError, SnapshotError};
 use crate::traits::Crdt;
@@ -50,6 +50,11 @@ impl GCounter {
             amount,
         };
         let entry = self.entries.get(replica).copied().unwrap_or_default();
+        if entry.seq >= MAX_SEQ {
+            return Err(OpError::Exhausted {
+                replica: replica.to_string(),
+            });
+        }
         let count = entry.count.checked_add(amount).ok_or_else(overflow)?;
         // The total must stay representable too.
         self.value()

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::clock::{Dot, Hlc, ReplicaId, VersionVector};
 use crate::codec::{At, Codec, context_json, dot_json, hlc_json};
 use crate::context::CausalContext;
-use crate::error::SnapshotError;
+use crate::error::{OpError, SnapshotError};
 use crate::traits::Crdt;
 
 /// A register holding one JSON value.
@@ -25,8 +25,8 @@ use crate::traits::Crdt;
 /// let (a, b) = (ReplicaId::new("agent-1").unwrap(), ReplicaId::new("agent-2").unwrap());
 /// let mut x = LwwRegister::default();
 /// let mut y = LwwRegister::default();
-/// x.set(&a, json!({"feature:ai-review": true}), 1_000);
-/// y.set(&b, json!({"feature:ai-review": false}), 1_001);
+/// x.set(&a, json!({"feature:ai-review": true}), 1_000).unwrap();
+/// y.set(&b, json!({"feature:ai-review": false}), 1_001).unwrap();
 /// x.merge(&y);
 /// assert_eq!(x.value(), Some(&json!({"feature:ai-review": false})));
 /// assert_eq!(x.lost().unwrap().value, json!({"feature:ai-review": true}));
@@ -57,15 +57,15 @@ pub struct Lost {
 impl LwwRegister {
     /// Writes `value` as `replica` at wall time `now_ms` (milliseconds since the epoch).
     /// Returns the timestamp the write got.
-    pub fn set(&mut self, replica: &ReplicaId, value: Value, now_ms: u64) -> Hlc {
+    pub fn set(&mut self, replica: &ReplicaId, value: Value, now_ms: u64) -> Result<Hlc, OpError> {
         let seen = self.writes.values().map(|w| w.ts).max().unwrap_or_default();
         let ts = seen.next(now_ms);
         let lost = self.lost();
-        let dot = self.context.next_dot(replica);
+        let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
         self.context.add(&dot);
         self.writes.clear();
         self.writes.insert(dot, Write { value, ts, lost });
-        ts
+        Ok(ts)
     }
 
     /// The winning write: greatest (timestamp, replica, seq).

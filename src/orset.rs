@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::clock::{Dot, ReplicaId, VersionVector};
 use crate::codec::{At, Codec, canonical, context_json, dot_json};
 use crate::context::CausalContext;
-use crate::error::SnapshotError;
+use crate::error::{OpError, SnapshotError};
 use crate::lww::delta_context;
 use crate::traits::Crdt;
 
@@ -25,10 +25,10 @@ use crate::traits::Crdt;
 /// use serde_json::json;
 /// let (a, b) = (ReplicaId::new("agent-1").unwrap(), ReplicaId::new("agent-2").unwrap());
 /// let mut x = OrSet::default();
-/// x.add(&a, json!("task-1"));
+/// x.add(&a, json!("task-1")).unwrap();
 /// let mut y = x.clone();
-/// x.remove(&a, &json!("task-1"));   // agent-1 completes it...
-/// y.add(&b, json!("task-1"));       // ...while agent-2 re-adds it
+/// x.remove(&a, &json!("task-1")).unwrap();   // agent-1 completes it...
+/// y.add(&b, json!("task-1")).unwrap();       // ...while agent-2 re-adds it
 /// x.merge(&y);
 /// assert!(x.contains(&json!("task-1"))); // add wins
 /// ```
@@ -49,8 +49,8 @@ pub struct Element {
 impl OrSet {
     /// Adds `value` as `replica`. Returns false when it was already a member
     /// (the add still counts: it refreshes the element's dot).
-    pub fn add(&mut self, replica: &ReplicaId, value: Value) -> bool {
-        let dot = self.context.next_dot(replica);
+    pub fn add(&mut self, replica: &ReplicaId, value: Value) -> Result<bool, OpError> {
+        let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
         self.context.add(&dot);
         let key = canonical(&value);
         let fresh = !self.elements.contains_key(&key);
@@ -61,19 +61,21 @@ impl OrSet {
                 dots: BTreeSet::from([dot]),
             },
         );
-        fresh
+        Ok(fresh)
     }
 
     /// Removes `value` as `replica`. Returns false when it was not a member
     /// (nothing changes then).
-    pub fn remove(&mut self, replica: &ReplicaId, value: &Value) -> bool {
-        if self.elements.remove(&canonical(value)).is_none() {
-            return false;
+    pub fn remove(&mut self, replica: &ReplicaId, value: &Value) -> Result<bool, OpError> {
+        let key = canonical(value);
+        if !self.elements.contains_key(&key) {
+            return Ok(false);
         }
         // The remove is an event too, so versions show that something changed.
-        let dot = self.context.next_dot(replica);
+        let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
+        self.elements.remove(&key);
         self.context.add(&dot);
-        true
+        Ok(true)
     }
 
     pub fn contains(&self, value: &Value) -> bool {

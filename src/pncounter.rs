@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::clock::{ReplicaId, VersionVector};
+use crate::clock::{MAX_SEQ, ReplicaId, VersionVector};
 use crate::codec::{At, Codec};
 use crate::error::{OpError, SnapshotError};
 use crate::gcounter::number_json;
@@ -50,6 +50,11 @@ impl PnCounter {
             return Err(OpError::ZeroAmount);
         }
         let mut e = self.entries.get(replica).copied().unwrap_or_default();
+        if e.seq >= MAX_SEQ {
+            return Err(OpError::Exhausted {
+                replica: replica.to_string(),
+            });
+        }
         let side = if up { &mut e.p } else { &mut e.n };
         *side = side.checked_add(amount).ok_or_else(|| OpError::Overflow {
             current: self.value().to_string(),

@@ -500,11 +500,11 @@ mod test {
                 Object::GCounter(c) => c.inc(&me, 1).unwrap(),
                 Object::PnCounter(c) => c.dec(&me, 1).unwrap(),
                 Object::OrSet(x) => {
-                    x.add(&me, serde_json::json!("m"));
+                    x.add(&me, serde_json::json!("m")).unwrap();
                 }
                 Object::Rga(t) => t.append(&me, "hi").unwrap(),
                 Object::LwwRegister(r) => {
-                    r.set(&me, json!([name]), 1);
+                    r.set(&me, json!([name]), 1).unwrap();
                 }
             }
             Ok(())
@@ -525,7 +525,8 @@ mod test {
             }
         }
         if let Object::OrSet(s) = full.get_or_create("b:x", CrdtType::OrSet) {
-            s.add(&me, serde_json::json!({"name": "b:y", "k": [1, 2.5]}));
+            s.add(&me, serde_json::json!({"name": "b:y", "k": [1, 2.5]}))
+                .unwrap();
         }
         fs::write(&path, snapshot::encode(&full)).unwrap();
         let locked = Locked::acquire(&path).unwrap();

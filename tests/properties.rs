@@ -58,7 +58,7 @@ impl Sim for LwwRegister {
         (0u8..6, 0u64..20).boxed()
     }
     fn apply(&mut self, me: &ReplicaId, (v, now): &(u8, u64)) {
-        self.set(me, json!(v), *now);
+        self.set(me, json!(v), *now).unwrap();
     }
 }
 
@@ -72,9 +72,9 @@ impl Sim for OrSet {
     }
     fn apply(&mut self, me: &ReplicaId, (add, v): &(bool, u8)) {
         if *add {
-            self.add(me, json!(v));
+            self.add(me, json!(v)).unwrap();
         } else {
-            self.remove(me, &json!(v));
+            self.remove(me, &json!(v)).unwrap();
         }
     }
 }

@@ -32,9 +32,15 @@ fn two_agents_each_count_a_request_and_both_read_two() {
 fn three_agents_set_the_config_concurrently_and_agree_on_the_winner() {
     let mut configs = vec![LwwRegister::default(); 3];
     // Same wall-clock millisecond for two of them: the replica id breaks the tie.
-    configs[0].set(&agent(1), json!({"feature:ai-review": true}), 1_000);
-    configs[1].set(&agent(2), json!({"feature:auto-merge": false}), 1_000);
-    configs[2].set(&agent(3), json!({"feature:ai-review": false}), 999);
+    configs[0]
+        .set(&agent(1), json!({"feature:ai-review": true}), 1_000)
+        .unwrap();
+    configs[1]
+        .set(&agent(2), json!({"feature:auto-merge": false}), 1_000)
+        .unwrap();
+    configs[2]
+        .set(&agent(3), json!({"feature:ai-review": false}), 999)
+        .unwrap();
     exchange(&mut configs);
     let winner = configs[0].value().cloned();
     assert_eq!(winner, Some(json!({"feature:auto-merge": false})));
@@ -44,7 +50,9 @@ fn three_agents_set_the_config_concurrently_and_agree_on_the_winner() {
     assert_eq!(configs[1].lost().unwrap().writer, agent(1));
 
     // A write made after seeing the others wins, even with a clock far behind.
-    configs[2].set(&agent(3), json!({"feature:ai-review": "final"}), 1);
+    configs[2]
+        .set(&agent(3), json!({"feature:ai-review": "final"}), 1)
+        .unwrap();
     exchange(&mut configs);
     assert!(
         configs
@@ -57,10 +65,10 @@ fn three_agents_set_the_config_concurrently_and_agree_on_the_winner() {
 fn a_task_removed_while_another_agent_re_adds_it_stays() {
     let mut queues = vec![OrSet::default(); 2];
     let task = json!({"id": "task-1", "data": {"type": "analyze"}});
-    queues[0].add(&agent(0), task.clone());
+    queues[0].add(&agent(0), task.clone()).unwrap();
     exchange(&mut queues);
-    queues[0].remove(&agent(0), &task); // agent 0 completes it
-    queues[1].add(&agent(1), task.clone()); // agent 1 re-adds it, concurrently
+    queues[0].remove(&agent(0), &task).unwrap(); // agent 0 completes it
+    queues[1].add(&agent(1), task.clone()).unwrap(); // agent 1 re-adds it, concurrently
     exchange(&mut queues);
     assert!(
         queues.iter().all(|q| q.contains(&task)),
@@ -68,7 +76,7 @@ fn a_task_removed_while_another_agent_re_adds_it_stays() {
     );
 
     // A remove that has seen every add does remove it.
-    queues[1].remove(&agent(1), &task);
+    queues[1].remove(&agent(1), &task).unwrap();
     exchange(&mut queues);
     assert!(queues.iter().all(|q| !q.contains(&task)));
 }

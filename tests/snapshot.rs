@@ -29,11 +29,12 @@ fn two_agents() -> (Store, Store) {
                 me,
                 json!({"feature:ai-review": me.as_str() == "agent-1", "n": 1.5}),
                 now,
-            );
+            )
+            .unwrap();
         }
         if let Object::OrSet(set) = s.get_or_create("tasks:active", CrdtType::OrSet) {
-            set.add(me, json!({"id": "task-1"}));
-            set.add(me, json!(format!("task-{}", me)));
+            set.add(me, json!({"id": "task-1"})).unwrap();
+            set.add(me, json!(format!("task-{}", me))).unwrap();
         }
         if let Object::Rga(t) = s.get_or_create("document:main", CrdtType::Rga) {
             t.append(
@@ -51,7 +52,7 @@ fn two_agents() -> (Store, Store) {
     edit(&mut y, &b, 1_700_000_000_005);
     x.merge(&y);
     if let Some(Object::OrSet(set)) = x.get_mut("tasks:active", CrdtType::OrSet) {
-        set.remove(&a, &json!("task-agent-2"));
+        set.remove(&a, &json!("task-agent-2")).unwrap();
     }
     if let Some(Object::Rga(t)) = x.get_mut("document:main", CrdtType::Rga) {
         t.delete(&a, 0, 2).unwrap();
@@ -140,7 +141,7 @@ fn numbers_round_trip_exactly() {
     ];
     for (i, v) in values.iter().enumerate() {
         if let Object::LwwRegister(r) = s.get_or_create(&format!("n:{i}"), CrdtType::LwwRegister) {
-            r.set(&me, v.clone(), 1);
+            r.set(&me, v.clone(), 1).unwrap();
         }
     }
     let back = snapshot::decode(&snapshot::encode(&s)).unwrap();
@@ -164,7 +165,7 @@ fn type_conflicts_are_kept_and_round_trip() {
         c.inc(&a, 1).unwrap();
     }
     if let Object::OrSet(s) = y.get_or_create("votes", CrdtType::OrSet) {
-        s.add(&b, json!("yes"));
+        s.add(&b, json!("yes")).unwrap();
     }
     x.merge(&y);
     assert_eq!(

@@ -169,7 +169,7 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
         } => {
             let t = resolve(store, name, "set", &[CrdtType::LwwRegister], None)?;
             if let Object::LwwRegister(r) = store.get_or_create(name, t) {
-                r.set(&me, parse_value(value, *string)?, now);
+                r.set(&me, parse_value(value, *string)?, now)?;
             }
             (name, t)
         }
@@ -181,7 +181,7 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
             let t = resolve(store, name, "add", &[CrdtType::OrSet], None)?;
             if let Object::OrSet(s) = store.get_or_create(name, t) {
                 for e in elems {
-                    s.add(&me, parse_value(e, *string)?);
+                    s.add(&me, parse_value(e, *string)?)?;
                 }
             }
             (name, t)
@@ -197,7 +197,7 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
             }
             if let Some(Object::OrSet(s)) = store.get_mut(name, t) {
                 for e in elems {
-                    s.remove(&me, &parse_value(e, *string)?);
+                    s.remove(&me, &parse_value(e, *string)?)?;
                 }
             }
             (name, t)

@@ -821,14 +821,14 @@ mod test {
         let mut a = Store::new(id("agent-1"));
         if let Object::OrSet(s) = a.get_or_create("tasks:big", CrdtType::OrSet) {
             for i in 0..10_000 {
-                s.add(&id("agent-1"), json!(format!("task-{i}")));
+                s.add(&id("agent-1"), json!(format!("task-{i}"))).unwrap();
             }
         }
         sync(&mut server, &mut a, &[]);
         let mut b = Store::new(id("agent-2"));
         sync(&mut server, &mut b, &[]);
         if let Some(Object::OrSet(s)) = b.get_mut("tasks:big", CrdtType::OrSet) {
-            s.add(&id("agent-2"), json!("one more"));
+            s.add(&id("agent-2"), json!("one more")).unwrap();
         }
         sync(&mut server, &mut b, &[]);
         // agent-1 now syncs: what crosses the wire is small.

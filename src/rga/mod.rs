@@ -18,15 +18,17 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use crate::clock::{Dot, ReplicaId, VersionVector};
+use crate::clock::{Dot, MAX_SEQ, ReplicaId, VersionVector};
 use crate::codec::{At, Codec, context_json};
 use crate::context::CausalContext;
 use crate::error::{OpError, SnapshotError};
 use crate::traits::Crdt;
 
+mod column;
+use column::{Column, NOWHERE};
+
 /// Most runs a chunk holds before it splits in two.
 pub const CHUNK: usize = 48;
-const NOWHERE: u32 = u32::MAX;
 
 /// A character id inside one `Rga`: replica index and seq.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -179,10 +181,8 @@ struct Pos {
 pub struct Rga {
     replicas: Vec<ReplicaId>,
     index_of: HashMap<ReplicaId, u32>,
-    /// Per replica, the character of each seq (`'\0'` for a delete event's seq).
-    content: Vec<Vec<char>>,
-    /// Per replica, the chunk id holding each seq (NOWHERE for deletes).
-    chunk_of: Vec<Vec<u32>>,
+    /// Per replica, the character of each seq and the chunk holding it.
+    cols: Vec<Column>,
     chunks: Vec<Chunk>,
     /// Chunk id -> index in `chunks`.
     slot: Vec<u32>,
@@ -239,8 +239,7 @@ impl Rga {
         let i = self.replicas.len() as u32;
         self.replicas.push(replica.clone());
         self.index_of.insert(replica.clone(), i);
-        self.content.push(Vec::new());
-        self.chunk_of.push(Vec::new());
+        self.cols.push(Column::default());
         i
     }
 
@@ -269,31 +268,16 @@ impl Rga {
         chars: impl Iterator<Item = char>,
         chunk: u32,
     ) {
-        let (content, chunk_of) = (
-            &mut self.content[r as usize],
-            &mut self.chunk_of[r as usize],
-        );
-        let start = (seq - 1) as usize;
-        let end = start + n;
-        if content.len() < end {
-            content.resize(end, '\0');
-            chunk_of.resize(end, NOWHERE);
-        }
-        for (slot, c) in content[start..end].iter_mut().zip(chars) {
-            *slot = c;
-        }
-        chunk_of[start..end].fill(chunk);
+        self.cols[r as usize].record(seq, n, chars, chunk);
     }
 
     fn has(&self, r: u32, seq: u64) -> bool {
-        self.chunk_of[r as usize]
-            .get((seq - 1) as usize)
-            .is_some_and(|&c| c != NOWHERE)
+        self.cols[r as usize].has(seq)
     }
 
     /// Where the character `id` is (it must be here).
     fn locate_id(&self, id: Id) -> Pos {
-        let chunk_id = self.chunk_of[id.r as usize][(id.seq - 1) as usize];
+        let chunk_id = self.cols[id.r as usize].chunk(id.seq);
         let c = self.slot[chunk_id as usize] as usize;
         let s = self.chunks[c]
             .spans
@@ -335,8 +319,8 @@ impl Rga {
     }
 
     /// Inserts `span` before span index `s` of chunk `c` (`s` may be the end).
-    /// Returns the id of the chunk that holds it. The characters' entries in
-    /// `chunk_of` must exist (see `record`).
+    /// Returns the id of the chunk that holds it. The characters' slots
+    /// must exist (see `record`).
     fn insert_span(&mut self, c: usize, s: usize, span: Span) -> u32 {
         if self.chunks.is_empty() {
             self.chunks.push(Chunk::default());
@@ -372,8 +356,7 @@ impl Rga {
         };
         new.recount();
         for s in &new.spans {
-            let start = (s.seq - 1) as usize;
-            self.chunk_of[s.r as usize][start..start + s.len as usize].fill(id);
+            self.cols[s.r as usize].fill_chunk(s.seq, s.len as usize, id);
         }
         self.chunks.insert(c + 1, new);
         self.slot.push(0);
@@ -442,8 +425,13 @@ impl Rga {
         if n == 0 {
             return Ok(());
         }
+        let seq = self.context.fresh(replica, u64::from(n))?;
+        if self.max_lamport + u64::from(n) > MAX_SEQ {
+            return Err(OpError::Exhausted {
+                replica: replica.to_string(),
+            });
+        }
         let r = self.intern(replica);
-        let seq = self.context.next_dot(replica).seq;
         let lamport = self.max_lamport + 1;
         self.context.add_range(replica, seq, seq + u64::from(n) - 1);
         self.max_lamport += u64::from(n);
@@ -497,7 +485,7 @@ impl Rga {
         let (c, s) = self.clamp_insert_point(c, s);
         self.record_iter(r, seq, n as usize, text.chars(), NOWHERE);
         let id = self.insert_span(c, s, span);
-        self.chunk_of[r as usize][(seq - 1) as usize..(seq - 1) as usize + n as usize].fill(id);
+        self.cols[r as usize].fill_chunk(seq, n as usize, id);
         Ok(())
     }
 
@@ -525,8 +513,8 @@ impl Rga {
         if count == 0 {
             return Ok(());
         }
+        let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
         let r = self.intern(replica);
-        let dot = self.context.next_dot(replica);
         self.context.add(&dot);
         self.record(r, dot.seq, &['\0'], NOWHERE);
         let del = Del {
@@ -616,8 +604,7 @@ impl Rga {
         let mut out = String::with_capacity(self.visible);
         for chunk in &self.chunks {
             for s in chunk.spans.iter().filter(|s| s.del.is_none()) {
-                let start = (s.seq - 1) as usize;
-                out.extend(&self.content[s.r as usize][start..start + s.len as usize]);
+                out.extend(self.cols[s.r as usize].chars(s.seq, s.len as usize));
             }
         }
         out
@@ -682,7 +669,7 @@ impl Rga {
                         seq: seq - 1,
                     }))
                 },
-                ch: self.content[s.r as usize][(seq - 1) as usize],
+                ch: self.cols[s.r as usize].char_at(seq),
                 deleted: s.del.map(|d| {
                     self.dot(Id {
                         r: d.r,
@@ -856,10 +843,11 @@ impl Rga {
         }
     }
 
-    /// Builds from spans in document order (decoding, deltas).
+    /// Builds from spans in document order (deltas), copying their
+    /// characters from `source` (only theirs: a delta holds what it carries).
     fn from_spans(
         replicas: Vec<ReplicaId>,
-        content: Vec<Vec<char>>,
+        source: &[Column],
         spans: Vec<Span>,
         context: CausalContext,
     ) -> Rga {
@@ -869,9 +857,8 @@ impl Rga {
                 .enumerate()
                 .map(|(i, r)| (r.clone(), i as u32))
                 .collect(),
-            chunk_of: content.iter().map(|c| vec![NOWHERE; c.len()]).collect(),
+            cols: vec![Column::default(); replicas.len()],
             replicas,
-            content,
             context,
             ..Rga::default()
         };
@@ -883,8 +870,9 @@ impl Rga {
             };
             chunk.recount();
             for s in &chunk.spans {
-                let start = (s.seq - 1) as usize;
-                rga.chunk_of[s.r as usize][start..start + s.len as usize].fill(i as u32);
+                let n = s.len as usize;
+                let chars = source[s.r as usize].chars(s.seq, n).iter().copied();
+                rga.cols[s.r as usize].record(s.seq, n, chars, i as u32);
             }
             rga.visible += chunk.visible;
             rga.max_lamport = rga.max_lamport.max(
@@ -909,13 +897,6 @@ impl Crdt for Rga {
             return;
         }
         let map: Vec<u32> = other.replicas.iter().map(|r| self.intern(r)).collect();
-        for (or, oc) in other.content.iter().enumerate() {
-            let r = map[or] as usize;
-            if self.content[r].len() < oc.len() {
-                self.content[r].resize(oc.len(), '\0');
-                self.chunk_of[r].resize(oc.len(), NOWHERE);
-            }
-        }
         let remap = |id: Id| Id {
             r: map[id.r as usize],
             seq: id.seq,
@@ -965,13 +946,15 @@ impl Crdt for Rga {
                         },
                         del,
                     };
-                    let start = (part_seq - 1) as usize;
-                    let chars: Vec<char> =
-                        other.content[ospan.r as usize][start..start + span.len as usize].to_vec();
-                    self.record(r, part_seq, &chars, NOWHERE);
+                    let chars = other.cols[ospan.r as usize].chars(part_seq, span.len as usize);
+                    self.cols[r as usize].record(
+                        part_seq,
+                        chars.len(),
+                        chars.iter().copied(),
+                        NOWHERE,
+                    );
                     let chunk = self.integrate(span);
-                    let start = (part_seq - 1) as usize;
-                    self.chunk_of[r as usize][start..start + chars.len()].fill(chunk);
+                    self.cols[r as usize].fill_chunk(part_seq, span.len as usize, chunk);
                     self.max_lamport = self.max_lamport.max(span.lamport + u64::from(span.len) - 1);
                 }
                 i = j;
@@ -1017,7 +1000,7 @@ impl Crdt for Rga {
         }
         Rga::from_spans(
             self.replicas.clone(),
-            self.content.clone(),
+            &self.cols,
             spans,
             self.context.minus(vv),
         )
@@ -1154,8 +1137,7 @@ impl Codec for Rga {
                     Some(o) if o.r as usize == r && o.seq < x.seq => Value::from(x.seq - o.seq),
                     Some(o) => json!([self.replicas[o.r as usize].as_str(), o.seq]),
                 });
-                let start = (x.seq - 1) as usize;
-                chars.extend(&self.content[r][start..start + x.len as usize]);
+                chars.extend(self.cols[r].chars(x.seq, x.len as usize));
                 prev_end = x.seq + u64::from(x.len) - 1;
                 prev_lamport_end = x.lamport + u64::from(x.len) - 1;
             }
@@ -1192,12 +1174,10 @@ impl Codec for Rga {
             context: CausalContext::new(),
             ..Rga::default()
         };
-        // Every replica the context knows, so seqs have room.
-        for (replica, ranges) in context.iter() {
-            let r = rga.intern(replica) as usize;
-            let max = ranges.max() as usize;
-            rga.content[r].resize(max, '\0');
-            rga.chunk_of[r].resize(max, NOWHERE);
+        // Every replica the context knows (no room is made for its seqs:
+        // slots are made for the characters that are here).
+        for (replica, _) in context.iter() {
+            rga.intern(replica);
         }
         let inserts = at.field("inserts")?;
         let texts = at.field("text")?;
@@ -1237,12 +1217,23 @@ impl Codec for Rga {
             };
             let (mut prev_end, mut prev_lamport_end, mut used) = (0u64, 0u64, 0usize);
             for g in (0..items.len()).step_by(4) {
-                let seq = prev_end + num(g)? + 1;
+                let seq = prev_end
+                    .checked_add(num(g)?)
+                    .filter(|&s| s < MAX_SEQ)
+                    .ok_or_else(|| item(&list, g, "a seq gap within 2^53"))?
+                    + 1;
                 let len = num(g + 1)?;
                 if len == 0 || len > u64::from(u32::MAX) {
                     return Err(item(&list, g + 1, "a length from 1 to 2^32-1"));
                 }
-                let lamport = prev_lamport_end + num(g + 2)? + 1;
+                let lamport = prev_lamport_end
+                    .checked_add(num(g + 2)?)
+                    .filter(|&l| l < MAX_SEQ)
+                    .ok_or_else(|| item(&list, g + 2, "a lamport gap within 2^53"))?
+                    + 1;
+                if lamport.checked_add(len - 1).is_none_or(|l| l > MAX_SEQ) {
+                    return Err(item(&list, g + 2, "lamport numbers within 2^53"));
+                }
                 let origin = match &items[g + 3] {
                     Value::Null => None,
                     Value::Number(n) => match n.as_u64() {
@@ -1257,6 +1248,13 @@ impl Codec for Rga {
                     },
                     _ => {
                         let d = list.child(&items[g + 3], &format!("[{}]", g + 3)).dot()?;
+                        if d.replica == replica && d.seq >= seq {
+                            return Err(causal(
+                                &list,
+                                g + 3,
+                                format!("origin {d} is not an earlier character"),
+                            ));
+                        }
                         let or = match rga.index_of.get(&d.replica) {
                             Some(&or) => or,
                             // A delta may start after a character of a replica it
@@ -1275,7 +1273,8 @@ impl Codec for Rga {
                 };
                 let end = seq
                     .checked_add(len - 1)
-                    .ok_or_else(|| item(&list, g + 1, "seqs below 2^64"))?;
+                    .filter(|&e| e <= MAX_SEQ)
+                    .ok_or_else(|| item(&list, g + 1, "seqs within 2^53"))?;
                 if !at.delta && !context.contains_range(&replica, seq, end) {
                     return Err(causal(
                         &list,
@@ -1288,12 +1287,8 @@ impl Codec for Rga {
                         text_at.shape(&format!("at least {} characters", used + len as usize))
                     );
                 }
-                if rga.content[r as usize].len() < end as usize {
-                    rga.content[r as usize].resize(end as usize, '\0');
-                    rga.chunk_of[r as usize].resize(end as usize, NOWHERE);
-                }
-                let slot = &mut rga.content[r as usize][(seq - 1) as usize..end as usize];
-                slot.copy_from_slice(&chars[used..used + len as usize]);
+                let run = &chars[used..used + len as usize];
+                rga.cols[r as usize].record(seq, run.len(), run.iter().copied(), NOWHERE);
                 used += len as usize;
                 all.push((
                     Span {
@@ -1362,8 +1357,8 @@ impl Codec for Rga {
                 )));
             }
             // Mark the seqs as present before placing (the index needs the slots).
-            let start = (span.seq - 1) as usize;
-            rga.chunk_of[span.r as usize][start..start + span.len as usize].fill(0);
+            let n = span.len as usize;
+            rga.cols[span.r as usize].fill_chunk(span.seq, n, 0);
             let chunk = if detached {
                 let c = rga.chunks.len().saturating_sub(1);
                 let s = rga.chunks.last().map_or(0, |ch| ch.spans.len());
@@ -1371,7 +1366,7 @@ impl Codec for Rga {
             } else {
                 rga.integrate(span)
             };
-            rga.chunk_of[span.r as usize][start..start + span.len as usize].fill(chunk);
+            rga.cols[span.r as usize].fill_chunk(span.seq, n, chunk);
             rga.max_lamport = rga.max_lamport.max(span.lamport + u64::from(span.len) - 1);
         }
         let deletes = at.field("deletes")?;
@@ -1424,7 +1419,13 @@ impl Codec for Rga {
                 if n == 0 || n > u64::from(u32::MAX) {
                     return Err(item(&list, g + 4, "a count from 1 to 2^32-1"));
                 }
-                let last_dot = dot + ds * (n - 1);
+                let last_dot = (ds * (n - 1))
+                    .checked_add(dot)
+                    .filter(|&d| d <= MAX_SEQ)
+                    .ok_or_else(|| item(&list, g, "delete dots within 2^53"))?;
+                if tseq > MAX_SEQ {
+                    return Err(item(&list, g + 2, "a target seq within 2^53"));
+                }
                 if !at.delta && !context.contains_range(&replica, dot, last_dot) {
                     return Err(causal(
                         &list,
@@ -1443,6 +1444,14 @@ impl Codec for Rga {
                         &list,
                         g + 2,
                         "a deleted character is not in the text".into(),
+                    ));
+                }
+                // (After the targets: n is then bounded by the characters here.)
+                if (dot..=last_dot).any(|d| rga.has(dr, d)) {
+                    return Err(causal(
+                        &list,
+                        g,
+                        format!("a delete {replica}:{dot}..{last_dot} is also a character"),
                     ));
                 }
                 // As an ascending target range: dots run the other way for ts = -1.
@@ -1485,10 +1494,7 @@ mod test {
             for s in &c.spans {
                 assert!(s.len > 0);
                 for k in 0..s.len {
-                    assert_eq!(
-                        rga.chunk_of[s.r as usize][(s.seq + u64::from(k) - 1) as usize],
-                        c.id
-                    );
+                    assert_eq!(rga.cols[s.r as usize].chunk(s.seq + u64::from(k)), c.id);
                 }
             }
             visible += c.visible;
