@@ -1427,12 +1427,16 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__serve)
-            opts="-h --listen --data --max-message-bytes --max-connections --idle-timeout --quiet --state --replica --json --color --url --token --connect-timeout --help"
+            opts="-h --tokens --metrics-public --listen --data --max-message-bytes --max-connections --idle-timeout --quiet --state --replica --json --color --url --token --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --tokens)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -307,6 +307,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;serve'= {
+            cand --tokens 'Tokens file: one `TOKEN REPLICA-PATTERN` per line (`#` comments); a connection may only introduce changes of the replicas its token allows. Read again on SIGHUP. Instead of --token'
             cand --listen 'Address to listen on (port 0 picks a free port)'
             cand --data 'Directory of the durable state (default $XDG_DATA_HOME/crdt/server)'
             cand --max-message-bytes 'Largest message accepted, in bytes (larger ones close with code 1009)'
@@ -318,6 +319,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
+            cand --metrics-public 'Answer /metrics without a token even when tokens are required'
             cand --quiet 'No log lines on stderr'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'

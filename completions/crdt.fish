@@ -294,6 +294,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand explain" -l token -d 'Bearer t
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l tokens -d 'Tokens file: one `TOKEN REPLICA-PATTERN` per line (`#` comments); a connection may only introduce changes of the replicas its token allows. Read again on SIGHUP. Instead of --token' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l data -d 'Directory of the durable state (default $XDG_DATA_HOME/crdt/server)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l max-message-bytes -d 'Largest message accepted, in bytes (larger ones close with code 1009)' -r
@@ -307,6 +308,7 @@ never\t''"
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l token -d 'Bearer token for the sync endpoint' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l metrics-public -d 'Answer /metrics without a token even when tokens are required'
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l quiet -d 'No log lines on stderr'
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -s h -l help -d 'Print help'

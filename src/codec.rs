@@ -5,9 +5,35 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::clock::{Dot, Hlc, ReplicaId, VersionVector};
+use crate::clock::{Dot, Hlc, MAX_SEQ, ReplicaId, VersionVector};
 use crate::context::{CausalContext, Ranges};
 use crate::error::SnapshotError;
+
+/// How deep a value (a register's, a set member) may nest: arrays and
+/// objects inside each other, the value itself being level 1. One limit,
+/// checked wherever a value enters (a local change, a state from anywhere),
+/// and far enough below serde_json's 128 that every line or message that
+/// carries an accepted value can be read back.
+pub const MAX_DEPTH: usize = 64;
+
+/// The nesting depth of `v` (a scalar is 1), without recursion; stops
+/// counting past `limit` (work bounded by the value's size either way).
+pub fn value_depth(v: &Value, limit: usize) -> usize {
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 1)];
+    let mut deepest = 0;
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        if deepest > limit {
+            break;
+        }
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
 
 /// Encoding and decoding of one type's `state` object.
 pub(crate) trait Codec: Sized {
@@ -173,11 +199,21 @@ impl<'a> At<'a> {
             .ok_or_else(|| self.shape("a non-negative integer"))
     }
 
-    pub fn positive(&self) -> Result<u64, SnapshotError> {
+    /// A sequence number: 1 to [`MAX_SEQ`] (2^53 - 1).
+    pub fn seq(&self) -> Result<u64, SnapshotError> {
         match self.value.as_u64() {
-            Some(n) if n > 0 => Ok(n),
-            _ => Err(self.shape("a positive integer")),
+            Some(n) if n > 0 && n <= MAX_SEQ => Ok(n),
+            _ => Err(self.shape("a sequence number from 1 to 2^53-1")),
         }
+    }
+
+    /// A user's JSON value (a register's, a set member's), at most
+    /// [`MAX_DEPTH`] deep.
+    pub fn user_value(&self) -> Result<Value, SnapshotError> {
+        if value_depth(self.value, MAX_DEPTH) > MAX_DEPTH {
+            return Err(self.shape(&format!("a value nested at most {MAX_DEPTH} deep")));
+        }
+        Ok(self.value.clone())
     }
 
     pub fn str(&self) -> Result<&'a str, SnapshotError> {
@@ -201,7 +237,7 @@ impl<'a> At<'a> {
         match self.value.as_array().map(Vec::as_slice) {
             Some([_, _]) => {
                 let items = self.array()?;
-                Ok(Dot::new(items[0].replica()?, items[1].positive()?))
+                Ok(Dot::new(items[0].replica()?, items[1].seq()?))
             }
             _ => Err(self.shape("a dot [replica, seq]")),
         }
@@ -214,10 +250,11 @@ impl<'a> At<'a> {
                 let items = self.array()?;
                 let counter = u32::try_from(items[1].u64()?)
                     .map_err(|_| items[1].shape("a counter below 2^32"))?;
-                Ok(Hlc {
-                    ms: items[0].u64()?,
-                    counter,
-                })
+                let ms = items[0].u64()?;
+                if ms > MAX_SEQ {
+                    return Err(items[0].shape("milliseconds below 2^53"));
+                }
+                Ok(Hlc { ms, counter })
             }
             _ => Err(self.shape("a timestamp [milliseconds, counter]")),
         }
@@ -226,7 +263,7 @@ impl<'a> At<'a> {
     pub fn version_vector(&self) -> Result<VersionVector, SnapshotError> {
         let mut vv = VersionVector::new();
         for (k, v) in self.entries()? {
-            vv.set(self.replica_key(k)?, v.positive()?);
+            vv.set(self.replica_key(k)?, v.seq()?);
         }
         Ok(vv)
     }
@@ -238,7 +275,8 @@ impl<'a> At<'a> {
             let replica = self.replica_key(k)?;
             let ranges = if let Some(n) = v.value.as_u64() {
                 Ranges::from_sorted(vec![(1, n)])
-                    .ok_or_else(|| v.shape("a positive integer or a list of ranges"))?
+                    .filter(|_| n <= MAX_SEQ)
+                    .ok_or_else(|| v.shape("a sequence number up to 2^53-1 or a list of ranges"))?
             } else {
                 let mut list = Vec::new();
                 for item in v.array()? {
@@ -250,9 +288,13 @@ impl<'a> At<'a> {
                         _ => return Err(item.shape("a range [lo, hi]")),
                     }
                 }
-                Ranges::from_sorted(list).ok_or_else(|| {
-                    v.shape("sorted, disjoint, non-adjacent ranges [lo, hi] with 1 <= lo <= hi")
-                })?
+                Ranges::from_sorted(list)
+                    .filter(|r| r.max() <= MAX_SEQ)
+                    .ok_or_else(|| {
+                        v.shape(
+                            "sorted, disjoint, non-adjacent ranges [lo, hi] with 1 <= lo <= hi <= 2^53-1",
+                        )
+                    })?
             };
             map.insert(replica, ranges);
         }

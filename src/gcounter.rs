@@ -81,6 +81,52 @@ impl GCounter {
     }
 }
 
+impl GCounter {
+    /// Why merging `other` would be something no honest replica produces,
+    /// if it would: one replica's entries must grow together, each increment
+    /// adding at least 1 (equal seqs, equal counts).
+    pub fn check_merge(&self, other: &GCounter) -> Result<(), String> {
+        for (r, theirs) in &other.entries {
+            if let Some(mine) = self.entries.get(r) {
+                check_growth(
+                    r,
+                    (mine.seq, u128::from(mine.count)),
+                    (theirs.seq, u128::from(theirs.count)),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One replica's counter entry, held `(seq, total)` against incoming: its
+/// total grows by at least 1 per change and an equal seq means an equal total.
+pub(crate) fn check_growth(
+    r: &ReplicaId,
+    mine: (u64, u128),
+    theirs: (u64, u128),
+) -> Result<(), String> {
+    let (older, newer) = if mine.0 <= theirs.0 {
+        (mine, theirs)
+    } else {
+        (theirs, mine)
+    };
+    let steps = u128::from(newer.0 - older.0);
+    if newer.0 == older.0 && newer.1 != older.1 {
+        return Err(format!(
+            "replica {r}'s change {} sums to {} here but {} in the change: one change cannot have two sums",
+            mine.0, mine.1, theirs.1
+        ));
+    }
+    if newer.1 < older.1 + steps {
+        return Err(format!(
+            "replica {r} goes from {} changes summing to {} to {} changes summing to {}: counts only grow, by at least 1 per change",
+            older.0, older.1, newer.0, newer.1
+        ));
+    }
+    Ok(())
+}
+
 impl Crdt for GCounter {
     fn merge(&mut self, other: &Self) {
         for (r, e) in &other.entries {
@@ -148,7 +194,7 @@ impl GCounter {
             count: u64,
         }
         let entries = crate::codec::counts_from_text(text, |e: Entry| {
-            (e.seq > 0 && e.count >= e.seq).then_some(GEntry {
+            (e.seq > 0 && e.seq <= MAX_SEQ && e.count >= e.seq).then_some(GEntry {
                 seq: e.seq,
                 count: e.count,
             })
@@ -174,7 +220,7 @@ impl Codec for GCounter {
         for (key, e) in counts.entries()? {
             let replica = counts.replica_key(key)?;
             e.fields(&["seq", "count"], &[])?;
-            let seq = e.field("seq")?.positive()?;
+            let seq = e.field("seq")?.seq()?;
             let count = e.field("count")?.u64()?;
             if count < seq {
                 return Err(e.causal(format!(

@@ -35,7 +35,8 @@ pub mod store;
 pub mod sync;
 mod traits;
 
-pub use clock::{Causality, Dot, Hlc, ReplicaId, VersionVector};
+pub use clock::{Causality, Dot, Hlc, MAX_SEQ, ReplicaId, VersionVector};
+pub use codec::{MAX_DEPTH, value_depth};
 pub use context::CausalContext;
 pub use error::{InvalidReplicaId, OpError, SnapshotError};
 pub use gcounter::GCounter;

@@ -106,6 +106,22 @@ impl LwwRegister {
     pub fn context(&self) -> &CausalContext {
         &self.context
     }
+
+    /// Why merging `other` would be impossible, if it would: a write this
+    /// register holds under the same dot with another value or time.
+    pub fn check_merge(&self, other: &LwwRegister) -> Result<(), String> {
+        for (dot, theirs) in &other.writes {
+            if let Some(mine) = self.writes.get(dot)
+                && (mine.value != theirs.value || mine.ts != theirs.ts)
+            {
+                return Err(format!(
+                    "write {dot} is {} at {} here but {} at {} in the change: one event cannot be two writes",
+                    mine.value, mine.ts, theirs.value, theirs.ts
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Crdt for LwwRegister {
@@ -188,13 +204,13 @@ impl Codec for LwwRegister {
             } else {
                 lost_at.fields(&["value", "ts", "writer"], &[])?;
                 Some(Lost {
-                    value: lost_at.field("value")?.value.clone(),
+                    value: lost_at.field("value")?.user_value()?,
                     ts: lost_at.field("ts")?.hlc()?,
                     writer: lost_at.field("writer")?.replica()?,
                 })
             };
             let write = Write {
-                value: w.field("value")?.value.clone(),
+                value: w.field("value")?.user_value()?,
                 ts: w.field("ts")?.hlc()?,
                 lost,
             };

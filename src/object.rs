@@ -124,6 +124,59 @@ impl Object {
         true
     }
 
+    /// Why merging `incoming` into `self` (same type) would give a state no
+    /// honest replica could have, if it would: see each type's `check_merge`.
+    /// Objects of different types never merge, so they never conflict.
+    pub fn check_merge(&self, incoming: &Object) -> Result<(), String> {
+        match (self, incoming) {
+            (Object::GCounter(a), Object::GCounter(b)) => a.check_merge(b),
+            (Object::PnCounter(a), Object::PnCounter(b)) => a.check_merge(b),
+            (Object::LwwRegister(a), Object::LwwRegister(b)) => a.check_merge(b),
+            (Object::OrSet(a), Object::OrSet(b)) => a.check_merge(b),
+            (Object::Rga(a), Object::Rga(b)) => a.check_merge(b),
+            _ => Ok(()),
+        }
+    }
+
+    /// The replicas of which `self` (incoming) holds events that `held`
+    /// lacks: whose new dots merging it would introduce.
+    pub fn new_replicas(&self, held: Option<&Object>) -> Vec<crate::ReplicaId> {
+        use crate::context::CausalContext;
+        let empty = CausalContext::new();
+        let ctx = |o: Option<&Object>| -> Option<CausalContext> {
+            Some(match o? {
+                Object::LwwRegister(x) => x.context().clone(),
+                Object::OrSet(x) => x.context().clone(),
+                Object::Rga(x) => x.context().clone(),
+                _ => return None,
+            })
+        };
+        match self {
+            Object::GCounter(c) => {
+                let vv = held.map(Object::version).unwrap_or_default();
+                c.entries()
+                    .filter(|(r, e)| e.seq > vv.get(r))
+                    .map(|(r, _)| r.clone())
+                    .collect()
+            }
+            Object::PnCounter(c) => {
+                let vv = held.map(Object::version).unwrap_or_default();
+                c.entries()
+                    .filter(|(r, e)| e.seq > vv.get(r))
+                    .map(|(r, _)| r.clone())
+                    .collect()
+            }
+            _ => {
+                let mine = ctx(Some(self)).unwrap_or_default();
+                let theirs = ctx(held.filter(|h| h.ty() == self.ty()));
+                mine.subtract(theirs.as_ref().unwrap_or(&empty))
+                    .iter()
+                    .map(|(r, _)| r.clone())
+                    .collect()
+            }
+        }
+    }
+
     pub fn version(&self) -> VersionVector {
         each!(self, x => x.version())
     }

@@ -103,6 +103,34 @@ impl OrSet {
         &self.context
     }
 
+    /// Why merging `other` would be impossible, if it would: a dot that
+    /// tags one member here and another in `other`.
+    pub fn check_merge(&self, other: &OrSet) -> Result<(), String> {
+        let mut live: Option<std::collections::HashMap<&Dot, &str>> = None;
+        for (key, theirs) in &other.elements {
+            let mine = self.elements.get(key);
+            for d in &theirs.dots {
+                if mine.is_some_and(|m| m.dots.contains(d)) || !self.context.contains(d) {
+                    continue;
+                }
+                // Seen here and not on this member: removed (fine), or
+                // live on another member (impossible). Built once, if needed.
+                let map = live.get_or_insert_with(|| {
+                    self.elements
+                        .iter()
+                        .flat_map(|(k, e)| e.dots.iter().map(move |d| (d, k.as_str())))
+                        .collect()
+                });
+                if let Some(other_key) = map.get(d) {
+                    return Err(format!(
+                        "dot {d} tags {other_key} here but {key} in the change: one add cannot add two members"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn live_dots(&self) -> impl Iterator<Item = &Dot> {
         self.elements.values().flat_map(|e| e.dots.iter())
     }
@@ -187,7 +215,7 @@ impl Codec for OrSet {
         let mut seen_dots = BTreeSet::new();
         for e in at.field("elements")?.array()? {
             e.fields(&["value", "dots"], &[])?;
-            let value = e.field("value")?.value.clone();
+            let value = e.field("value")?.user_value()?;
             let mut dots = BTreeSet::new();
             let dots_at = e.field("dots")?;
             for d in dots_at.array()? {

@@ -77,6 +77,31 @@ impl PnCounter {
     }
 }
 
+impl PnCounter {
+    /// Like [`GCounter::check_merge`](crate::GCounter::check_merge), for
+    /// increments and decrements: each only grows with the seq.
+    pub fn check_merge(&self, other: &PnCounter) -> Result<(), String> {
+        for (r, theirs) in &other.entries {
+            if let Some(mine) = self.entries.get(r) {
+                let sum = |e: &PnEntry| u128::from(e.p) + u128::from(e.n);
+                crate::gcounter::check_growth(r, (mine.seq, sum(mine)), (theirs.seq, sum(theirs)))?;
+                let (older, newer) = if mine.seq <= theirs.seq {
+                    (mine, theirs)
+                } else {
+                    (theirs, mine)
+                };
+                if newer.p < older.p || newer.n < older.n {
+                    return Err(format!(
+                        "replica {r} goes from p={}, n={} (change {}) to p={}, n={} (change {}): increments and decrements only grow",
+                        older.p, older.n, older.seq, newer.p, newer.n, newer.seq
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Crdt for PnCounter {
     fn merge(&mut self, other: &Self) {
         for (r, e) in &other.entries {
@@ -133,7 +158,7 @@ impl PnCounter {
         }
         let entries = crate::codec::counts_from_text(text, |e: Entry| {
             let enough = u128::from(e.p) + u128::from(e.n) >= u128::from(e.seq);
-            (e.seq > 0 && enough).then_some(PnEntry {
+            (e.seq > 0 && e.seq <= MAX_SEQ && enough).then_some(PnEntry {
                 seq: e.seq,
                 p: e.p,
                 n: e.n,
@@ -160,7 +185,7 @@ impl Codec for PnCounter {
         for (key, e) in counts.entries()? {
             let replica = counts.replica_key(key)?;
             e.fields(&["seq", "p", "n"], &[])?;
-            let seq = e.field("seq")?.positive()?;
+            let seq = e.field("seq")?.seq()?;
             let p = e.field("p")?.u64()?;
             let n = e.field("n")?.u64()?;
             if u128::from(p) + u128::from(n) < u128::from(seq) {

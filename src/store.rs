@@ -121,8 +121,10 @@ impl Store {
     }
 
     /// Why `delta` cannot be merged here, if it cannot: a text delta that
-    /// refers to characters this store does not have. Every other delta
-    /// merges into any state.
+    /// refers to characters this store does not have, or a change no honest
+    /// replica could make against what is held (a counter that goes down,
+    /// one dot with two contents: see [`Object::check_merge`]). The gate of
+    /// every state that enters a replica; nothing is merged when it fails.
     pub fn check_mergeable(&self, delta: &Store) -> Result<(), String> {
         for (name, o) in delta.iter() {
             self.check_mergeable_object(name, o)?;
@@ -132,6 +134,15 @@ impl Store {
 
     /// [`Store::check_mergeable`] for one object of a delta.
     pub fn check_mergeable_object(&self, name: &str, o: &Object) -> Result<(), String> {
+        if let Some(mine) = self.get(name, o.ty()) {
+            mine.check_merge(o)
+                .map_err(|why| format!("{name} ({}): {why}", o.ty()))?;
+        } else if let Object::Rga(d) = o {
+            // A new text: its own characters must be in its context too.
+            crate::Rga::default()
+                .check_merge(d)
+                .map_err(|why| format!("{name} ({}): {why}", o.ty()))?;
+        }
         if let Object::Rga(d) = o {
             let empty = crate::Rga::default();
             let mine = match self.get(name, o.ty()) {
@@ -145,6 +156,15 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The replicas whose new dots merging `delta` would introduce here
+    /// (relaying dots this store already holds introduces nothing).
+    pub fn new_replicas(&self, delta: &Store) -> std::collections::BTreeSet<ReplicaId> {
+        delta
+            .iter()
+            .flat_map(|(name, o)| o.new_replicas(self.get(name, o.ty())))
+            .collect()
     }
 
     /// Merges every object of `other` into this store.

@@ -170,15 +170,26 @@ fn run<T: Sim>(n: usize, schedule: &[Step<T::Op>]) -> Vec<T> {
                 } else {
                     queue.remove(i)
                 };
+                honest(&states[to], &msg);
                 states[to].merge(&msg);
             }
         }
     }
     // Whatever is still in flight arrives, late and in reverse order.
     while let Some((to, msg)) = queue.pop() {
+        honest(&states[to], &msg);
         states[to].merge(&msg);
     }
     states
+}
+
+/// The merge gate never refuses what honest replicas send each other, in
+/// any order, duplicated or late.
+fn honest<T: Sim>(held: &T, msg: &T) {
+    let (held, msg) = (held.clone().wrap(), msg.clone().wrap());
+    if let Err(why) = held.check_merge(&msg) {
+        panic!("an honest merge was refused: {why}\nheld: {held:?}\nmsg: {msg:?}");
+    }
 }
 
 fn check_laws<T: Crdt>(states: &[T]) -> Result<(), TestCaseError> {
@@ -270,6 +281,7 @@ macro_rules! properties {
                                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
                             let mut got = Store::new(replica(0));
                             got.insert_object("x", b.clone().wrap());
+                            got.check_mergeable(&back).map_err(TestCaseError::fail)?;
                             got.merge(&back);
                             let mut want = Store::new(replica(0));
                             want.insert_object("x", merged(b, a).wrap());

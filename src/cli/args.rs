@@ -285,9 +285,17 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
     },
     /// Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)
     #[command(
-        after_help = "Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
+        after_help = "Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  crdt serve --tokens /etc/crdt/tokens     # lines: TOKEN REPLICA-PATTERN, e.g. s3cret-agents agent-*\n  kill -HUP $(pidof crdt)                  # read the tokens file again\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
     )]
     Serve {
+        /// Tokens file: one `TOKEN REPLICA-PATTERN` per line (`#` comments); a
+        /// connection may only introduce changes of the replicas its token
+        /// allows. Read again on SIGHUP. Instead of --token
+        #[arg(long, value_name = "FILE")]
+        tokens: Option<PathBuf>,
+        /// Answer /metrics without a token even when tokens are required
+        #[arg(long)]
+        metrics_public: bool,
         /// Address to listen on (port 0 picks a free port)
         #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
         listen: String,

@@ -67,6 +67,12 @@ pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<()> {
     let report = ctx.update(|store| {
         let mut report = Vec::new();
         for (path, other) in &incoming {
+            // The gate: a file that contradicts what this replica holds
+            // (a counter that goes down, one dot with two contents) is
+            // refused, and nothing of any file is saved.
+            store.check_mergeable(other).map_err(|why| {
+                anyhow::anyhow!("{} cannot be merged here: {why}", path.display())
+            })?;
             let before = store.versions();
             store.merge(other);
             let changed = store
@@ -98,10 +104,15 @@ pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<()> {
 }
 
 pub fn merge(_ctx: &Ctx, out: &mut Out, files: &[PathBuf], output: Option<PathBuf>) -> Result<()> {
-    let mut stores = files.iter().map(|f| read_snapshot(f));
-    let mut merged = stores.next().expect("clap requires one file")?;
-    for s in stores {
-        merged.merge(&s?);
+    let mut stores = files.iter().map(|f| (f, read_snapshot(f)));
+    let (_, first) = stores.next().expect("clap requires one file");
+    let mut merged = first?;
+    for (f, s) in stores {
+        let s = s?;
+        merged.check_mergeable(&s).map_err(|why| {
+            anyhow::anyhow!("{} contradicts the files before it: {why}", f.display())
+        })?;
+        merged.merge(&s);
     }
     write_output(out, output.as_deref(), &snapshot::encode(&merged))?;
     if let Some(p) = output.filter(|p| p != Path::new("-")) {

@@ -264,20 +264,24 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::Serve {
             listen,
             data,
+            tokens,
+            metrics_public,
             max_message_bytes,
             max_connections,
             idle_timeout,
             quiet,
         } => {
-            return net::serve(
+            return net::serve(net::ServeOptions {
                 listen,
                 data,
-                ctx.token.clone(),
+                token: ctx.token.clone(),
+                tokens,
+                metrics_public,
                 max_message_bytes,
                 max_connections,
                 idle_timeout,
                 quiet,
-            );
+            });
         }
         Command::Sync { select } => {
             let code = net::sync(ctx, &mut out, &select)?;

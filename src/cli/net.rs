@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use crdt::sync::auth::Auth;
 use crdt::sync::client::{Client, ClientError, SyncReport};
 use crdt::sync::server::{Config, Server};
 use crdt::{Object, Store};
@@ -345,26 +346,55 @@ fn default_data_dir() -> PathBuf {
     super::data_home().join("crdt").join("server")
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn serve(
-    listen: String,
-    data: Option<PathBuf>,
-    token: Option<String>,
-    max_message_bytes: usize,
-    max_connections: usize,
-    idle_timeout: f64,
-    quiet: bool,
-) -> Result<Exit> {
+/// `crdt serve`'s options.
+pub struct ServeOptions {
+    pub listen: String,
+    pub data: Option<PathBuf>,
+    pub token: Option<String>,
+    pub tokens: Option<PathBuf>,
+    pub metrics_public: bool,
+    pub max_message_bytes: usize,
+    pub max_connections: usize,
+    pub idle_timeout: f64,
+    pub quiet: bool,
+}
+
+pub fn serve(opts: ServeOptions) -> Result<Exit> {
+    let ServeOptions {
+        listen,
+        data,
+        token,
+        tokens,
+        metrics_public,
+        max_message_bytes,
+        max_connections,
+        idle_timeout,
+        quiet,
+    } = opts;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())
             .context("cannot install the signal handlers")?;
     }
     let data = data.unwrap_or_else(default_data_dir);
+    if tokens.is_some() && token.is_some() {
+        bail!("give --tokens FILE or --token (CRDT_TOKEN), not both");
+    }
+    let auth = match (&tokens, token) {
+        (Some(path), _) => {
+            Auth::Tokens(crdt::sync::server::read_tokens(path).map_err(|e| anyhow!(e))?)
+        }
+        (None, Some(t)) if t.is_empty() => bail!("--token (or CRDT_TOKEN) is empty"),
+        (None, Some(t)) => Auth::Token(t),
+        (None, None) => Auth::Open,
+    };
+    let open = !auth.required();
     let config = Config {
         listen,
         data: data.clone(),
-        token,
+        auth,
+        tokens_file: tokens,
+        metrics_public,
         max_message_bytes,
         max_connections,
         idle_timeout: Duration::from_secs_f64(idle_timeout.max(0.1)),
@@ -375,7 +405,14 @@ pub fn serve(
         Arc::new(|line| eprintln!("crdt serve: {line}"))
     };
     let (server, loaded) = Server::bind(config, log, stop).map_err(|e| anyhow!(e))?;
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, server.reload_flag())
+        .context("cannot install the SIGHUP handler")?;
     let addr = server.local_addr()?;
+    if open && !addr.ip().is_loopback() {
+        eprintln!(
+            "crdt serve: warning: listening on {addr} without a token: anyone who can reach it may read and change every object (use --token or --tokens)"
+        );
+    }
     // The first line says where it listens, even with --quiet: scripts and
     // tests read the port from it when they ask for port 0.
     eprintln!(

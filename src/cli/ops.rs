@@ -42,6 +42,10 @@ pub fn parse_value(text: &str, force_string: bool) -> anyhow::Result<Value> {
         return Ok(Value::String(text.to_string()));
     }
     match serde_json::from_str(text) {
+        Ok(v) if crdt::value_depth(&v, crdt::MAX_DEPTH) > crdt::MAX_DEPTH => bail!(
+            "the value nests deeper than {} levels (arrays and objects inside each other); a replica stores at most that",
+            crdt::MAX_DEPTH
+        ),
         Ok(v) => Ok(v),
         Err(e) if text.trim_start().starts_with(['{', '[', '"']) => {
             bail!("{text:?} is not valid JSON: {e}; pass --string to store it as text")

@@ -641,6 +641,93 @@ impl Rga {
         None
     }
 
+    /// Why merging `delta` would give a text no honest replica has, if it
+    /// would (merge itself never fails; callers refuse such a delta): a
+    /// character this text holds with other content, a new character outside
+    /// the delta's context or whose dot is already another event here, one
+    /// placed after a later character, or a delete whose dot is unseen or is
+    /// a character. Work: one look per character of `delta`.
+    pub fn check_merge(&self, delta: &Rga) -> Result<(), String> {
+        for s in delta.spans() {
+            let replica = &delta.replicas[s.r as usize];
+            let mine = self.index_of.get(replica).copied();
+            let col = &delta.cols[s.r as usize];
+            for i in 0..s.len {
+                let seq = s.seq + u64::from(i);
+                let dot = Dot::new(replica.clone(), seq);
+                let held = mine.is_some_and(|r| self.has(r, seq));
+                if held {
+                    let r = mine.expect("held");
+                    let same_char = self.cols[r as usize].char_at(seq) == col.char_at(seq);
+                    // Lamport and origin: once per run (the rest follow from it).
+                    let same_place = i > 0 || {
+                        let p = self.locate_id(Id { r, seq });
+                        let span = &self.chunks[p.c].spans[p.s];
+                        let lamport = span.lamport + u64::from(p.off);
+                        let origin = if p.off == 0 {
+                            span.origin.map(|o| self.dot(o))
+                        } else {
+                            Some(Dot::new(replica.clone(), seq - 1))
+                        };
+                        lamport == s.lamport && origin == s.origin.map(|o| delta.dot(o))
+                    };
+                    if !same_char || !same_place {
+                        return Err(format!(
+                            "character {dot} differs from the one held here: one event cannot be two characters"
+                        ));
+                    }
+                } else {
+                    if !delta.context.contains(&dot) {
+                        return Err(format!(
+                            "character {dot} is new here but outside the change's context"
+                        ));
+                    }
+                    if self.context.contains(&dot) {
+                        return Err(format!(
+                            "character {dot} is new here, but {dot} is already another event here"
+                        ));
+                    }
+                    if i == 0
+                        && let Some(o) = s.origin
+                        && !delta.has(o.r, o.seq)
+                    {
+                        let od = delta.dot(o);
+                        if let Some(&or) = self.index_of.get(&od.replica)
+                            && self.has(or, od.seq)
+                        {
+                            let p = self.locate_id(Id { r: or, seq: od.seq });
+                            let ol = self.chunks[p.c].spans[p.s].lamport + u64::from(p.off);
+                            if ol >= s.lamport {
+                                return Err(format!(
+                                    "character {dot} (lamport {}) follows {od} (lamport {ol}): it must come after what it follows",
+                                    s.lamport
+                                ));
+                            }
+                        }
+                    }
+                }
+                if let Some(d) = s.del {
+                    let del = delta.dot(Id {
+                        r: d.r,
+                        seq: d.at(i),
+                    });
+                    if !delta.context.contains(&del) && !self.context.contains(&del) {
+                        return Err(format!("delete {del} of {dot} is an event nobody has seen"));
+                    }
+                    let is_char = |rga: &Rga| {
+                        rga.index_of
+                            .get(&del.replica)
+                            .is_some_and(|&r| rga.has(r, del.seq))
+                    };
+                    if is_char(self) || is_char(delta) {
+                        return Err(format!("delete {del} of {dot} is also a character"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Number of characters ever inserted, tombstones included.
     pub fn total_len(&self) -> usize {
         self.chunks.iter().map(|c| c.chars).sum()

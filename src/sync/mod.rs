@@ -2,6 +2,7 @@
 //! persistence and metrics, and with the `net` feature the WebSocket server
 //! and client. See `docs/protocol.md`. Nothing here prints.
 
+pub mod auth;
 pub mod metrics;
 pub mod persist;
 pub mod protocol;

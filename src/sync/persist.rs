@@ -339,9 +339,10 @@ fn open_log_file(path: &Path, direct: bool) -> io::Result<(File, bool)> {
 
 /// Replays the log at `path` into `store` and opens it for writing: the
 /// lines end at the first NUL byte (the zeroed space after them) or at the
-/// end of the file. A last line that is incomplete or does not decode is the
-/// torn remains of a write that was never acknowledged: it is dropped, and so
-/// is anything after it (the file is cut to the lines it keeps).
+/// end of the file. A last line without its newline is the torn remains of
+/// a write that was never acknowledged: it is dropped, and so is anything
+/// after it (the file is cut to the lines it keeps). A whole line that does
+/// not decode, or contradicts the state before it, is damage: an error.
 fn replay_log(path: &Path, store: &mut Store, io: LogIo) -> Result<(LogWriter, Loaded), String> {
     let mut loaded = Loaded::default();
     let bytes = match fs::read(path) {
@@ -360,12 +361,23 @@ fn replay_log(path: &Path, store: &mut Store, io: LogIo) -> Result<(LogWriter, L
             .and_then(|v| decode_objects(v.get("objects"), store.replica()).ok());
         match parsed {
             Some(delta) => {
+                // The same gate as a push: a line that contradicts the state
+                // before it is damage, not something the server wrote.
+                if let Err(why) = store.check_mergeable(&delta) {
+                    return Err(format!(
+                        "{} line {} is damaged: {why}",
+                        path.display(),
+                        i + 1
+                    ));
+                }
                 store.merge(&delta);
                 loaded.log_entries += 1;
                 keep += line.len();
             }
-            // Only the last line can be torn: it was never acknowledged.
-            None if i + 1 == lines.len() => {}
+            // Only an incomplete last line is torn (it was never
+            // acknowledged); a whole line that does not decode is damage,
+            // kept for whoever looks into it.
+            None if i + 1 == lines.len() && !line.ends_with(b"\n") => {}
             None => return Err(format!("{} line {} is damaged", path.display(), i + 1)),
         }
     }

@@ -13,6 +13,7 @@ use crate::codec::{At, push_json_str, vv_json};
 use crate::error::SnapshotError;
 use crate::object::{CrdtType, Object};
 use crate::store::{Store, StoreVersion, selects};
+use crate::sync::auth::Grant;
 
 pub const PROTOCOL: u64 = 1;
 
@@ -292,12 +293,47 @@ fn decode_select(v: Option<&Value>) -> Result<Vec<String>, ProtoError> {
 }
 
 /// One connection's state on the server.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Session {
     /// Set by `hello`.
     pub replica: Option<ReplicaId>,
     /// What `update`s this connection receives (`None`: none).
     pub watching: Option<Vec<String>>,
+    /// The replicas this connection's token may speak for.
+    pub grant: Grant,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            replica: None,
+            watching: None,
+            grant: Grant::Any,
+        }
+    }
+}
+
+/// The gate of a push: the connection may introduce the dots it brings
+/// (`forbidden` otherwise), and merging them gives a state an honest
+/// replica could have (`bad-state` otherwise). Nothing is merged or
+/// written when either fails.
+pub fn check_push(server: &Store, session: &Session, delta: &Store) -> Result<(), ProtoError> {
+    if session.grant != Grant::Any {
+        for r in server.new_replicas(delta) {
+            if !session.grant.allows(&r) {
+                return Err(ProtoError::new(
+                    "forbidden",
+                    format!(
+                        "this token may introduce changes of {} only, not of replica {r}",
+                        session.grant.describe()
+                    ),
+                ));
+            }
+        }
+    }
+    server
+        .check_mergeable(delta)
+        .map_err(|why| ProtoError::new("bad-state", why))
 }
 
 /// What the socket layer must do after a message.
@@ -379,6 +415,11 @@ fn handle_value(
     }
     match ty {
         "hello" => {
+            if let Some(r) = &session.replica {
+                return Err(bad(format!(
+                    "hello was already sent: this connection is replica {r} (open another connection for another replica)"
+                )));
+            }
             let replica = msg["replica"]
                 .as_str()
                 .and_then(|r| ReplicaId::new(r).ok())
@@ -395,6 +436,15 @@ fn handle_value(
                     ));
                 }
             }
+            if !session.grant.allows(&replica) {
+                return Err(ProtoError::new(
+                    "forbidden",
+                    format!(
+                        "this token may act as {}, not as replica {replica}",
+                        session.grant.describe()
+                    ),
+                ));
+            }
             session.replica = Some(replica);
             Ok(vec![Effect::Reply(with_id(
                 json!({"type": "welcome", "replica": server.replica().as_str(), "protocol": PROTOCOL}),
@@ -404,7 +454,13 @@ fn handle_value(
         "sync" => {
             let select = decode_select(msg.get("select"))?;
             let theirs = decode_versions(msg.get("versions"))?;
-            if msg.get("watch").and_then(Value::as_bool) == Some(true) {
+            let watch = match msg.get("watch") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(bad("\"watch\" must be true or false")),
+            };
+            // A watching sync replaces what the connection watches.
+            if watch {
                 session.watching = Some(select.clone());
             }
             Ok(vec![Effect::Reply(with_id(

@@ -28,6 +28,7 @@ use tungstenite::{Message, WebSocket};
 use crate::clock::ReplicaId;
 use crate::object::CrdtType;
 use crate::store::Store;
+use crate::sync::auth::{Auth, Grant, Tokens};
 use crate::sync::metrics::Metrics;
 use crate::sync::persist::{Durable, Entry, Loaded, encode_entry};
 use crate::sync::protocol::{self, Effect, Session};
@@ -37,7 +38,12 @@ use crate::sync::protocol::{self, Effect, Session};
 pub struct Config {
     pub listen: String,
     pub data: PathBuf,
-    pub token: Option<String>,
+    /// Who may connect, as which replicas.
+    pub auth: Auth,
+    /// Where `auth`'s tokens came from (`--tokens`), read again on [`Server::reload`].
+    pub tokens_file: Option<PathBuf>,
+    /// `/metrics` answers without a token even when one is required.
+    pub metrics_public: bool,
     pub max_message_bytes: usize,
     pub max_connections: usize,
     pub idle_timeout: Duration,
@@ -68,6 +74,8 @@ pub struct Server {
     config: Config,
     log: Log,
     stop: Arc<AtomicBool>,
+    /// Set (by SIGHUP) to read the tokens file again.
+    reload: Arc<AtomicBool>,
     /// The last accept failed (out of descriptors, say): connections may be
     /// waiting in the backlog, and the listener will not signal them again.
     accept_failing: bool,
@@ -113,6 +121,9 @@ impl Write for Sock {
 struct Ws {
     ws: WebSocket<Sock>,
     session: Session,
+    /// The `Authorization` header it connected with (its grant is looked
+    /// up again when the tokens are reloaded).
+    authorization: Option<String>,
     /// Messages of this round, sent once the round's changes are on disk.
     outbox: Vec<String>,
     /// A watcher's update of this round so far: the changes of the round's
@@ -201,6 +212,7 @@ impl Server {
                 config,
                 log,
                 stop,
+                reload: Arc::new(AtomicBool::new(false)),
                 accept_failing: false,
             },
             loaded,
@@ -213,6 +225,54 @@ impl Server {
 
     pub fn replica(&self) -> ReplicaId {
         self.store.replica().clone()
+    }
+
+    /// A flag that, once set, makes the server read its tokens file again
+    /// (the CLI sets it on SIGHUP).
+    pub fn reload_flag(&self) -> Arc<AtomicBool> {
+        self.reload.clone()
+    }
+
+    /// Reads the tokens file again: new connections get the new tokens, and
+    /// a connection whose token is gone, or no longer allows its replica, is
+    /// closed (1008). A file that does not parse changes nothing.
+    fn reload_tokens(&mut self, conns: &mut Conns, round: &mut Round) {
+        let Some(path) = self.config.tokens_file.clone() else {
+            return;
+        };
+        let tokens = match read_tokens(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                (self.log)(format!("{e}; keeping the tokens loaded before"));
+                return;
+            }
+        };
+        (self.log)(format!(
+            "reloaded {} ({} tokens)",
+            path.display(),
+            tokens.len()
+        ));
+        self.config.auth = Auth::Tokens(tokens);
+        for (token, conn) in conns.iter_mut() {
+            if let Io::Ws(ws) = &mut conn.io {
+                let grant = self.config.auth.grant(ws.authorization.as_deref());
+                let still = grant
+                    .as_ref()
+                    .is_some_and(|g| ws.session.replica.as_ref().is_none_or(|r| g.allows(r)));
+                match grant {
+                    Some(g) if still => ws.session.grant = g,
+                    _ => {
+                        let err = protocol::ProtoError::new(
+                            "forbidden",
+                            "the token of this connection was withdrawn",
+                        );
+                        ws.outbox.push(err.to_json(None).to_string());
+                        close(ws, CloseCode::Policy, "token withdrawn");
+                    }
+                }
+                round.mark(*token, ws);
+            }
+        }
     }
 
     /// Serves until the stop flag is set, then closes the connections and
@@ -254,6 +314,9 @@ impl Server {
                 && (conns.is_empty() || since.elapsed() > CLOSE_TIMEOUT)
             {
                 break;
+            }
+            if self.reload.swap(false, Ordering::Relaxed) {
+                self.reload_tokens(&mut conns, &mut round);
             }
             match poll.poll(&mut events, Some(Duration::from_millis(50))) {
                 Ok(()) => {}
@@ -482,7 +545,7 @@ impl Ctx<'_> {
         let Conn { peer, io } = conn;
         let io = match io {
             Io::Http(mut h) => match self.http(token, peer, &mut h) {
-                Some(config) => {
+                Some((config, grant, authorization)) => {
                     self.metrics.connected += 1;
                     self.metrics.connections_total += 1;
                     (self.log)(format!("{peer}: connected (connection {})", token.0));
@@ -495,7 +558,11 @@ impl Ctx<'_> {
                             Role::Server,
                             Some(config),
                         ),
-                        session: Session::default(),
+                        session: Session {
+                            grant,
+                            ..Session::default()
+                        },
+                        authorization,
                         outbox: Vec::new(),
                         update: None,
                         last_heard: Instant::now(),
@@ -522,7 +589,7 @@ impl Ctx<'_> {
 
     /// Reads the request head (without consuming it) and answers it, or
     /// upgrades the connection to a WebSocket.
-    fn http(&mut self, token: Token, peer: SocketAddr, h: &mut Http) -> Option<WebSocketConfig> {
+    fn http(&mut self, token: Token, peer: SocketAddr, h: &mut Http) -> Option<Upgraded> {
         if h.out.is_some() {
             self.write_response(token, h);
             return None;
@@ -597,8 +664,19 @@ impl Ctx<'_> {
         match (head.method.as_str(), path) {
             ("GET", "/healthz") => self.respond(token, h, "200 OK", "text/plain", "ok\n"),
             ("GET", "/metrics") => {
-                let body = self.metrics.render(self.store);
-                self.respond(token, h, "200 OK", "text/plain; version=0.0.4", &body)
+                let open = self.config.metrics_public || !self.config.auth.required();
+                if !open
+                    && self
+                        .config
+                        .auth
+                        .grant(head.header("authorization"))
+                        .is_none()
+                {
+                    self.unauthorized(token, peer, h, head.header("authorization").is_some());
+                } else {
+                    let body = self.metrics.render(self.store);
+                    self.respond(token, h, "200 OK", "text/plain; version=0.0.4", &body)
+                }
             }
             (_, "/ws") => return self.upgrade(token, peer, h, &head),
             _ => self.respond(
@@ -612,27 +690,35 @@ impl Ctx<'_> {
         None
     }
 
+    /// A 401 that says whether the token was missing or not accepted.
+    fn unauthorized(&mut self, token: Token, peer: SocketAddr, h: &mut Http, presented: bool) {
+        let why = if presented {
+            "the bearer token is not accepted"
+        } else {
+            "a bearer token is required (Authorization: Bearer TOKEN)"
+        };
+        (self.log)(format!("{peer}: refused: {why}"));
+        self.respond(
+            token,
+            h,
+            "401 Unauthorized",
+            "text/plain",
+            &format!("{why}\n"),
+        );
+    }
+
     fn upgrade(
         &mut self,
         token: Token,
         peer: SocketAddr,
         h: &mut Http,
         head: &Head,
-    ) -> Option<WebSocketConfig> {
-        if let Some(token_wanted) = &self.config.token {
-            let expected = format!("Bearer {token_wanted}");
-            if head.header("authorization") != Some(expected.as_str()) {
-                (self.log)(format!("{peer}: refused: missing or wrong bearer token"));
-                self.respond(
-                    token,
-                    h,
-                    "401 Unauthorized",
-                    "text/plain",
-                    "a bearer token is required\n",
-                );
-                return None;
-            }
-        }
+    ) -> Option<Upgraded> {
+        let authorization = head.header("authorization").map(str::to_string);
+        let Some(grant) = self.config.auth.grant(authorization.as_deref()) else {
+            self.unauthorized(token, peer, h, authorization.is_some());
+            return None;
+        };
         if self.metrics.connected as usize >= self.config.max_connections {
             (self.log)(format!(
                 "{peer}: refused: {} connections already",
@@ -682,14 +768,16 @@ impl Ctx<'_> {
         // and tungstenite zeroes the buffer's free space before every read
         // (twice per push: the second read finds the socket empty). A push
         // is ~200 bytes; a large message is read in as many calls as it takes.
-        Some(
+        Some((
             WebSocketConfig::default()
                 .read_buffer_size(READ_CHUNK)
                 .write_buffer_size(64 << 10)
                 .max_write_buffer_size(MAX_UNSENT_BYTES)
                 .max_message_size(Some(self.config.max_message_bytes))
                 .max_frame_size(Some(self.config.max_message_bytes)),
-        )
+            grant,
+            authorization,
+        ))
     }
 
     fn respond(
@@ -918,10 +1006,13 @@ impl Ctx<'_> {
         started: Instant,
         conns: &mut Conns,
     ) {
-        // A text delta that refers to characters the server lacks is refused
-        // before anything is written.
-        if let Err(why) = self.store.check_mergeable(&delta) {
-            let err = protocol::ProtoError::new("bad-state", why);
+        // The gate: dots this connection may not introduce, a text delta
+        // that refers to characters the server lacks, a change no honest
+        // replica makes: refused before anything is written.
+        if let Err(err) = protocol::check_push(self.store, &ws.session, &delta) {
+            if err.code == "forbidden" {
+                self.metrics.message("forbidden");
+            }
             ws.outbox.push(err.to_json(id.as_ref()).to_string());
             return;
         }
@@ -1027,6 +1118,11 @@ fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
     if ws.closing.is_some() {
         return;
     }
+    // What was said before closing (the error that says why) goes first:
+    // once the close frame is queued, tungstenite sends nothing else.
+    for text in ws.outbox.drain(..) {
+        let _ = ws.ws.write(Message::text(text));
+    }
     let _ = ws.ws.close(Some(CloseFrame {
         code,
         reason: reason.to_string().into(),
@@ -1073,6 +1169,21 @@ fn write_now(stream: &mut TcpStream, mut bytes: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What an accepted upgrade brings: the socket's settings, the grant of its
+/// token, and the `Authorization` header (for reloads).
+type Upgraded = (WebSocketConfig, Grant, Option<String>);
+
+/// Reads and parses a tokens file (`--tokens`), naming the file and line.
+pub fn read_tokens(path: &std::path::Path) -> Result<Tokens, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the tokens file {}: {e}", path.display()))?;
+    let tokens = Tokens::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if tokens.is_empty() {
+        return Err(format!("{}: no tokens in the file", path.display()));
+    }
+    Ok(tokens)
 }
 
 fn new_server_id() -> ReplicaId {
