@@ -71,7 +71,7 @@ impl Auth {
 /// The token in `Bearer TOKEN` (any case of the scheme, spaces around).
 pub fn bearer(value: &str) -> Option<&str> {
     let value = value.trim();
-    let (scheme, rest) = value.split_once(|c: char| c == ' ' || c == '\t')?;
+    let (scheme, rest) = value.split_once([' ', '\t'])?;
     let token = rest.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
