@@ -15,23 +15,42 @@ use thiserror::Error;
 use crate::clock::{ReplicaId, VersionVector};
 use crate::object::{CrdtType, Object};
 
-/// An object name: 1 to 256 bytes, no whitespace or control characters.
+/// An object name: 1 to 256 bytes of UTF-8 without whitespace, control,
+/// format (Cf: zero-width, bidi controls, tags, U+FEFF) or unassigned
+/// characters, so that two names that print alike are the same name.
 /// `:` separates namespaces (`metrics:requests`).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error(
-    "invalid name {0:?}: use 1 to 256 bytes without spaces or control characters (e.g. metrics:requests)"
-)]
-pub struct InvalidName(pub String);
+#[error("invalid name {name:?}: {why} (a name is 1 to 256 bytes without spaces, control, invisible or unassigned characters, e.g. metrics:requests)")]
+pub struct InvalidName {
+    pub name: String,
+    pub why: String,
+}
 
 pub fn validate_name(name: &str) -> Result<(), InvalidName> {
-    let ok = !name.is_empty()
-        && name.len() <= 256
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
-        Ok(())
-    } else {
-        Err(InvalidName(name.to_string()))
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
+    let bad = |why: String| {
+        Err(InvalidName {
+            name: name.to_string(),
+            why,
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty".into());
     }
+    if name.len() > 256 {
+        return bad(format!("it is {} bytes long", name.len()));
+    }
+    for (i, c) in name.char_indices() {
+        let kind = match get_general_category(c) {
+            _ if c.is_whitespace() => "whitespace",
+            G::Control => "a control character",
+            G::Format => "an invisible format character",
+            G::Unassigned => "an unassigned code point",
+            _ => continue,
+        };
+        return bad(format!("byte {i} is {kind} (U+{:04X})", c as u32));
+    }
+    Ok(())
 }
 
 /// True when `pattern` selects `name`: the name itself, or a namespace
@@ -294,6 +313,14 @@ mod test {
         assert!(validate_name("").is_err());
         assert!(validate_name("a b").is_err());
         assert!(validate_name("a\u{7}").is_err());
+        // Invisible and bidi characters, and code points with no character.
+        for c in ['\u{202E}', '\u{200B}', '\u{FEFF}', '\u{E0041}', '\u{0378}', '\u{2028}'] {
+            let name = format!("metrics:{c}requests");
+            let e = validate_name(&name).unwrap_err();
+            assert!(e.to_string().contains("byte 8"), "{e}");
+        }
+        assert!(validate_name("métriques:requêtes").is_ok());
+        assert!(validate_name("文档:主要").is_ok());
     }
 
     #[test]

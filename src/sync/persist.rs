@@ -553,17 +553,30 @@ mod test {
         let (mut d, store, loaded) = Durable::open_with(dir.path(), || unreachable!(), io).unwrap();
         assert!(!loaded.torn);
         assert_eq!((loaded.log_entries, value(&store)), (2, 3.into()));
-        // A write torn in the middle of a character.
+        // A write torn in the middle of a character: only its first
+        // sector made it, the rest of the line is still zeros.
         let end = d.log.end;
-        d.write(&counter_line("c", 4)).unwrap();
+        let line = counter_line("c", 4);
+        d.write(&line).unwrap();
         drop(d);
         let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(&vec![0; line.len()], end).unwrap();
         f.write_all_at("{\"objects\": [{\"name\": \"\u{e9}".as_bytes(), end)
             .unwrap();
         f.write_all_at(&[0xc3], end + 24).unwrap();
         let (_, store, loaded) = Durable::open_with(dir.path(), || unreachable!(), io).unwrap();
         assert!(loaded.torn);
         assert_eq!((loaded.log_entries, value(&store)), (2, 3.into()));
+        // The same bytes in a whole line (newline and all) are damage: the
+        // server never wrote them, so it refuses to start and names the line.
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at("{\"objects\": [{\"name\": \"\u{e9}".as_bytes(), end)
+            .unwrap();
+        f.write_all_at(&[0xc3, b'\n'], end + 24).unwrap();
+        let Err(e) = Durable::open_with(dir.path(), || unreachable!(), io) else {
+            panic!("a damaged whole line was accepted");
+        };
+        assert!(e.contains("line 3 is damaged"), "{e}");
     }
 
     #[test]
