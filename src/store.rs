@@ -20,7 +20,9 @@ use crate::object::{CrdtType, Object};
 /// characters, so that two names that print alike are the same name.
 /// `:` separates namespaces (`metrics:requests`).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("invalid name {name:?}: {why} (a name is 1 to 256 bytes without spaces, control, invisible or unassigned characters, e.g. metrics:requests)")]
+#[error(
+    "invalid name {name:?}: {why} (a name is 1 to 256 bytes without spaces, control, invisible or unassigned characters, e.g. metrics:requests)"
+)]
 pub struct InvalidName {
     pub name: String,
     pub why: String,
@@ -314,7 +316,14 @@ mod test {
         assert!(validate_name("a b").is_err());
         assert!(validate_name("a\u{7}").is_err());
         // Invisible and bidi characters, and code points with no character.
-        for c in ['\u{202E}', '\u{200B}', '\u{FEFF}', '\u{E0041}', '\u{0378}', '\u{2028}'] {
+        for c in [
+            '\u{202E}',
+            '\u{200B}',
+            '\u{FEFF}',
+            '\u{E0041}',
+            '\u{0378}',
+            '\u{2028}',
+        ] {
             let name = format!("metrics:{c}requests");
             let e = validate_name(&name).unwrap_err();
             assert!(e.to_string().contains("byte 8"), "{e}");

@@ -931,3 +931,402 @@ fn a_url_that_is_not_websocket_is_a_usage_error() {
     assert_eq!(code, 2);
     assert_eq!(a.ok(None, &["get", "n"]), "1\n");
 }
+
+// ---------------------------------------------------------------- hostile input
+
+/// A connection with a bearer token (`Authorization: Bearer TOKEN`) that
+/// said hello as `replica`; `Err` carries the refusal.
+fn greeted_with(port: u16, token: &str, replica: &str) -> Result<(RawWs, Value), String> {
+    use tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://127.0.0.1:{port}/ws")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Authorization", format!("bearer {token}").parse().unwrap());
+    let (mut ws, _) = tungstenite::connect(req).map_err(|e| e.to_string())?;
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    let hello = json!({"type": "hello", "replica": replica, "protocol": 1});
+    ws.send(tungstenite::Message::text(hello.to_string()))
+        .unwrap();
+    let reply = next_json(&mut ws);
+    Ok((ws, reply))
+}
+
+fn send(ws: &mut RawWs, v: &Value) -> Value {
+    ws.send(tungstenite::Message::text(v.to_string())).unwrap();
+    next_json(ws)
+}
+
+fn push_of(id: u64, name: &str, ty: &str, state: Value) -> Value {
+    json!({"type": "push", "id": id, "objects": [{"name": name, "type": ty, "state": state}]})
+}
+
+/// Every hostile state of the issue, with the code it must get.
+fn hostile_pushes() -> Vec<(&'static str, Value, &'static str)> {
+    let deep = (0..100).fold(json!(1), |v, _| json!([v]));
+    vec![
+        // 1: a context of 10^18 sized arrays from the number (an abort).
+        (
+            "huge context",
+            push_of(
+                1,
+                "h:t",
+                "rga",
+                json!({"context": {"m": 1_000_000_000_000_000_000u64}, "deletes": {}, "inserts": {}, "text": {}}),
+            ),
+            "bad-state",
+        ),
+        // 2: characters the loader calls impossible.
+        (
+            "origin is itself",
+            push_of(
+                2,
+                "h:t",
+                "rga",
+                json!({"context": {"m": 1}, "deletes": {}, "inserts": {"m": [0, 1, 0, ["m", 1]]}, "text": {"m": "x"}}),
+            ),
+            "bad-state",
+        ),
+        (
+            "origin is later",
+            push_of(
+                3,
+                "h:t",
+                "rga",
+                json!({"context": {"m": 2}, "deletes": {}, "inserts": {"m": [0, 1, 0, ["m", 2], 0, 1, 0, null]}, "text": {"m": "xy"}}),
+            ),
+            "bad-state",
+        ),
+        (
+            "run outside the context",
+            push_of(
+                4,
+                "h:t",
+                "rga",
+                json!({"context": {"m": 1}, "deletes": {}, "inserts": {"m": [0, 1, 0, null, 9, 1, 0, null]}, "text": {"m": "xy"}}),
+            ),
+            "bad-state",
+        ),
+        // 3: nested deeper than a log line can hold.
+        (
+            "deep value",
+            push_of(
+                5,
+                "h:r",
+                "lww-register",
+                json!({"context": {"m": 1}, "writes": [{"dot": ["m", 1], "ts": [1, 0], "value": deep, "lost": null}]}),
+            ),
+            "bad-state",
+        ),
+        // 5: forged counter entries against what is held (alice: 100, then +1 per change).
+        (
+            "counter goes down",
+            push_of(
+                6,
+                "good",
+                "g-counter",
+                json!({"counts": {"alice": {"count": 2, "seq": 1000}}}),
+            ),
+            "bad-state",
+        ),
+        (
+            "counter at u64::MAX seq",
+            push_of(
+                7,
+                "good",
+                "g-counter",
+                json!({"counts": {"alice": {"count": u64::MAX, "seq": u64::MAX}}}),
+            ),
+            "bad-state",
+        ),
+        (
+            "same seq, other sum",
+            push_of(
+                8,
+                "good",
+                "g-counter",
+                json!({"counts": {"alice": {"count": 101, "seq": 1}}}),
+            ),
+            "bad-state",
+        ),
+        (
+            "or-set context to 2^64-1",
+            push_of(
+                9,
+                "h:s",
+                "or-set",
+                json!({"context": {"alice": [[1, u64::MAX]]}, "elements": []}),
+            ),
+            "bad-state",
+        ),
+    ]
+}
+
+/// Each hostile frame class arrives while a good client keeps pushing and a
+/// watcher keeps watching: the server stays up, the good client gets every
+/// ack, the watcher every change, nothing hostile is stored, and after
+/// SIGTERM and after kill -9 the server restarts with every acknowledged write.
+#[test]
+fn hostile_frames_neither_crash_nor_poison_the_server_nor_lose_acks() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start_at(&data, &[]);
+    let (mut watcher, _) = watching(server.port, &["good"]);
+    let mut good = greeted(server.port, "alice");
+    let mut mallory = greeted(server.port, "mallory");
+    let mut acked = 0u64;
+    let good_push = |ws: &mut RawWs, n: u64| {
+        // alice's n-th change: 100, then +1 each.
+        let state = json!({"counts": {"alice": {"count": 99 + n, "seq": n}}});
+        let ack = send(ws, &push_of(100 + n, "good", "g-counter", state));
+        assert_eq!(ack["type"], "ack", "{ack}");
+    };
+    good_push(&mut good, 1);
+    acked += 1;
+    for (what, frame, code) in hostile_pushes() {
+        let reply = send(&mut mallory, &frame);
+        assert_eq!(reply["code"], code, "{what}: {reply}");
+        assert_eq!(reply["id"], frame["id"], "{what}");
+        acked += 1;
+        good_push(&mut good, acked);
+    }
+    // A 35-byte state with a context of 5*10^7 is honest-looking (mallory's
+    // own replica) and is stored, but costs no memory for the number.
+    let wide = push_of(
+        50,
+        "h:wide",
+        "rga",
+        json!({"context": {"mallory": 50_000_000}, "deletes": {}, "inserts": {}, "text": {}}),
+    );
+    assert_eq!(send(&mut mallory, &wide)["type"], "ack");
+    let rss_kb = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    assert!(
+        rss_kb(server.child.id()) < 64 * 1024,
+        "the server grew to {} kB",
+        rss_kb(server.child.id())
+    );
+    // The watcher saw every good change: the last update it holds says acked.
+    let mut seen = 0;
+    while seen < acked {
+        let u = next_json(&mut watcher);
+        assert_eq!(u["type"], "update", "{u}");
+        seen = u["objects"][0]["state"]["counts"]["alice"]["seq"]
+            .as_u64()
+            .unwrap();
+    }
+    let final_count = 99 + acked;
+    // A replica that syncs everything sees the good counter and loads its state.
+    let a = Agent::new("reader");
+    a.ok(Some(&server.url()), &["sync"]);
+    assert_eq!(a.ok(None, &["get", "good"]), format!("{final_count}\n"));
+    a.ok(None, &["ls"]);
+    // SIGTERM (a snapshot), restart, then kill -9 (the log), restart.
+    let pid = server.child.id().to_string();
+    assert!(
+        StdCommand::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = server.child.wait();
+    drop(server);
+    let mut server = Server::start_at(&data, &[]);
+    let mut good = greeted(server.port, "alice");
+    acked += 1;
+    good_push(&mut good, acked);
+    server.kill9();
+    let server = Server::start_at(&data, &[]);
+    let b = Agent::new("reader-2");
+    b.ok(Some(&server.url()), &["sync"]);
+    assert_eq!(b.ok(None, &["get", "good"]), format!("{}\n", 99 + acked));
+    assert_eq!(b.ok(None, &["get", "h:wide"]), "\n");
+}
+
+/// With --tokens, a connection may only introduce dots of the replicas its
+/// token allows; relaying what the server holds is fine; SIGHUP reloads.
+#[test]
+fn a_tokens_file_binds_connections_to_their_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(
+        &tokens,
+        "# who may write\nagents-token agent-*\nmallory-token mallory\n",
+    )
+    .unwrap();
+    let server = Server::start(&["--tokens", tokens.to_str().unwrap()]);
+    let (mut alice, w) = greeted_with(server.port, "agents-token", "agent-1").unwrap();
+    assert_eq!(w["type"], "welcome");
+    let mine = json!({"counts": {"agent-1": {"count": 100, "seq": 1}}});
+    assert_eq!(
+        send(&mut alice, &push_of(1, "c", "g-counter", mine.clone()))["type"],
+        "ack"
+    );
+    // mallory cannot say hello as an agent, nor push an agent's dots.
+    let (_, refused) = greeted_with(server.port, "mallory-token", "agent-1").unwrap();
+    assert_eq!(refused["code"], "forbidden", "{refused}");
+    let (mut mallory, w) = greeted_with(server.port, "mallory-token", "mallory").unwrap();
+    assert_eq!(w["type"], "welcome");
+    let forged = json!({"counts": {"agent-1": {"count": 200, "seq": 2}}});
+    let r = send(&mut mallory, &push_of(2, "c", "g-counter", forged));
+    assert_eq!(r["code"], "forbidden", "{r}");
+    // Relaying agent-1's dots the server holds is fine, and so are its own.
+    let both =
+        json!({"counts": {"agent-1": {"count": 100, "seq": 1}, "mallory": {"count": 1, "seq": 1}}});
+    assert_eq!(
+        send(&mut mallory, &push_of(3, "c", "g-counter", both))["type"],
+        "ack"
+    );
+    // A wrong token is refused at the upgrade.
+    assert!(
+        greeted_with(server.port, "nobody-token", "x")
+            .unwrap_err()
+            .contains("401")
+    );
+    // SIGHUP: a new token works; mallory's, withdrawn, is cut off.
+    std::fs::write(&tokens, "agents-token agent-*\nops-token-1 ops-*\n").unwrap();
+    let pid = server.child.id().to_string();
+    assert!(
+        StdCommand::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut ok = false;
+    for _ in 0..50 {
+        if let Ok((_, w)) = greeted_with(server.port, "ops-token-1", "ops-1")
+            && w["type"] == "welcome"
+        {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        ok,
+        "the reloaded token was not accepted: {}",
+        server.log_now()
+    );
+    let withdrawn = next_json(&mut mallory);
+    assert_eq!(withdrawn["code"], "forbidden", "{withdrawn}");
+    assert!(greeted_with(server.port, "mallory-token", "mallory").is_err());
+    // The value went up only by what the agents and mallory made.
+    let a = Agent::new("agent-9");
+    let out = a
+        .cmd(Some(&server.url()))
+        .env("CRDT_TOKEN", "agents-token")
+        .args(["sync"])
+        .assert()
+        .success();
+    drop(out);
+    assert_eq!(a.ok(None, &["get", "c"]), "101\n");
+}
+
+/// /metrics needs the token when one is set, unless --metrics-public.
+#[test]
+fn metrics_need_the_token_when_one_is_set() {
+    let get = |port: u16, auth: Option<&str>| {
+        use std::io::{Read, Write};
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    let server = Server::start(&["--token", "s3cret-token"]);
+    assert!(get(server.port, None).starts_with("HTTP/1.1 401 "));
+    assert!(get(server.port, Some("Bearer wrong")).starts_with("HTTP/1.1 401 "));
+    let ok = get(server.port, Some("BEARER s3cret-token"));
+    assert!(
+        ok.starts_with("HTTP/1.1 200 ") && ok.contains("crdt_objects"),
+        "{ok}"
+    );
+    let public = Server::start(&["--token", "s3cret-token", "--metrics-public"]);
+    assert!(get(public.port, None).starts_with("HTTP/1.1 200 "));
+}
+
+/// What docs/protocol.md says, the server does: one test per point.
+#[test]
+fn the_protocol_document_and_the_server_agree() {
+    let server = Server::start(&["--max-message-bytes", "4096"]);
+    // unsupported-protocol: sent, then the connection closes (1002).
+    let mut ws = raw_ws(server.port);
+    let r = send(
+        &mut ws,
+        &json!({"type": "hello", "replica": "a", "protocol": 99}),
+    );
+    assert_eq!(r["code"], "unsupported-protocol", "{r}");
+    assert!(
+        matches!(ws.read(), Ok(tungstenite::Message::Close(Some(f))) if u16::from(f.code) == 1002)
+    );
+    // A second hello is refused; the connection keeps its replica.
+    let mut ws = greeted(server.port, "a");
+    let r = send(
+        &mut ws,
+        &json!({"type": "hello", "replica": "b", "protocol": 1}),
+    );
+    assert_eq!(r["code"], "bad-message", "{r}");
+    // watch must be a boolean.
+    let r = send(
+        &mut ws,
+        &json!({"type": "sync", "id": 1, "select": [], "versions": [], "watch": "yes"}),
+    );
+    assert_eq!(
+        (r["code"].clone(), r["id"].clone()),
+        (json!("bad-message"), json!(1)),
+        "{r}"
+    );
+    // unwatch answers an ack with no versions.
+    let r = send(&mut ws, &json!({"type": "unwatch", "id": 2}));
+    assert_eq!(r, json!({"type": "ack", "id": 2, "versions": []}));
+    // too-big: the error arrives, then close code 1009.
+    ws.send(tungstenite::Message::text("x".repeat(10_000)))
+        .unwrap();
+    let r = next_json(&mut ws);
+    assert_eq!(r["code"], "too-big", "{r}");
+    assert!(
+        matches!(ws.read(), Ok(tungstenite::Message::Close(Some(f))) if u16::from(f.code) == 1009)
+    );
+    // A name with an invisible character is refused.
+    let mut ws = greeted(server.port, "a");
+    let r = send(
+        &mut ws,
+        &push_of(
+            3,
+            "metrics:\u{202E}x",
+            "g-counter",
+            json!({"counts": {"a": {"seq": 1, "count": 1}}}),
+        ),
+    );
+    assert_eq!(r["code"], "bad-message", "{r}");
+}
+
+/// `crdt import` of each hostile state: exit 2, the file named, state untouched.
+#[test]
+fn importing_a_hostile_state_changes_nothing() {
+    let a = Agent::new("alice");
+    a.ok(None, &["inc", "good", "100"]);
+    let before = a.ok(None, &["export"]);
+    for (what, frame, _) in hostile_pushes() {
+        let objects = frame["objects"].clone();
+        let snap = json!({"format": "crdt-snapshot", "version": 1, "replica": "mallory", "objects": objects});
+        let file = a.dir.path().join("hostile.json");
+        std::fs::write(&file, snap.to_string()).unwrap();
+        let (code, _, err) = a.run(None, &["import", file.to_str().unwrap()]);
+        assert_eq!(code, 2, "{what}: import exited {code}: {err}");
+        assert!(err.contains("hostile.json"), "{what}: {err}");
+        assert_eq!(a.ok(None, &["export"]), before, "{what} changed the state");
+    }
+}
