@@ -27,6 +27,9 @@ use crate::traits::Crdt;
 mod column;
 use column::{Column, NOWHERE};
 
+/// The chunk of a character being decoded that is not placed yet.
+const PENDING: u32 = u32::MAX - 1;
+
 /// Most runs a chunk holds before it splits in two.
 pub const CHUNK: usize = 48;
 
@@ -1398,6 +1401,12 @@ impl Codec for Rga {
                 )));
             }
         }
+        // Every character of the state is pending until placed: an origin
+        // that is pending when its follower's turn comes has the greater
+        // Lamport number (a delta may only refer *outside* itself).
+        for (span, _, _) in &all {
+            rga.cols[span.r as usize].fill_chunk(span.seq, span.len as usize, PENDING);
+        }
         // Replay in Lamport order: every origin comes before what follows it.
         all.sort_by(|a, b| {
             (a.0.lamport, &rga.replicas[a.0.r as usize], a.0.seq).cmp(&(
@@ -1413,7 +1422,14 @@ impl Codec for Rga {
             };
             let mut detached = false;
             if let Some(o) = span.origin {
-                if !rga.has(o.r, o.seq) {
+                let origin_chunk = rga.cols[o.r as usize].chunk(o.seq);
+                if origin_chunk == PENDING {
+                    return Err(at_run(format!(
+                        "origin {} comes after the character (its lamport is greater)",
+                        rga.dot(o)
+                    )));
+                }
+                if origin_chunk == NOWHERE {
                     if !at.delta {
                         return Err(at_run(format!(
                             "origin {} is not an earlier character",
@@ -1434,7 +1450,7 @@ impl Codec for Rga {
                     }
                 }
             }
-            if rga.has(span.r, span.seq) {
+            if rga.cols[span.r as usize].chunk(span.seq) != PENDING {
                 return Err(at_run(format!(
                     "character {} appears twice",
                     rga.dot(Id {
