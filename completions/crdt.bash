@@ -1427,13 +1427,17 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__serve)
-            opts="-h --tokens --metrics-public --listen --data --max-message-bytes --max-connections --idle-timeout --quiet --state --replica --json --color --url --token --connect-timeout --help"
+            opts="-h --tokens --metrics-public --compact-bytes --listen --data --max-message-bytes --max-connections --idle-timeout --quiet --state --replica --json --color --url --token --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --tokens)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compact-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

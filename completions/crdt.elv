@@ -308,6 +308,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;serve'= {
             cand --tokens 'Tokens file: one `TOKEN REPLICA-PATTERN` per line (`#` comments); a connection may only introduce changes of the replicas its token allows. Read again on SIGHUP. Instead of --token'
+            cand --compact-bytes 'Log size that starts a compaction (tests make it small)'
             cand --listen 'Address to listen on (port 0 picks a free port)'
             cand --data 'Directory of the durable state (default $XDG_DATA_HOME/crdt/server)'
             cand --max-message-bytes 'Largest message accepted, in bytes (larger ones close with code 1009)'

@@ -295,6 +295,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand explain" -l connect-timeout -d
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l tokens -d 'Tokens file: one `TOKEN REPLICA-PATTERN` per line (`#` comments); a connection may only introduce changes of the replicas its token allows. Read again on SIGHUP. Instead of --token' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l compact-bytes -d 'Log size that starts a compaction (tests make it small)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l data -d 'Directory of the durable state (default $XDG_DATA_HOME/crdt/server)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l max-message-bytes -d 'Largest message accepted, in bytes (larger ones close with code 1009)' -r

@@ -268,6 +268,12 @@ impl CausalContext {
         }
     }
 
+    /// The contiguous prefix of one replica's events seen here (its entry
+    /// in [`CausalContext::version`], without building the vector).
+    pub fn prefix(&self, replica: &ReplicaId) -> u64 {
+        self.0.get(replica).map_or(0, Ranges::prefix_end)
+    }
+
     /// The contiguous prefix per replica: what this object has seen for sure.
     pub fn version(&self) -> VersionVector {
         self.0

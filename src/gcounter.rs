@@ -71,6 +71,11 @@ impl GCounter {
         Ok(())
     }
 
+    /// How many changes of `replica` this counter has (its version entry).
+    pub fn seq_of(&self, replica: &ReplicaId) -> u64 {
+        self.entries.get(replica).map_or(0, |e| e.seq)
+    }
+
     /// The sum over all replicas.
     pub fn value(&self) -> u128 {
         self.entries.values().map(|e| u128::from(e.count)).sum()

@@ -177,6 +177,19 @@ impl Object {
         }
     }
 
+    /// True when this object's version is at or after `vv` (it has seen
+    /// everything `vv` has), without building its version vector.
+    pub fn has_seen(&self, vv: &VersionVector) -> bool {
+        let seen = |r: &crate::ReplicaId| match self {
+            Object::GCounter(c) => c.seq_of(r),
+            Object::PnCounter(c) => c.seq_of(r),
+            Object::LwwRegister(x) => x.context().prefix(r),
+            Object::OrSet(x) => x.context().prefix(r),
+            Object::Rga(x) => x.context().prefix(r),
+        };
+        vv.iter().all(|(r, s)| seen(r) >= s)
+    }
+
     pub fn version(&self) -> VersionVector {
         each!(self, x => x.version())
     }

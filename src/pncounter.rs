@@ -65,6 +65,11 @@ impl PnCounter {
         Ok(())
     }
 
+    /// How many changes of `replica` this counter has (its version entry).
+    pub fn seq_of(&self, replica: &ReplicaId) -> u64 {
+        self.entries.get(replica).map_or(0, |e| e.seq)
+    }
+
     pub fn value(&self) -> i128 {
         self.entries
             .values()

@@ -9,6 +9,7 @@
 //! picks the type it wants (`Store::get(name, ty)`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -82,10 +83,15 @@ pub type StoreVersion = BTreeMap<(String, CrdtType), VersionVector>;
 /// }
 /// assert_eq!(store.list("metrics:").count(), 1);
 /// ```
+///
+/// Objects are shared, copy-on-write (`Arc`): cloning a store costs a
+/// pointer per object, so the server can hand a frozen copy to a thread that
+/// writes the snapshot while it goes on; the first change to an object after
+/// that copies that object alone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Store {
     replica: ReplicaId,
-    objects: BTreeMap<String, Vec<Object>>,
+    objects: BTreeMap<String, Vec<Arc<Object>>>,
 }
 
 impl Store {
@@ -101,12 +107,23 @@ impl Store {
     }
 
     /// Every object under `name` (more than one only during a type conflict).
-    pub fn objects(&self, name: &str) -> &[Object] {
-        self.objects.get(name).map_or(&[], Vec::as_slice)
+    pub fn objects(&self, name: &str) -> Vec<&Object> {
+        self.objects
+            .get(name)
+            .map_or_else(Vec::new, |list| list.iter().map(|o| &**o).collect())
     }
 
     pub fn get(&self, name: &str, ty: CrdtType) -> Option<&Object> {
-        self.objects(name).iter().find(|o| o.ty() == ty)
+        self.objects
+            .get(name)?
+            .iter()
+            .find(|o| o.ty() == ty)
+            .map(|o| &**o)
+    }
+
+    /// The shared handle of an object (cloning it costs a pointer).
+    pub fn get_shared(&self, name: &str, ty: CrdtType) -> Option<&Arc<Object>> {
+        self.objects.get(name)?.iter().find(|o| o.ty() == ty)
     }
 
     pub fn get_mut(&mut self, name: &str, ty: CrdtType) -> Option<&mut Object> {
@@ -114,6 +131,7 @@ impl Store {
             .get_mut(name)?
             .iter_mut()
             .find(|o| o.ty() == ty)
+            .map(Arc::make_mut)
     }
 
     /// The object of type `ty` under `name`, created empty when missing.
@@ -127,12 +145,24 @@ impl Store {
         let i = match list.iter().position(|o| o.ty() == ty) {
             Some(i) => i,
             None => {
-                list.push(Object::new(ty));
-                list.sort_by_key(Object::ty);
+                list.push(Arc::new(Object::new(ty)));
+                list.sort_by_key(|o| o.ty());
                 list.iter().position(|o| o.ty() == ty).expect("just added")
             }
         };
-        &mut list[i]
+        Arc::make_mut(&mut list[i])
+    }
+
+    /// Merges a shared object: when this store has none of its name and
+    /// type, it takes the object itself (a pointer), not a copy.
+    pub fn merge_shared(&mut self, name: &str, object: &Arc<Object>) {
+        if self.get(name, object.ty()).is_none() {
+            let list = self.objects.entry(name.to_string()).or_default();
+            list.push(object.clone());
+            list.sort_by_key(|o| o.ty());
+        } else {
+            self.merge_object(name, object);
+        }
     }
 
     /// Merges `object` into the one of the same name and type (or adds it).
@@ -192,16 +222,23 @@ impl Store {
     pub fn merge(&mut self, other: &Store) {
         for (name, list) in &other.objects {
             for o in list {
-                self.merge_object(name, o);
+                self.merge_shared(name, o);
             }
         }
+    }
+
+    /// Every (name, shared object), in name then type order.
+    pub fn iter_shared(&self) -> impl Iterator<Item = (&str, &Arc<Object>)> {
+        self.objects
+            .iter()
+            .flat_map(|(n, list)| list.iter().map(move |o| (n.as_str(), o)))
     }
 
     /// Every (name, object), in name then type order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Object)> {
         self.objects
             .iter()
-            .flat_map(|(n, list)| list.iter().map(move |o| (n.as_str(), o)))
+            .flat_map(|(n, list)| list.iter().map(move |o| (n.as_str(), &**o)))
     }
 
     /// Objects whose name starts with `prefix` (plain text prefix; "" lists all).
@@ -209,7 +246,7 @@ impl Store {
         self.objects
             .range(prefix.to_string()..)
             .take_while(move |(n, _)| n.starts_with(prefix))
-            .flat_map(|(n, list)| list.iter().map(move |o| (n.as_str(), o)))
+            .flat_map(|(n, list)| list.iter().map(move |o| (n.as_str(), &**o)))
     }
 
     /// Names that hold objects of more than one type.
@@ -217,7 +254,7 @@ impl Store {
         self.objects
             .iter()
             .filter(|(_, list)| list.len() > 1)
-            .map(|(n, list)| (n.as_str(), list.iter().map(Object::ty).collect()))
+            .map(|(n, list)| (n.as_str(), list.iter().map(|o| o.ty()).collect()))
             .collect()
     }
 
@@ -261,7 +298,7 @@ impl Store {
                 out.objects
                     .entry(name.to_string())
                     .or_default()
-                    .push(o.delta_since(vv));
+                    .push(Arc::new(o.delta_since(vv)));
             }
         }
         out
@@ -283,16 +320,16 @@ impl Store {
     pub fn insert_object(&mut self, name: &str, object: Object) {
         let list = self.objects.entry(name.to_string()).or_default();
         list.retain(|o| o.ty() != object.ty());
-        list.push(object);
-        list.sort_by_key(Object::ty);
+        list.push(Arc::new(object));
+        list.sort_by_key(|o| o.ty());
     }
 
     /// Puts an object in place without merging (used by the snapshot decoder,
     /// which has already checked that (name, type) is new).
     pub(crate) fn insert_new(&mut self, name: String, object: Object) {
         let list = self.objects.entry(name).or_default();
-        list.push(object);
-        list.sort_by_key(Object::ty);
+        list.push(Arc::new(object));
+        list.sort_by_key(|o| o.ty());
     }
 }
 

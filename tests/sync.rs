@@ -1330,3 +1330,98 @@ fn importing_a_hostile_state_changes_nothing() {
         assert_eq!(a.ok(None, &["export"]), before, "{what} changed the state");
     }
 }
+
+/// Large frames are decoded off the event loop: a connection's messages are
+/// still answered in the order it sent them, large and small alike.
+#[test]
+fn large_frames_are_answered_in_order_with_the_small_ones_behind_them() {
+    let server = Server::start(&[]);
+    let (mut watcher, _) = watching(server.port, &["big:"]);
+    let mut ws = greeted(server.port, "p");
+    let members: Vec<Value> = (1..=5_000u64)
+        .map(|i| json!({"value": format!("member-{i:06}"), "dots": [["p", i]]}))
+        .collect();
+    let big = json!({"type": "push", "id": 1, "objects": [{"name": "big:s", "type": "or-set", "state": {"context": {"p": 5000}, "elements": members}}]});
+    assert!(big.to_string().len() > 100_000);
+    ws.send(tungstenite::Message::text(big.to_string()))
+        .unwrap();
+    for i in 2..=20u64 {
+        let small = push_of(
+            i,
+            "n",
+            "g-counter",
+            json!({"counts": {"p": {"seq": i, "count": i}}}),
+        );
+        ws.send(tungstenite::Message::text(small.to_string()))
+            .unwrap();
+    }
+    let sync = json!({"type": "sync", "id": 21, "select": ["big:", "n"], "versions": [{"name": "n", "type": "g-counter", "version": {"p": 20}}]});
+    ws.send(tungstenite::Message::text(sync.to_string()))
+        .unwrap();
+    for i in 1..=20u64 {
+        let r = next_json(&mut ws);
+        assert_eq!(
+            (r["type"].clone(), r["id"].clone()),
+            (json!("ack"), json!(i)),
+            "{r}"
+        );
+    }
+    let r = next_json(&mut ws);
+    assert_eq!(r["id"], 21, "{r}");
+    assert_eq!(
+        r["objects"][0]["state"]["elements"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5_000
+    );
+    let u = next_json(&mut watcher);
+    assert_eq!(u["objects"][0]["name"], "big:s");
+}
+
+/// The log is compacted off the event loop (a frozen copy written by the
+/// worker while new lines go to a new log): killed with -9 at moments
+/// spread over many compactions, the server restarts with every ack.
+#[test]
+fn compaction_off_the_loop_keeps_every_ack_through_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut acked = 0u64;
+    for round in 0..6u64 {
+        let mut server = Server::start_at(&data, &["--compact-bytes", "2048"]);
+        let mut ws = greeted(server.port, "p");
+        for _ in 0..(20 + round * 7) {
+            acked += 1;
+            let name = format!("n:{}", acked % 13);
+            let r = send(
+                &mut ws,
+                &push_of(
+                    acked,
+                    &name,
+                    "g-counter",
+                    json!({"counts": {"p": {"seq": acked, "count": acked}}}),
+                ),
+            );
+            assert_eq!(r["type"], "ack", "{r}");
+        }
+        server.kill9();
+    }
+    let server = Server::start_at(&data, &[]);
+    let a = Agent::new("reader");
+    a.ok(Some(&server.url()), &["sync"]);
+    // Each name holds p's entry as of its last push: the highest acked seq
+    // pushed to it (p's entries grow together, so merges keep the latest).
+    for k in 0..13u64 {
+        let last = (1..=acked).filter(|s| s % 13 == k).max().unwrap();
+        assert_eq!(
+            a.ok(None, &["get", &format!("n:{k}")]),
+            format!("{last}\n"),
+            "n:{k}"
+        );
+    }
+    assert!(
+        std::fs::read_to_string(data.join("snapshot.json"))
+            .unwrap()
+            .contains("n:1")
+    );
+}

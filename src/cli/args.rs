@@ -296,6 +296,9 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
         /// Answer /metrics without a token even when tokens are required
         #[arg(long)]
         metrics_public: bool,
+        /// Log size that starts a compaction (tests make it small)
+        #[arg(long, hide = true, default_value_t = crdt::sync::persist::COMPACT_BYTES)]
+        compact_bytes: u64,
         /// Address to listen on (port 0 picks a free port)
         #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
         listen: String,

@@ -1124,7 +1124,7 @@ pub fn explain(ctx: &Ctx, out: &mut Out, name: &str, from: Option<PathBuf>) -> R
     let store = source(ctx, name, from.as_deref())?;
     let list = objects(&store, name)?;
     let mut docs = Vec::new();
-    for o in list {
+    for o in &list {
         let lines = explain_lines(name, o, list.len());
         if !ctx.json {
             for l in &lines {

@@ -279,7 +279,7 @@ fn holds(cond: &Cond, value: &Value) -> bool {
 }
 
 fn current(store: Option<&Store>, name: &str) -> Option<Value> {
-    store.and_then(|s| s.objects(name).first().map(Object::value_json))
+    store.and_then(|s| s.objects(name).first().map(|o| o.value_json()))
 }
 
 pub fn wait(ctx: &Ctx, out: &mut Out, name: &str, until: &str, timeout: f64) -> Result<Exit> {
@@ -353,6 +353,7 @@ pub struct ServeOptions {
     pub token: Option<String>,
     pub tokens: Option<PathBuf>,
     pub metrics_public: bool,
+    pub compact_bytes: u64,
     pub max_message_bytes: usize,
     pub max_connections: usize,
     pub idle_timeout: f64,
@@ -366,6 +367,7 @@ pub fn serve(opts: ServeOptions) -> Result<Exit> {
         token,
         tokens,
         metrics_public,
+        compact_bytes,
         max_message_bytes,
         max_connections,
         idle_timeout,
@@ -395,6 +397,7 @@ pub fn serve(opts: ServeOptions) -> Result<Exit> {
         auth,
         tokens_file: tokens,
         metrics_public,
+        compact_bytes,
         max_message_bytes,
         max_connections,
         idle_timeout: Duration::from_secs_f64(idle_timeout.max(0.1)),

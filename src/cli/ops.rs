@@ -70,7 +70,7 @@ fn resolve(
     accepts: &[CrdtType],
     explicit: Option<CrdtType>,
 ) -> Result<CrdtType> {
-    let existing: Vec<CrdtType> = store.objects(name).iter().map(Object::ty).collect();
+    let existing: Vec<CrdtType> = store.objects(name).iter().map(|o| o.ty()).collect();
     if existing.is_empty() {
         // Names already in the store were checked when they were created.
         validate_name(name)?;

@@ -23,7 +23,7 @@ fn existing(ctx: &Ctx, name: &str) -> Result<Store> {
 }
 
 /// The objects of `name`, or an error saying there is none.
-pub fn objects<'a>(store: &'a Store, name: &str) -> Result<&'a [Object]> {
+pub fn objects<'a>(store: &'a Store, name: &str) -> Result<Vec<&'a Object>> {
     let list = store.objects(name);
     if list.is_empty() {
         bail!("no object named {name} (see `crdt ls`)");

@@ -13,8 +13,8 @@
 //! Deletes mark runs with the dot of the delete; consecutive one-character
 //! deletes (backspacing, or the delete key) stay one run.
 
-use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
@@ -26,6 +26,54 @@ use crate::traits::Crdt;
 
 mod column;
 use column::{Column, NOWHERE};
+
+/// Where the last lookup was: a chunk index and the visible characters
+/// before it, updated by `&self` lookups. One atomic word, so a text can be
+/// shared between threads (the server measures and snapshots objects on
+/// another thread); every pair written is consistent with the text, since
+/// only `&mut self` changes the text. Pairs past 32 bits each are not kept
+/// (the start of the text is always a valid place to start).
+#[derive(Debug, Default)]
+struct Cursor(AtomicU64);
+
+impl Cursor {
+    fn get(&self) -> (usize, usize) {
+        let v = self.0.load(Ordering::Relaxed);
+        ((v >> 32) as usize, (v & 0xffff_ffff) as usize)
+    }
+    fn set(&self, (c, before): (usize, usize)) {
+        let v = match (u32::try_from(c), u32::try_from(before)) {
+            (Ok(c), Ok(b)) => (u64::from(c) << 32) | u64::from(b),
+            _ => 0,
+        };
+        self.0.store(v, Ordering::Relaxed);
+    }
+}
+
+impl Clone for Cursor {
+    fn clone(&self) -> Self {
+        Cursor(AtomicU64::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+/// The replica index of the last local edit (a hint: checked before use).
+#[derive(Debug, Default)]
+struct Hint(AtomicU32);
+
+impl Hint {
+    fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn set(&self, v: u32) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+}
+
+impl Clone for Hint {
+    fn clone(&self) -> Self {
+        Hint(AtomicU32::new(self.get()))
+    }
+}
 
 /// The chunk of a character being decoded that is not placed yet.
 const PENDING: u32 = u32::MAX - 1;
@@ -193,9 +241,9 @@ pub struct Rga {
     max_lamport: u64,
     visible: usize,
     /// The chunk of the last lookup and the visible characters before it.
-    cursor: Cell<(usize, usize)>,
+    cursor: Cursor,
     /// The replica index of the last local edit.
-    last_replica: Cell<u32>,
+    last_replica: Hint,
 }
 
 /// One character of an [`Rga`], as seen from outside.

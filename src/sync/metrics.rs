@@ -1,10 +1,36 @@
 //! Server metrics in the Prometheus text format (rendered by hand: a few
 //! counters, gauges and one histogram need no client library).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
-use crate::store::Store;
+use crate::object::CrdtType;
+
+/// The encoded state size of every object, and its totals by type and
+/// namespace, kept up to date as objects change (so `/metrics` costs a walk
+/// of the totals, not a re-serialization of the state).
+#[derive(Debug, Default)]
+pub struct StateSizes {
+    objects: HashMap<(String, CrdtType), usize>,
+    totals: BTreeMap<(CrdtType, String), usize>,
+}
+
+impl StateSizes {
+    /// Sets the size of one object.
+    pub fn set(&mut self, name: &str, ty: CrdtType, bytes: usize) {
+        let ns = name.split(':').next().unwrap_or("").to_string();
+        let old = self
+            .objects
+            .insert((name.to_string(), ty), bytes)
+            .unwrap_or(0);
+        let total = self.totals.entry((ty, ns)).or_default();
+        *total = *total - old + bytes;
+    }
+
+    pub fn get(&self, name: &str, ty: CrdtType) -> Option<usize> {
+        self.objects.get(&(name.to_string(), ty)).copied()
+    }
+}
 
 /// Upper bounds of the latency histogram buckets, in milliseconds.
 pub const BUCKETS_MS: [f64; 12] = [
@@ -55,8 +81,9 @@ impl Metrics {
         }
     }
 
-    /// The whole exposition, including state sizes computed from `store`.
-    pub fn render(&self, store: &Store) -> String {
+    /// The whole exposition, with the state sizes kept in `sizes` and the
+    /// number of objects held.
+    pub fn render(&self, sizes: &StateSizes, objects: usize) -> String {
         let mut s = String::new();
         let label = |v: &str| {
             v.replace('\\', "\\\\")
@@ -94,16 +121,11 @@ impl Metrics {
         }
         s.push_str("# HELP crdt_state_size_bytes Size of the state JSON, by type and namespace.\n");
         s.push_str("# TYPE crdt_state_size_bytes gauge\n");
-        let mut sizes: BTreeMap<(String, String), usize> = BTreeMap::new();
-        for (name, o) in store.iter() {
-            let ns = name.split(':').next().unwrap_or("").to_string();
-            *sizes.entry((o.ty().to_string(), ns)).or_default() += o.state_json().to_string().len();
-        }
-        for ((t, ns), n) in &sizes {
+        for ((t, ns), n) in &sizes.totals {
             let _ = writeln!(
                 s,
                 "crdt_state_size_bytes{{crdt_type=\"{}\",namespace=\"{}\"}} {n}",
-                label(t),
+                label(t.as_str()),
                 label(ns)
             );
         }
@@ -120,7 +142,7 @@ impl Metrics {
         }
         s.push_str("# HELP crdt_objects Objects the server holds.\n");
         s.push_str("# TYPE crdt_objects gauge\n");
-        let _ = writeln!(s, "crdt_objects {}", store.len());
+        let _ = writeln!(s, "crdt_objects {objects}");
         s
     }
 }

@@ -10,6 +10,8 @@ pub mod protocol;
 #[cfg(feature = "net")]
 pub mod client;
 #[cfg(feature = "net")]
+pub(crate) mod offload;
+#[cfg(feature = "net")]
 pub mod server;
 
 /// A read that timed out (the socket has a read timeout): try again later.

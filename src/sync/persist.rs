@@ -63,7 +63,12 @@ pub struct Durable {
     log: LogWriter,
     /// An exclusive lock on `DATA/lock`: one server per data directory.
     _lock: File,
+    /// A compaction in progress (see [`Durable::begin_compaction`]).
+    compacting: bool,
 }
+
+/// The log lines from before a compaction that has not finished.
+pub const OLD_LOG: &str = "log.old.jsonl";
 
 /// How the log is written: [`LogWriter`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +152,18 @@ impl Durable {
             }
         }
         let snap = dir.join("snapshot.json");
+        // A snapshot write killed halfway leaves its temporary file: the
+        // snapshot it was to replace is whole, and the logs hold the rest.
+        if let Ok(entries) = fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with("snapshot.json.tmp.")
+                {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
         let mut store = match fs::read_to_string(&snap) {
             Ok(text) => snapshot::decode(&text)
                 .map_err(|e| format!("{} is damaged: {e}", snap.display()))?,
@@ -158,8 +175,26 @@ impl Durable {
             }
             Err(e) => return Err(format!("cannot read {}: {e}", snap.display())),
         };
+        // A compaction that did not finish: its lines first (they were all
+        // whole and durable when it began), then the log after them.
+        let old = dir.join(OLD_LOG);
+        let mut old_entries = 0;
+        if old.exists() {
+            let (_, l) = replay_log(&old, &mut store, LogIo::Buffered)?;
+            old_entries = l.log_entries;
+        }
         let log_path = dir.join("log.jsonl");
         let (log, mut loaded) = replay_log(&log_path, &mut store, io)?;
+        loaded.log_entries += old_entries;
+        if old.exists() {
+            // Finish that compaction now (a later one would rename the log
+            // over the old one): the snapshot then holds both logs; the
+            // lines of the current one merge again harmlessly.
+            write_atomic(&snap, snapshot::encode(&store).as_bytes())
+                .and_then(|()| fs::remove_file(&old))
+                .and_then(|()| File::open(dir)?.sync_all())
+                .map_err(|e| format!("cannot finish the compaction in {}: {e}", dir.display()))?;
+        }
         loaded.objects = store.len();
         loaded.direct = log.direct;
         Ok((
@@ -167,6 +202,7 @@ impl Durable {
                 dir: dir.to_path_buf(),
                 log,
                 _lock: lock,
+                compacting: false,
             },
             store,
             loaded,
@@ -187,22 +223,56 @@ impl Durable {
         self.log.write(lines.as_bytes())
     }
 
-    /// Writes a snapshot of `store` and starts an empty log, when the log is big.
-    pub fn maybe_compact(&mut self, store: &Store) -> io::Result<bool> {
-        if self.log.end < COMPACT_BYTES {
-            return Ok(false);
-        }
-        self.compact(store)?;
-        Ok(true)
-    }
-
+    /// Writes a snapshot of `store` and starts an empty log, all at once
+    /// (on shutdown; the server compacts a step at a time while it runs).
     pub fn compact(&mut self, store: &Store) -> io::Result<()> {
         write_atomic(
             &self.dir.join("snapshot.json"),
             snapshot::encode(store).as_bytes(),
         )?;
-        // The snapshot has everything the log had: start the log again.
+        // The snapshot has everything the logs had: start the log again.
         self.log.restart()?;
+        self.compacting = false;
+        match fs::remove_file(self.dir.join(OLD_LOG)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        File::open(&self.dir)?.sync_all()
+    }
+
+    /// True when the log has outgrown `limit` (normally [`COMPACT_BYTES`])
+    /// and no compaction runs: time for [`Durable::begin_compaction`].
+    pub fn wants_compaction(&self, limit: u64) -> bool {
+        !self.compacting && self.log.end >= limit
+    }
+
+    /// Starts a compaction that does not stop the server: the log becomes
+    /// `log.old.jsonl` and a new log starts. The caller then writes a
+    /// snapshot of the store *as it is now* (a frozen copy, on another
+    /// thread) and calls [`Durable::finish_compaction`]: the snapshot and
+    /// the new log hold everything, and until the snapshot is durable the
+    /// old snapshot and both logs do.
+    pub fn begin_compaction(&mut self) -> io::Result<()> {
+        fs::rename(&self.log.path, self.dir.join(OLD_LOG))?;
+        File::open(&self.dir)?.sync_all()?;
+        self.log.restart()?;
+        self.compacting = true;
+        Ok(())
+    }
+
+    /// Where the snapshot goes, for whoever writes it.
+    pub fn snapshot_path(&self) -> PathBuf {
+        self.dir.join("snapshot.json")
+    }
+
+    /// The snapshot of [`Durable::begin_compaction`] is durable (`Ok`):
+    /// the old lines go. On `Err` they stay (a restart replays them), and
+    /// the next compaction starts over.
+    pub fn finish_compaction(&mut self, written: io::Result<()>) -> io::Result<()> {
+        self.compacting = false;
+        written?;
+        fs::remove_file(self.dir.join(OLD_LOG))?;
         File::open(&self.dir)?.sync_all()
     }
 }
@@ -406,6 +476,66 @@ mod test {
 
     /// Both ways of writing the log.
     const BOTH: [LogIo; 2] = [LogIo::Direct, LogIo::Buffered];
+
+    /// A compaction off the event loop: new lines go to a new log while a
+    /// frozen copy is written; killed before the snapshot is written, or
+    /// after but before the old log goes, a restart has everything.
+    #[test]
+    fn a_compaction_off_the_loop_loses_nothing_wherever_it_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let rid = || ReplicaId::new("server-x").unwrap();
+        let (mut d, mut store, _) = Durable::open_with(dir.path(), rid, LogIo::Buffered).unwrap();
+        let push = |d: &mut Durable, store: &mut Store, name: &str, who: &str, n: u64| {
+            let mut delta = Store::new(ReplicaId::new(who).unwrap());
+            if let Object::GCounter(c) = delta.get_or_create(name, CrdtType::GCounter) {
+                c.inc(&ReplicaId::new(who).unwrap(), n).unwrap();
+            }
+            d.append(&[Entry::Delta(&delta)]).unwrap();
+            store.merge(&delta);
+        };
+        for i in 0..50 {
+            push(&mut d, &mut store, &format!("n:{i:02}"), "a", 1);
+        }
+        let value = |s: &Store| -> u128 {
+            s.iter()
+                .map(|(_, o)| o.value_json().as_u64().unwrap() as u128)
+                .sum()
+        };
+        let reopen = |d: Durable| {
+            drop(d);
+            Durable::open_with(dir.path(), || unreachable!(), LogIo::Buffered).unwrap()
+        };
+        // Killed before the snapshot is written: the old log and the new one.
+        d.begin_compaction().unwrap();
+        assert!(dir.path().join(OLD_LOG).exists());
+        let frozen = store.clone();
+        for i in 0..60 {
+            push(&mut d, &mut store, &format!("n:{i:02}"), "b", 2);
+        }
+        assert_ne!(frozen, store, "the frozen copy does not see later changes");
+        let want = value(&store);
+        let (mut d, s2, _) = reopen(d);
+        assert_eq!(value(&s2), want);
+        // Written, killed before the old log is removed.
+        d.begin_compaction().unwrap();
+        let frozen = s2.clone();
+        let mut s2 = s2;
+        push(&mut d, &mut s2, "n:99", "c", 5);
+        crate::statefile::write_atomic(&d.snapshot_path(), snapshot::encode(&frozen).as_bytes())
+            .unwrap();
+        let want = value(&s2);
+        let (mut d, s3, _) = reopen(d);
+        assert_eq!(value(&s3), want);
+        // Finished: the old log goes; the snapshot and the new log hold all.
+        d.begin_compaction().unwrap();
+        let frozen = s3.clone();
+        crate::statefile::write_atomic(&d.snapshot_path(), snapshot::encode(&frozen).as_bytes())
+            .unwrap();
+        d.finish_compaction(Ok(())).unwrap();
+        assert!(!dir.path().join(OLD_LOG).exists());
+        let (_, s4, loaded) = reopen(d);
+        assert_eq!((value(&s4), loaded.log_entries), (want, 0));
+    }
 
     #[test]
     fn the_log_survives_restarts_and_a_torn_tail() {

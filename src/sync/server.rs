@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use serde_json::Value;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -29,7 +29,8 @@ use crate::clock::ReplicaId;
 use crate::object::CrdtType;
 use crate::store::Store;
 use crate::sync::auth::{Auth, Grant, Tokens};
-use crate::sync::metrics::Metrics;
+use crate::sync::metrics::{Metrics, StateSizes};
+use crate::sync::offload::{self, BIG_FRAME, BIG_OBJECT, Decoded, Done, Job, Worker};
 use crate::sync::persist::{Durable, Entry, Loaded, encode_entry};
 use crate::sync::protocol::{self, Effect, Session};
 
@@ -44,6 +45,8 @@ pub struct Config {
     pub tokens_file: Option<PathBuf>,
     /// `/metrics` answers without a token even when one is required.
     pub metrics_public: bool,
+    /// The log size that starts a compaction (`persist::COMPACT_BYTES`).
+    pub compact_bytes: u64,
     pub max_message_bytes: usize,
     pub max_connections: usize,
     pub idle_timeout: Duration,
@@ -53,6 +56,8 @@ pub struct Config {
 pub type Log = Arc<dyn Fn(String) + Send + Sync>;
 
 const LISTENER: Token = Token(0);
+/// The worker's results are ready (see [`offload`]).
+const WAKER: Token = Token(usize::MAX);
 
 /// Bytes a connection reads from its socket at a time.
 const READ_CHUNK: usize = 1024;
@@ -76,6 +81,8 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     /// Set (by SIGHUP) to read the tokens file again.
     reload: Arc<AtomicBool>,
+    /// Work for the worker that a round produced (sent after the round).
+    worker_jobs: Vec<Job>,
     /// The last accept failed (out of descriptors, say): connections may be
     /// waiting in the backlog, and the listener will not signal them again.
     accept_failing: bool,
@@ -95,15 +102,29 @@ struct Http {
 struct Sock {
     stream: TcpStream,
     drained: bool,
+    /// Bytes it may still read in this turn: a large message is read a
+    /// turn at a time, so it does not hold up the other connections.
+    budget: usize,
+    /// The budget ran out with bytes left: read again next turn (the socket
+    /// will not signal them again).
+    paused: bool,
 }
+
+/// Bytes a connection reads per turn of the loop.
+const READ_BUDGET: usize = 1 << 20;
 
 impl Read for Sock {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.drained {
             return Err(io::ErrorKind::WouldBlock.into());
         }
+        if self.budget == 0 {
+            self.paused = true;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let n = self.stream.read(buf)?;
         self.drained = n < buf.len();
+        self.budget = self.budget.saturating_sub(n);
         Ok(n)
     }
 }
@@ -121,6 +142,9 @@ impl Write for Sock {
 struct Ws {
     ws: WebSocket<Sock>,
     session: Session,
+    /// A large frame of it is with the worker: nothing more is read from
+    /// it until that frame is answered (messages are handled in order).
+    busy: bool,
     /// The `Authorization` header it connected with (its grant is looked
     /// up again when the tokens are reloaded).
     authorization: Option<String>,
@@ -175,17 +199,23 @@ struct Round {
     order: Vec<Token>,
     /// Connections to drop, with the reason to log.
     gone: Vec<(Token, String)>,
+    /// Connections whose read budget ran out: read again next turn.
+    again: Vec<Token>,
 }
 
 /// What the event handlers need besides the connection they serve.
 struct Ctx<'a> {
     store: &'a mut Store,
     metrics: &'a mut Metrics,
+    sizes: &'a StateSizes,
+    /// Objects changed since their size was last measured.
+    resized: &'a mut BTreeSet<(String, CrdtType)>,
     config: &'a Config,
     log: &'a Log,
     round: &'a mut Round,
     /// Connections that watch something (a push visits only these).
     watchers: &'a mut BTreeSet<Token>,
+    worker: &'a Worker,
 }
 
 impl Server {
@@ -213,6 +243,7 @@ impl Server {
                 log,
                 stop,
                 reload: Arc::new(AtomicBool::new(false)),
+                worker_jobs: Vec::new(),
                 accept_failing: false,
             },
             loaded,
@@ -286,6 +317,13 @@ impl Server {
         }
         let mut poll = Poll::new()?;
         let mut events = Events::with_capacity(1024);
+        let worker = Worker::start(Arc::new(Waker::new(poll.registry(), WAKER)?))?;
+        let mut sizes = StateSizes::default();
+        for (name, o) in self.store.iter() {
+            sizes.set(name, o.ty(), offload::state_size(o));
+        }
+        let mut resized: BTreeSet<(String, CrdtType)> = BTreeSet::new();
+        let mut measuring: BTreeSet<(String, CrdtType)> = BTreeSet::new();
         poll.registry()
             .register(&mut self.listener, LISTENER, Interest::READABLE)?;
         let mut conns = Conns::default();
@@ -318,13 +356,55 @@ impl Server {
             if self.reload.swap(false, Ordering::Relaxed) {
                 self.reload_tokens(&mut conns, &mut round);
             }
-            match poll.poll(&mut events, Some(Duration::from_millis(50))) {
+            // Connections with bytes left over from their last turn: no waiting.
+            let wait = if round.again.is_empty() { 50 } else { 0 };
+            match poll.poll(&mut events, Some(Duration::from_millis(wait))) {
                 Ok(()) => {}
                 // A signal (SIGTERM sets the stop flag): look at the flag.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
             for event in events.iter() {
+                if event.token() == WAKER {
+                    while let Some(done) = worker.try_recv() {
+                        match done {
+                            Done::Size { key, bytes } => {
+                                sizes.set(&key.0, key.1, bytes);
+                                measuring.remove(&key);
+                            }
+                            Done::Snapshot(written) => {
+                                if let Err(e) = self.durable.finish_compaction(written) {
+                                    (self.log)(format!(
+                                        "compaction failed (a restart replays the old log too): {e}"
+                                    ));
+                                }
+                            }
+                            Done::Frame {
+                                token,
+                                started,
+                                decoded,
+                            } => {
+                                let Some(mut conn) = conns.remove(&token) else {
+                                    continue;
+                                };
+                                let mut ctx = Ctx {
+                                    store: &mut self.store,
+                                    metrics: &mut self.metrics,
+                                    sizes: &sizes,
+                                    resized: &mut resized,
+                                    config: &self.config,
+                                    log: &self.log,
+                                    round: &mut round,
+                                    watchers: &mut watchers,
+                                    worker: &worker,
+                                };
+                                ctx.decoded(token, &mut conn, decoded, started, &mut conns);
+                                conns.insert(token, conn);
+                            }
+                        }
+                    }
+                    continue;
+                }
                 if event.token() == LISTENER {
                     self.accept(&poll, &mut conns, &mut next, stopping.is_some())?;
                     continue;
@@ -336,13 +416,36 @@ impl Server {
                 let mut ctx = Ctx {
                     store: &mut self.store,
                     metrics: &mut self.metrics,
+                    sizes: &sizes,
+                    resized: &mut resized,
                     config: &self.config,
                     log: &self.log,
                     round: &mut round,
                     watchers: &mut watchers,
+                    worker: &worker,
                 };
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 let conn = ctx.event(token, readable, conn, &mut conns);
+                conns.insert(token, conn);
+            }
+            // Their next turn (after everyone who had an event).
+            let again = std::mem::take(&mut round.again);
+            for token in again {
+                let Some(conn) = conns.remove(&token) else {
+                    continue;
+                };
+                let mut ctx = Ctx {
+                    store: &mut self.store,
+                    metrics: &mut self.metrics,
+                    sizes: &sizes,
+                    resized: &mut resized,
+                    config: &self.config,
+                    log: &self.log,
+                    round: &mut round,
+                    watchers: &mut watchers,
+                    worker: &worker,
+                };
+                let conn = ctx.event(token, true, conn, &mut conns);
                 conns.insert(token, conn);
             }
             if self.accept_failing {
@@ -354,7 +457,30 @@ impl Server {
                 self.sweep(&mut conns, &mut round);
             }
             self.finish_round(&mut conns, &mut watchers, &mut round)?;
+            // Sizes for /metrics of what changed: small objects here, large
+            // ones by the worker (one job per object at a time).
+            for job in self.worker_jobs.drain(..) {
+                worker.send(job);
+            }
+            while let Some(key) = resized.pop_first() {
+                let Some(o) = self.store.get_shared(&key.0, key.1) else {
+                    continue;
+                };
+                if sizes.get(&key.0, key.1).is_some_and(|n| n < BIG_OBJECT) {
+                    sizes.set(&key.0, key.1, offload::state_size(o));
+                } else if measuring.insert(key.clone()) {
+                    worker.send(Job::Size {
+                        object: o.clone(),
+                        key,
+                    });
+                } else {
+                    // Measured again once the job in flight is done.
+                    resized.insert(key);
+                    break;
+                }
+            }
         }
+        drop(worker);
         for (_, conn) in conns.drain() {
             if let Io::Ws(_) = conn.io {
                 self.metrics.connected -= 1;
@@ -471,8 +597,19 @@ impl Server {
                     }
                 }
             }
-            if let Err(e) = self.durable.maybe_compact(&self.store) {
-                (self.log)(format!("compaction failed (the log keeps growing): {e}"));
+            // A large log is compacted off the loop: new lines go to a new
+            // log, and the worker writes a frozen copy of the store (a
+            // pointer per object) as the snapshot.
+            if self.durable.wants_compaction(self.config.compact_bytes) {
+                match self.durable.begin_compaction() {
+                    Ok(()) => self.worker_jobs.push(Job::WriteSnapshot {
+                        path: self.durable.snapshot_path(),
+                        store: self.store.clone(),
+                    }),
+                    Err(e) => (self.log)(format!(
+                        "cannot start a compaction (the log keeps growing): {e}"
+                    )),
+                }
             }
         }
         let gone = &mut round.gone;
@@ -536,6 +673,7 @@ impl Round {
             dirty: Vec::new(),
             order: Vec::new(),
             gone: Vec::new(),
+            again: Vec::new(),
         }
     }
 }
@@ -554,6 +692,8 @@ impl Ctx<'_> {
                             Sock {
                                 stream: h.stream,
                                 drained: false,
+                                budget: READ_BUDGET,
+                                paused: false,
                             },
                             Role::Server,
                             Some(config),
@@ -562,6 +702,7 @@ impl Ctx<'_> {
                             grant,
                             ..Session::default()
                         },
+                        busy: false,
                         authorization,
                         outbox: Vec::new(),
                         update: None,
@@ -575,15 +716,23 @@ impl Ctx<'_> {
                 None => Io::Http(h),
             },
             Io::Ws(mut ws) => {
-                if readable {
-                    ws.ws.get_mut().drained = false;
+                let sock = ws.ws.get_mut();
+                if readable || sock.paused {
+                    sock.drained = false;
                 }
+                sock.paused = false;
+                sock.budget = READ_BUDGET;
                 Io::Ws(ws)
             }
         };
         let mut conn = Conn { peer, io };
         // Frames (those sent right behind the upgrade request too).
         self.frames(token, &mut conn, conns);
+        if let Io::Ws(ws) = &conn.io
+            && ws.ws.get_ref().paused
+        {
+            self.round.again.push(token);
+        }
         conn
     }
 
@@ -674,7 +823,7 @@ impl Ctx<'_> {
                 {
                     self.unauthorized(token, peer, h, head.header("authorization").is_some());
                 } else {
-                    let body = self.metrics.render(self.store);
+                    let body = self.metrics.render(self.sizes, self.store.len());
                     self.respond(token, h, "200 OK", "text/plain; version=0.0.4", &body)
                 }
             }
@@ -833,9 +982,25 @@ impl Ctx<'_> {
         }
         // Writable again: send what a full socket held back.
         self.round.mark(token, ws);
+        if ws.busy {
+            return;
+        }
         let now = Instant::now();
         loop {
             match ws.ws.read() {
+                Ok(Message::Text(text)) if text.len() > BIG_FRAME => {
+                    ws.last_heard = now;
+                    ws.pinged = false;
+                    self.metrics.bytes_in += text.len() as u64;
+                    ws.busy = true;
+                    self.worker.send(Job::Frame {
+                        token,
+                        text,
+                        replica: ws.session.replica.clone(),
+                        started: now,
+                    });
+                    return;
+                }
                 Ok(Message::Text(text)) => {
                     ws.last_heard = now;
                     ws.pinged = false;
@@ -929,35 +1094,84 @@ impl Ctx<'_> {
         conns: &mut Conns,
     ) {
         self.metrics.bytes_in += text.len() as u64;
-        // A push, the message that comes by the thousand, is read at its top
-        // level only: its objects are parsed once, and logged as sent.
-        if let Some(from) = &ws.session.replica
-            && let Ok(top) = serde_json::from_str::<PushFrame<'_>>(text)
-            && top.ty == "push"
-        {
-            self.metrics.message("push");
-            let id = top
-                .id
-                .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-            let delta = match &top.objects {
-                Some(list) => protocol::decode_objects_in(list, from),
-                None => protocol::decode_objects(None, from),
-            };
-            match protocol::push_effect_of(id.as_ref(), delta) {
-                Effect::Persist { delta, id } => {
-                    let sent = top.objects.as_deref();
-                    self.push(token, ws, delta, sent, id, started, conns);
-                }
-                Effect::Reply(v) => ws.outbox.push(v.to_string()),
-                Effect::Close(_) => unreachable!("a push never closes"),
-            }
+        let decoded = offload::decode_frame(text, ws.session.replica.as_ref());
+        self.apply(token, ws, decoded, started, conns);
+    }
+
+    /// A large frame the worker decoded: handled as if it had just arrived,
+    /// then the connection's next frames are read.
+    fn decoded(
+        &mut self,
+        token: Token,
+        conn: &mut Conn,
+        decoded: Decoded,
+        started: Instant,
+        conns: &mut Conns,
+    ) {
+        let Io::Ws(ws) = &mut conn.io else {
             return;
+        };
+        ws.busy = false;
+        if ws.closing.is_none() {
+            self.apply(token, ws, decoded, started, conns);
+            self.round.mark(token, ws);
         }
-        let msg: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
+        // Frames that came behind it wait in the buffers, and the socket
+        // will not signal them again.
+        let sock = ws.ws.get_mut();
+        sock.drained = false;
+        sock.paused = false;
+        sock.budget = READ_BUDGET;
+        self.frames(token, conn, conns);
+        if let Io::Ws(ws) = &conn.io
+            && ws.ws.get_ref().paused
+        {
+            self.round.again.push(token);
+        }
+    }
+
+    /// Runs the protocol on one decoded frame: its effects go to this round.
+    /// `started`: when the frame was read (one clock reading per event).
+    fn apply(
+        &mut self,
+        token: Token,
+        ws: &mut Ws,
+        decoded: Decoded,
+        started: Instant,
+        conns: &mut Conns,
+    ) {
+        // A push, the message that comes by the thousand, was read at its
+        // top level only: its objects are parsed once, and logged as sent.
+        let msg = match decoded {
+            Decoded::Push { id, delta, line } => {
+                self.metrics.message("push");
+                match delta {
+                    Ok(delta) => self.push(token, ws, delta, line, id, started, conns),
+                    Err(e) => ws.outbox.push(e.to_json(id.as_ref()).to_string()),
+                }
+                return;
+            }
+            Decoded::Sync { id, request } => {
+                self.metrics.message("sync");
+                let effects = match request {
+                    Ok(req) => protocol::handle_sync(self.store, &mut ws.session, id.as_ref(), req),
+                    Err(e) => vec![Effect::Reply(e.to_json(id.as_ref()))],
+                };
+                if ws.session.watching.is_some() {
+                    self.watchers.insert(token);
+                }
+                let ms = started.elapsed().as_secs_f64() * 1e3;
+                self.metrics.observe("all", "sync", ms);
+                for effect in effects {
+                    if let Effect::Reply(v) = effect {
+                        ws.outbox.push(v.to_string());
+                    }
+                }
+                return;
+            }
+            Decoded::Message(Ok(msg)) => msg,
+            Decoded::Message(Err(err)) => {
                 self.metrics.message("invalid");
-                let err = protocol::ProtoError::new("bad-json", e.to_string());
                 ws.outbox.push(err.to_json(None).to_string());
                 return;
             }
@@ -987,7 +1201,7 @@ impl Ctx<'_> {
                     return;
                 }
                 Effect::Persist { delta, id } => {
-                    self.push(token, ws, delta, None, id, started, conns);
+                    self.push(token, ws, delta, String::new(), id, started, conns);
                 }
             }
         }
@@ -1001,7 +1215,7 @@ impl Ctx<'_> {
         token: Token,
         ws: &mut Ws,
         delta: Store,
-        sent: Option<&[protocol::ObjectIn<'_>]>,
+        line: String,
         id: Option<Value>,
         started: Instant,
         conns: &mut Conns,
@@ -1033,33 +1247,21 @@ impl Ctx<'_> {
                 self.round.mark(*other, watcher);
             }
         }
-        let entry = match sent {
-            Some(objects) => Entry::Sent {
-                objects,
-                delta: &delta,
-            },
-            None => Entry::Delta(&delta),
-        };
-        encode_entry(&mut self.round.log, &entry);
+        // The log line as the worker or the decoder wrote it, or the delta.
+        if line.is_empty() {
+            encode_entry(&mut self.round.log, &Entry::Delta(&delta));
+        } else {
+            self.round.log.push_str(&line);
+        }
+        for (name, o) in delta.iter() {
+            self.resized.insert((name.to_string(), o.ty()));
+        }
         let mut types = 0u8;
         for (_, o) in delta.iter() {
             types |= 1 << CrdtType::ALL.iter().position(|t| *t == o.ty()).unwrap_or(0);
         }
         self.round.pending.push(Pending { types, started });
     }
-}
-
-/// The top level of a message, its values left as JSON text.
-#[derive(serde::Deserialize)]
-struct PushFrame<'a> {
-    #[serde(rename = "type", borrow)]
-    ty: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    id: Option<&'a serde_json::value::RawValue>,
-    /// Read in the same pass (a list of another shape fails the whole
-    /// frame, which then takes the value path and its precise errors).
-    #[serde(borrow)]
-    objects: Option<Vec<protocol::ObjectIn<'a>>>,
 }
 
 impl Ws {
