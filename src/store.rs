@@ -43,6 +43,10 @@ pub fn validate_name(name: &str) -> Result<(), InvalidName> {
     if name.len() > 256 {
         return bad(format!("it is {} bytes long", name.len()));
     }
+    // Printable ASCII (most names): no table lookups.
+    if name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
     for (i, c) in name.char_indices() {
         let kind = match get_general_category(c) {
             _ if c.is_whitespace() => "whitespace",

@@ -11,24 +11,30 @@ use crate::object::CrdtType;
 /// of the totals, not a re-serialization of the state).
 #[derive(Debug, Default)]
 pub struct StateSizes {
-    objects: HashMap<(String, CrdtType), usize>,
+    /// Name -> size per type (`CrdtType::ALL` order), looked up by `&str`.
+    objects: HashMap<String, [Option<usize>; 5]>,
     totals: BTreeMap<(CrdtType, String), usize>,
+}
+
+fn slot(ty: CrdtType) -> usize {
+    CrdtType::ALL.iter().position(|t| *t == ty).unwrap_or(0)
 }
 
 impl StateSizes {
     /// Sets the size of one object.
     pub fn set(&mut self, name: &str, ty: CrdtType, bytes: usize) {
         let ns = name.split(':').next().unwrap_or("").to_string();
-        let old = self
-            .objects
-            .insert((name.to_string(), ty), bytes)
-            .unwrap_or(0);
+        let sizes = match self.objects.get_mut(name) {
+            Some(s) => s,
+            None => self.objects.entry(name.to_string()).or_default(),
+        };
+        let old = sizes[slot(ty)].replace(bytes).unwrap_or(0);
         let total = self.totals.entry((ty, ns)).or_default();
         *total = *total - old + bytes;
     }
 
     pub fn get(&self, name: &str, ty: CrdtType) -> Option<usize> {
-        self.objects.get(&(name.to_string(), ty)).copied()
+        self.objects.get(name).and_then(|s| s[slot(ty)])
     }
 }
 

@@ -41,9 +41,6 @@ pub(crate) enum Job {
         key: (String, CrdtType),
         object: Arc<Object>,
     },
-    /// Encode a frozen copy of the store (a pointer per object) and write
-    /// it durably as the snapshot (atomically, then the directory).
-    WriteSnapshot { path: PathBuf, store: Store },
 }
 
 pub(crate) enum Done {
@@ -134,12 +131,19 @@ pub(crate) struct Worker {
     jobs: Option<Sender<Job>>,
     done: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
+    /// For the snapshot writer: where it reports, and how it wakes the loop.
+    report: Sender<Done>,
+    waker: Arc<Waker>,
+    /// A compaction's snapshot being written (its own thread: it takes
+    /// seconds for a large state, and frames must not wait behind it).
+    snapshot: Option<JoinHandle<()>>,
 }
 
 impl Worker {
     pub fn start(waker: Arc<Waker>) -> std::io::Result<Worker> {
         let (jobs, inbox) = channel::<Job>();
         let (outbox, done) = channel::<Done>();
+        let (report, wake) = (outbox.clone(), waker.clone());
         let thread = std::thread::Builder::new()
             .name("crdt-decode".into())
             .spawn(move || {
@@ -159,12 +163,6 @@ impl Worker {
                             bytes: state_size(&object),
                             key,
                         },
-                        Job::WriteSnapshot { path, store } => {
-                            Done::Snapshot(crate::statefile::write_atomic(
-                                &path,
-                                crate::snapshot::encode(&store).as_bytes(),
-                            ))
-                        }
                     };
                     if outbox.send(result).is_err() {
                         break;
@@ -176,7 +174,32 @@ impl Worker {
             jobs: Some(jobs),
             done,
             thread: Some(thread),
+            report,
+            waker: wake,
+            snapshot: None,
         })
+    }
+
+    /// Encodes a frozen copy of the store (a pointer per object) and writes
+    /// it durably as the snapshot at `path` (atomically, then the
+    /// directory), on a thread of its own; reports [`Done::Snapshot`].
+    pub fn write_snapshot(&mut self, path: PathBuf, store: Store) -> std::io::Result<()> {
+        if let Some(t) = self.snapshot.take() {
+            let _ = t.join();
+        }
+        let (report, waker) = (self.report.clone(), self.waker.clone());
+        self.snapshot = Some(
+            std::thread::Builder::new()
+                .name("crdt-snapshot".into())
+                .spawn(move || {
+                    let text = crate::snapshot::encode(&store);
+                    drop(store);
+                    let written = crate::statefile::write_atomic(&path, text.as_bytes());
+                    let _ = report.send(Done::Snapshot(written));
+                    let _ = waker.wake();
+                })?,
+        );
+        Ok(())
     }
 
     pub fn send(&self, job: Job) {
@@ -196,6 +219,11 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.jobs.take();
         if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // A snapshot write in flight finishes before the server writes its
+        // own (they share the temporary file's name).
+        if let Some(t) = self.snapshot.take() {
             let _ = t.join();
         }
     }

@@ -81,8 +81,8 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     /// Set (by SIGHUP) to read the tokens file again.
     reload: Arc<AtomicBool>,
-    /// Work for the worker that a round produced (sent after the round).
-    worker_jobs: Vec<Job>,
+    /// A compaction's frozen copy of the store, for the snapshot writer.
+    snapshot_due: Option<Store>,
     /// The last accept failed (out of descriptors, say): connections may be
     /// waiting in the backlog, and the listener will not signal them again.
     accept_failing: bool,
@@ -203,13 +203,19 @@ struct Round {
     again: Vec<Token>,
 }
 
+/// Objects changed since their size was measured: name -> types (bit i:
+/// `CrdtType::ALL[i]`), looked up without allocating.
+type Resized = std::collections::BTreeMap<String, u8>;
+
 /// What the event handlers need besides the connection they serve.
 struct Ctx<'a> {
     store: &'a mut Store,
     metrics: &'a mut Metrics,
     sizes: &'a StateSizes,
+    /// Objects that have no size yet (measured at the end of the turn).
+    fresh: &'a mut Vec<(String, CrdtType)>,
     /// Objects changed since their size was last measured.
-    resized: &'a mut BTreeSet<(String, CrdtType)>,
+    resized: &'a mut Resized,
     config: &'a Config,
     log: &'a Log,
     round: &'a mut Round,
@@ -243,7 +249,7 @@ impl Server {
                 log,
                 stop,
                 reload: Arc::new(AtomicBool::new(false)),
-                worker_jobs: Vec::new(),
+                snapshot_due: None,
                 accept_failing: false,
             },
             loaded,
@@ -317,13 +323,16 @@ impl Server {
         }
         let mut poll = Poll::new()?;
         let mut events = Events::with_capacity(1024);
-        let worker = Worker::start(Arc::new(Waker::new(poll.registry(), WAKER)?))?;
+        let mut worker = Worker::start(Arc::new(Waker::new(poll.registry(), WAKER)?))?;
         let mut sizes = StateSizes::default();
         for (name, o) in self.store.iter() {
             sizes.set(name, o.ty(), offload::state_size(o));
         }
-        let mut resized: BTreeSet<(String, CrdtType)> = BTreeSet::new();
+        let mut resized = Resized::new();
         let mut measuring: BTreeSet<(String, CrdtType)> = BTreeSet::new();
+        let mut pending_sizes: Vec<(String, CrdtType)> = Vec::new();
+        let mut fresh: Vec<(String, CrdtType)> = Vec::new();
+        let mut last_sizes = Instant::now();
         poll.registry()
             .register(&mut self.listener, LISTENER, Interest::READABLE)?;
         let mut conns = Conns::default();
@@ -391,6 +400,7 @@ impl Server {
                                     store: &mut self.store,
                                     metrics: &mut self.metrics,
                                     sizes: &sizes,
+                                    fresh: &mut fresh,
                                     resized: &mut resized,
                                     config: &self.config,
                                     log: &self.log,
@@ -417,6 +427,7 @@ impl Server {
                     store: &mut self.store,
                     metrics: &mut self.metrics,
                     sizes: &sizes,
+                    fresh: &mut fresh,
                     resized: &mut resized,
                     config: &self.config,
                     log: &self.log,
@@ -438,6 +449,7 @@ impl Server {
                     store: &mut self.store,
                     metrics: &mut self.metrics,
                     sizes: &sizes,
+                    fresh: &mut fresh,
                     resized: &mut resized,
                     config: &self.config,
                     log: &self.log,
@@ -459,10 +471,25 @@ impl Server {
             self.finish_round(&mut conns, &mut watchers, &mut round)?;
             // Sizes for /metrics of what changed: small objects here, large
             // ones by the worker (one job per object at a time).
-            for job in self.worker_jobs.drain(..) {
-                worker.send(job);
+            if let Some(frozen) = self.snapshot_due.take()
+                && let Err(e) = worker.write_snapshot(self.durable.snapshot_path(), frozen)
+            {
+                let _ = self.durable.finish_compaction(Err(e));
             }
-            while let Some(key) = resized.pop_first() {
+            // At most every 100 ms: a counter pushed by every round is
+            // measured once per period, not once per push.
+            if last_sizes.elapsed() >= Duration::from_millis(100) {
+                last_sizes = Instant::now();
+                for (name, types) in std::mem::take(&mut resized) {
+                    for (i, ty) in CrdtType::ALL.iter().enumerate() {
+                        if types & (1 << i) != 0 {
+                            pending_sizes.push((name.clone(), *ty));
+                        }
+                    }
+                }
+            }
+            pending_sizes.append(&mut fresh);
+            while let Some(key) = pending_sizes.pop() {
                 let Some(o) = self.store.get_shared(&key.0, key.1) else {
                     continue;
                 };
@@ -475,8 +502,8 @@ impl Server {
                     });
                 } else {
                     // Measured again once the job in flight is done.
-                    resized.insert(key);
-                    break;
+                    let bit = 1u8 << CrdtType::ALL.iter().position(|t| *t == key.1).unwrap_or(0);
+                    *resized.entry(key.0).or_default() |= bit;
                 }
             }
         }
@@ -602,10 +629,7 @@ impl Server {
             // pointer per object) as the snapshot.
             if self.durable.wants_compaction(self.config.compact_bytes) {
                 match self.durable.begin_compaction() {
-                    Ok(()) => self.worker_jobs.push(Job::WriteSnapshot {
-                        path: self.durable.snapshot_path(),
-                        store: self.store.clone(),
-                    }),
+                    Ok(()) => self.snapshot_due = Some(self.store.clone()),
                     Err(e) => (self.log)(format!(
                         "cannot start a compaction (the log keeps growing): {e}"
                     )),
@@ -1094,6 +1118,33 @@ impl Ctx<'_> {
         conns: &mut Conns,
     ) {
         self.metrics.bytes_in += text.len() as u64;
+        // A push, the message that comes by the thousand, is read at its top
+        // level only: its objects are parsed once, and logged as sent,
+        // straight into the round's log.
+        if let Some(from) = &ws.session.replica
+            && let Ok(top) = serde_json::from_str::<offload::PushFrame<'_>>(text)
+            && top.ty == "push"
+        {
+            self.metrics.message("push");
+            let id = top
+                .id
+                .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+            let delta = match &top.objects {
+                Some(list) => protocol::decode_objects_in(list, from),
+                None => protocol::decode_objects(None, from),
+            };
+            match delta {
+                Ok(delta) => {
+                    let line = match top.objects.as_deref() {
+                        Some(objects) => LogLine::Sent(objects),
+                        None => LogLine::Text(String::new()),
+                    };
+                    self.push(token, ws, delta, line, id, started, conns);
+                }
+                Err(e) => ws.outbox.push(e.to_json(id.as_ref()).to_string()),
+            }
+            return;
+        }
         let decoded = offload::decode_frame(text, ws.session.replica.as_ref());
         self.apply(token, ws, decoded, started, conns);
     }
@@ -1146,7 +1197,9 @@ impl Ctx<'_> {
             Decoded::Push { id, delta, line } => {
                 self.metrics.message("push");
                 match delta {
-                    Ok(delta) => self.push(token, ws, delta, line, id, started, conns),
+                    Ok(delta) => {
+                        self.push(token, ws, delta, LogLine::Text(line), id, started, conns)
+                    }
                     Err(e) => ws.outbox.push(e.to_json(id.as_ref()).to_string()),
                 }
                 return;
@@ -1201,7 +1254,15 @@ impl Ctx<'_> {
                     return;
                 }
                 Effect::Persist { delta, id } => {
-                    self.push(token, ws, delta, String::new(), id, started, conns);
+                    self.push(
+                        token,
+                        ws,
+                        delta,
+                        LogLine::Text(String::new()),
+                        id,
+                        started,
+                        conns,
+                    );
                 }
             }
         }
@@ -1215,7 +1276,7 @@ impl Ctx<'_> {
         token: Token,
         ws: &mut Ws,
         delta: Store,
-        line: String,
+        line: LogLine<'_>,
         id: Option<Value>,
         started: Instant,
         conns: &mut Conns,
@@ -1247,18 +1308,33 @@ impl Ctx<'_> {
                 self.round.mark(*other, watcher);
             }
         }
-        // The log line as the worker or the decoder wrote it, or the delta.
-        if line.is_empty() {
-            encode_entry(&mut self.round.log, &Entry::Delta(&delta));
-        } else {
-            self.round.log.push_str(&line);
-        }
-        for (name, o) in delta.iter() {
-            self.resized.insert((name.to_string(), o.ty()));
+        // The log line: the objects as sent, as the worker wrote it, or the delta.
+        match line {
+            LogLine::Sent(objects) => encode_entry(
+                &mut self.round.log,
+                &Entry::Sent {
+                    objects,
+                    delta: &delta,
+                },
+            ),
+            LogLine::Text(t) if !t.is_empty() => self.round.log.push_str(&t),
+            LogLine::Text(_) => encode_entry(&mut self.round.log, &Entry::Delta(&delta)),
         }
         let mut types = 0u8;
-        for (_, o) in delta.iter() {
-            types |= 1 << CrdtType::ALL.iter().position(|t| *t == o.ty()).unwrap_or(0);
+        for (name, o) in delta.iter() {
+            let bit = 1u8 << CrdtType::ALL.iter().position(|t| *t == o.ty()).unwrap_or(0);
+            types |= bit;
+            if self.sizes.get(name, o.ty()).is_none() {
+                // New here: /metrics shows it from the end of this turn on.
+                self.fresh.push((name.to_string(), o.ty()));
+            } else {
+                match self.resized.get_mut(name) {
+                    Some(t) => *t |= bit,
+                    None => {
+                        self.resized.insert(name.to_string(), bit);
+                    }
+                }
+            }
         }
         self.round.pending.push(Pending { types, started });
     }
@@ -1371,6 +1447,13 @@ fn write_now(stream: &mut TcpStream, mut bytes: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How a push's log line is made: from the objects as sent (in the frame's
+/// text), or already written (by the worker; empty: encode the delta).
+enum LogLine<'a> {
+    Sent(&'a [protocol::ObjectIn<'a>]),
+    Text(String),
 }
 
 /// What an accepted upgrade brings: the socket's settings, the grant of its
