@@ -963,6 +963,43 @@ fn push_of(id: u64, name: &str, ty: &str, state: Value) -> Value {
     json!({"type": "push", "id": id, "objects": [{"name": name, "type": ty, "state": state}]})
 }
 
+/// Why each hostile state is refused: a word the error must contain.
+fn reason(what: &str) -> &'static str {
+    match what {
+        "huge context" | "counter at u64::MAX seq" | "or-set context to 2^64-1" => "2^53",
+        "origin is itself" | "origin is later" => "not an earlier character",
+        "run outside the context" => "context",
+        "deep value" => "nested at most 64",
+        "counter goes down" => "counts only grow",
+        "same seq, other sum" => "sum",
+        other => panic!("no reason for {other}"),
+    }
+}
+
+/// A snapshot of the objects of a push (versions as counters state them;
+/// the other states are refused before their version is read).
+fn snapshot_of(push: &Value) -> Value {
+    let objects: Vec<Value> = push["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let mut o = o.clone();
+            let version: serde_json::Map<String, Value> = o["state"]["counts"]
+                .as_object()
+                .map(|c| {
+                    c.iter()
+                        .map(|(r, e)| (r.clone(), e["seq"].clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            o["version"] = Value::Object(version);
+            o
+        })
+        .collect();
+    json!({"format": "crdt-snapshot", "version": 1, "replica": "mallory", "objects": objects})
+}
+
 /// Every hostile state of the issue, with the code it must get.
 fn hostile_pushes() -> Vec<(&'static str, Value, &'static str)> {
     let deep = (0..100).fold(json!(1), |v, _| json!([v]));
@@ -1027,7 +1064,7 @@ fn hostile_pushes() -> Vec<(&'static str, Value, &'static str)> {
                 6,
                 "good",
                 "g-counter",
-                json!({"counts": {"alice": {"count": 2, "seq": 1000}}}),
+                json!({"counts": {"alice": {"count": 1000, "seq": 1000}}}),
             ),
             "bad-state",
         ),
@@ -1088,6 +1125,8 @@ fn hostile_frames_neither_crash_nor_poison_the_server_nor_lose_acks() {
     for (what, frame, code) in hostile_pushes() {
         let reply = send(&mut mallory, &frame);
         assert_eq!(reply["code"], code, "{what}: {reply}");
+        let message = reply["message"].as_str().unwrap();
+        assert!(message.contains(reason(what)), "{what}: {message}");
         assert_eq!(reply["id"], frame["id"], "{what}");
         acked += 1;
         good_push(&mut good, acked);
@@ -1320,13 +1359,13 @@ fn importing_a_hostile_state_changes_nothing() {
     a.ok(None, &["inc", "good", "100"]);
     let before = a.ok(None, &["export"]);
     for (what, frame, _) in hostile_pushes() {
-        let objects = frame["objects"].clone();
-        let snap = json!({"format": "crdt-snapshot", "version": 1, "replica": "mallory", "objects": objects});
+        let snap = snapshot_of(&frame);
         let file = a.dir.path().join("hostile.json");
         std::fs::write(&file, snap.to_string()).unwrap();
         let (code, _, err) = a.run(None, &["import", file.to_str().unwrap()]);
         assert_eq!(code, 2, "{what}: import exited {code}: {err}");
         assert!(err.contains("hostile.json"), "{what}: {err}");
+        assert!(err.contains(reason(what)), "{what}: {err}");
         assert_eq!(a.ok(None, &["export"]), before, "{what} changed the state");
     }
 }
@@ -1423,5 +1462,29 @@ fn compaction_off_the_loop_keeps_every_ack_through_kill_9() {
         std::fs::read_to_string(data.join("snapshot.json"))
             .unwrap()
             .contains("n:1")
+    );
+}
+
+/// Listening beyond loopback without a token says so, after the first line.
+#[test]
+fn listening_beyond_loopback_without_a_token_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = StdCommand::new(BIN)
+        .args(["serve", "--listen", "0.0.0.0:0", "--data"])
+        .arg(dir.path())
+        .env_remove("CRDT_TOKEN")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.contains("listening on ws://0.0.0.0:"), "{first}");
+    assert!(
+        second.contains("warning") && second.contains("without a token"),
+        "{second}"
     );
 }

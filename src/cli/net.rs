@@ -411,11 +411,6 @@ pub fn serve(opts: ServeOptions) -> Result<Exit> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, server.reload_flag())
         .context("cannot install the SIGHUP handler")?;
     let addr = server.local_addr()?;
-    if open && !addr.ip().is_loopback() {
-        eprintln!(
-            "crdt serve: warning: listening on {addr} without a token: anyone who can reach it may read and change every object (use --token or --tokens)"
-        );
-    }
     // The first line says where it listens, even with --quiet: scripts and
     // tests read the port from it when they ask for port 0.
     eprintln!(
@@ -435,6 +430,12 @@ pub fn serve(opts: ServeOptions) -> Result<Exit> {
             "; the log is written buffered, as the file system refuses direct I/O (slower)"
         }
     );
+    // After the first line (scripts read the port from it).
+    if open && !addr.ip().is_loopback() {
+        eprintln!(
+            "crdt serve: warning: listening on {addr} without a token: anyone who can reach it may read and change every object (use --token or --tokens)"
+        );
+    }
     server.run().context("the server failed")?;
     if !quiet {
         eprintln!("crdt serve: stopped; state flushed to {}", data.display());
