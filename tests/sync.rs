@@ -926,10 +926,64 @@ fn a_url_that_is_not_websocket_is_a_usage_error() {
     let (code, _, err) = a.run(Some("http://127.0.0.1:7878/ws"), &["sync"]);
     assert_eq!(code, 2);
     assert!(err.contains("invalid sync URL"), "{err}");
-    // A change is still kept locally.
-    let (code, ..) = a.run(Some("http://127.0.0.1:7878/ws"), &["inc", "n"]);
-    assert_eq!(code, 2);
-    assert_eq!(a.ok(None, &["get", "n"]), "1\n");
+    // A change with a URL the endpoint refuses changes nothing (exit 2).
+    let (code, _, err) = a.run(Some("http://127.0.0.1:7878/ws"), &["inc", "n"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_ne!(a.run(None, &["get", "n"]).0, 0, "the change was applied");
+}
+
+/// A change whose endpoint refuses it (a malformed URL, a wrong path, a
+/// missing or wrong token) exits 2 and changes nothing; one whose endpoint
+/// cannot be reached is applied locally and exits 3.
+#[test]
+fn a_change_the_endpoint_refuses_changes_nothing() {
+    let server = Server::start(&["--token", "s3cret-token"]);
+    let a = Agent::new("agent-1");
+    a.ok(None, &["inc", "n"]);
+    let port = server.port;
+    let cases = [
+        ("not a url".to_string(), None),
+        (format!("http://127.0.0.1:{port}/ws"), Some("s3cret-token")),
+        (format!("ws://127.0.0.1:{port}/nope"), Some("s3cret-token")),
+        (format!("ws://127.0.0.1:{port}/ws"), None),
+        (format!("ws://127.0.0.1:{port}/ws"), Some("wrong-token")),
+    ];
+    for (url, token) in cases {
+        let mut cmd = a.cmd(Some(&url));
+        if let Some(t) = token {
+            cmd.env("CRDT_TOKEN", t);
+        }
+        let out = cmd.args(["inc", "n"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url} {token:?}: {err}");
+        assert!(err.contains("nothing was changed"), "{url}: {err}");
+        assert_eq!(
+            a.ok(None, &["get", "n"]),
+            "1\n",
+            "{url} {token:?} changed the state"
+        );
+    }
+    // The right token: synced, exit 0.
+    let out = a
+        .cmd(Some(&server.url()))
+        .env("CRDT_TOKEN", "s3cret-token")
+        .args(["inc", "n"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Nobody listening: applied locally, exit 3.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/ws", closed.local_addr().unwrap());
+    drop(closed);
+    let (code, _, err) = a.run(Some(&url), &["inc", "n"]);
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(a.ok(None, &["get", "n"]), "3\n");
 }
 
 // ---------------------------------------------------------------- hostile input

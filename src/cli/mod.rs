@@ -318,6 +318,14 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
                 .context("cannot write the man page")?;
         }
         change => {
+            // With --url, the endpoint is asked first: one that refuses (a
+            // malformed URL, a wrong path or token) changes nothing here;
+            // one that cannot be reached leaves the change local (exit 3).
+            let link = if ctx.url.is_some() {
+                Some(net::link_before_change(ctx)?)
+            } else {
+                None
+            };
             let now = ops::now_ms();
             let target = ops::command_name(&change).unwrap_or_default().to_string();
             let (name, ty, value) = ctx.update_name(&target, |store| {
@@ -325,10 +333,9 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
                 let value = store.get(&name, ty).map(|o| o.value_json());
                 Ok((name, ty, value.unwrap_or_default()))
             })?;
-            let (code, value) = if ctx.url.is_some() {
-                net::sync_after_change(ctx, &name, value, ty)?
-            } else {
-                (Exit::Success, value)
+            let (code, value) = match link {
+                Some(link) => net::sync_after_change(ctx, link, &name, value, ty)?,
+                None => (Exit::Success, value),
             };
             read::print_value_line(ctx, &mut out, &name, ty, &value)?;
             out.flush()?;

@@ -46,7 +46,17 @@ impl Ctx {
         select: &[String],
         watch: bool,
     ) -> Result<(Client, SyncReport), ClientError> {
-        let mut client = self.connect()?;
+        let client = self.connect()?;
+        self.sync_with(client, select, watch)
+    }
+
+    /// [`Ctx::sync_selected`] over a connection already open.
+    fn sync_with(
+        &self,
+        mut client: Client,
+        select: &[String],
+        watch: bool,
+    ) -> Result<(Client, SyncReport), ClientError> {
         let timeout = self.timeout();
         let mut outcome = None;
         let saved = self.update(|store| {
@@ -61,15 +71,46 @@ impl Ctx {
     }
 }
 
+/// The endpoint of a change command with `--url`, asked before the change.
+pub enum Link {
+    /// Connected and greeted: the change is synced through it.
+    Open(Box<Client>),
+    /// Unreachable: the change stays local (exit 3), and this says why.
+    Unreachable(ClientError),
+}
+
+/// Connects before a change is made: an endpoint that refuses (a URL that is
+/// not `ws://`/`wss://`, a wrong path, a missing or wrong token) is an
+/// error, and nothing changes; one that cannot be reached is not.
+pub fn link_before_change(ctx: &Ctx) -> Result<Link> {
+    match ctx.connect() {
+        Ok(client) => Ok(Link::Open(Box::new(client))),
+        Err(e @ (ClientError::Unreachable { .. } | ClientError::Lost(_))) => {
+            Ok(Link::Unreachable(e))
+        }
+        Err(e) => Err(anyhow!(e).context("nothing was changed")),
+    }
+}
+
 /// After a change command with `--url`: sync the changed name. Returns the
 /// exit code and the value the replica now knows.
 pub fn sync_after_change(
     ctx: &Ctx,
+    link: Link,
     name: &str,
     local_value: Value,
     ty: crdt::CrdtType,
 ) -> Result<(Exit, Value)> {
-    match ctx.sync_selected(&[name.to_string()], false) {
+    let client = match link {
+        Link::Open(c) => *c,
+        Link::Unreachable(e) => {
+            eprintln!(
+                "crdt: warning: the change is saved locally but not synced: {e}; the next sync sends it"
+            );
+            return Ok((Exit::Unreachable, local_value));
+        }
+    };
+    match ctx.sync_with(client, &[name.to_string()], false) {
         Ok((client, _)) => {
             client.close();
             let store = ctx.load()?.context("the state file vanished")?;
