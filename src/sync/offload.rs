@@ -87,19 +87,29 @@ pub(crate) struct PushFrame<'a> {
     pub objects: Option<Vec<ObjectIn<'a>>>,
 }
 
+/// A push read at its top level: its id and its objects decoded (the
+/// server's inline path and the worker share it).
+pub(crate) fn decode_push(
+    top: &PushFrame<'_>,
+    from: &ReplicaId,
+) -> (Option<Value>, Result<Store, ProtoError>) {
+    let id = top
+        .id
+        .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+    let delta = match &top.objects {
+        Some(list) => protocol::decode_objects_in(list, from),
+        None => protocol::decode_objects(None, from),
+    };
+    (id, delta)
+}
+
 /// Decodes a frame: what [`Decoded`] says. Pure; the worker runs it.
 pub(crate) fn decode_frame(text: &str, replica: Option<&ReplicaId>) -> Decoded {
     if let Some(from) = replica
         && let Ok(top) = serde_json::from_str::<PushFrame<'_>>(text)
         && top.ty == "push"
     {
-        let id = top
-            .id
-            .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-        let delta = match &top.objects {
-            Some(list) => protocol::decode_objects_in(list, from),
-            None => protocol::decode_objects(None, from),
-        };
+        let (id, delta) = decode_push(&top, from);
         let mut line = String::new();
         if let (Ok(d), Some(objects)) = (&delta, top.objects.as_deref()) {
             encode_entry(&mut line, &Entry::Sent { objects, delta: d });

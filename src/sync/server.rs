@@ -342,6 +342,23 @@ impl Server {
         let mut stopping: Option<Instant> = None;
         // Kept between rounds, so its lists are not allocated every time.
         let mut round = Round::new();
+        // The context of one event's handler (what it borrows of the loop's state).
+        macro_rules! handler {
+            () => {
+                Ctx {
+                    store: &mut self.store,
+                    metrics: &mut self.metrics,
+                    sizes: &sizes,
+                    fresh: &mut fresh,
+                    resized: &mut resized,
+                    config: &self.config,
+                    log: &self.log,
+                    round: &mut round,
+                    watchers: &mut watchers,
+                    worker: &worker,
+                }
+            };
+        }
         loop {
             if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
                 // Close every connection, then give them a moment to answer.
@@ -396,18 +413,7 @@ impl Server {
                                 let Some(mut conn) = conns.remove(&token) else {
                                     continue;
                                 };
-                                let mut ctx = Ctx {
-                                    store: &mut self.store,
-                                    metrics: &mut self.metrics,
-                                    sizes: &sizes,
-                                    fresh: &mut fresh,
-                                    resized: &mut resized,
-                                    config: &self.config,
-                                    log: &self.log,
-                                    round: &mut round,
-                                    watchers: &mut watchers,
-                                    worker: &worker,
-                                };
+                                let mut ctx = handler!();
                                 ctx.decoded(token, &mut conn, decoded, started, &mut conns);
                                 conns.insert(token, conn);
                             }
@@ -423,18 +429,7 @@ impl Server {
                 let Some(conn) = conns.remove(&token) else {
                     continue;
                 };
-                let mut ctx = Ctx {
-                    store: &mut self.store,
-                    metrics: &mut self.metrics,
-                    sizes: &sizes,
-                    fresh: &mut fresh,
-                    resized: &mut resized,
-                    config: &self.config,
-                    log: &self.log,
-                    round: &mut round,
-                    watchers: &mut watchers,
-                    worker: &worker,
-                };
+                let mut ctx = handler!();
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 let conn = ctx.event(token, readable, conn, &mut conns);
                 conns.insert(token, conn);
@@ -445,18 +440,7 @@ impl Server {
                 let Some(conn) = conns.remove(&token) else {
                     continue;
                 };
-                let mut ctx = Ctx {
-                    store: &mut self.store,
-                    metrics: &mut self.metrics,
-                    sizes: &sizes,
-                    fresh: &mut fresh,
-                    resized: &mut resized,
-                    config: &self.config,
-                    log: &self.log,
-                    round: &mut round,
-                    watchers: &mut watchers,
-                    worker: &worker,
-                };
+                let mut ctx = handler!();
                 let conn = ctx.event(token, true, conn, &mut conns);
                 conns.insert(token, conn);
             }
@@ -1126,13 +1110,7 @@ impl Ctx<'_> {
             && top.ty == "push"
         {
             self.metrics.message("push");
-            let id = top
-                .id
-                .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-            let delta = match &top.objects {
-                Some(list) => protocol::decode_objects_in(list, from),
-                None => protocol::decode_objects(None, from),
-            };
+            let (id, delta) = offload::decode_push(&top, from);
             match delta {
                 Ok(delta) => {
                     let line = match top.objects.as_deref() {
