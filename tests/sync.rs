@@ -765,6 +765,7 @@ fn healthz_and_metrics_answer_plain_http() {
     let metrics = get("/metrics");
     for needle in [
         "crdt_sync_latency_ms_bucket{crdt_type=\"g-counter\",operation=\"push\"",
+        "crdt_sync_latency_seconds_bucket{crdt_type=\"g-counter\",operation=\"push\",le=\"0.001\"}",
         "crdt_state_size_bytes{crdt_type=\"g-counter\",namespace=\"metrics\"}",
         "crdt_connected_clients",
         "crdt_messages_total{type=\"hello\"}",
@@ -1346,6 +1347,14 @@ fn metrics_need_the_token_when_one_is_set() {
         ok.starts_with("HTTP/1.1 200 ") && ok.contains("crdt_objects"),
         "{ok}"
     );
+    // Labelled counters exist, at 0, before anything happens.
+    for zero in [
+        "crdt_conflicts_resolved_total{crdt_type=\"or-set\",resolution_type=\"add-wins\"} 0",
+        "crdt_conflicts_resolved_total{crdt_type=\"rga\",resolution_type=\"rga-order\"} 0",
+        "crdt_messages_total{type=\"push\"} 0",
+    ] {
+        assert!(ok.contains(zero), "{zero} missing from\n{ok}");
+    }
     let public = Server::start(&["--token", "s3cret-token", "--metrics-public"]);
     assert!(get(public.port, None).starts_with("HTTP/1.1 200 "));
 }

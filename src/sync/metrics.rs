@@ -38,6 +38,17 @@ impl StateSizes {
     }
 }
 
+/// The (type, rule) pairs the server resolves conflicts by (see
+/// `protocol::commit_push`): each counter exists from the start.
+const KNOWN_RESOLUTIONS: [(&str, &str); 3] = [
+    ("lww-register", "last-writer-wins"),
+    ("or-set", "add-wins"),
+    ("rga", "rga-order"),
+];
+
+/// The message types counted (the protocol's, and what is refused).
+const KNOWN_MESSAGES: [&str; 6] = ["hello", "sync", "push", "unwatch", "invalid", "forbidden"];
+
 /// Upper bounds of the latency histogram buckets, in milliseconds.
 pub const BUCKETS_MS: [f64; 12] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0,
@@ -115,9 +126,36 @@ impl Metrics {
             let _ = writeln!(s, "crdt_sync_latency_ms_sum{{{l}}} {}", h.sum);
             let _ = writeln!(s, "crdt_sync_latency_ms_count{{{l}}} {}", h.count);
         }
+        // The same histogram in base units (Prometheus's convention); the
+        // milliseconds stay for the guide's dashboards.
+        s.push_str("# HELP crdt_sync_latency_seconds Time to handle a sync or push, in seconds.\n");
+        s.push_str("# TYPE crdt_sync_latency_seconds histogram\n");
+        for ((t, op), h) in &self.latency {
+            let l = format!("crdt_type=\"{}\",operation=\"{}\"", label(t), label(op));
+            for (i, b) in BUCKETS_MS.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "crdt_sync_latency_seconds_bucket{{{l},le=\"{}\"}} {}",
+                    b / 1e3,
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(
+                s,
+                "crdt_sync_latency_seconds_bucket{{{l},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(s, "crdt_sync_latency_seconds_sum{{{l}}} {}", h.sum / 1e3);
+            let _ = writeln!(s, "crdt_sync_latency_seconds_count{{{l}}} {}", h.count);
+        }
         s.push_str("# HELP crdt_conflicts_resolved_total Merges of concurrent changes, by type and rule.\n");
         s.push_str("# TYPE crdt_conflicts_resolved_total counter\n");
-        for ((t, r), n) in &self.conflicts {
+        // Every known (type, rule) from the start, at 0 until it happens.
+        let mut conflicts = self.conflicts.clone();
+        for known in KNOWN_RESOLUTIONS {
+            conflicts.entry(known).or_default();
+        }
+        for ((t, r), n) in &conflicts {
             let _ = writeln!(
                 s,
                 "crdt_conflicts_resolved_total{{crdt_type=\"{}\",resolution_type=\"{}\"}} {n}",
@@ -143,7 +181,11 @@ impl Metrics {
         let _ = writeln!(s, "crdt_connections_total {}", self.connections_total);
         s.push_str("# HELP crdt_messages_total Messages received, by type.\n");
         s.push_str("# TYPE crdt_messages_total counter\n");
-        for (t, n) in &self.messages {
+        let mut messages = self.messages.clone();
+        for known in KNOWN_MESSAGES {
+            messages.entry(known.to_string()).or_default();
+        }
+        for (t, n) in &messages {
             let _ = writeln!(s, "crdt_messages_total{{type=\"{}\"}} {n}", label(t));
         }
         s.push_str("# HELP crdt_objects Objects the server holds.\n");
