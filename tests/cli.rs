@@ -813,3 +813,14 @@ mod generated {
         }
     }
 }
+
+/// A type error names the types with their articles ("an rga").
+#[test]
+fn a_type_error_says_an_rga() {
+    let r = Replica::new("agent-1");
+    r.cmd().args(["append", "doc", "hi"]).assert().success();
+    let out = r.cmd().args(["inc", "doc"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("doc is an rga"), "{err}");
+}

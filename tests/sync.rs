@@ -167,7 +167,8 @@ fn two_agents_each_count_once_and_both_read_two() {
     assert_eq!(a.ok(Some(&url), &["inc", "metrics:requests"]), "1\n");
     // The change command prints what the replica knows after syncing.
     assert_eq!(b.ok(Some(&url), &["inc", "metrics:requests"]), "2\n");
-    a.ok(Some(&url), &["sync"]);
+    let out = a.ok(Some(&url), &["sync"]);
+    assert!(out.contains(": 1 object received, 0 sent"), "{out}");
     assert_eq!(a.ok(None, &["get", "metrics:requests"]), "2\n");
     assert_eq!(b.ok(None, &["get", "metrics:requests"]), "2\n");
 }

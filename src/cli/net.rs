@@ -153,10 +153,15 @@ pub fn sync(ctx: &Ctx, out: &mut Out, select: &[String]) -> Result<Exit> {
             "bytes_sent": report.bytes_sent, "bytes_received": report.bytes_received}),
         )?;
     } else {
+        let objects = |n: usize| if n == 1 { "object" } else { "objects" };
         writeln!(
             out,
-            "synced with {server}: {} objects received, {} sent ({} bytes out, {} bytes in)",
-            report.received, report.sent, report.bytes_sent, report.bytes_received
+            "synced with {server}: {} {} received, {} sent ({} bytes out, {} bytes in)",
+            report.received,
+            objects(report.received),
+            report.sent,
+            report.bytes_sent,
+            report.bytes_received
         )?;
     }
     Ok(Exit::Success)

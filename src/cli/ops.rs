@@ -56,7 +56,8 @@ pub fn parse_value(text: &str, force_string: bool) -> anyhow::Result<Value> {
 
 fn article(t: CrdtType) -> &'static str {
     match t {
-        CrdtType::OrSet | CrdtType::LwwRegister => "an",
+        // "an rga": said letter by letter.
+        CrdtType::OrSet | CrdtType::LwwRegister | CrdtType::Rga => "an",
         _ => "a",
     }
 }
