@@ -824,3 +824,44 @@ fn a_type_error_says_an_rga() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("doc is an rga"), "{err}");
 }
+
+/// An empty CRDT_* variable means unset; a bad one is an error naming it.
+#[test]
+fn empty_environment_variables_are_unset_and_bad_ones_are_named() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |vars: &[(&str, &str)], args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_crdt"));
+        c.env_remove("CRDT_STATE")
+            .env_remove("CRDT_REPLICA")
+            .env_remove("CRDT_URL")
+            .env_remove("CRDT_TOKEN")
+            .env_remove("CRDT_NOW_MS")
+            .env("XDG_DATA_HOME", home.path())
+            .env("HOME", home.path());
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.args(args).output().unwrap()
+    };
+    let empty = [
+        ("CRDT_STATE", ""),
+        ("CRDT_REPLICA", ""),
+        ("CRDT_URL", ""),
+        ("CRDT_NOW_MS", ""),
+    ];
+    let out = run(&empty, &["inc", "x"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
+    assert!(home.path().join("crdt").join("state.json").exists());
+    for (var, value) in [("CRDT_NOW_MS", "abc"), ("CRDT_REPLICA", "a b")] {
+        let out = run(&[(var, value)], &["get", "x"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {err}");
+        assert!(err.contains(var), "{var}: {err}");
+    }
+}

@@ -34,6 +34,10 @@ pub enum Exit {
 }
 
 pub fn main() -> ExitCode {
+    if let Err(e) = environment() {
+        report(&e);
+        return ExitCode::from(Exit::Error as u8);
+    }
     let cli = Cli::parse();
     let ctx = Ctx::new(&cli);
     let code = match run(&ctx, cli.command) {
@@ -45,6 +49,33 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(code as u8)
+}
+
+/// `CRDT_*` variables: an empty one means unset (as if it were not there),
+/// and a bad one is an error that names it, before anything else runs.
+fn environment() -> Result<()> {
+    let empty: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let k = k.into_string().ok()?;
+            (k.starts_with("CRDT_") && v.is_empty()).then_some(k)
+        })
+        .collect();
+    for k in empty {
+        // SAFETY: the process has one thread yet (nothing has started any).
+        unsafe { std::env::remove_var(k) };
+    }
+    if let Some(v) = std::env::var_os("CRDT_NOW_MS") {
+        let ok = v.to_str().and_then(|s| s.parse::<u64>().ok());
+        anyhow::ensure!(
+            ok.is_some(),
+            "CRDT_NOW_MS is {v:?}: it must be milliseconds since the epoch (e.g. 1700000000000)"
+        );
+    }
+    if let Some(v) = std::env::var_os("CRDT_REPLICA") {
+        let text = v.to_string_lossy().into_owned();
+        crdt::ReplicaId::new(text).map_err(|e| anyhow::anyhow!("CRDT_REPLICA: {e}"))?;
+    }
+    Ok(())
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
