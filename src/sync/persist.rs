@@ -65,6 +65,8 @@ pub struct Durable {
     _lock: File,
     /// A compaction in progress (see [`Durable::begin_compaction`]).
     compacting: bool,
+    /// After a snapshot write failed (a full disk), no new attempt before this.
+    retry_after: Option<std::time::Instant>,
 }
 
 /// The log lines from before a compaction that has not finished.
@@ -203,6 +205,7 @@ impl Durable {
                 log,
                 _lock: lock,
                 compacting: false,
+                retry_after: None,
             },
             store,
             loaded,
@@ -244,7 +247,11 @@ impl Durable {
     /// True when the log has outgrown `limit` (normally [`COMPACT_BYTES`])
     /// and no compaction runs: time for [`Durable::begin_compaction`].
     pub fn wants_compaction(&self, limit: u64) -> bool {
-        !self.compacting && self.log.end >= limit
+        !self.compacting
+            && self.log.end >= limit
+            && self
+                .retry_after
+                .is_none_or(|t| std::time::Instant::now() >= t)
     }
 
     /// Starts a compaction that does not stop the server: the log becomes
@@ -253,10 +260,16 @@ impl Durable {
     /// thread) and calls [`Durable::finish_compaction`]: the snapshot and
     /// the new log hold everything, and until the snapshot is durable the
     /// old snapshot and both logs do.
+    ///
+    /// After a snapshot write that failed, `log.old.jsonl` is still there:
+    /// then the log stays as it is (renaming it would replace those lines),
+    /// and the snapshot, of everything held, covers both logs.
     pub fn begin_compaction(&mut self) -> io::Result<()> {
-        fs::rename(&self.log.path, self.dir.join(OLD_LOG))?;
-        File::open(&self.dir)?.sync_all()?;
-        self.log.restart()?;
+        if !self.dir.join(OLD_LOG).exists() {
+            fs::rename(&self.log.path, self.dir.join(OLD_LOG))?;
+            File::open(&self.dir)?.sync_all()?;
+            self.log.restart()?;
+        }
         self.compacting = true;
         Ok(())
     }
@@ -268,10 +281,14 @@ impl Durable {
 
     /// The snapshot of [`Durable::begin_compaction`] is durable (`Ok`):
     /// the old lines go. On `Err` they stay (a restart replays them), and
-    /// the next compaction starts over.
+    /// the next attempt, no sooner than 10 s later, snapshots everything.
     pub fn finish_compaction(&mut self, written: io::Result<()>) -> io::Result<()> {
         self.compacting = false;
+        if written.is_err() {
+            self.retry_after = Some(std::time::Instant::now() + std::time::Duration::from_secs(10));
+        }
         written?;
+        self.retry_after = None;
         fs::remove_file(self.dir.join(OLD_LOG))?;
         File::open(&self.dir)?.sync_all()
     }
@@ -535,6 +552,45 @@ mod test {
         assert!(!dir.path().join(OLD_LOG).exists());
         let (_, s4, loaded) = reopen(d);
         assert_eq!((value(&s4), loaded.log_entries), (want, 0));
+    }
+
+    /// A snapshot write that fails (a full disk) leaves `log.old.jsonl`;
+    /// the next compaction must not rename the log over it.
+    #[test]
+    fn a_compaction_after_a_failed_snapshot_keeps_the_old_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let rid = || ReplicaId::new("server-x").unwrap();
+        let (mut d, mut store, _) = Durable::open_with(dir.path(), rid, LogIo::Buffered).unwrap();
+        let push = |d: &mut Durable, store: &mut Store, name: &str, n: u64| {
+            let mut delta = Store::new(ReplicaId::new("a").unwrap());
+            if let Object::GCounter(c) = delta.get_or_create(name, CrdtType::GCounter) {
+                c.inc(&ReplicaId::new("a").unwrap(), n).unwrap();
+            }
+            d.append(&[Entry::Delta(&delta)]).unwrap();
+            store.merge(&delta);
+        };
+        push(&mut d, &mut store, "first", 1);
+        d.begin_compaction().unwrap();
+        d.finish_compaction(Err(io::Error::other("no space left")))
+            .unwrap_err();
+        push(&mut d, &mut store, "second", 2);
+        // The next compaction; killed before its snapshot is written.
+        d.begin_compaction().unwrap();
+        push(&mut d, &mut store, "third", 3);
+        drop(d);
+        let (mut d, s2, _) =
+            Durable::open_with(dir.path(), || unreachable!(), LogIo::Buffered).unwrap();
+        assert_eq!(s2, store, "a line was lost");
+        // And when it does finish, the old lines go and nothing is lost.
+        d.begin_compaction().unwrap();
+        crate::statefile::write_atomic(&d.snapshot_path(), snapshot::encode(&s2).as_bytes())
+            .unwrap();
+        d.finish_compaction(Ok(())).unwrap();
+        drop(d);
+        let (_, s3, _) =
+            Durable::open_with(dir.path(), || unreachable!(), LogIo::Buffered).unwrap();
+        assert_eq!(s3, store);
+        assert!(!dir.path().join(OLD_LOG).exists());
     }
 
     #[test]
