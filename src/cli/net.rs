@@ -476,6 +476,11 @@ pub fn serve(opts: ServeOptions) -> Result<Exit> {
             "; the log is written buffered, as the file system refuses direct I/O (slower)"
         }
     );
+    if let Some(why) = &loaded.unfinished_compaction {
+        eprintln!(
+            "crdt serve: warning: cannot finish the last compaction ({why}); nothing is lost (both logs are kept), but free some space"
+        );
+    }
     // After the first line (scripts read the port from it).
     if open && !addr.ip().is_loopback() {
         eprintln!(

@@ -118,6 +118,9 @@ pub struct Loaded {
     /// The log is written with direct I/O (else buffered: the file system
     /// refuses direct I/O).
     pub direct: bool,
+    /// A compaction left unfinished could not be finished now (why): both
+    /// logs stay, and the next compaction covers them.
+    pub unfinished_compaction: Option<String>,
 }
 
 impl Durable {
@@ -189,13 +192,16 @@ impl Durable {
         let (log, mut loaded) = replay_log(&log_path, &mut store, io)?;
         loaded.log_entries += old_entries;
         if old.exists() {
-            // Finish that compaction now (a later one would rename the log
-            // over the old one): the snapshot then holds both logs; the
-            // lines of the current one merge again harmlessly.
-            write_atomic(&snap, snapshot::encode(&store).as_bytes())
+            // Finish that compaction now: the snapshot then holds both logs;
+            // the lines of the current one merge again harmlessly. On a full
+            // disk it stays unfinished (nothing is lost: both logs stay, and
+            // `begin_compaction` keeps them apart).
+            if let Err(e) = write_atomic(&snap, snapshot::encode(&store).as_bytes())
                 .and_then(|()| fs::remove_file(&old))
                 .and_then(|()| File::open(dir)?.sync_all())
-                .map_err(|e| format!("cannot finish the compaction in {}: {e}", dir.display()))?;
+            {
+                loaded.unfinished_compaction = Some(e.to_string());
+            }
         }
         loaded.objects = store.len();
         loaded.direct = log.direct;
@@ -590,6 +596,39 @@ mod test {
         let (_, s3, _) =
             Durable::open_with(dir.path(), || unreachable!(), LogIo::Buffered).unwrap();
         assert_eq!(s3, store);
+        assert!(!dir.path().join(OLD_LOG).exists());
+    }
+
+    /// A start that cannot finish a compaction (its snapshot cannot be
+    /// written: here a directory sits where the temporary file goes, as a
+    /// full disk would refuse it) still starts, with everything, and says so.
+    #[test]
+    fn a_start_that_cannot_finish_a_compaction_still_serves_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let rid = || ReplicaId::new("server-x").unwrap();
+        let (mut d, mut store, _) = Durable::open_with(dir.path(), rid, LogIo::Buffered).unwrap();
+        let mut delta = Store::new(ReplicaId::new("a").unwrap());
+        if let Object::GCounter(c) = delta.get_or_create("n", CrdtType::GCounter) {
+            c.inc(&ReplicaId::new("a").unwrap(), 4).unwrap();
+        }
+        d.append(&[Entry::Delta(&delta)]).unwrap();
+        store.merge(&delta);
+        d.begin_compaction().unwrap();
+        drop(d);
+        let blocker = dir
+            .path()
+            .join(format!("snapshot.json.tmp.{}", std::process::id()));
+        fs::create_dir(&blocker).unwrap();
+        let (d, s2, loaded) =
+            Durable::open_with(dir.path(), || unreachable!(), LogIo::Buffered).unwrap();
+        assert!(loaded.unfinished_compaction.is_some());
+        assert_eq!(s2, store);
+        assert!(dir.path().join(OLD_LOG).exists());
+        drop(d);
+        fs::remove_dir(&blocker).unwrap();
+        let (_, s3, loaded) =
+            Durable::open_with(dir.path(), || unreachable!(), LogIo::Buffered).unwrap();
+        assert_eq!((s3, loaded.unfinished_compaction), (store, None));
         assert!(!dir.path().join(OLD_LOG).exists());
     }
 
