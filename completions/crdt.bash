@@ -1427,25 +1427,21 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__serve)
-            opts="-h --tokens --metrics-public --compact-bytes --listen --data --max-message-bytes --max-connections --idle-timeout --quiet --state --replica --json --color --url --token --connect-timeout --help"
+            opts="-h --listen --data --tokens --metrics-public --max-message-bytes --max-connections --idle-timeout --quiet --compact-bytes --state --replica --json --color --url --token --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --tokens)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --compact-bytes)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --data)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tokens)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1458,6 +1454,10 @@ _crdt() {
                     return 0
                     ;;
                 --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compact-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -307,13 +307,13 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;serve'= {
-            cand --tokens 'Tokens file: one `TOKEN REPLICA-PATTERN` per line (`#` comments); a connection may only introduce changes of the replicas its token allows. Read again on SIGHUP. Instead of --token'
-            cand --compact-bytes 'Log size that starts a compaction (tests make it small)'
             cand --listen 'Address to listen on (port 0 picks a free port)'
             cand --data 'Directory of the durable state (default $XDG_DATA_HOME/crdt/server)'
+            cand --tokens 'Tokens file: one `TOKEN REPLICA-PATTERN` per line (`#` comments); a connection may only introduce changes of the replicas its token allows. Read again on SIGHUP. Instead of --token'
             cand --max-message-bytes 'Largest message accepted, in bytes (larger ones close with code 1009)'
             cand --max-connections 'Most simultaneous WebSocket connections'
             cand --idle-timeout 'Close connections silent for this many seconds (pinged at half)'
+            cand --compact-bytes 'Log size that starts a compaction (tests make it small)'
             cand --state 'State file of the local replica'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'

@@ -294,13 +294,13 @@ complete -c crdt -n "__fish_crdt_using_subcommand explain" -l token -d 'Bearer t
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand serve" -l tokens -d 'Tokens file: one `TOKEN REPLICA-PATTERN` per line (`#` comments); a connection may only introduce changes of the replicas its token allows. Read again on SIGHUP. Instead of --token' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand serve" -l compact-bytes -d 'Log size that starts a compaction (tests make it small)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l data -d 'Directory of the durable state (default $XDG_DATA_HOME/crdt/server)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l tokens -d 'Tokens file: one `TOKEN REPLICA-PATTERN` per line (`#` comments); a connection may only introduce changes of the replicas its token allows. Read again on SIGHUP. Instead of --token' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l max-message-bytes -d 'Largest message accepted, in bytes (larger ones close with code 1009)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l max-connections -d 'Most simultaneous WebSocket connections' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l idle-timeout -d 'Close connections silent for this many seconds (pinged at half)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l compact-bytes -d 'Log size that starts a compaction (tests make it small)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l state -d 'State file of the local replica' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''

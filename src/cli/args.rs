@@ -287,37 +287,7 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
     #[command(
         after_help = "Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  crdt serve --tokens /etc/crdt/tokens     # lines: TOKEN REPLICA-PATTERN, e.g. s3cret-agents agent-*\n  kill -HUP $(pidof crdt)                  # read the tokens file again\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
     )]
-    Serve {
-        /// Tokens file: one `TOKEN REPLICA-PATTERN` per line (`#` comments); a
-        /// connection may only introduce changes of the replicas its token
-        /// allows. Read again on SIGHUP. Instead of --token
-        #[arg(long, value_name = "FILE")]
-        tokens: Option<PathBuf>,
-        /// Answer /metrics without a token even when tokens are required
-        #[arg(long)]
-        metrics_public: bool,
-        /// Log size that starts a compaction (tests make it small)
-        #[arg(long, hide = true, default_value_t = crdt::sync::persist::COMPACT_BYTES)]
-        compact_bytes: u64,
-        /// Address to listen on (port 0 picks a free port)
-        #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
-        listen: String,
-        /// Directory of the durable state (default $XDG_DATA_HOME/crdt/server)
-        #[arg(long, value_name = "DIR")]
-        data: Option<PathBuf>,
-        /// Largest message accepted, in bytes (larger ones close with code 1009)
-        #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
-        max_message_bytes: usize,
-        /// Most simultaneous WebSocket connections
-        #[arg(long, default_value_t = 1024, value_name = "N")]
-        max_connections: usize,
-        /// Close connections silent for this many seconds (pinged at half)
-        #[arg(long, default_value_t = 60.0, value_name = "SECS")]
-        idle_timeout: f64,
-        /// No log lines on stderr
-        #[arg(long)]
-        quiet: bool,
-    },
+    Serve(ServeArgs),
     /// Push and pull until the local replica and the endpoint have the same versions
     #[command(
         after_help = "Examples:\n  crdt --url ws://127.0.0.1:7878/ws sync\n  crdt sync metrics: config:global --json"
@@ -365,4 +335,38 @@ Examples:\n  crdt wait votes:approve --until '>= 3' --timeout 60\n  crdt wait ta
     /// Print the man page (roff)
     #[command(hide = true)]
     Manpage,
+}
+
+/// `crdt serve`'s options (the client options are the global ones).
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port)
+    #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
+    pub listen: String,
+    /// Directory of the durable state (default $XDG_DATA_HOME/crdt/server)
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Tokens file: one `TOKEN REPLICA-PATTERN` per line (`#` comments); a
+    /// connection may only introduce changes of the replicas its token
+    /// allows. Read again on SIGHUP. Instead of --token
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Answer /metrics without a token even when tokens are required
+    #[arg(long)]
+    pub metrics_public: bool,
+    /// Largest message accepted, in bytes (larger ones close with code 1009)
+    #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
+    pub max_message_bytes: usize,
+    /// Most simultaneous WebSocket connections
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+    /// Close connections silent for this many seconds (pinged at half)
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub idle_timeout: f64,
+    /// No log lines on stderr
+    #[arg(long)]
+    pub quiet: bool,
+    /// Log size that starts a compaction (tests make it small)
+    #[arg(long, hide = true, default_value_t = crdt::sync::persist::COMPACT_BYTES)]
+    pub compact_bytes: u64,
 }

@@ -292,30 +292,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             file,
             stop_on_error,
         } => return batch::run(ctx, &mut out, file, stop_on_error),
-        Command::Serve {
-            listen,
-            data,
-            tokens,
-            metrics_public,
-            compact_bytes,
-            max_message_bytes,
-            max_connections,
-            idle_timeout,
-            quiet,
-        } => {
-            return net::serve(net::ServeOptions {
-                listen,
-                data,
-                token: ctx.token.clone(),
-                tokens,
-                metrics_public,
-                compact_bytes,
-                max_message_bytes,
-                max_connections,
-                idle_timeout,
-                quiet,
-            });
-        }
+        Command::Serve(args) => return net::serve(args, ctx.token.clone()),
         Command::Sync { select } => {
             let code = net::sync(ctx, &mut out, &select)?;
             out.flush()?;

@@ -14,6 +14,7 @@ use crdt::sync::server::{Config, Server};
 use crdt::{Object, Store};
 use serde_json::{Value, json};
 
+use super::args::ServeArgs;
 use super::output::{Out, one_line};
 use super::{Ctx, Exit};
 
@@ -392,33 +393,19 @@ fn default_data_dir() -> PathBuf {
     super::data_home().join("crdt").join("server")
 }
 
-/// `crdt serve`'s options.
-pub struct ServeOptions {
-    pub listen: String,
-    pub data: Option<PathBuf>,
-    pub token: Option<String>,
-    pub tokens: Option<PathBuf>,
-    pub metrics_public: bool,
-    pub compact_bytes: u64,
-    pub max_message_bytes: usize,
-    pub max_connections: usize,
-    pub idle_timeout: f64,
-    pub quiet: bool,
-}
-
-pub fn serve(opts: ServeOptions) -> Result<Exit> {
-    let ServeOptions {
+/// `crdt serve`; `token` is the global `--token` (or `CRDT_TOKEN`).
+pub fn serve(args: ServeArgs, token: Option<String>) -> Result<Exit> {
+    let ServeArgs {
         listen,
         data,
-        token,
         tokens,
         metrics_public,
-        compact_bytes,
         max_message_bytes,
         max_connections,
         idle_timeout,
         quiet,
-    } = opts;
+        compact_bytes,
+    } = args;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())
