@@ -49,6 +49,13 @@ const KNOWN_RESOLUTIONS: [(&str, &str); 3] = [
 /// The message types counted (the protocol's, and what is refused).
 const KNOWN_MESSAGES: [&str; 6] = ["hello", "sync", "push", "unwatch", "invalid", "forbidden"];
 
+/// A label value, escaped as the exposition format wants.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// Upper bounds of the latency histogram buckets, in milliseconds.
 pub const BUCKETS_MS: [f64; 12] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0,
@@ -98,56 +105,29 @@ impl Metrics {
         }
     }
 
+    /// The latency histogram as `name`, its milliseconds divided by `per`.
+    fn latency_histogram(&self, s: &mut String, name: &str, unit: &str, per: f64) {
+        let _ = writeln!(s, "# HELP {name} Time to handle a sync or push, in {unit}.");
+        let _ = writeln!(s, "# TYPE {name} histogram");
+        for ((t, op), h) in &self.latency {
+            let l = format!("crdt_type=\"{}\",operation=\"{}\"", label(t), label(op));
+            for (i, b) in BUCKETS_MS.iter().enumerate() {
+                let _ = writeln!(s, "{name}_bucket{{{l},le=\"{}\"}} {}", b / per, h.counts[i]);
+            }
+            let _ = writeln!(s, "{name}_bucket{{{l},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(s, "{name}_sum{{{l}}} {}", h.sum / per);
+            let _ = writeln!(s, "{name}_count{{{l}}} {}", h.count);
+        }
+    }
+
     /// The whole exposition, with the state sizes kept in `sizes` and the
     /// number of objects held.
     pub fn render(&self, sizes: &StateSizes, objects: usize) -> String {
         let mut s = String::new();
-        let label = |v: &str| {
-            v.replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n")
-        };
-        s.push_str("# HELP crdt_sync_latency_ms Time to handle a sync or push, in milliseconds.\n");
-        s.push_str("# TYPE crdt_sync_latency_ms histogram\n");
-        for ((t, op), h) in &self.latency {
-            let l = format!("crdt_type=\"{}\",operation=\"{}\"", label(t), label(op));
-            for (i, b) in BUCKETS_MS.iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "crdt_sync_latency_ms_bucket{{{l},le=\"{b}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                s,
-                "crdt_sync_latency_ms_bucket{{{l},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(s, "crdt_sync_latency_ms_sum{{{l}}} {}", h.sum);
-            let _ = writeln!(s, "crdt_sync_latency_ms_count{{{l}}} {}", h.count);
-        }
-        // The same histogram in base units (Prometheus's convention); the
-        // milliseconds stay for the guide's dashboards.
-        s.push_str("# HELP crdt_sync_latency_seconds Time to handle a sync or push, in seconds.\n");
-        s.push_str("# TYPE crdt_sync_latency_seconds histogram\n");
-        for ((t, op), h) in &self.latency {
-            let l = format!("crdt_type=\"{}\",operation=\"{}\"", label(t), label(op));
-            for (i, b) in BUCKETS_MS.iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "crdt_sync_latency_seconds_bucket{{{l},le=\"{}\"}} {}",
-                    b / 1e3,
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                s,
-                "crdt_sync_latency_seconds_bucket{{{l},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(s, "crdt_sync_latency_seconds_sum{{{l}}} {}", h.sum / 1e3);
-            let _ = writeln!(s, "crdt_sync_latency_seconds_count{{{l}}} {}", h.count);
-        }
+        // The guide's milliseconds (its dashboards use them), and the same
+        // histogram in base units, Prometheus's convention.
+        self.latency_histogram(&mut s, "crdt_sync_latency_ms", "milliseconds", 1.0);
+        self.latency_histogram(&mut s, "crdt_sync_latency_seconds", "seconds", 1e3);
         s.push_str("# HELP crdt_conflicts_resolved_total Merges of concurrent changes, by type and rule.\n");
         s.push_str("# TYPE crdt_conflicts_resolved_total counter\n");
         // Every known (type, rule) from the start, at 0 until it happens.
