@@ -9,29 +9,19 @@
 //! `cargo bench --bench fairness [-- SECONDS_PER_PHASE]` (default 5).
 //! `CRDT_BENCH_BIN=PATH` runs another build (A/B on one machine).
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+use common::{Ws, connect, pct, serve_with};
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 
-type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
-
-fn connect(port: u16, who: &str) -> Ws {
-    let (mut ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/ws")).expect("connect");
-    ws.send(Message::text(
-        json!({"type": "hello", "replica": who, "protocol": 1}).to_string(),
-    ))
-    .unwrap();
-    let _ = reply(&mut ws);
-    ws
-}
-
+/// The next JSON message (a close is a failure: the server dropped us).
 fn reply(ws: &mut Ws) -> Value {
     loop {
         match ws.read().expect("read") {
@@ -40,35 +30,6 @@ fn reply(ws: &mut Ws) -> Value {
             _ => {}
         }
     }
-}
-
-fn start() -> (Child, u16, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let bin = std::env::var("CRDT_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_crdt").into());
-    let mut child = Command::new(bin)
-        .args(["serve", "--quiet", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path().join("data"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let port = first
-        .split("ws://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    (child, port, dir)
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 /// The good client: a counter increment, wait for the ack, again, for `secs`.
@@ -103,7 +64,8 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(5.0);
-    let (mut child, port, _dir) = start();
+    let server = serve_with(&[]);
+    let port = server.port;
     // 100,000 small objects, so that a sync can name 100,000 versions.
     let mut loader = connect(port, "loader");
     let mut versions = Vec::new();
@@ -172,10 +134,7 @@ fn main() {
     }
     stop.store(true, Ordering::Relaxed);
     let loaded = good.join().unwrap();
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    drop(server);
 
     println!("good client, send->ack (ms)    n       p50     p99     max");
     for (label, l) in [("alone", &quiet), ("with big messages", &loaded)] {

@@ -17,10 +17,13 @@
 //! (default 3 seconds, 3 repeats; given client counts, only those rows, once,
 //! and no redis)
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+use common::{Ws, connect, pct, read_json, serve};
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -28,28 +31,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use serde_json::{Value, json};
+use tungstenite::Message;
 use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
-
-type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
-
-fn connect(port: u16, who: &str) -> Ws {
-    let (mut ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/ws")).expect("connect");
-    ws.send(Message::text(
-        json!({"type": "hello", "replica": who, "protocol": 1}).to_string(),
-    ))
-    .unwrap();
-    let _ = read_json(&mut ws);
-    ws
-}
-
-fn read_json(ws: &mut Ws) -> Value {
-    loop {
-        if let Message::Text(t) = ws.read().expect("read") {
-            return serde_json::from_str(t.as_str()).unwrap();
-        }
-    }
-}
 
 fn rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -77,78 +60,11 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
-}
-
-struct Serve {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Serve {
-    /// SIGTERM (the server closes its connections and writes a snapshot; a
-    /// profiler it runs under writes its output), SIGKILL if it lingers.
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Serve {
-    let dir = tempfile::tempdir().unwrap();
-    // CRDT_BENCH_BIN: another build of crdt to compare (A/B on one machine).
-    let bin = std::env::var("CRDT_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_crdt").into());
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-            "--max-connections",
-            "5000",
-            "--data",
-        ])
-        .arg(dir.path().join("data"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("crdt serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split("ws://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    Serve {
-        child,
-        port,
-        _dir: dir,
-    }
 }
 
 /// A client of the load generator: greeted through tungstenite, then driven
