@@ -285,7 +285,7 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
     },
     /// Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)
     #[command(
-        after_help = "Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  crdt serve --tokens /etc/crdt/tokens     # lines: TOKEN REPLICA-PATTERN, e.g. s3cret-agents agent-*\n  kill -HUP $(pidof crdt)                  # read the tokens file again\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
+        after_help = "Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  crdt serve --tokens /etc/crdt/tokens     # lines like: s3cret-agents agent-*\n  kill -HUP $(pidof crdt)                  # read the tokens file again\n  crdt serve --token T --metrics-public    # /metrics for a local scraper without the token\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
     )]
     Serve(ServeArgs),
     /// Push and pull until the local replica and the endpoint have the same versions
