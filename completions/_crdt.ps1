@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'crdt' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -47,7 +47,8 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write a snapshot of the local replica (or of the named objects and namespaces)')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Merge snapshot files into the local replica (`-` reads stdin)')
             [CompletionResult]::new('merge', 'merge', [CompletionResultType]::ParameterValue, 'Merge snapshot files into one, without touching the local replica')
-            [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Show the state file path, replica id, object count and size')
+            [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Show the replica''s database: path, replica id, objects, history rows, size')
+            [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'The history of changes this replica recorded')
             [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Apply many commands, one per line, in one process with one write')
             [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Show an object''s internal state: per-replica counts, writes, dots, runs')
             [CompletionResult]::new('visualize', 'visualize', [CompletionResultType]::ParameterValue, 'Draw an object''s structure as text or as a Graphviz graph')
@@ -64,7 +65,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;inc' {
             [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Type to create the counter with')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -76,7 +77,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;dec' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -88,7 +89,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;set' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -101,7 +102,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;add' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -114,7 +115,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;rm' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -127,7 +128,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;insert' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -139,7 +140,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;delete' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -151,7 +152,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;append' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -164,7 +165,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;new' {
             [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'type')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -176,7 +177,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;get' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -188,7 +189,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;ls' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -200,7 +201,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;show' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -214,7 +215,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;export' {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -226,7 +227,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;import' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -240,7 +241,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;merge' {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -253,7 +254,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;info' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -264,8 +265,46 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'crdt;history' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('trim', 'trim', [CompletionResultType]::ParameterValue, 'Delete the history rows older than a moment (the objects keep their state)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'crdt;history;trim' {
+            [CompletionResult]::new('--before', '--before', [CompletionResultType]::ParameterName, 'Delete the rows recorded before this moment')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;history;help' {
+            [CompletionResult]::new('trim', 'trim', [CompletionResultType]::ParameterValue, 'Delete the history rows older than a moment (the objects keep their state)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'crdt;history;help;trim' {
+            break
+        }
+        'crdt;history;help;help' {
+            break
+        }
         'crdt;batch' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -279,7 +318,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;inspect' {
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -293,7 +332,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;visualize' {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -305,7 +344,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;diff' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -320,7 +359,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;explain' {
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -339,7 +378,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Most simultaneous WebSocket connections')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close connections silent for this many seconds (pinged at half)')
             [CompletionResult]::new('--compact-bytes', '--compact-bytes', [CompletionResultType]::ParameterName, 'Log size that starts a compaction (tests make it small)')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -353,7 +392,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;sync' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -367,7 +406,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;watch' {
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after this many changes')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Stop after this many seconds')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -381,7 +420,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;wait' {
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'until')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'timeout')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -393,7 +432,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;completions' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -405,7 +444,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;manpage' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file of the local replica')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
@@ -432,7 +471,8 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write a snapshot of the local replica (or of the named objects and namespaces)')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Merge snapshot files into the local replica (`-` reads stdin)')
             [CompletionResult]::new('merge', 'merge', [CompletionResultType]::ParameterValue, 'Merge snapshot files into one, without touching the local replica')
-            [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Show the state file path, replica id, object count and size')
+            [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Show the replica''s database: path, replica id, objects, history rows, size')
+            [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'The history of changes this replica recorded')
             [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Apply many commands, one per line, in one process with one write')
             [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Show an object''s internal state: per-replica counts, writes, dots, runs')
             [CompletionResult]::new('visualize', 'visualize', [CompletionResultType]::ParameterValue, 'Draw an object''s structure as text or as a Graphviz graph')
@@ -493,6 +533,13 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;help;info' {
+            break
+        }
+        'crdt;help;history' {
+            [CompletionResult]::new('trim', 'trim', [CompletionResultType]::ParameterValue, 'Delete the history rows older than a moment (the objects keep their state)')
+            break
+        }
+        'crdt;help;history;trim' {
             break
         }
         'crdt;help;batch' {

@@ -49,6 +49,9 @@ _crdt() {
             crdt,help)
                 cmd="crdt__subcmd__help"
                 ;;
+            crdt,history)
+                cmd="crdt__subcmd__history"
+                ;;
             crdt,import)
                 cmd="crdt__subcmd__import"
                 ;;
@@ -133,6 +136,9 @@ _crdt() {
             crdt__subcmd__help,help)
                 cmd="crdt__subcmd__help__subcmd__help"
                 ;;
+            crdt__subcmd__help,history)
+                cmd="crdt__subcmd__help__subcmd__history"
+                ;;
             crdt__subcmd__help,import)
                 cmd="crdt__subcmd__help__subcmd__import"
                 ;;
@@ -184,6 +190,21 @@ _crdt() {
             crdt__subcmd__help,watch)
                 cmd="crdt__subcmd__help__subcmd__watch"
                 ;;
+            crdt__subcmd__help__subcmd__history,trim)
+                cmd="crdt__subcmd__help__subcmd__history__subcmd__trim"
+                ;;
+            crdt__subcmd__history,help)
+                cmd="crdt__subcmd__history__subcmd__help"
+                ;;
+            crdt__subcmd__history,trim)
+                cmd="crdt__subcmd__history__subcmd__trim"
+                ;;
+            crdt__subcmd__history__subcmd__help,help)
+                cmd="crdt__subcmd__history__subcmd__help__subcmd__help"
+                ;;
+            crdt__subcmd__history__subcmd__help,trim)
+                cmd="crdt__subcmd__history__subcmd__help__subcmd__trim"
+                ;;
             *)
                 ;;
         esac
@@ -191,7 +212,7 @@ _crdt() {
 
     case "${cmd}" in
         crdt)
-            opts="-h -V --state --replica --json --color --url --token --connect-timeout --help --version inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help"
+            opts="-h -V --state --replica --json --color --url --token --connect-timeout --help --version inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -621,7 +642,7 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__help)
-            opts="inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help"
+            opts="inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -777,6 +798,34 @@ _crdt() {
         crdt__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__help__subcmd__history)
+            opts="trim"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__help__subcmd__history__subcmd__trim)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1019,6 +1068,128 @@ _crdt() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__history)
+            opts="-h --state --replica --json --color --url --token --connect-timeout --help trim help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replica)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__history__subcmd__help)
+            opts="trim help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__history__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__history__subcmd__help__subcmd__trim)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__history__subcmd__trim)
+            opts="-h --before --state --replica --json --color --url --token --connect-timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --before)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replica)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -18,7 +18,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
     }
     var completions = [
         &'crdt'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -44,7 +44,8 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand export 'Write a snapshot of the local replica (or of the named objects and namespaces)'
             cand import 'Merge snapshot files into the local replica (`-` reads stdin)'
             cand merge 'Merge snapshot files into one, without touching the local replica'
-            cand info 'Show the state file path, replica id, object count and size'
+            cand info 'Show the replica''s database: path, replica id, objects, history rows, size'
+            cand history 'The history of changes this replica recorded'
             cand batch 'Apply many commands, one per line, in one process with one write'
             cand inspect 'Show an object''s internal state: per-replica counts, writes, dots, runs'
             cand visualize 'Draw an object''s structure as text or as a Graphviz graph'
@@ -60,7 +61,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;inc'= {
             cand --type 'Type to create the counter with'
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -71,7 +72,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;dec'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -82,7 +83,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;set'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -94,7 +95,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;add'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -106,7 +107,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;rm'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -118,7 +119,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;insert'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -129,7 +130,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;delete'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -140,7 +141,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;append'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -152,7 +153,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;new'= {
             cand --type 'type'
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -163,7 +164,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;get'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -174,7 +175,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;ls'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -185,7 +186,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;show'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -198,7 +199,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;export'= {
             cand -o 'Output file; `-` or none is stdout'
             cand --output 'Output file; `-` or none is stdout'
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -209,7 +210,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;import'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -222,7 +223,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;merge'= {
             cand -o 'Output file; `-` or none is stdout'
             cand --output 'Output file; `-` or none is stdout'
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -234,7 +235,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;info'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -244,8 +245,41 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'crdt;history'= {
+            cand --state 'The local replica''s database (an SQLite file)'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
+            cand --token 'Bearer token for the sync endpoint'
+            cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand trim 'Delete the history rows older than a moment (the objects keep their state)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'crdt;history;trim'= {
+            cand --before 'Delete the rows recorded before this moment'
+            cand --state 'The local replica''s database (an SQLite file)'
+            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
+            cand --token 'Bearer token for the sync endpoint'
+            cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;history;help'= {
+            cand trim 'Delete the history rows older than a moment (the objects keep their state)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'crdt;history;help;trim'= {
+        }
+        &'crdt;history;help;help'= {
+        }
         &'crdt;batch'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -258,7 +292,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;inspect'= {
             cand --from 'Read a snapshot file (`-` is stdin) instead of the local replica'
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -271,7 +305,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;visualize'= {
             cand --format 'format'
             cand --from 'Read a snapshot file (`-` is stdin) instead of the local replica'
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -282,7 +316,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;diff'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -296,7 +330,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;explain'= {
             cand --from 'Read a snapshot file (`-` is stdin) instead of the local replica'
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -314,7 +348,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --max-connections 'Most simultaneous WebSocket connections'
             cand --idle-timeout 'Close connections silent for this many seconds (pinged at half)'
             cand --compact-bytes 'Log size that starts a compaction (tests make it small)'
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -327,7 +361,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;sync'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -340,7 +374,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;watch'= {
             cand --count 'Stop after this many changes'
             cand --timeout 'Stop after this many seconds'
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -353,7 +387,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;wait'= {
             cand --until 'until'
             cand --timeout 'timeout'
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -364,7 +398,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;completions'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -375,7 +409,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --help 'Print help'
         }
         &'crdt;manpage'= {
-            cand --state 'State file of the local replica'
+            cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the state file with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
@@ -401,7 +435,8 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand export 'Write a snapshot of the local replica (or of the named objects and namespaces)'
             cand import 'Merge snapshot files into the local replica (`-` reads stdin)'
             cand merge 'Merge snapshot files into one, without touching the local replica'
-            cand info 'Show the state file path, replica id, object count and size'
+            cand info 'Show the replica''s database: path, replica id, objects, history rows, size'
+            cand history 'The history of changes this replica recorded'
             cand batch 'Apply many commands, one per line, in one process with one write'
             cand inspect 'Show an object''s internal state: per-replica counts, writes, dots, runs'
             cand visualize 'Draw an object''s structure as text or as a Graphviz graph'
@@ -446,6 +481,11 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;help;merge'= {
         }
         &'crdt;help;info'= {
+        }
+        &'crdt;help;history'= {
+            cand trim 'Delete the history rows older than a moment (the objects keep their state)'
+        }
+        &'crdt;help;history;trim'= {
         }
         &'crdt;help;batch'= {
         }

@@ -24,7 +24,7 @@ function __fish_crdt_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c crdt -n "__fish_crdt_needs_command" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_needs_command" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_needs_command" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_needs_command" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -50,7 +50,8 @@ complete -c crdt -n "__fish_crdt_needs_command" -f -a "show" -d 'Show an object\
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "export" -d 'Write a snapshot of the local replica (or of the named objects and namespaces)'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "import" -d 'Merge snapshot files into the local replica (`-` reads stdin)'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "merge" -d 'Merge snapshot files into one, without touching the local replica'
-complete -c crdt -n "__fish_crdt_needs_command" -f -a "info" -d 'Show the state file path, replica id, object count and size'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "info" -d 'Show the replica\'s database: path, replica id, objects, history rows, size'
+complete -c crdt -n "__fish_crdt_needs_command" -f -a "history" -d 'The history of changes this replica recorded'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "batch" -d 'Apply many commands, one per line, in one process with one write'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "inspect" -d 'Show an object\'s internal state: per-replica counts, writes, dots, runs'
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "visualize" -d 'Draw an object\'s structure as text or as a Graphviz graph'
@@ -65,7 +66,7 @@ complete -c crdt -n "__fish_crdt_needs_command" -f -a "manpage" -d 'Print the ma
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l type -d 'Type to create the counter with' -r -f -a "g-counter\t''
 pn-counter\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand inc" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -75,7 +76,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand inc" -l token -d 'Bearer token
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand dec" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -85,7 +86,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand dec" -l token -d 'Bearer token
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand set" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -96,7 +97,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand set" -l connect-timeout -d 'Se
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l string -d 'Take VALUE as a string even when it parses as JSON'
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand set" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand add" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -107,7 +108,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand add" -l connect-timeout -d 'Se
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l string -d 'Take every ELEM as a string'
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand add" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand rm" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -118,7 +119,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand rm" -l connect-timeout -d 'Sec
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l string -d 'Take every ELEM as a string'
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand insert" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -128,7 +129,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand insert" -l token -d 'Bearer to
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand delete" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -138,7 +139,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand delete" -l token -d 'Bearer to
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand append" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand append" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand append" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -153,7 +154,7 @@ pn-counter\t''
 lww-register\t''
 or-set\t''
 rga\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand new" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -163,7 +164,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand new" -l token -d 'Bearer token
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand new" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand get" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -173,7 +174,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand get" -l token -d 'Bearer token
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand get" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand ls" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -183,7 +184,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand ls" -l token -d 'Bearer token 
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand show" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand show" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand show" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -194,7 +195,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand show" -l connect-timeout -d 'S
 complete -c crdt -n "__fish_crdt_using_subcommand show" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand show" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand export" -s o -l output -d 'Output file; `-` or none is stdout' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand export" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -204,7 +205,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand export" -l token -d 'Bearer to
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand export" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand import" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand import" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand import" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -215,7 +216,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand import" -l connect-timeout -d 
 complete -c crdt -n "__fish_crdt_using_subcommand import" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand import" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -s o -l output -d 'Output file; `-` or none is stdout' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand merge" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -226,7 +227,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand merge" -l connect-timeout -d '
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l dry-run -d 'Print what the merge would change in each input instead of writing it'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand info" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -236,7 +237,32 @@ complete -c crdt -n "__fish_crdt_using_subcommand info" -l token -d 'Bearer toke
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand info" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand batch" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -f -a "trim" -d 'Delete the history rows older than a moment (the objects keep their state)'
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l before -d 'Delete the rows recorded before this moment' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l token -d 'Bearer token for the sync endpoint' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -s h -l help -d 'Print help'
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from help" -f -a "trim" -d 'Delete the history rows older than a moment (the objects keep their state)'
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -248,7 +274,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand batch" -l stop-on-error -d 'St
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -261,7 +287,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand inspect" -s h -l help -d 'Prin
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l format -r -f -a "text\t''
 dot\t''"
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -271,7 +297,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l token -d 'Bearer
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand diff" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -284,7 +310,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand diff" -l stat -d 'One summary 
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand explain" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -301,7 +327,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand serve" -l max-message-bytes -d
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l max-connections -d 'Most simultaneous WebSocket connections' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l idle-timeout -d 'Close connections silent for this many seconds (pinged at half)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l compact-bytes -d 'Log size that starts a compaction (tests make it small)' -r
-complete -c crdt -n "__fish_crdt_using_subcommand serve" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -313,7 +339,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand serve" -l metrics-public -d 'A
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l quiet -d 'No log lines on stderr'
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand sync" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -325,7 +351,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand sync" -l json -d 'Print one JS
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l count -d 'Stop after this many changes' -r
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l timeout -d 'Stop after this many seconds' -r
-complete -c crdt -n "__fish_crdt_using_subcommand watch" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -337,7 +363,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand watch" -l json -d 'Print one J
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l until -r
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l timeout -r
-complete -c crdt -n "__fish_crdt_using_subcommand wait" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -347,7 +373,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand wait" -l token -d 'Bearer toke
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand completions" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -357,7 +383,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand completions" -l token -d 'Bear
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l state -d 'State file of the local replica' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
@@ -367,31 +393,33 @@ complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l token -d 'Bearer t
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "inc" -d 'Increment a counter (created as a g-counter unless --type says otherwise)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "dec" -d 'Decrement a pn-counter (created when missing)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "set" -d 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string (text starting with {, [ or " must be valid JSON)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "add" -d 'Add members to an or-set (JSON when they parse as JSON, else strings; text starting with {, [ or " must be valid JSON)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "rm" -d 'Remove members from an or-set'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "insert" -d 'Insert text into an rga before character POS (0 is the start)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "delete" -d 'Delete LEN characters of an rga starting at POS'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "append" -d 'Append text at the end of an rga'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "new" -d 'Create an empty object of a given type'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "get" -d 'Print the value only: a number, a JSON value, set members one per line, the text'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "ls" -d 'List objects whose name starts with PREFIX (all when omitted)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "show" -d 'Show an object\'s type, value, version vector and contributing replicas'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "export" -d 'Write a snapshot of the local replica (or of the named objects and namespaces)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "import" -d 'Merge snapshot files into the local replica (`-` reads stdin)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "merge" -d 'Merge snapshot files into one, without touching the local replica'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "info" -d 'Show the state file path, replica id, object count and size'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "batch" -d 'Apply many commands, one per line, in one process with one write'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "inspect" -d 'Show an object\'s internal state: per-replica counts, writes, dots, runs'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "visualize" -d 'Draw an object\'s structure as text or as a Graphviz graph'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "diff" -d 'Compare two replica states: what differs, why, and what a merge gives'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "explain" -d 'Explain in plain words why an object\'s value is what it is'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "serve" -d 'Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "sync" -d 'Push and pull until the local replica and the endpoint have the same versions'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "watch" -d 'Print changes to the selected objects as they arrive from the endpoint'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "wait" -d 'Block until a condition holds (exit 0) or the timeout passes (exit 1)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "completions" -d 'Print shell completions'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "manpage" -d 'Print the man page (roff)'
-complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "inc" -d 'Increment a counter (created as a g-counter unless --type says otherwise)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "dec" -d 'Decrement a pn-counter (created when missing)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "set" -d 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string (text starting with {, [ or " must be valid JSON)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "add" -d 'Add members to an or-set (JSON when they parse as JSON, else strings; text starting with {, [ or " must be valid JSON)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "rm" -d 'Remove members from an or-set'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "insert" -d 'Insert text into an rga before character POS (0 is the start)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "delete" -d 'Delete LEN characters of an rga starting at POS'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "append" -d 'Append text at the end of an rga'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "new" -d 'Create an empty object of a given type'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "get" -d 'Print the value only: a number, a JSON value, set members one per line, the text'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "ls" -d 'List objects whose name starts with PREFIX (all when omitted)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "show" -d 'Show an object\'s type, value, version vector and contributing replicas'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "export" -d 'Write a snapshot of the local replica (or of the named objects and namespaces)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "import" -d 'Merge snapshot files into the local replica (`-` reads stdin)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "merge" -d 'Merge snapshot files into one, without touching the local replica'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "info" -d 'Show the replica\'s database: path, replica id, objects, history rows, size'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "history" -d 'The history of changes this replica recorded'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "batch" -d 'Apply many commands, one per line, in one process with one write'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "inspect" -d 'Show an object\'s internal state: per-replica counts, writes, dots, runs'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "visualize" -d 'Draw an object\'s structure as text or as a Graphviz graph'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "diff" -d 'Compare two replica states: what differs, why, and what a merge gives'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "explain" -d 'Explain in plain words why an object\'s value is what it is'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "serve" -d 'Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "sync" -d 'Push and pull until the local replica and the endpoint have the same versions'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "watch" -d 'Print changes to the selected objects as they arrive from the endpoint'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "wait" -d 'Block until a condition holds (exit 0) or the timeout passes (exit 1)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "completions" -d 'Print shell completions'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "manpage" -d 'Print the man page (roff)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and not __fish_seen_subcommand_from inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c crdt -n "__fish_crdt_using_subcommand help; and __fish_seen_subcommand_from history" -f -a "trim" -d 'Delete the history rows older than a moment (the objects keep their state)'

@@ -268,6 +268,11 @@ impl CausalContext {
         }
     }
 
+    /// The greatest seq of `replica` seen here (0: none).
+    pub fn max_seq(&self, replica: &ReplicaId) -> u64 {
+        self.0.get(replica).map_or(0, Ranges::max)
+    }
+
     /// The contiguous prefix of one replica's events seen here (its entry
     /// in [`CausalContext::version`], without building the vector).
     pub fn prefix(&self, replica: &ReplicaId) -> u64 {

@@ -21,6 +21,7 @@
 pub mod clock;
 mod codec;
 pub mod context;
+pub mod db;
 pub mod diff;
 pub mod error;
 pub mod gcounter;

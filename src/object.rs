@@ -194,6 +194,19 @@ impl Object {
         each!(self, x => x.version())
     }
 
+    /// The greatest seq of `replica`'s events in this object (0: none): the
+    /// last one it made here, since each object numbers a replica's events
+    /// 1, 2, 3...
+    pub fn max_seq(&self, replica: &crate::ReplicaId) -> u64 {
+        match self {
+            Object::GCounter(c) => c.seq_of(replica),
+            Object::PnCounter(c) => c.seq_of(replica),
+            Object::LwwRegister(x) => x.context().max_seq(replica),
+            Object::OrSet(x) => x.context().max_seq(replica),
+            Object::Rga(x) => x.context().max_seq(replica),
+        }
+    }
+
     pub fn delta_since(&self, vv: &VersionVector) -> Object {
         match self {
             Object::GCounter(x) => Object::GCounter(x.delta_since(vv)),

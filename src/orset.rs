@@ -50,32 +50,71 @@ impl OrSet {
     /// Adds `value` as `replica`. Returns false when it was already a member
     /// (the add still counts: it refreshes the element's dot).
     pub fn add(&mut self, replica: &ReplicaId, value: Value) -> Result<bool, OpError> {
+        self.add_delta(replica, value).map(|(fresh, _)| fresh)
+    }
+
+    /// [`OrSet::add`], also returning the change as a delta: the member
+    /// with its new dot, and a context of that dot and the dots it replaced.
+    pub fn add_delta(
+        &mut self,
+        replica: &ReplicaId,
+        value: Value,
+    ) -> Result<(bool, OrSet), OpError> {
         let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
         self.context.add(&dot);
         let key = canonical(&value);
-        let fresh = !self.elements.contains_key(&key);
-        self.elements.insert(
+        let mut delta = OrSet::default();
+        delta.context.add(&dot);
+        let old = self.elements.insert(
+            key.clone(),
+            Element {
+                value: value.clone(),
+                dots: BTreeSet::from([dot.clone()]),
+            },
+        );
+        let fresh = old.is_none();
+        for d in old.iter().flat_map(|e| e.dots.iter()) {
+            delta.context.add(d);
+        }
+        delta.elements.insert(
             key,
             Element {
                 value,
                 dots: BTreeSet::from([dot]),
             },
         );
-        Ok(fresh)
+        Ok((fresh, delta))
     }
 
     /// Removes `value` as `replica`. Returns false when it was not a member
     /// (nothing changes then).
     pub fn remove(&mut self, replica: &ReplicaId, value: &Value) -> Result<bool, OpError> {
+        self.remove_delta(replica, value).map(|d| d.is_some())
+    }
+
+    /// [`OrSet::remove`], also returning the change as a delta (a context of
+    /// the remove's dot and the dots it dropped); `None` when `value` was
+    /// not a member.
+    pub fn remove_delta(
+        &mut self,
+        replica: &ReplicaId,
+        value: &Value,
+    ) -> Result<Option<OrSet>, OpError> {
         let key = canonical(value);
         if !self.elements.contains_key(&key) {
-            return Ok(false);
+            return Ok(None);
         }
         // The remove is an event too, so versions show that something changed.
         let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
-        self.elements.remove(&key);
+        let mut delta = OrSet::default();
+        if let Some(e) = self.elements.remove(&key) {
+            for d in &e.dots {
+                delta.context.add(d);
+            }
+        }
         self.context.add(&dot);
-        Ok(true)
+        delta.context.add(&dot);
+        Ok(Some(delta))
     }
 
     pub fn contains(&self, value: &Value) -> bool {

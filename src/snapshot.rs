@@ -191,6 +191,38 @@ pub fn from_value(value: &Value) -> Result<Store, SnapshotError> {
     Ok(store)
 }
 
+/// Decodes one object's `state` held apart from a snapshot (a row of a
+/// replica database): the name, the type and the state are checked as in
+/// a snapshot; errors name `place` (e.g. the row).
+pub fn decode_state_text(
+    name: &str,
+    type_name: &str,
+    state: &str,
+    place: &str,
+) -> Result<(CrdtType, Object), SnapshotError> {
+    validate_name(name).map_err(|e| SnapshotError::Shape {
+        path: format!("{place}.name"),
+        expected: "an object name".into(),
+        found: e.to_string(),
+    })?;
+    let ty: CrdtType = type_name.parse().map_err(|_| SnapshotError::UnknownType {
+        path: format!("{place}.type"),
+        found: format!("{type_name:?}"),
+    })?;
+    let value: Value = serde_json::from_str(state).map_err(|e| SnapshotError::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: format!("{place}.state: {}", strip_position(&e.to_string())),
+    })?;
+    let at = At {
+        value: &value,
+        path: format!("{place}.state"),
+        delta: false,
+        track: true,
+    };
+    Ok((ty, Object::decode_state(ty, &at)?))
+}
+
 /// Validates `objects[i]` and adds it to `store`.
 fn decode_object(
     store: &mut Store,

@@ -25,7 +25,7 @@ impl Replica {
     }
 
     fn state(&self) -> PathBuf {
-        self.dir.path().join("state.json")
+        self.dir.path().join("state.db")
     }
 
     fn cmd(&self) -> Command {
@@ -59,8 +59,44 @@ impl Replica {
         serde_json::from_str(&self.ok(&all)).unwrap()
     }
 
+    /// What the replica holds, whole: its snapshot, and its history rows
+    /// (empty when there is no database yet).
     fn state_bytes(&self) -> Vec<u8> {
-        std::fs::read(self.state()).unwrap()
+        if !self.state().exists() {
+            return Vec::new();
+        }
+        let db = crdt::db::Db::open_read_only(&self.state()).unwrap();
+        let conn = rusqlite::Connection::open(self.state()).unwrap();
+        let mut stmt = conn.prepare("SELECT * FROM history ORDER BY id").unwrap();
+        let rows: Vec<String> = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "{} {} {} {} {} {}",
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        format!(
+            "{}\n{}",
+            crdt::snapshot::encode(&db.load().unwrap()),
+            rows.join("\n")
+        )
+        .into_bytes()
+    }
+
+    /// Runs SQL on the database, as a user with `sqlite3` would.
+    fn sql(&self, sql: &str) {
+        rusqlite::Connection::open(self.state())
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
     }
 }
 
@@ -267,18 +303,34 @@ mod errors {
     }
 
     #[test]
-    fn a_damaged_state_file_is_reported_with_line_and_column_and_kept() {
+    fn a_damaged_row_is_reported_with_its_object_and_field_and_kept() {
         let r = Replica::new("agent-1");
         r.ok(&["inc", "n"]);
-        let damaged = String::from_utf8(r.state_bytes()).unwrap().replacen(
-            "\"count\": 1",
-            "\"count\": 1,,",
-            1,
-        );
-        std::fs::write(r.state(), &damaged).unwrap();
+        r.ok(&["add", "s", "x"]);
+        r.sql(r#"UPDATE objects SET state = '{"counts": {"agent-1": {"seq": 1, "count": 1,,}}}' WHERE name = 'n'"#);
         let state = r.state().display().to_string();
-        assert_untouched(&r, &["inc", "n"], &[&state, "line 9, column", "damaged"]);
-        assert_untouched(&r, &["get", "n"], &[&state, "line 9"]);
+        let before = std::fs::read(r.state()).unwrap();
+        for args in [&["inc", "n"][..], &["get", "n"], &["ls"], &["export"]] {
+            let out = r.cmd().args(args).assert().code(2);
+            let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+            for want in [state.as_str(), "\"n\" (g-counter)", "damaged", "column"] {
+                assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
+            }
+        }
+        // Other objects still work, and nothing was written.
+        assert_eq!(r.ok(&["get", "s"]), "\"x\"\n");
+        assert_eq!(std::fs::read(r.state()).unwrap(), before);
+        // A row a decoder refuses (a forged state) is named with its field.
+        r.sql(r#"UPDATE objects SET state = '{"counts": {"agent-1": {"seq": 0, "count": 5}}}' WHERE name = 'n'"#);
+        let out = r.cmd().args(["get", "n"]).assert().code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains("state.counts"), "{err}");
+        // A file that is not a replica at all.
+        std::fs::write(r.state(), "not a database\n").unwrap();
+        let out = r.cmd().args(["inc", "n"]).assert().code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains("is not a crdt replica"), "{err}");
+        assert_eq!(std::fs::read(r.state()).unwrap(), b"not a database\n");
     }
 
     #[test]
@@ -363,34 +415,46 @@ mod read {
     }
 
     #[test]
-    fn info_describes_the_state_file() {
+    fn info_describes_the_database() {
         let r = Replica::new("agent-1");
         let fresh = r.json(&["info"]);
         assert_eq!(fresh["exists"], false);
+        assert!(!r.state().exists(), "info created the database");
+        r.ok(&["inc", "n"]);
+        r.ok(&["add", "s", "a", "b"]);
         r.ok(&["inc", "n"]);
         let info = r.json(&["info"]);
         assert_eq!(info["replica"], "agent-1");
-        assert_eq!(info["objects"], 1);
-        assert_eq!(info["bytes"], json!(r.state_bytes().len()));
-        assert_eq!(info["journal_bytes"], 0);
+        assert_eq!(info["objects"], 2);
+        assert_eq!(info["history"], 3);
+        let wal = std::fs::metadata(r.dir.path().join("state.db-wal")).map_or(0, |m| m.len());
+        let size = std::fs::metadata(r.state()).unwrap().len() + wal;
+        assert_eq!(info["bytes"], json!(size));
         assert_eq!(info["state"], json!(r.state().display().to_string()));
-        // The next change goes to the journal beside the state file.
-        r.ok(&["inc", "n"]);
-        let info = r.json(&["info"]);
-        let journal = std::fs::read(r.dir.path().join("state.json.log")).unwrap();
-        assert_eq!(info["journal_bytes"], json!(journal.len()));
+        let text = r.ok(&["info"]);
+        assert!(text.contains("history:   3 rows"), "{text}");
         assert_eq!(r.ok(&["get", "n"]), "2\n");
     }
 
     #[test]
-    fn another_replicas_state_file_is_read_with_its_journal() {
+    fn another_replicas_database_and_old_state_file_are_read_whole() {
         let (a, b) = (Replica::new("agent-1"), Replica::new("agent-2"));
         a.ok(&["inc", "n"]);
-        a.ok(&["inc", "n", "4"]); // in the journal only
-        assert!(a.dir.path().join("state.json.log").exists());
+        a.ok(&["inc", "n", "4"]);
         let state = a.state().display().to_string();
         b.ok(&["import", &state]);
         assert_eq!(b.ok(&["get", "n"]), "5\n");
+        assert_eq!(
+            b.ok(&["inspect", "n", "--from", &state]),
+            a.ok(&["inspect", "n"])
+        );
+        // A JSON state file of an earlier version, with its journal.
+        let old = a.dir.path().join("old.json");
+        std::fs::write(&old, a.ok(&["export"])).unwrap();
+        let line = r#"{"objects":[{"name":"m","type":"g-counter","state":{"counts":{"agent-1":{"seq":1,"count":7}}}}]}"#;
+        std::fs::write(a.dir.path().join("old.json.log"), format!("{line}\n")).unwrap();
+        b.ok(&["import", old.to_str().unwrap()]);
+        assert_eq!(b.ok(&["get", "m"]), "7\n");
     }
 
     #[test]
@@ -418,14 +482,13 @@ mod read {
             c.args(["inc", "metrics:requests"]).assert().success();
         };
         run(None);
-        assert!(home.path().join(".local/share/crdt/state.json").exists());
+        assert!(home.path().join(".local/share/crdt/replica.db").exists());
         let xdg = home.path().join("xdg");
         run(Some(&xdg));
-        assert!(xdg.join("crdt/state.json").exists());
+        assert!(xdg.join("crdt/replica.db").exists());
         // A generated replica id is stored and kept.
-        let text = std::fs::read_to_string(xdg.join("crdt/state.json")).unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
-        assert!(v["replica"].as_str().unwrap().len() > 8);
+        let db = crdt::db::Db::open_read_only(&xdg.join("crdt/replica.db")).unwrap();
+        assert!(db.replica().as_str().len() > 8, "{}", db.replica());
     }
 }
 
@@ -662,8 +725,8 @@ mod durability {
         assert_eq!(r.ok(&["get", "metrics:requests"]), "400\n");
     }
 
-    /// Changes go to the journal beside the state file: a kill at any moment
-    /// keeps every acknowledged change and never leaves a journal that fails to load.
+    /// Each change is one SQLite transaction: a kill at any moment keeps
+    /// every acknowledged change and never leaves a database that fails to load.
     #[test]
     fn kill_9_during_changes_keeps_every_acknowledged_one() {
         let r = Replica::new("agent-1");
@@ -693,7 +756,6 @@ mod durability {
             }
         }
         assert!(acked > 5, "no change finished before its kill: {acked}");
-        assert!(r.dir.path().join("state.json.log").exists());
         assert_eq!(r.ok(&["inc", "n"]), format!("{}\n", acked + 1));
     }
 
@@ -716,8 +778,7 @@ mod durability {
                 .unwrap()
         };
         // How long a whole run takes here, on a copy.
-        let copy = r.dir.path().join("copy.json");
-        std::fs::copy(r.state(), &copy).unwrap();
+        let copy = r.dir.path().join("copy.db");
         let start = Instant::now();
         assert!(batch(&copy).wait().unwrap().success());
         let full = start.elapsed();
@@ -728,9 +789,10 @@ mod durability {
             let _ = child.kill(); // SIGKILL; it may have finished already
             child.wait().unwrap();
             let now = r.state_bytes();
-            let store =
-                crdt::snapshot::decode(std::str::from_utf8(&now).unwrap()).unwrap_or_else(|e| {
-                    panic!("torn state file after a kill at {fraction} of the run: {e}")
+            let store = crdt::db::Db::open_read_only(&r.state())
+                .and_then(|db| db.load())
+                .unwrap_or_else(|e| {
+                    panic!("damaged database after a kill at {fraction} of the run: {e}")
                 });
             let members = store
                 .get("big:set", crdt::CrdtType::OrSet)
@@ -857,7 +919,7 @@ fn empty_environment_variables_are_unset_and_bad_ones_are_named() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
-    assert!(home.path().join("crdt").join("state.json").exists());
+    assert!(home.path().join("crdt").join("replica.db").exists());
     for (var, value) in [("CRDT_NOW_MS", "abc"), ("CRDT_REPLICA", "a b")] {
         let out = run(&[(var, value)], &["get", "x"]);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -131,7 +131,7 @@ impl Agent {
 
     fn cmd(&self, url: Option<&str>) -> Command {
         let mut c = Command::new(BIN);
-        c.env("CRDT_STATE", self.dir.path().join("state.json"))
+        c.env("CRDT_STATE", self.dir.path().join("state.db"))
             .env("CRDT_REPLICA", self.id)
             .env_remove("CRDT_URL")
             .env_remove("CRDT_TOKEN")
@@ -518,7 +518,7 @@ fn watch_and_wait_see_other_agents_changes() {
     a.ok(Some(&url), &["inc", "votes:approve"]);
     let mut std_cmd = StdCommand::new(BIN);
     std_cmd
-        .env("CRDT_STATE", w.dir.path().join("state.json"))
+        .env("CRDT_STATE", w.dir.path().join("state.db"))
         .env("CRDT_REPLICA", "watcher")
         .env("CRDT_URL", &url)
         .args([

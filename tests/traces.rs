@@ -29,7 +29,7 @@ fn an_editing_trace_through_batch_gives_the_end_content() {
         ),
     };
     assert!(status.success());
-    let state = dir.path().join("state.json");
+    let state = dir.path().join("state.db");
     let batch = Command::new(env!("CARGO_BIN_EXE_crdt"))
         .args(["--replica", "trace", "batch"])
         .arg(&lines)

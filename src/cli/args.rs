@@ -14,8 +14,10 @@ Examples:
   crdt --json ls metrics:              machine-readable listing
   crdt export -o agent-1.json          snapshot to share or compare
 
-State file: --state, else $CRDT_STATE, else $XDG_DATA_HOME/crdt/state.json
-(else ~/.local/share/crdt/state.json). One state file is one replica.
+State: --state, else $CRDT_STATE, else $XDG_DATA_HOME/crdt/replica.db (else
+~/.local/share/crdt/replica.db): an SQLite database, one file per replica. A
+JSON state file of an earlier version is migrated on first use (the old files
+are kept as FILE.pre-sqlite).
 
 Exit codes:
   0  success
@@ -35,7 +37,7 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// State file of the local replica
+    /// The local replica's database (an SQLite file)
     #[arg(long, global = true, env = "CRDT_STATE", value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Replica id to create the state file with (must match an existing one)
@@ -218,8 +220,12 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Show the state file path, replica id, object count and size
+    /// Show the replica's database: path, replica id, objects, history rows, size
+    #[command(after_help = "Examples:\n  crdt info\n  crdt --json info | jq .history")]
     Info,
+    /// The history of changes this replica recorded
+    #[command(subcommand)]
+    History(HistoryCommand),
     /// Apply many commands, one per line, in one process with one write
     #[command(
         after_help = "Lines use the command line's syntax and shell quoting; blank lines and\n\
@@ -369,4 +375,20 @@ pub struct ServeArgs {
     /// Log size that starts a compaction (tests make it small)
     #[arg(long, hide = true, default_value_t = crdt::sync::persist::COMPACT_BYTES)]
     pub compact_bytes: u64,
+}
+
+/// `crdt history ...`
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Delete the history rows older than a moment (the objects keep their state)
+    #[command(
+        after_help = "TIME is an RFC 3339 time (2026-12-01T10:00:00Z), a duration ago (30d, 12h,\n\
+10m), or milliseconds since the epoch. History is kept until trimmed.\n\n\
+Examples:\n  crdt history trim --before 30d\n  crdt history trim --before 2026-12-01T00:00:00Z"
+    )]
+    Trim {
+        /// Delete the rows recorded before this moment
+        #[arg(long, value_name = "TIME")]
+        before: String,
+    },
 }

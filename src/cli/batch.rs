@@ -311,7 +311,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
     let mut errors: Vec<(usize, String)> = Vec::new();
     let mut applied = 0usize;
     let mut gets: Vec<String> = Vec::new();
-    let result = ctx.update(|store| {
+    let result = ctx.update("batch", |c| {
         for (i, line) in lines.iter().enumerate() {
             if let Some(bar) = &bar
                 && i % 1024 == 0
@@ -322,19 +322,40 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let outcome = parse_line(&mut parser, trimmed).and_then(|cmd| match &cmd {
+            let cmd = parse_line(&mut parser, trimmed);
+            if let Ok(cmd) = &cmd {
+                let name = match cmd {
+                    Command::Get { name } => Some(name.as_str()),
+                    other => ops::command_name(other),
+                };
+                if let Some(name) = name {
+                    c.load_name(name)?;
+                }
+            }
+            let outcome = cmd.and_then(|cmd| match &cmd {
                 Command::Get { name } => {
-                    let list = store.objects(name);
+                    let list = c.store().objects(name);
                     if list.is_empty() {
                         return Err(anyhow!("no object named {name}"));
                     }
                     for o in list {
                         gets.push(value_text(o));
                     }
+                    Ok(None)
+                }
+                _ => ops::apply(c.store_mut(), &cmd, now).map(Some),
+            });
+            // A change that cannot be recorded (it would reuse ids) stops
+            // the batch: nothing is saved.
+            let outcome = match outcome {
+                Ok(Some((name, ty, delta))) => {
+                    c.record(&name, ty, &delta, None)
+                        .with_context(|| format!("line {}", i + 1))?;
                     Ok(())
                 }
-                _ => ops::apply(store, &cmd, now).map(|_| ()),
-            });
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
             match outcome {
                 Ok(()) => applied += 1,
                 Err(e) => {

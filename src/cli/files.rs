@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use crdt::db::Db;
 use crdt::statefile::{self, write_atomic};
 use crdt::{Store, snapshot};
 use serde_json::json;
@@ -11,10 +12,14 @@ use serde_json::json;
 use super::Ctx;
 use super::output::Out;
 
-/// Reads and validates a snapshot file (`-` is stdin). Another replica's
-/// state file is read with the journal beside it, if any, so it counts as
-/// a snapshot of everything that replica has.
+/// Reads and validates a snapshot file (`-` is stdin), or another replica's
+/// database (an SQLite file), or a JSON state file of an earlier version
+/// with the journal beside it: each counts as a snapshot of everything that
+/// replica has.
 pub fn read_snapshot(path: &Path) -> Result<Store> {
+    if path != Path::new("-") && Db::is_database(path) {
+        return Ok(Db::open_read_only(path)?.load()?);
+    }
     if path != Path::new("-") && statefile::journal_path(path).exists() {
         return statefile::load(path)?
             .with_context(|| format!("cannot read {}: it does not exist", path.display()));
@@ -41,9 +46,9 @@ fn write_output(out: &mut Out, output: Option<&Path>, text: &str) -> Result<()> 
 }
 
 pub fn export(ctx: &Ctx, out: &mut Out, select: &[String], output: Option<PathBuf>) -> Result<()> {
-    let Some(store) = ctx.load()? else {
+    let Some(store) = ctx.load_selected(select)? else {
         bail!(
-            "no state file at {} yet: nothing to export",
+            "no replica at {} yet: nothing to export",
             ctx.state.display()
         );
     };
@@ -64,9 +69,11 @@ pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<()> {
         .iter()
         .map(|f| Ok((f, read_snapshot(f)?)))
         .collect::<Result<_>>()?;
-    let report = ctx.update(|store| {
+    let report = ctx.update("import", |c| {
+        c.load_all()?;
         let mut report = Vec::new();
         for (path, other) in &incoming {
+            let store = c.store_mut();
             // The gate: a file that contradicts what this replica holds
             // (a counter that goes down, one dot with two contents) is
             // refused, and nothing of any file is saved.
@@ -80,6 +87,7 @@ pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<()> {
                 .iter()
                 .filter(|(k, v)| before.get(*k) != Some(*v))
                 .count();
+            c.record_merges(Some(&format!("import {}", path.display())));
             report.push((
                 path.display().to_string(),
                 other.replica().to_string(),

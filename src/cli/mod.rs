@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{CommandFactory, Parser};
-use crdt::statefile::{self, Locked};
+use crdt::db::{Change, Db, Migration};
 use crdt::{ReplicaId, Store};
 
 pub use args::{Cli, ColorChoice, Command};
@@ -97,6 +97,8 @@ fn report(e: &anyhow::Error) {
 /// What every command needs: where the state is and how to print.
 pub struct Ctx {
     pub state: PathBuf,
+    /// No --state or CRDT_STATE: the default path.
+    pub default_state: bool,
     pub replica: Option<String>,
     pub json: bool,
     /// stdout is a terminal: tables with borders, progress bars.
@@ -117,6 +119,7 @@ impl Ctx {
         colored::control::set_override(color);
         Ctx {
             state: cli.global.state.clone().unwrap_or_else(default_state_path),
+            default_state: cli.global.state.is_none(),
             replica: cli.global.replica.clone(),
             json: cli.global.json,
             tty,
@@ -130,77 +133,95 @@ impl Ctx {
         Out::new(self.tty)
     }
 
-    /// Loads the local replica for reading (no lock: saves are atomic).
-    /// `None` when the state file does not exist yet.
-    pub fn load(&self) -> Result<Option<Store>> {
-        let store = statefile::load(&self.state)?;
-        if let Some(s) = &store {
-            self.check_replica(s)?;
-        }
-        Ok(store)
-    }
-
-    /// Like [`Ctx::load`], reading only the objects of `name` when it can
-    /// (the store may hold more).
-    pub fn load_name(&self, name: &str) -> Result<Option<Store>> {
-        let store = statefile::load_name(&self.state, name)?;
-        if let Some(s) = &store {
-            self.check_replica(s)?;
-        }
-        Ok(store)
-    }
-
-    /// Runs `f` on the local replica under the lock, then saves it. When `f`
-    /// fails nothing is written.
-    pub fn update<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
-        let lock = Locked::acquire(&self.state)?;
-        self.update_locked(&lock, f)
-    }
-
-    /// The whole state: loaded (or created), changed by `f`, saved.
-    fn update_locked<T>(
-        &self,
-        lock: &Locked,
-        f: impl FnOnce(&mut Store) -> Result<T>,
-    ) -> Result<T> {
-        let mut store = match lock.load()? {
-            Some(s) => {
-                self.check_replica(&s)?;
-                s
-            }
-            None => Store::new(self.replica_for_new_state()?),
+    /// Opens the local replica, migrating a JSON state file of an earlier
+    /// version first (one line on stderr says so). `None`: none yet.
+    fn open_db(&self) -> Result<Option<Db>> {
+        self.migrate_default()?;
+        let Some((db, migration)) = Db::open(&self.state)? else {
+            return Ok(None);
         };
-        let out = f(&mut store)?;
-        lock.save(&store)?;
+        report_migration(migration, db.path());
+        self.check_replica(db.replica())?;
+        Ok(Some(db))
+    }
+
+    /// Without --state or CRDT_STATE: the default JSON state file of an
+    /// earlier version (`state.json`) moves into the default database.
+    fn migrate_default(&self) -> Result<()> {
+        if !self.default_state || self.state.exists() {
+            return Ok(());
+        }
+        let legacy = self.state.with_file_name("state.json");
+        if legacy.exists() {
+            let m = Db::migrate(&legacy, &self.state)?;
+            report_migration(m, &self.state);
+        }
+        Ok(())
+    }
+
+    /// The local replica, for reading. `None` when it does not exist yet.
+    pub fn load(&self) -> Result<Option<Store>> {
+        self.open_db()?.map(|db| Ok(db.load()?)).transpose()
+    }
+
+    /// Like [`Ctx::load`], with the objects of `name` only.
+    pub fn load_name(&self, name: &str) -> Result<Option<Store>> {
+        self.open_db()?
+            .map(|db| Ok(db.load_name(name)?))
+            .transpose()
+    }
+
+    /// Like [`Ctx::load`], with the objects `select` picks (all when empty).
+    pub fn load_selected(&self, select: &[String]) -> Result<Option<Store>> {
+        self.open_db()?
+            .map(|db| Ok(db.load_selected(select)?))
+            .transpose()
+    }
+
+    /// The local replica's database, created when missing.
+    pub fn open_or_create(&self) -> Result<Db> {
+        self.migrate_default()?;
+        let (db, migration) = Db::open_or_create(&self.state, || {
+            self.replica_for_new_state().map_err(|e| e.to_string())
+        })?;
+        report_migration(migration, db.path());
+        self.check_replica(db.replica())?;
+        Ok(db)
+    }
+
+    /// The id of the local replica (or the one it will be created with).
+    pub fn replica_id(&self) -> Result<ReplicaId> {
+        match self.open_db()? {
+            Some(db) => Ok(db.replica().clone()),
+            None => self.replica_for_new_state(),
+        }
+    }
+
+    /// Runs `f` on a change of the local replica (created when missing) and
+    /// commits it: one transaction, so when `f` or the commit fails nothing
+    /// is written. `source` is what the history rows say (`local`, `batch`,
+    /// `import FILE`, `sync URL`).
+    pub fn update<T>(
+        &self,
+        source: &str,
+        f: impl FnOnce(&mut Change<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut db = self.open_or_create()?;
+        let mut change = db.change(source, ops::now_ms())?;
+        let out = f(&mut change)?;
+        change.commit()?;
         Ok(out)
     }
 
-    /// Like [`Ctx::update`] for a change to one name: only that name's
-    /// objects are read, and the change is appended to the journal.
-    pub fn update_name<T>(&self, name: &str, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
-        let lock = Locked::acquire(&self.state)?;
-        let mut f = Some(f);
-        let fast = lock.update_name(name, |store| {
-            self.check_replica(store)?;
-            (f.take().expect("called once"))(store)
-        })?;
-        if let Some(result) = fast {
-            return result;
-        }
-        // Missing or not laid out as this crate writes it: the full path
-        // creates it or says exactly what is wrong.
-        self.update_locked(&lock, f.take().expect("not called yet"))
-    }
-
-    fn check_replica(&self, store: &Store) -> Result<()> {
+    fn check_replica(&self, replica: &ReplicaId) -> Result<()> {
         if let Some(wanted) = &self.replica
-            && wanted != store.replica().as_str()
+            && wanted != replica.as_str()
         {
             bail!(
-                "{} belongs to replica {:?}, not {:?}: one state file is one replica \
+                "{} belongs to replica {:?}, not {:?}: one database is one replica \
                  (use another --state for another replica)",
                 self.state.display(),
-                store.replica().as_str(),
+                replica.as_str(),
                 wanted
             );
         }
@@ -227,9 +248,23 @@ fn data_home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// `$XDG_DATA_HOME/crdt/state.json`, else `~/.local/share/crdt/state.json`.
+/// `$XDG_DATA_HOME/crdt/replica.db`, else `~/.local/share/crdt/replica.db`.
 fn default_state_path() -> PathBuf {
-    data_home().join("crdt").join("state.json")
+    data_home().join("crdt").join("replica.db")
+}
+
+/// The one line a migration prints.
+fn report_migration(m: Option<Migration>, to: &std::path::Path) {
+    if let Some(m) = m {
+        let kept: Vec<String> = m.kept.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "crdt: migrated the JSON state file {} ({} objects) into the SQLite database {}; the old files are kept as {}",
+            m.from.display(),
+            m.objects,
+            to.display(),
+            kept.join(" and ")
+        );
+    }
 }
 
 /// `<hostname>-<8 random hex digits>`: readable and unique.
@@ -261,6 +296,9 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::Ls { prefix } => read::ls(ctx, &mut out, prefix.as_deref().unwrap_or(""))?,
         Command::Show { name } => read::show(ctx, &mut out, &name)?,
         Command::Info => read::info(ctx, &mut out)?,
+        Command::History(args::HistoryCommand::Trim { before }) => {
+            read::history_trim(ctx, &mut out, &before)?
+        }
         Command::Export { select, output } => files::export(ctx, &mut out, &select, output)?,
         Command::Import { files } => files::import(ctx, &mut out, &files)?,
         Command::Merge {
@@ -336,9 +374,11 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             };
             let now = ops::now_ms();
             let target = ops::command_name(&change).unwrap_or_default().to_string();
-            let (name, ty, value) = ctx.update_name(&target, |store| {
-                let (name, ty) = ops::apply(store, &change, now)?;
-                let value = store.get(&name, ty).map(|o| o.value_json());
+            let (name, ty, value) = ctx.update("local", |c| {
+                c.load_name(&target)?;
+                let (name, ty, delta) = ops::apply(c.store_mut(), &change, now)?;
+                c.record(&name, ty, &delta, None)?;
+                let value = c.store().get(&name, ty).map(|o| o.value_json());
                 Ok((name, ty, value.unwrap_or_default()))
             })?;
             let (code, value) = match link {

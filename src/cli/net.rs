@@ -32,12 +32,9 @@ impl Ctx {
     fn connect(&self) -> Result<Client, ClientError> {
         let url = self.url.as_deref().unwrap_or_default();
         // The replica id is the state file's (or the one it will be created with).
-        let me = match self.load() {
-            Ok(Some(s)) => s.replica().clone(),
-            _ => self
-                .replica_for_new_state()
-                .map_err(|e| ClientError::Refused(e.to_string()))?,
-        };
+        let me = self
+            .replica_id()
+            .map_err(|e| ClientError::Refused(format!("{e:#}")))?;
         Client::connect(url, self.token.as_deref(), self.timeout(), &me)
     }
 
@@ -60,8 +57,10 @@ impl Ctx {
     ) -> Result<(Client, SyncReport), ClientError> {
         let timeout = self.timeout();
         let mut outcome = None;
-        let saved = self.update(|store| {
-            outcome = Some(client.sync(store, select, watch, timeout));
+        let source = format!("sync {}", self.url.as_deref().unwrap_or_default());
+        let saved = self.update(&source, |c| {
+            c.load_all()?;
+            outcome = Some(client.sync(c.store_mut(), select, watch, timeout));
             Ok(())
         });
         if let Err(e) = saved {
@@ -170,8 +169,13 @@ pub fn sync(ctx: &Ctx, out: &mut Out, select: &[String]) -> Result<Exit> {
 
 /// Merges an `update` into the local replica; returns the changed objects.
 fn apply_update(ctx: &Ctx, msg: &Value) -> Result<Vec<(String, crdt::CrdtType, Value)>> {
-    ctx.update(|store| {
-        let delta = crdt::sync::protocol::decode_objects(msg.get("objects"), store.replica())?;
+    let source = format!("sync {}", ctx.url.as_deref().unwrap_or_default());
+    ctx.update(&source, |c| {
+        let delta = crdt::sync::protocol::decode_objects(msg.get("objects"), c.replica())?;
+        for (name, _) in delta.iter() {
+            c.load_name(name)?;
+        }
+        let store = c.store_mut();
         store.check_mergeable(&delta).map_err(|e| anyhow!(e))?;
         let mut changed = Vec::new();
         for (name, o) in delta.iter() {

@@ -2,7 +2,7 @@
 
 use anyhow::{Result, anyhow, bail};
 use crdt::store::validate_name;
-use crdt::{CrdtType, Object, Store};
+use crdt::{Crdt, CrdtType, Object, Store};
 use serde_json::Value;
 
 use super::args::{Command, CounterType, TypeArg};
@@ -11,15 +11,7 @@ use super::args::{Command, CounterType, TypeArg};
 /// clock, for reproducible examples and tests (the hybrid logical clock still
 /// moves forward on every write).
 pub fn now_ms() -> u64 {
-    if let Some(ms) = std::env::var("CRDT_NOW_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return ms;
-    }
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crdt::db::now_ms()
 }
 
 impl From<TypeArg> for CrdtType {
@@ -113,8 +105,9 @@ fn resolve(
 }
 
 /// Applies one change command. Returns the name and the type of the object
-/// it changed. On error the store is as it was.
-pub fn apply(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, CrdtType)> {
+/// it changed, and the change as a delta (what the history records). On
+/// error the store is as it was.
+pub fn apply(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, CrdtType, Object)> {
     let name = command_name(cmd);
     let existed = name.map(|n| store.objects(n).len());
     let result = apply_inner(store, cmd, now);
@@ -143,9 +136,17 @@ pub fn command_name(cmd: &Command) -> Option<&str> {
     }
 }
 
-fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, CrdtType)> {
+/// The delta of a change to a counter or a register: what it has beyond
+/// the version it had before (small: a counter entry, a register's writes).
+fn delta_after(o: &mut Object, f: impl FnOnce(&mut Object) -> Result<()>) -> Result<Object> {
+    let before = o.version();
+    f(o)?;
+    Ok(o.delta_since(&before))
+}
+
+fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, CrdtType, Object)> {
     let me = store.replica().clone();
-    let (name, ty) = match cmd {
+    let (name, ty, delta) = match cmd {
         Command::Inc { name, amount, ty } => {
             let explicit = ty.map(|t| match t {
                 CounterType::GCounter => CrdtType::GCounter,
@@ -153,19 +154,25 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
             });
             let accepts = [CrdtType::GCounter, CrdtType::PnCounter];
             let t = resolve(store, name, "inc", &accepts, explicit)?;
-            match store.get_or_create(name, t) {
-                Object::GCounter(c) => c.inc(&me, *amount)?,
-                Object::PnCounter(c) => c.inc(&me, *amount)?,
-                _ => unreachable!("resolved to a counter"),
-            }
-            (name, t)
+            let d = delta_after(store.get_or_create(name, t), |o| {
+                match o {
+                    Object::GCounter(c) => c.inc(&me, *amount)?,
+                    Object::PnCounter(c) => c.inc(&me, *amount)?,
+                    _ => unreachable!("resolved to a counter"),
+                }
+                Ok(())
+            })?;
+            (name, t, d)
         }
         Command::Dec { name, amount } => {
             let t = resolve(store, name, "dec", &[CrdtType::PnCounter], None)?;
-            if let Object::PnCounter(c) = store.get_or_create(name, t) {
-                c.dec(&me, *amount)?;
-            }
-            (name, t)
+            let d = delta_after(store.get_or_create(name, t), |o| {
+                if let Object::PnCounter(c) = o {
+                    c.dec(&me, *amount)?;
+                }
+                Ok(())
+            })?;
+            (name, t, d)
         }
         Command::Set {
             name,
@@ -173,10 +180,14 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
             string,
         } => {
             let t = resolve(store, name, "set", &[CrdtType::LwwRegister], None)?;
-            if let Object::LwwRegister(r) = store.get_or_create(name, t) {
-                r.set(&me, parse_value(value, *string)?, now)?;
-            }
-            (name, t)
+            let value = parse_value(value, *string)?;
+            let d = delta_after(store.get_or_create(name, t), |o| {
+                if let Object::LwwRegister(r) = o {
+                    r.set(&me, value, now)?;
+                }
+                Ok(())
+            })?;
+            (name, t, d)
         }
         Command::Add {
             name,
@@ -184,12 +195,18 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
             string,
         } => {
             let t = resolve(store, name, "add", &[CrdtType::OrSet], None)?;
+            // Every member is parsed before any is added: a bad one changes nothing.
+            let values = elems
+                .iter()
+                .map(|e| parse_value(e, *string))
+                .collect::<Result<Vec<_>>>()?;
+            let mut delta = crdt::OrSet::default();
             if let Object::OrSet(s) = store.get_or_create(name, t) {
-                for e in elems {
-                    s.add(&me, parse_value(e, *string)?)?;
+                for v in values {
+                    delta.merge(&s.add_delta(&me, v)?.1);
                 }
             }
-            (name, t)
+            (name, t, Object::OrSet(delta))
         }
         Command::Rm {
             name,
@@ -200,36 +217,47 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
             if store.get(name, t).is_none() {
                 bail!("no object named {name} (see `crdt ls`)");
             }
+            let values = elems
+                .iter()
+                .map(|e| parse_value(e, *string))
+                .collect::<Result<Vec<_>>>()?;
+            let mut delta = crdt::OrSet::default();
             if let Some(Object::OrSet(s)) = store.get_mut(name, t) {
-                for e in elems {
-                    s.remove(&me, &parse_value(e, *string)?)?;
+                for v in &values {
+                    if let Some(d) = s.remove_delta(&me, v)? {
+                        delta.merge(&d);
+                    }
                 }
             }
-            (name, t)
+            (name, t, Object::OrSet(delta))
         }
         Command::Insert { name, pos, text } => {
             let t = resolve(store, name, "insert", &[CrdtType::Rga], None)?;
-            if let Object::Rga(r) = store.get_or_create(name, t) {
-                r.insert(&me, *pos, text)?;
-            }
-            (name, t)
+            let Object::Rga(r) = store.get_or_create(name, t) else {
+                unreachable!("resolved to an rga")
+            };
+            let d = r.insert_delta(&me, *pos, text)?;
+            (name, t, Object::Rga(d))
         }
         Command::Append { name, text } => {
             let t = resolve(store, name, "append", &[CrdtType::Rga], None)?;
-            if let Object::Rga(r) = store.get_or_create(name, t) {
-                r.append(&me, text)?;
-            }
-            (name, t)
+            let Object::Rga(r) = store.get_or_create(name, t) else {
+                unreachable!("resolved to an rga")
+            };
+            let end = r.len();
+            let d = r.insert_delta(&me, end, text)?;
+            (name, t, Object::Rga(d))
         }
         Command::Delete { name, pos, len } => {
             let t = resolve(store, name, "delete", &[CrdtType::Rga], None)?;
             if store.get(name, t).is_none() {
                 bail!("no object named {name} (see `crdt ls`)");
             }
-            if let Some(Object::Rga(r)) = store.get_mut(name, t) {
-                r.delete(&me, *pos, *len)?;
-            }
-            (name, t)
+            let Some(Object::Rga(r)) = store.get_mut(name, t) else {
+                unreachable!("resolved to an rga")
+            };
+            let d = r.delete_delta(&me, *pos, *len)?;
+            (name, t, Object::Rga(d))
         }
         Command::New { name, ty } => {
             let t = CrdtType::from(*ty);
@@ -241,10 +269,10 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
                     o.ty()
                 );
             }
-            store.get_or_create(name, t);
-            (name, t)
+            let o = store.get_or_create(name, t).clone();
+            (name, t, o)
         }
         other => bail!("{other:?} is not a change command"),
     };
-    Ok((name.clone(), ty))
+    Ok((name.clone(), ty, delta))
 }

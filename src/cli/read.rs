@@ -4,7 +4,6 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use colored::Colorize;
-use crdt::statefile;
 use crdt::{CrdtType, Object, Store};
 use serde_json::{Value, json};
 
@@ -16,7 +15,7 @@ fn existing(ctx: &Ctx, name: &str) -> Result<Store> {
     match ctx.load_name(name)? {
         Some(s) => Ok(s),
         None => bail!(
-            "no state file at {} yet: change something first (e.g. `crdt inc metrics:requests`)",
+            "no replica at {} yet: change something first (e.g. `crdt inc metrics:requests`)",
             ctx.state.display()
         ),
     }
@@ -224,13 +223,13 @@ pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
 }
 
 pub fn info(ctx: &Ctx, out: &mut Out) -> Result<()> {
-    let store = ctx.load()?;
-    let size = std::fs::metadata(&ctx.state).map(|m| m.len()).ok();
-    let journal = std::fs::metadata(statefile::journal_path(&ctx.state)).map_or(0, |m| m.len());
     let path = ctx.state.display().to_string();
-    let Some(store) = store else {
+    let Some(db) = ctx.open_db()? else {
         if ctx.json {
-            out.json(&json!({"state": path, "exists": false, "replica": Value::Null, "objects": 0, "bytes": 0, "journal_bytes": 0, "conflicts": 0}))?;
+            out.json(
+                &json!({"state": path, "exists": false, "replica": Value::Null, "objects": 0,
+                "history": 0, "bytes": 0, "conflicts": 0}),
+            )?;
         } else {
             writeln!(
                 out,
@@ -239,21 +238,39 @@ pub fn info(ctx: &Ctx, out: &mut Out) -> Result<()> {
         }
         return Ok(());
     };
+    let store = db.load()?;
+    let (objects, history) = db.counts()?;
+    // The database and its write-ahead log (changes not yet folded in).
+    let size = |suffix: &str| {
+        let mut p = ctx.state.clone().into_os_string();
+        p.push(suffix);
+        std::fs::metadata(p).map_or(0, |m| m.len())
+    };
+    let bytes = size("") + size("-wal");
+    let span = db.history_span()?;
     let conflicts = store.conflicts().len();
     if ctx.json {
         out.json(
             &json!({"state": path, "exists": true, "replica": store.replica().as_str(),
-            "objects": store.len(), "bytes": size.unwrap_or(0), "journal_bytes": journal, "conflicts": conflicts}),
+            "objects": objects, "history": history, "bytes": bytes,
+            "history_from_ms": span.map(|s| s.0), "history_to_ms": span.map(|s| s.1),
+            "conflicts": conflicts}),
         )?;
     } else {
-        writeln!(out, "state:     {path}")?;
+        writeln!(out, "state:     {path} (SQLite)")?;
         writeln!(out, "replica:   {}", store.replica())?;
-        writeln!(out, "objects:   {}", store.len())?;
-        writeln!(out, "size:      {} bytes", size.unwrap_or(0))?;
-        writeln!(
-            out,
-            "journal:   {journal} bytes (changes not yet folded into the state file)"
-        )?;
+        writeln!(out, "objects:   {objects}")?;
+        let when = |ms: u64| {
+            humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+            )
+            .to_string()
+        };
+        match span {
+            Some((a, b)) => writeln!(out, "history:   {history} rows, {} to {}", when(a), when(b))?,
+            None => writeln!(out, "history:   {history} rows")?,
+        }
+        writeln!(out, "size:      {bytes} bytes")?;
         if conflicts > 0 {
             writeln!(
                 out,
@@ -262,6 +279,45 @@ pub fn info(ctx: &Ctx, out: &mut Out) -> Result<()> {
                 "(names with several types; see `crdt ls`)".red()
             )?;
         }
+    }
+    Ok(())
+}
+
+/// A moment given as an RFC 3339 time, a duration ago (`30d`) or
+/// milliseconds since the epoch, in milliseconds since the epoch.
+pub fn parse_moment(text: &str, now_ms: u64) -> Result<u64> {
+    let t = text.trim();
+    if let Ok(ms) = t.parse::<u64>() {
+        return Ok(ms);
+    }
+    if let Ok(at) = humantime::parse_rfc3339_weak(t) {
+        let ms = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        return Ok(ms);
+    }
+    if let Ok(ago) = humantime::parse_duration(t) {
+        return Ok(now_ms.saturating_sub(ago.as_millis() as u64));
+    }
+    bail!(
+        "{text:?} is not a time: give an RFC 3339 time (2026-12-01T10:00:00Z), a duration ago (30d, 12h, 10m) or milliseconds since the epoch"
+    )
+}
+
+pub fn history_trim(ctx: &Ctx, out: &mut Out, before: &str) -> Result<()> {
+    let before_ms = parse_moment(before, super::ops::now_ms())?;
+    let Some(mut db) = ctx.open_db()? else {
+        bail!(
+            "no replica at {} yet: no history to trim",
+            ctx.state.display()
+        );
+    };
+    let removed = db.trim_history(before_ms)?;
+    let (_, left) = db.counts()?;
+    if ctx.json {
+        out.json(&json!({"removed": removed, "left": left, "before_ms": before_ms}))?;
+    } else {
+        writeln!(out, "removed {removed} history rows; {left} left")?;
     }
     Ok(())
 }

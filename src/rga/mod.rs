@@ -468,13 +468,64 @@ impl Rga {
 
     /// Inserts `text` as `replica` before the character at `pos` (`pos == len` appends).
     pub fn insert(&mut self, replica: &ReplicaId, pos: usize, text: &str) -> Result<(), OpError> {
+        self.insert_seqs(replica, pos, text).map(|_| ())
+    }
+
+    /// [`Rga::insert`], also returning the change as a delta: the new
+    /// characters and their dots, found through the index (no walk of the text).
+    pub fn insert_delta(
+        &mut self,
+        replica: &ReplicaId,
+        pos: usize,
+        text: &str,
+    ) -> Result<Rga, OpError> {
+        let Some((seq, n)) = self.insert_seqs(replica, pos, text)? else {
+            return Ok(Rga::default());
+        };
+        let r = self.intern(replica);
+        let mut context = CausalContext::new();
+        context.add_range(replica, seq, seq + u64::from(n) - 1);
+        Ok(self.delta_of(&[(r, seq, n)], context))
+    }
+
+    /// The spans holding characters `(r, seq..seq+len)` of each piece, cut to
+    /// them, as a delta with `context`.
+    fn delta_of(&self, pieces: &[(u32, u64, u32)], context: CausalContext) -> Rga {
+        let mut spans = Vec::new();
+        for &(r, mut seq, len) in pieces {
+            let end = seq + u64::from(len);
+            while seq < end {
+                let p = self.locate_id(Id { r, seq });
+                let mut part = self.chunks[p.c].spans[p.s];
+                if p.off > 0 {
+                    part = part.split(p.off);
+                }
+                let want = (end - seq).min(u64::from(part.len)) as u32;
+                if want < part.len {
+                    part.split(want);
+                }
+                seq += u64::from(part.len);
+                spans.push(part);
+            }
+        }
+        Rga::from_spans(self.replicas.clone(), &self.cols, spans, context)
+    }
+
+    /// Inserts and returns the first seq and the number of characters
+    /// (`None`: the text was empty).
+    fn insert_seqs(
+        &mut self,
+        replica: &ReplicaId,
+        pos: usize,
+        text: &str,
+    ) -> Result<Option<(u64, u32)>, OpError> {
         let len = self.visible;
         if pos > len {
             return Err(OpError::PositionOutOfRange { pos, len });
         }
         let n = text.chars().count() as u32;
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let seq = self.context.fresh(replica, u64::from(n))?;
         if self.max_lamport + u64::from(n) > MAX_SEQ {
@@ -516,7 +567,7 @@ impl Rga {
                 self.visible += n as usize;
                 let id = chunk.id;
                 self.record_iter(r, seq, n as usize, text.chars(), id);
-                return Ok(());
+                return Ok(Some((seq, n)));
             }
         }
         let span = Span {
@@ -537,7 +588,7 @@ impl Rga {
         self.record_iter(r, seq, n as usize, text.chars(), NOWHERE);
         let id = self.insert_span(c, s, span);
         self.cols[r as usize].fill_chunk(seq, n as usize, id);
-        Ok(())
+        Ok(Some((seq, n)))
     }
 
     /// A chunk index may be one past the end after a split at the very end.
@@ -556,14 +607,43 @@ impl Rga {
 
     /// Deletes `count` characters starting at `pos`, as one event of `replica`.
     pub fn delete(&mut self, replica: &ReplicaId, pos: usize, count: usize) -> Result<(), OpError> {
+        self.delete_pieces(replica, pos, count).map(|_| ())
+    }
+
+    /// [`Rga::delete`], also returning the change as a delta: the deleted
+    /// characters marked with the delete's dot.
+    pub fn delete_delta(
+        &mut self,
+        replica: &ReplicaId,
+        pos: usize,
+        count: usize,
+    ) -> Result<Rga, OpError> {
+        let Some((dot, pieces)) = self.delete_pieces(replica, pos, count)? else {
+            return Ok(Rga::default());
+        };
+        let mut context = CausalContext::new();
+        context.add(&dot);
+        Ok(self.delta_of(&pieces, context))
+    }
+
+    /// Deletes and returns the delete's dot and the characters it deleted
+    /// (`None`: nothing to delete).
+    #[allow(clippy::type_complexity)]
+    fn delete_pieces(
+        &mut self,
+        replica: &ReplicaId,
+        pos: usize,
+        count: usize,
+    ) -> Result<Option<(Dot, Vec<(u32, u64, u32)>)>, OpError> {
         let len = self.visible;
         let end = pos.saturating_add(count);
         if end > len {
             return Err(OpError::RangeOutOfRange { pos, end, len });
         }
         if count == 0 {
-            return Ok(());
+            return Ok(None);
         }
+        let mut pieces = Vec::new();
         let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
         let r = self.intern(replica);
         self.context.add(&dot);
@@ -599,6 +679,7 @@ impl Rga {
             let (c, s) = self.refind(span.r, span.seq);
             let span = &mut self.chunks[c].spans[s];
             span.del = Some(del);
+            pieces.push((span.r, span.seq, span.len));
             let n = span.len as usize;
             self.chunks[c].visible -= n;
             self.visible -= n;
@@ -614,7 +695,7 @@ impl Rga {
             let len = self.chunks[c].spans[s].len;
             p = self.after(Pos { c, s, off: len - 1 });
         }
-        Ok(())
+        Ok(Some((dot, pieces)))
     }
 
     /// The span starting exactly at (r, seq).

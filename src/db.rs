@@ -1,0 +1,1208 @@
+//! The local replica: one SQLite database file, shared safely by many
+//! processes.
+//!
+//! ```text
+//! meta     (key, value)                 format, version, replica, migrated_from
+//! objects  (name, type, state)          one row per object; `state` is the
+//!                                       snapshot format's JSON of its state
+//! issued   (name, type, seq)            the last seq this replica gave an
+//!                                       event of that object
+//! history  (id, time_ms, source, name,  every change applied here, oldest
+//!           type, delta, replicas)      first: what it brought, as a delta
+//! ```
+//!
+//! The database is in WAL mode with `synchronous=FULL`: a transaction that
+//! committed is on disk, and a crash (or `kill -9`) leaves the state before
+//! or after a transaction, never between. Writers take the write lock at
+//! the start of their transaction (`BEGIN IMMEDIATE`) and wait for one
+//! another (a busy timeout); readers never wait for writers.
+//!
+//! **A dot is never reused.** A replica numbers its events in each object
+//! 1, 2, 3... (a counter's entry, the dots of a set, a register, a text);
+//! `issued` keeps the last number given, apart from the object's row. When a
+//! row has lost events this replica made (edited by hand, restored from an
+//! old copy), a local change to it would give a new event a number its
+//! peers already know with other content; it is refused
+//! ([`DbError::Behind`]) until the missing events come back (an import or
+//! a sync from a peer that has them).
+//!
+//! Everything read is checked like a snapshot: a row that does not decode is
+//! [`DbError::Damaged`], naming the row and the field, and nothing is written.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use thiserror::Error;
+
+use crate::clock::{ReplicaId, VersionVector};
+use crate::error::SnapshotError;
+use crate::object::{CrdtType, Object};
+use crate::snapshot;
+use crate::store::{Store, selects};
+
+/// `PRAGMA application_id` of a replica database: "crdt".
+pub const APPLICATION_ID: i32 = 0x6372_6474;
+/// `PRAGMA user_version`: the schema version this build reads and writes.
+pub const SCHEMA_VERSION: i32 = 1;
+/// `meta.format`.
+pub const FORMAT: &str = "crdt-replica";
+/// How long a writer waits for another one before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE objects (
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (name, type)
+) WITHOUT ROWID;
+CREATE TABLE issued (
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (name, type)
+) WITHOUT ROWID;
+CREATE TABLE history (
+    id INTEGER PRIMARY KEY,
+    time_ms INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    delta TEXT NOT NULL,
+    replicas TEXT NOT NULL
+);
+";
+
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error("cannot open {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path} is not a crdt replica: {why}; it was left untouched")]
+    NotReplica { path: PathBuf, why: String },
+    #[error("{path} is damaged and was left untouched: {what}")]
+    Damaged { path: PathBuf, what: String },
+    #[error("{path}: object {row} is damaged; nothing was changed")]
+    Row {
+        path: PathBuf,
+        row: String,
+        #[source]
+        source: SnapshotError,
+    },
+    #[error("cannot {doing} {path}; nothing was changed")]
+    Sqlite {
+        path: PathBuf,
+        doing: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{path}: {name} ({ty}) lacks changes this replica made to it (it made {issued}, the database holds {held}): \
+         its row was edited or lost, and a new change would reuse their ids; nothing was changed. \
+         Bring them back with `crdt import` of a snapshot that has them (a peer's export), or use a new replica"
+    )]
+    Behind {
+        path: PathBuf,
+        name: String,
+        ty: CrdtType,
+        issued: u64,
+        held: u64,
+    },
+    #[error("cannot migrate the JSON state file {path}: {why}; it was left untouched")]
+    Migrate { path: PathBuf, why: String },
+    #[error(transparent)]
+    Legacy(#[from] crate::statefile::StateError),
+}
+
+/// What opening found at the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// No file, or an empty one: a new replica.
+    Missing,
+    Sqlite,
+    /// A JSON state file of an earlier version (to migrate).
+    Json,
+    Other,
+}
+
+fn kind_of(path: &Path) -> io::Result<Kind> {
+    let mut f = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Kind::Missing),
+        Err(e) => return Err(e),
+    };
+    let mut head = [0u8; 16];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    let head = &head[..n];
+    Ok(if head.is_empty() {
+        Kind::Missing
+    } else if head == SQLITE_HEADER {
+        Kind::Sqlite
+    } else if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        Kind::Json
+    } else {
+        Kind::Other
+    })
+}
+
+/// What a migration of a JSON state file did, for the one line the
+/// command line prints about it.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub from: PathBuf,
+    pub objects: usize,
+    /// Where the old files are kept.
+    pub kept: Vec<PathBuf>,
+}
+
+/// The name the old files of a migration are kept under: `state.json` ->
+/// `state.json.pre-sqlite`.
+pub fn kept_name(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".pre-sqlite");
+    path.with_file_name(name)
+}
+
+/// A replica database, open.
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+    replica: ReplicaId,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.path)
+            .field("replica", &self.replica)
+            .finish()
+    }
+}
+
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+impl Db {
+    /// Opens the replica at `path` for reading and writing; `Ok(None)` when
+    /// there is none yet (no file, or an empty one). A JSON state file of an
+    /// earlier version is migrated first (see [`Db::migrate`]).
+    pub fn open(path: &Path) -> Result<Option<(Db, Option<Migration>)>, DbError> {
+        let kind = kind_of(path).map_err(|e| DbError::Open {
+            path: path.to_path_buf(),
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(e.to_string()),
+            ),
+        })?;
+        match kind {
+            Kind::Missing => Ok(None),
+            Kind::Sqlite => Ok(Some((Db::connect(path, false)?, None))),
+            Kind::Json => {
+                let m = Db::migrate(path, path)?;
+                Ok(Some((Db::connect(path, false)?, m)))
+            }
+            Kind::Other => Err(DbError::NotReplica {
+                path: path.to_path_buf(),
+                why: "it is neither an SQLite database nor a JSON state file".into(),
+            }),
+        }
+    }
+
+    /// Opens another replica's database (or this one) without writing to it.
+    pub fn open_read_only(path: &Path) -> Result<Db, DbError> {
+        Db::connect(path, true)
+    }
+
+    /// True when the file at `path` is an SQLite database (by its header).
+    pub fn is_database(path: &Path) -> bool {
+        matches!(kind_of(path), Ok(Kind::Sqlite))
+    }
+
+    /// Opens the replica at `path`, creating it (with the replica id
+    /// `new_replica` gives) when there is none: no file, or an empty one.
+    pub fn open_or_create(
+        path: &Path,
+        new_replica: impl FnOnce() -> Result<ReplicaId, String>,
+    ) -> Result<(Db, Option<Migration>), DbError> {
+        if let Some(found) = Db::open(path)? {
+            return Ok(found);
+        }
+        let replica = new_replica().map_err(|why| DbError::NotReplica {
+            path: path.to_path_buf(),
+            why,
+        })?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| DbError::Migrate {
+                path: path.to_path_buf(),
+                why: format!("cannot create its directory {}: {e}", dir.display()),
+            })?;
+        }
+        let conn = raw_connection(path, false)?;
+        create_schema(&conn, path, &replica, true)?;
+        drop(conn);
+        Ok((Db::connect(path, false)?, None))
+    }
+
+    fn connect(path: &Path, read_only: bool) -> Result<Db, DbError> {
+        let conn = raw_connection(path, read_only)?;
+        let replica = check_schema(&conn, path)?;
+        Ok(Db {
+            conn,
+            path: path.to_path_buf(),
+            replica,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn replica(&self) -> &ReplicaId {
+        &self.replica
+    }
+
+    fn sqlite_err(&self, doing: &'static str) -> impl Fn(rusqlite::Error) -> DbError + '_ {
+        move |source| wrap(&self.path, doing, source)
+    }
+
+    /// Every object.
+    pub fn load(&self) -> Result<Store, DbError> {
+        let mut store = Store::new(self.replica.clone());
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, type, state FROM objects")
+            .map_err(self.sqlite_err("read"))?;
+        let mut rows = stmt.query([]).map_err(self.sqlite_err("read"))?;
+        while let Some(row) = rows.next().map_err(self.sqlite_err("read"))? {
+            let (name, o) = decode_row(&self.path, row)?;
+            store.insert_object(&name, o);
+        }
+        Ok(store)
+    }
+
+    /// The objects of `name`.
+    pub fn load_name(&self, name: &str) -> Result<Store, DbError> {
+        let mut store = Store::new(self.replica.clone());
+        for (n, o) in rows_of(&self.conn, &self.path, name)? {
+            store.insert_object(&n, o);
+        }
+        Ok(store)
+    }
+
+    /// The objects `patterns` select (a name, or a namespace such as
+    /// `metrics` or `metrics:`); every object when `patterns` is empty.
+    pub fn load_selected(&self, patterns: &[String]) -> Result<Store, DbError> {
+        if patterns.is_empty() {
+            return self.load();
+        }
+        let mut store = Store::new(self.replica.clone());
+        for p in patterns {
+            let ns = if p.ends_with(':') {
+                p.clone()
+            } else {
+                format!("{p}:")
+            };
+            for (n, o) in rows_of(&self.conn, &self.path, p.trim_end_matches(':'))?
+                .into_iter()
+                .chain(rows_in(&self.conn, &self.path, &ns)?)
+            {
+                if selects(p, &n) && store.get(&n, o.ty()).is_none() {
+                    store.insert_object(&n, o);
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// How many objects and history rows there are.
+    pub fn counts(&self) -> Result<(u64, u64), DbError> {
+        let count = |sql: &str| -> Result<u64, DbError> {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(self.sqlite_err("read"))
+        };
+        Ok((
+            count("SELECT count(*) FROM objects")?,
+            count("SELECT count(*) FROM history")?,
+        ))
+    }
+
+    /// The time of the oldest and newest history rows, if any.
+    pub fn history_span(&self) -> Result<Option<(u64, u64)>, DbError> {
+        self.conn
+            .query_row("SELECT min(time_ms), max(time_ms) FROM history", [], |r| {
+                Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
+            })
+            .map(|(a, b)| Some((a? as u64, b? as u64)))
+            .map_err(self.sqlite_err("read"))
+    }
+
+    /// Deletes the history rows older than `before_ms`; returns how many.
+    pub fn trim_history(&mut self, before_ms: u64) -> Result<u64, DbError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| wrap(&path, "lock", e))?;
+        let n = tx
+            .execute(
+                "DELETE FROM history WHERE time_ms < ?1",
+                params![before_ms as i64],
+            )
+            .map_err(|e| wrap(&path, "write", e))?;
+        tx.commit().map_err(|e| wrap(&path, "write", e))?;
+        Ok(n as u64)
+    }
+
+    /// Starts a change: a transaction that holds the write lock (other
+    /// writers wait) until it is committed or dropped. Dropped uncommitted,
+    /// it changes nothing.
+    pub fn change(&mut self, source: &str, time_ms: u64) -> Result<Change<'_>, DbError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| wrap(&self.path, "lock", e))?;
+        Ok(Change {
+            tx,
+            path: &self.path,
+            store: Store::new(self.replica.clone()),
+            all: false,
+            loaded: HashSet::new(),
+            base: HashMap::new(),
+            rows: Vec::new(),
+            touched: BTreeSet::new(),
+            source: source.to_string(),
+            time_ms,
+        })
+    }
+
+    /// Migrates the JSON state file `from` (with its journal) into a new
+    /// database at `to` (which may be the same path). The old files are kept
+    /// under [`kept_name`]; every object gets a history row (source
+    /// `migrate FROM`). A state file that fails to load is left as it was.
+    ///
+    /// Safe against crashes and concurrent processes (of this and earlier
+    /// versions, which lock `<from>.lock`): the database is built beside the
+    /// target and renamed into place; the old file is first linked to its
+    /// kept name, so at every moment one of the two holds every change.
+    pub fn migrate(from: &Path, to: &Path) -> Result<Option<Migration>, DbError> {
+        let fail = |why: String| DbError::Migrate {
+            path: from.to_path_buf(),
+            why,
+        };
+        let lock = crate::statefile::Locked::acquire(from)?;
+        // Another process may have migrated it while this one waited.
+        if kind_of(from).map_err(|e| fail(e.to_string()))? != Kind::Json {
+            return Ok(None);
+        }
+        let store = lock.load()?.ok_or_else(|| fail("it vanished".into()))?;
+        let tmp = crate::statefile::sibling(to, ".migrating");
+        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(crate::statefile::sibling(&tmp, "-journal"));
+        {
+            let conn = raw_connection(&tmp, false)?;
+            create_schema(&conn, &tmp, store.replica(), false)?;
+            let mut conn = conn;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| wrap(&tmp, "write", e))?;
+            tx.execute(
+                "INSERT INTO meta VALUES ('migrated_from', ?1)",
+                params![from.display().to_string()],
+            )
+            .map_err(|e| wrap(&tmp, "write", e))?;
+            let source = format!("migrate {}", from.display());
+            let now = now_ms();
+            for (name, o) in store.iter() {
+                write_object(&tx, &tmp, store.replica(), name, o)?;
+                insert_history(
+                    &tx,
+                    &tmp,
+                    &HistoryRow {
+                        time_ms: now,
+                        source: source.clone(),
+                        name: name.to_string(),
+                        ty: o.ty(),
+                        delta: state_text(o),
+                        replicas: replicas_json(o.version().iter().map(|(r, _)| r)),
+                    },
+                )?;
+            }
+            tx.commit().map_err(|e| wrap(&tmp, "write", e))?;
+            // The database is whole in its file (rollback-journal mode):
+            // it can be renamed.
+        }
+        let kept = kept_name(from);
+        let io_fail = |what: &str, e: io::Error| fail(format!("{what}: {e}"));
+        let mut kept_files = vec![kept.clone()];
+        let _ = fs::remove_file(&kept);
+        if from == to {
+            fs::hard_link(from, &kept)
+                .or_else(|_| fs::copy(from, &kept).map(|_| ()))
+                .map_err(|e| io_fail("cannot keep the old file", e))?;
+            sync_dir(from).map_err(|e| io_fail("cannot sync its directory", e))?;
+            fs::rename(&tmp, to).map_err(|e| io_fail("cannot move the database into place", e))?;
+        } else {
+            fs::rename(&tmp, to).map_err(|e| io_fail("cannot move the database into place", e))?;
+            sync_dir(to).map_err(|e| io_fail("cannot sync its directory", e))?;
+            fs::rename(from, &kept).map_err(|e| io_fail("cannot keep the old file", e))?;
+        }
+        let journal = crate::statefile::journal_path(from);
+        if journal.exists() {
+            let kept_journal = kept_name(&journal);
+            fs::rename(&journal, &kept_journal)
+                .map_err(|e| io_fail("cannot keep the old journal", e))?;
+            kept_files.push(kept_journal);
+        }
+        sync_dir(to).map_err(|e| io_fail("cannot sync its directory", e))?;
+        let _ = fs::remove_file(crate::statefile::sibling(from, ".lock"));
+        drop(lock);
+        // WAL from here on.
+        let conn = raw_connection(to, false)?;
+        set_wal(&conn, to)?;
+        Ok(Some(Migration {
+            from: from.to_path_buf(),
+            objects: store.len(),
+            kept: kept_files,
+        }))
+    }
+}
+
+fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Wall-clock milliseconds, the clock of register timestamps and history
+/// rows; `CRDT_NOW_MS` fixes it (reproducible examples and tests).
+pub fn now_ms() -> u64 {
+    if let Some(ms) = std::env::var("CRDT_NOW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return ms;
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn wrap(path: &Path, doing: &'static str, source: rusqlite::Error) -> DbError {
+    if is_damage(&source) {
+        return DbError::Damaged {
+            path: path.to_path_buf(),
+            what: source.to_string(),
+        };
+    }
+    DbError::Sqlite {
+        path: path.to_path_buf(),
+        doing,
+        source,
+    }
+}
+
+fn raw_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| DbError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let setup = || -> rusqlite::Result<()> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // An exit 0 means the change is on disk.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        // The last process to close does not fold the WAL into the
+        // database (that costs two more fsyncs per command); SQLite does it
+        // every 1000 pages, and any reader reads the WAL.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
+        Ok(())
+    };
+    setup().map_err(|e| wrap(path, "open", e))?;
+    Ok(conn)
+}
+
+fn set_wal(conn: &Connection, path: &Path) -> Result<(), DbError> {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(|e| wrap(path, "open", e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(DbError::NotReplica {
+            path: path.to_path_buf(),
+            why: format!("its journal mode is {mode}, and WAL could not be set"),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the tables in an empty database (another process may have done
+/// it meanwhile: then nothing happens).
+fn create_schema(
+    conn: &Connection,
+    path: &Path,
+    replica: &ReplicaId,
+    wal: bool,
+) -> Result<(), DbError> {
+    if wal {
+        set_wal(conn, path)?;
+    }
+    let err = |e| wrap(path, "create", e);
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(err)?;
+    if version == 0 && tables == 0 {
+        let created = (|| {
+            conn.execute_batch(SCHEMA)?;
+            conn.execute(
+                "INSERT INTO meta VALUES ('format', ?1), ('version', ?2), ('replica', ?3)",
+                params![FORMAT, SCHEMA_VERSION.to_string(), replica.as_str()],
+            )?;
+            conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            conn.execute_batch("COMMIT")
+        })();
+        if let Err(e) = created {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(err(e));
+        }
+    } else {
+        conn.execute_batch("COMMIT").map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Checks what a replica database must have; returns its replica id.
+fn check_schema(conn: &Connection, path: &Path) -> Result<ReplicaId, DbError> {
+    let not = |why: String| DbError::NotReplica {
+        path: path.to_path_buf(),
+        why,
+    };
+    let err = |e| wrap(path, "read", e);
+    let app: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(err)?;
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    if app != APPLICATION_ID {
+        return Err(not(format!(
+            "it is an SQLite database of another application (application_id {app:#x})"
+        )));
+    }
+    if version != SCHEMA_VERSION {
+        return Err(not(format!(
+            "its schema version is {version}; this build reads version {SCHEMA_VERSION}"
+        )));
+    }
+    let meta = |key: &str| -> Result<Option<String>, DbError> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| {
+                if matches!(e, rusqlite::Error::SqliteFailure(..)) && !is_damage(&e) {
+                    DbError::Damaged {
+                        path: path.to_path_buf(),
+                        what: format!("its meta table cannot be read: {e}"),
+                    }
+                } else {
+                    wrap(path, "read", e)
+                }
+            })
+    };
+    let damaged = |what: String| DbError::Damaged {
+        path: path.to_path_buf(),
+        what,
+    };
+    match meta("format")? {
+        Some(f) if f == FORMAT => {}
+        other => {
+            return Err(damaged(format!(
+                "meta.format is {other:?}, expected {FORMAT:?}"
+            )));
+        }
+    }
+    match meta("version")? {
+        Some(v) if v == SCHEMA_VERSION.to_string() => {}
+        other => {
+            return Err(damaged(format!(
+                "meta.version is {other:?}, expected \"1\""
+            )));
+        }
+    }
+    let replica = meta("replica")?.ok_or_else(|| damaged("meta.replica is missing".into()))?;
+    ReplicaId::new(replica).map_err(|e| damaged(format!("meta.replica: {e}")))
+}
+
+fn decode_row(path: &Path, row: &rusqlite::Row<'_>) -> Result<(String, Object), DbError> {
+    let text = |i: usize| -> Result<String, DbError> {
+        row.get::<_, String>(i).map_err(|e| DbError::Damaged {
+            path: path.to_path_buf(),
+            what: format!("a row of objects holds something other than text: {e}"),
+        })
+    };
+    let (name, ty, state) = (text(0)?, text(1)?, text(2)?);
+    let place = format!("{name:?} ({ty})");
+    let (_, o) = snapshot::decode_state_text(&name, &ty, &state, "state").map_err(|source| {
+        DbError::Row {
+            path: path.to_path_buf(),
+            row: place,
+            source,
+        }
+    })?;
+    Ok((name, o))
+}
+
+fn rows_of(conn: &Connection, path: &Path, name: &str) -> Result<Vec<(String, Object)>, DbError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT name, type, state FROM objects WHERE name = ?1")
+        .map_err(|e| wrap(path, "read", e))?;
+    let mut rows = stmt.query([name]).map_err(|e| wrap(path, "read", e))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| wrap(path, "read", e))? {
+        out.push(decode_row(path, row)?);
+    }
+    Ok(out)
+}
+
+/// The objects whose names start with `prefix`.
+fn rows_in(conn: &Connection, path: &Path, prefix: &str) -> Result<Vec<(String, Object)>, DbError> {
+    // [prefix, prefix with its last byte + 1): names are UTF-8 and `:` is ASCII.
+    let mut upper = prefix.as_bytes().to_vec();
+    if let Some(last) = upper.last_mut() {
+        *last += 1;
+    }
+    let upper = String::from_utf8(upper).unwrap_or_default();
+    let mut stmt = conn
+        .prepare_cached("SELECT name, type, state FROM objects WHERE name >= ?1 AND name < ?2")
+        .map_err(|e| wrap(path, "read", e))?;
+    let mut rows = stmt
+        .query([prefix, upper.as_str()])
+        .map_err(|e| wrap(path, "read", e))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| wrap(path, "read", e))? {
+        out.push(decode_row(path, row)?);
+    }
+    Ok(out)
+}
+
+fn state_text(o: &Object) -> String {
+    let mut s = String::new();
+    o.write_state(&mut s);
+    s
+}
+
+fn replicas_json<'a>(replicas: impl Iterator<Item = &'a ReplicaId>) -> String {
+    let list: Vec<&str> = replicas.map(ReplicaId::as_str).collect();
+    serde_json::to_string(&list).expect("strings serialize")
+}
+
+/// Writes an object's row, and raises `issued` to the last event of
+/// `replica` it holds.
+fn write_object(
+    tx: &Connection,
+    path: &Path,
+    replica: &ReplicaId,
+    name: &str,
+    o: &Object,
+) -> Result<(), DbError> {
+    let err = |e| wrap(path, "write", e);
+    tx.prepare_cached("INSERT OR REPLACE INTO objects (name, type, state) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![name, o.ty().as_str(), state_text(o)]))
+        .map_err(err)?;
+    let own = o.max_seq(replica);
+    if own > 0 {
+        tx.prepare_cached(
+            "INSERT INTO issued (name, type, seq) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name, type) DO UPDATE SET seq = max(seq, excluded.seq)",
+        )
+        .and_then(|mut s| s.execute(params![name, o.ty().as_str(), own as i64]))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// One history row, not written yet.
+struct HistoryRow {
+    time_ms: u64,
+    source: String,
+    name: String,
+    ty: CrdtType,
+    delta: String,
+    replicas: String,
+}
+
+fn insert_history(tx: &Connection, path: &Path, row: &HistoryRow) -> Result<(), DbError> {
+    tx.prepare_cached(
+        "INSERT INTO history (time_ms, source, name, type, delta, replicas)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            row.time_ms as i64,
+            row.source,
+            row.name,
+            row.ty.as_str(),
+            row.delta,
+            row.replicas
+        ])
+    })
+    .map_err(|e| wrap(path, "write", e))?;
+    Ok(())
+}
+
+/// What an object was when loaded into a change.
+struct Base {
+    /// Its version at the last history row recorded (or at load).
+    mark: VersionVector,
+    /// This replica's last event in it at that point.
+    own: u64,
+    /// The last seq this replica gave an event of it (`issued`).
+    issued: u64,
+}
+
+/// One change to the replica: a transaction holding the write lock, with
+/// the objects it loaded. Record each change (`record`, `record_merges`),
+/// then [`Change::commit`]; dropped, it changes nothing.
+pub struct Change<'a> {
+    tx: rusqlite::Transaction<'a>,
+    path: &'a Path,
+    store: Store,
+    all: bool,
+    loaded: HashSet<String>,
+    base: HashMap<(String, CrdtType), Base>,
+    rows: Vec<HistoryRow>,
+    touched: BTreeSet<(String, CrdtType)>,
+    source: String,
+    time_ms: u64,
+}
+
+impl Change<'_> {
+    pub fn replica(&self) -> &ReplicaId {
+        self.store.replica()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The loaded objects, to change. Each change must be recorded.
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    fn issued_of(&self, name: &str) -> Result<HashMap<CrdtType, u64>, DbError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT type, seq FROM issued WHERE name = ?1")
+            .map_err(|e| wrap(self.path, "read", e))?;
+        let rows = stmt
+            .query_map([name], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| wrap(self.path, "read", e))?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (ty, seq) = row.map_err(|e| wrap(self.path, "read", e))?;
+            if let Ok(ty) = ty.parse() {
+                out.insert(ty, seq.max(0) as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    fn add_loaded(&mut self, name: String, o: Object, issued: u64) {
+        let me = self.store.replica();
+        let base = Base {
+            mark: o.version(),
+            own: o.max_seq(me),
+            issued,
+        };
+        self.base.insert((name.clone(), o.ty()), base);
+        self.store.insert_object(&name, o);
+    }
+
+    /// Loads the objects of `name` (once).
+    pub fn load_name(&mut self, name: &str) -> Result<(), DbError> {
+        if self.all || self.loaded.contains(name) {
+            return Ok(());
+        }
+        let rows = rows_of(&self.tx, self.path, name)?;
+        let issued = self.issued_of(name)?;
+        for (n, o) in rows {
+            let i = issued.get(&o.ty()).copied().unwrap_or(0);
+            self.add_loaded(n, o, i);
+        }
+        // Rows lost while their `issued` stayed: remembered, for the check.
+        for (ty, seq) in issued {
+            self.base.entry((name.to_string(), ty)).or_insert(Base {
+                mark: VersionVector::new(),
+                own: 0,
+                issued: seq,
+            });
+        }
+        self.loaded.insert(name.to_string());
+        Ok(())
+    }
+
+    /// Loads every object.
+    pub fn load_all(&mut self) -> Result<(), DbError> {
+        if self.all {
+            return Ok(());
+        }
+        let mut issued: HashMap<(String, CrdtType), u64> = HashMap::new();
+        {
+            let mut stmt = self
+                .tx
+                .prepare_cached("SELECT name, type, seq FROM issued")
+                .map_err(|e| wrap(self.path, "read", e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(|e| wrap(self.path, "read", e))?;
+            for row in rows {
+                let (n, ty, seq) = row.map_err(|e| wrap(self.path, "read", e))?;
+                if let Ok(ty) = ty.parse() {
+                    issued.insert((n, ty), seq.max(0) as u64);
+                }
+            }
+        }
+        let mut all = Vec::new();
+        {
+            let mut stmt = self
+                .tx
+                .prepare_cached("SELECT name, type, state FROM objects")
+                .map_err(|e| wrap(self.path, "read", e))?;
+            let mut rows = stmt.query([]).map_err(|e| wrap(self.path, "read", e))?;
+            while let Some(row) = rows.next().map_err(|e| wrap(self.path, "read", e))? {
+                let (n, o) = decode_row(self.path, row)?;
+                if !self.loaded.contains(&n) {
+                    all.push((n, o));
+                }
+            }
+        }
+        for (n, o) in all {
+            let i = issued.remove(&(n.clone(), o.ty())).unwrap_or(0);
+            self.add_loaded(n, o, i);
+        }
+        for ((n, ty), seq) in issued {
+            self.base.entry((n, ty)).or_insert(Base {
+                mark: VersionVector::new(),
+                own: 0,
+                issued: seq,
+            });
+        }
+        self.all = true;
+        Ok(())
+    }
+
+    /// Loads what `patterns` select (everything when empty).
+    /// Records a local change to `name` (`ty`): `delta` is what it made
+    /// (it holds only this replica's new events). Refused when the object
+    /// lacks events this replica made before (see the module docs).
+    pub fn record(
+        &mut self,
+        name: &str,
+        ty: CrdtType,
+        delta: &Object,
+        source: Option<&str>,
+    ) -> Result<(), DbError> {
+        let me = self.store.replica().clone();
+        let Some(now) = self.store.get(name, ty) else {
+            return Ok(());
+        };
+        let version = now.version();
+        let own = now.max_seq(&me);
+        let key = (name.to_string(), ty);
+        let base = self.base.entry(key.clone()).or_insert(Base {
+            mark: VersionVector::new(),
+            own: 0,
+            issued: 0,
+        });
+        if base.issued > base.own && own > base.own {
+            return Err(DbError::Behind {
+                path: self.path.to_path_buf(),
+                name: name.to_string(),
+                ty,
+                issued: base.issued,
+                held: base.own,
+            });
+        }
+        base.mark = version;
+        base.own = own;
+        base.issued = base.issued.max(own);
+        let replicas = if own > 0 || delta.max_seq(&me) > 0 {
+            replicas_json(std::iter::once(&me))
+        } else {
+            "[]".to_string()
+        };
+        self.rows.push(HistoryRow {
+            time_ms: self.time_ms,
+            source: source.unwrap_or(&self.source).to_string(),
+            name: name.to_string(),
+            ty,
+            delta: state_text(delta),
+            replicas,
+        });
+        self.touched.insert(key);
+        Ok(())
+    }
+
+    /// Records every loaded object that changed since it was loaded or
+    /// last recorded (merges: an import, a sync), one history row each,
+    /// with what it gained and the replicas whose events it gained.
+    pub fn record_merges(&mut self, source: Option<&str>) {
+        let me = self.store.replica().clone();
+        let source = source.unwrap_or(&self.source).to_string();
+        let mut rows = Vec::new();
+        for (name, o) in self.store.iter() {
+            let key = (name.to_string(), o.ty());
+            let version = o.version();
+            let base = self.base.get(&key);
+            let empty = VersionVector::new();
+            let mark = base.map_or(&empty, |b| &b.mark);
+            if base.is_some() && *mark == version {
+                continue;
+            }
+            let gained: Vec<&ReplicaId> = version
+                .iter()
+                .filter(|(r, s)| *s > mark.get(r))
+                .map(|(r, _)| r)
+                .collect();
+            rows.push((
+                key,
+                version.clone(),
+                o.max_seq(&me),
+                HistoryRow {
+                    time_ms: self.time_ms,
+                    source: source.clone(),
+                    name: name.to_string(),
+                    ty: o.ty(),
+                    delta: state_text(&o.delta_since(mark)),
+                    replicas: replicas_json(gained.into_iter()),
+                },
+            ));
+        }
+        for (key, version, own, row) in rows {
+            let b = self.base.entry(key.clone()).or_insert(Base {
+                mark: VersionVector::new(),
+                own: 0,
+                issued: 0,
+            });
+            b.mark = version;
+            b.own = own;
+            b.issued = b.issued.max(own);
+            self.rows.push(row);
+            self.touched.insert(key);
+        }
+    }
+
+    /// Writes every recorded object and its history rows, and commits: on
+    /// `Ok` the change is on disk; on `Err` nothing was changed.
+    pub fn commit(mut self) -> Result<(), DbError> {
+        // A change not recorded is recorded now, with the change's source.
+        self.record_merges(None);
+        let me = self.store.replica().clone();
+        for (name, ty) in &self.touched {
+            if let Some(o) = self.store.get(name, *ty) {
+                write_object(&self.tx, self.path, &me, name, o)?;
+            }
+        }
+        for row in &self.rows {
+            insert_history(&self.tx, self.path, row)?;
+        }
+        self.tx.commit().map_err(|e| wrap(self.path, "write", e))
+    }
+
+    /// The objects written so far by this change, by name (for tests).
+    pub fn touched(&self) -> BTreeMap<String, CrdtType> {
+        self.touched.iter().cloned().collect()
+    }
+}
+
+/// The JSON `replicas` of a history row, parsed (for readers of `history`).
+pub fn parse_replicas(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn id(s: &str) -> ReplicaId {
+        ReplicaId::new(s).unwrap()
+    }
+
+    fn inc(db: &mut Db, name: &str) -> Result<(), DbError> {
+        let mut c = db.change("local", 1)?;
+        c.load_name(name)?;
+        let me = c.replica().clone();
+        let o = c.store_mut().get_or_create(name, CrdtType::GCounter);
+        let before = o.version();
+        if let Object::GCounter(g) = o {
+            g.inc(&me, 1).unwrap();
+        }
+        let delta = o.delta_since(&before);
+        c.record(name, CrdtType::GCounter, &delta, None)?;
+        c.commit()
+    }
+
+    #[test]
+    fn a_change_is_written_with_its_history_and_a_dropped_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replica.db");
+        assert!(Db::open(&path).unwrap().is_none());
+        let (mut db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+        inc(&mut db, "metrics:requests").unwrap();
+        inc(&mut db, "metrics:requests").unwrap();
+        {
+            let mut c = db.change("local", 1).unwrap();
+            c.load_name("other").unwrap();
+            c.store_mut().get_or_create("other", CrdtType::OrSet);
+            // dropped: nothing written
+        }
+        let store = db.load().unwrap();
+        assert_eq!(store.len(), 1);
+        assert_eq!(
+            store
+                .get("metrics:requests", CrdtType::GCounter)
+                .unwrap()
+                .value_json(),
+            2
+        );
+        assert_eq!(db.counts().unwrap(), (1, 2));
+        // The history replays to the state.
+        let mut replay = Store::new(id("agent-1"));
+        let mut stmt = db
+            .conn
+            .prepare("SELECT name, type, delta FROM history ORDER BY id")
+            .unwrap();
+        let rows: Vec<(String, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (n, t, d) in rows {
+            let (_, o) = snapshot::decode_state_text(&n, &t, &d, "delta").unwrap();
+            replay.merge_object(&n, &o);
+        }
+        assert_eq!(snapshot::encode(&replay), snapshot::encode(&store));
+    }
+
+    #[test]
+    fn a_lost_row_is_never_given_new_events_with_old_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replica.db");
+        let (mut db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+        for _ in 0..3 {
+            inc(&mut db, "n").unwrap();
+        }
+        let saved = db.load().unwrap();
+        db.conn.execute("DELETE FROM objects", []).unwrap();
+        let err = inc(&mut db, "n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DbError::Behind {
+                    issued: 3,
+                    held: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(db.counts().unwrap().0, 0, "nothing written");
+        // The events come back (an import): changes go on from 3.
+        {
+            let mut c = db.change("import x", 1).unwrap();
+            c.load_all().unwrap();
+            c.store_mut().merge(&saved);
+            c.record_merges(None);
+            c.commit().unwrap();
+        }
+        inc(&mut db, "n").unwrap();
+        let o = db.load().unwrap();
+        let n = o.get("n", CrdtType::GCounter).unwrap();
+        assert_eq!(n.value_json(), 4);
+        assert_eq!(n.max_seq(&id("agent-1")), 4);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_replica_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk");
+        fs::write(&junk, b"hello world, not a database").unwrap();
+        let err = Db::open(&junk).unwrap_err();
+        assert!(matches!(err, DbError::NotReplica { .. }), "{err}");
+        assert_eq!(fs::read(&junk).unwrap(), b"hello world, not a database");
+        // An SQLite database of something else.
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let err = Db::open(&other).unwrap_err();
+        assert!(err.to_string().contains("another application"), "{err}");
+        // An empty file is a new replica.
+        let empty = dir.path().join("empty.db");
+        fs::write(&empty, b"").unwrap();
+        assert!(Db::open(&empty).unwrap().is_none());
+        let (db, _) = Db::open_or_create(&empty, || Ok(id("agent-9"))).unwrap();
+        assert_eq!(db.replica().as_str(), "agent-9");
+    }
+
+    #[test]
+    fn a_damaged_row_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replica.db");
+        let (mut db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+        inc(&mut db, "n").unwrap();
+        db.conn
+            .execute("UPDATE objects SET state = '{\"counts\": 7}'", [])
+            .unwrap();
+        let err = db.load().unwrap_err();
+        let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(text.contains("\"n\" (g-counter)"), "{text}");
+        assert!(text.contains("state.counts"), "{text}");
+        assert!(inc(&mut db, "n").is_err());
+    }
+}
