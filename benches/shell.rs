@@ -1,10 +1,13 @@
-//! The shell's cost of one change: `crdt inc NAME` as a whole process (lock,
-//! load, change, fsync) on local state files holding 1, 1,000 and 100,000
-//! objects, timed over many runs; and `redis-cli incr` against a redis with
-//! `appendfsync always` in the same run, when redis-server and redis-cli are
-//! installed.
+//! The shell's cost of one change: `crdt inc NAME` as a whole process (open,
+//! one transaction, fsync) on replicas holding 1, 1,000, 100,000 and
+//! 1,000,000 objects, and `crdt get` at 1,000,000, against `redis-cli incr`
+//! and `get` on a redis with `appendfsync always` in the same run (rows take
+//! turns, so a noisy moment hits them all alike); then `crdt batch` of the
+//! automerge-paper trace (with its history rows), and `export` and `import`
+//! of 100,000 objects.
 //!
-//! `cargo bench --bench shell [-- RUNS]` (default 60 runs per row)
+//! `cargo bench --bench shell [-- RUNS]` (default 60 runs per row;
+//! `CRDT_BENCH_MAX=100000` leaves out the million)
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -21,22 +24,6 @@ fn crdt(state: &Path) -> Command {
     c
 }
 
-/// Wall times of `runs` runs of `cmd`, sorted, in ms.
-fn time_runs(runs: usize, mut cmd: impl FnMut() -> Command) -> Vec<f64> {
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let mut c = cmd();
-            let start = Instant::now();
-            let status = c.status().expect("run");
-            let t = start.elapsed();
-            assert!(status.success(), "{c:?} failed");
-            t.as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times
-}
-
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -51,9 +38,9 @@ fn row(what: &str, times: &[f64]) -> f64 {
     p50
 }
 
-/// A state file with `n` counters besides `metrics:requests`.
+/// A replica with `n` counters besides `metrics:requests`.
 fn state_with(dir: &Path, n: usize) -> std::path::PathBuf {
-    let state = dir.join(format!("state-{n}.json"));
+    let state = dir.join(format!("state-{n}.db"));
     let lines: String = (0..n).map(|i| format!("inc obj:{i:06}\n")).collect();
     let batch = dir.join("batch.txt");
     std::fs::write(&batch, lines).unwrap();
@@ -75,7 +62,31 @@ fn state_with(dir: &Path, n: usize) -> std::path::PathBuf {
     state
 }
 
-fn redis(runs: usize) -> Option<Vec<f64>> {
+/// A redis-server with `appendfsync always` on an ephemeral port, killed when dropped.
+struct Redis {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Redis {
+    fn cli(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("redis-cli");
+        c.args(["-p", &self.port.to_string()])
+            .args(args)
+            .stdout(Stdio::null());
+        c
+    }
+}
+
+fn redis() -> Option<Redis> {
     let found = |tool: &str| {
         Command::new(tool)
             .arg("--version")
@@ -84,7 +95,7 @@ fn redis(runs: usize) -> Option<Vec<f64>> {
             .is_ok()
     };
     if !found("redis-server") || !found("redis-cli") {
-        println!("(redis-server or redis-cli not installed: the redis row is skipped)");
+        println!("(redis-server or redis-cli not installed: the redis rows are skipped)");
         return None;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -93,7 +104,7 @@ fn redis(runs: usize) -> Option<Vec<f64>> {
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new("redis-server")
+    let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args([
             "--appendonly",
@@ -108,14 +119,14 @@ fn redis(runs: usize) -> Option<Vec<f64>> {
         .stdout(Stdio::null())
         .spawn()
         .ok()?;
-    let cli = || {
-        let mut c = Command::new("redis-cli");
-        c.args(["-p", &port.to_string(), "incr", "metrics:requests"])
-            .stdout(Stdio::null());
-        c
+    let r = Redis {
+        port,
+        child,
+        _dir: dir,
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !cli()
+    while !r
+        .cli(&["incr", "metrics:requests"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
@@ -123,10 +134,14 @@ fn redis(runs: usize) -> Option<Vec<f64>> {
         assert!(Instant::now() < deadline, "redis-server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let times = time_runs(runs, cli);
-    let _ = server.kill();
-    let _ = server.wait();
-    Some(times)
+    Some(r)
+}
+
+fn once(mut c: Command) -> f64 {
+    let start = Instant::now();
+    let status = c.status().expect("run");
+    assert!(status.success(), "{c:?} failed");
+    start.elapsed().as_secs_f64() * 1e3
 }
 
 fn main() {
@@ -134,51 +149,188 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(60);
-    let dir = tempfile::tempdir().unwrap();
-    println!("`crdt inc metrics:requests`, whole process, {runs} runs per row\n");
-    println!("| state file | p50 | p90 | max |");
-    println!("|---|---:|---:|---:|");
-    let states: Vec<(String, std::path::PathBuf)> = [0, 1_000, 100_000]
+    let max: usize = std::env::var("CRDT_BENCH_MAX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir =
+        tempfile::tempdir_in(std::env::var_os("CRDT_BENCH_DIR").unwrap_or(".".into())).unwrap();
+    let sizes: Vec<usize> = [0, 1_000, 100_000, 1_000_000]
         .into_iter()
-        .map(|n| {
+        .filter(|&n| n <= max)
+        .collect();
+    let states: Vec<(String, std::path::PathBuf)> = sizes
+        .iter()
+        .map(|&n| {
+            let start = Instant::now();
             let state = state_with(dir.path(), n);
             let bytes = std::fs::metadata(&state).map_or(0, |m| m.len());
+            eprintln!(
+                "built {} objects in {:.1} s",
+                n + 1,
+                start.elapsed().as_secs_f64()
+            );
             let label = match n {
-                0 => "1 object".to_string(),
-                n => format!("{} objects ({} KB)", n + 1, bytes / 1000),
+                0 => "`crdt inc`, 1 object".to_string(),
+                n => format!("`crdt inc`, {} objects ({} MB)", n + 1, bytes / 1_000_000),
             };
             (label, state)
         })
         .collect();
-    let inc = |state: &Path| {
-        let mut c = crdt(state);
-        c.args(["inc", "metrics:requests"]);
-        c
-    };
-    // One run each first, so the page cache holds the files as it would;
-    // then the rows take turns, so a noisy moment hits them all alike.
-    let mut times: Vec<Vec<f64>> = states
-        .iter()
-        .map(|(_, state)| {
-            time_runs(1, || inc(state));
-            Vec::new()
-        })
-        .collect();
+    let biggest = states.last().expect("one size at least").1.clone();
+    let redis = redis();
+    // Every row: a command to run. They take turns.
+    type Row<'a> = (String, Box<dyn Fn() -> Command + 'a>);
+    let mut rows: Vec<Row<'_>> = Vec::new();
+    for (label, state) in &states {
+        rows.push((
+            label.clone(),
+            Box::new(move || {
+                let mut c = crdt(state);
+                c.args(["inc", "metrics:requests"]);
+                c
+            }),
+        ));
+    }
+    rows.push((
+        format!("`crdt get`, {} objects", sizes.last().unwrap() + 1),
+        Box::new(|| {
+            let mut c = crdt(&biggest);
+            c.args(["get", "metrics:requests"]);
+            c
+        }),
+    ));
+    if let Some(r) = &redis {
+        rows.push((
+            "`redis-cli incr` (appendfsync always)".into(),
+            Box::new(|| r.cli(&["incr", "metrics:requests"])),
+        ));
+        rows.push((
+            "`redis-cli get`".into(),
+            Box::new(|| r.cli(&["get", "metrics:requests"])),
+        ));
+    }
+    println!("Whole process, {runs} runs per row, rows taking turns\n");
+    println!("| command | p50 | p90 | max |");
+    println!("|---|---:|---:|---:|");
+    for (_, cmd) in &rows {
+        once(cmd()); // warm the page cache
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
     for _ in 0..runs {
-        for (i, (_, state)) in states.iter().enumerate() {
-            times[i].extend(time_runs(1, || inc(state)));
+        for (i, (_, cmd)) in rows.iter().enumerate() {
+            times[i].push(once(cmd()));
         }
     }
     let mut medians = Vec::new();
-    for ((label, _), mut t) in states.into_iter().zip(times) {
+    for ((label, _), mut t) in rows.iter().zip(times) {
         t.sort_by(f64::total_cmp);
-        medians.push((label.clone(), row(&label, &t)));
+        medians.push((label.clone(), row(label, &t)));
     }
-    if let Some(times) = redis(runs) {
-        let p50 = row("`redis-cli incr` (appendfsync always)", &times);
+    let find = |what: &str| {
+        medians
+            .iter()
+            .find(|(l, _)| l.starts_with(what))
+            .map(|m| m.1)
+    };
+    if let (Some(incr), Some(get)) = (find("`redis-cli incr`"), find("`redis-cli get`")) {
         println!();
-        for (label, m) in medians {
-            println!("crdt / redis-cli, {label}: {:.2}x", m / p50);
+        for (label, m) in &medians {
+            if label.starts_with("`crdt inc`") {
+                println!("{label} / redis-cli incr: {:.2}x", m / incr);
+            }
+            if label.starts_with("`crdt get`") {
+                println!("{label} / redis-cli get: {:.2}x", m / get);
+            }
         }
+    }
+    drop(rows);
+    drop(redis);
+    whole_jobs(dir.path(), runs.clamp(3, 9));
+}
+
+/// `batch` of the automerge-paper trace and `export`/`import` of 100,000
+/// objects, whole process.
+fn whole_jobs(dir: &Path, runs: usize) {
+    println!("\nWhole jobs, {runs} runs each\n");
+    println!("| job | p50 | min | max |");
+    println!("|---|---:|---:|---:|");
+    let job = |label: &str, times: &mut Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        println!(
+            "| {label} | {:.0} ms | {:.0} ms | {:.0} ms |",
+            pct(times, 0.5),
+            times[0],
+            times[times.len() - 1]
+        );
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let trace = root.join("../shared/traces/automerge-paper.json.gz");
+    let lines = dir.join("paper.txt");
+    let out = Command::new("python3")
+        .arg(root.join("scripts/trace-to-batch.py"))
+        .arg(&trace)
+        .output()
+        .expect("python3 runs scripts/trace-to-batch.py");
+    assert!(out.status.success(), "trace-to-batch failed");
+    std::fs::write(&lines, &out.stdout).unwrap();
+    let mut times = Vec::new();
+    let mut last = dir.join("none");
+    for i in 0..runs {
+        last = dir.join(format!("paper-{i}.db"));
+        let mut c = crdt(&last);
+        c.args(["batch", lines.to_str().unwrap()])
+            .stderr(Stdio::null());
+        times.push(once(c));
+    }
+    job(
+        "`crdt batch` automerge-paper (with history rows)",
+        &mut times,
+    );
+    // What the history rows cost: the same rows inserted again, alone.
+    let conn = rusqlite::Connection::open(&last).unwrap();
+    let (rows, bytes): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), sum(length(delta)) FROM history",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let mut hist = Vec::new();
+    for _ in 0..runs {
+        let start = Instant::now();
+        conn.execute_batch(
+            "BEGIN; INSERT INTO history (time_ms, source, name, type, delta, replicas)
+             SELECT time_ms, source, name, type, delta, replicas FROM history; ROLLBACK;",
+        )
+        .unwrap();
+        hist.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    job(
+        &format!(
+            "of which: {rows} history rows ({} MB of deltas), inserted again alone",
+            bytes / 1_000_000
+        ),
+        &mut hist,
+    );
+    drop(conn);
+    // Export and import of 100,000 objects.
+    let big = dir.join("state-100000.db");
+    if big.exists() {
+        let mut ex = Vec::new();
+        let mut im = Vec::new();
+        let file = dir.join("export.json");
+        for i in 0..runs {
+            let mut c = crdt(&big);
+            c.args(["export", "-o", file.to_str().unwrap()])
+                .stderr(Stdio::null());
+            ex.push(once(c));
+            let mut c = crdt(&dir.join(format!("import-{i}.db")));
+            c.env("CRDT_REPLICA", "bench-2")
+                .args(["import", file.to_str().unwrap()]);
+            im.push(once(c));
+        }
+        job("`crdt export` 100,001 objects", &mut ex);
+        job("`crdt import` 100,001 objects into a new replica", &mut im);
     }
 }

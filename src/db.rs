@@ -50,6 +50,12 @@ pub const APPLICATION_ID: i32 = 0x6372_6474;
 pub const SCHEMA_VERSION: i32 = 1;
 /// `meta.format`.
 pub const FORMAT: &str = "crdt-replica";
+/// Pages in the WAL after which a commit folds it into the database.
+const WAL_CHECKPOINT_PAGES: i64 = 128;
+/// A WAL larger than this (after a large change) is folded in and emptied
+/// by the change that grew it, so the next process does not read it.
+const WAL_TRUNCATE_BYTES: u64 = 4 << 20;
+
 /// How long a writer waits for another one before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -358,6 +364,19 @@ impl Db {
             .map_err(self.sqlite_err("read"))
     }
 
+    /// After a large change: folds a WAL grown past a few MB into the
+    /// database and empties it (each process opening the database reads
+    /// the WAL). Best effort: the change is committed already.
+    pub fn tidy(&mut self) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        if fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES) {
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
+
     /// Deletes the history rows older than `before_ms`; returns how many.
     pub fn trim_history(&mut self, before_ms: u64) -> Result<u64, DbError> {
         let path = self.path.clone();
@@ -548,6 +567,10 @@ fn raw_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> {
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
         )?;
+        // Each process is the first to open the WAL and reads all of it
+        // (since the last checkpoint): checkpoints come often, so that
+        // stays short.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         Ok(())
     };
     setup().map_err(|e| wrap(path, "open", e))?;
@@ -1122,7 +1145,7 @@ mod test {
             .map(Result::unwrap)
             .collect();
         for (n, t, d) in rows {
-            let (_, o) = snapshot::decode_state_text(&n, &t, &d, "delta").unwrap();
+            let (_, o) = snapshot::decode_delta_text(&n, &t, &d, "delta").unwrap();
             replay.merge_object(&n, &o);
         }
         assert_eq!(snapshot::encode(&replay), snapshot::encode(&store));

@@ -200,6 +200,28 @@ pub fn decode_state_text(
     state: &str,
     place: &str,
 ) -> Result<(CrdtType, Object), SnapshotError> {
+    decode_text(name, type_name, state, place, false)
+}
+
+/// [`decode_state_text`] for a delta (a history row's, a protocol
+/// message's): it may refer to characters it does not hold, which the
+/// state it is merged into must have ([`Store::check_mergeable`]).
+pub fn decode_delta_text(
+    name: &str,
+    type_name: &str,
+    delta: &str,
+    place: &str,
+) -> Result<(CrdtType, Object), SnapshotError> {
+    decode_text(name, type_name, delta, place, true)
+}
+
+fn decode_text(
+    name: &str,
+    type_name: &str,
+    state: &str,
+    place: &str,
+    delta: bool,
+) -> Result<(CrdtType, Object), SnapshotError> {
     validate_name(name).map_err(|e| SnapshotError::Shape {
         path: format!("{place}.name"),
         expected: "an object name".into(),
@@ -217,7 +239,7 @@ pub fn decode_state_text(
     let at = At {
         value: &value,
         path: format!("{place}.state"),
-        delta: false,
+        delta,
         track: true,
     };
     Ok((ty, Object::decode_state(ty, &at)?))

@@ -370,3 +370,93 @@ fn cases(default: u32) -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Local changes with their own deltas (what the history records and a
+/// batch line costs): the delta merged into the state before the change
+/// gives the state after it, the gate takes it, and a replica that gets
+/// only the deltas, in order, ends equal.
+trait OpDelta: Sim {
+    fn apply_delta(&mut self, me: &ReplicaId, op: &Self::Op) -> Self;
+}
+
+impl OpDelta for OrSet {
+    fn apply_delta(&mut self, me: &ReplicaId, (add, v): &(bool, u8)) -> OrSet {
+        if *add {
+            self.add_delta(me, json!(v)).unwrap().1
+        } else {
+            self.remove_delta(me, &json!(v))
+                .unwrap()
+                .unwrap_or_default()
+        }
+    }
+}
+
+impl OpDelta for Rga {
+    fn apply_delta(&mut self, me: &ReplicaId, op: &TextOp) -> Rga {
+        let len = self.len();
+        match op {
+            TextOp::Insert(p, s) => {
+                let pos = ((p * len as f64) as usize).min(len);
+                self.insert_delta(me, pos, s).unwrap()
+            }
+            TextOp::Delete(p, n) if len > 0 => {
+                let pos = ((p * len as f64) as usize).min(len - 1);
+                self.delete_delta(me, pos, (*n).min(len - pos)).unwrap()
+            }
+            TextOp::Delete(..) => Rga::default(),
+        }
+    }
+}
+
+fn check_op_deltas<T: OpDelta>(
+    start: &[(usize, T::Op)],
+    ops: &[(usize, T::Op)],
+) -> Result<(), TestCaseError> {
+    let ids: Vec<ReplicaId> = (0..3).map(replica).collect();
+    // A shared past made by three replicas.
+    let mut parts = vec![T::default(); 3];
+    for (r, op) in start {
+        parts[*r % 3].apply(&ids[*r % 3], op);
+    }
+    let mut state = T::default();
+    for p in &parts {
+        state.merge(p);
+    }
+    let mut follower = state.clone();
+    let mut from_nothing = T::default();
+    from_nothing.merge(&state);
+    for (r, op) in ops {
+        let before = state.clone();
+        let delta = state.apply_delta(&ids[*r % 3], op);
+        honest(&before, &delta);
+        prop_assert_eq!(
+            &merged(&before, &delta),
+            &state,
+            "the delta is not the change"
+        );
+        honest(&follower, &delta);
+        follower.merge(&delta);
+        from_nothing.merge(&delta);
+    }
+    prop_assert_eq!(&follower, &state);
+    prop_assert_eq!(&from_nothing, &state);
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn or_set_op_deltas_are_the_changes(
+        start in prop::collection::vec((0usize..3, OrSet::op()), 0..20),
+        ops in prop::collection::vec((0usize..3, OrSet::op()), 1..30),
+    ) {
+        check_op_deltas::<OrSet>(&start, &ops)?;
+    }
+
+    #[test]
+    fn rga_op_deltas_are_the_changes(
+        start in prop::collection::vec((0usize..3, Rga::op()), 0..30),
+        ops in prop::collection::vec((0usize..3, Rga::op()), 1..40),
+    ) {
+        check_op_deltas::<Rga>(&start, &ops)?;
+    }
+}

@@ -210,6 +210,7 @@ impl Ctx {
         let mut change = db.change(source, ops::now_ms())?;
         let out = f(&mut change)?;
         change.commit()?;
+        db.tidy();
         Ok(out)
     }
 
