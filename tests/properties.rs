@@ -435,6 +435,12 @@ fn check_op_deltas<T: OpDelta>(
             "the delta is not the change"
         );
         honest(&follower, &delta);
+        // The text written straight is the snapshot encoder's.
+        for o in [state.clone().wrap(), delta.clone().wrap()] {
+            let mut text = String::new();
+            o.write_state(&mut text);
+            prop_assert_eq!(text, o.state_json().to_string());
+        }
         follower.merge(&delta);
         from_nothing.merge(&delta);
     }

@@ -1328,6 +1328,113 @@ impl Rga {
     }
 }
 
+impl Rga {
+    /// [`Codec::encode`]'s text, written straight (a history row per batch
+    /// line is written so): keys and replicas in order, as serde writes them.
+    pub(crate) fn write_text(&self, out: &mut String) {
+        use crate::codec::push_json_str;
+        use std::fmt::Write as _;
+        let runs = self.insert_runs();
+        let dels = self.delete_runs();
+        let mut order: Vec<usize> = (0..self.replicas.len()).collect();
+        order.sort_by(|a, b| self.replicas[*a].as_str().cmp(self.replicas[*b].as_str()));
+        let origin_of = |out: &mut String, r: usize, seq: u64| {
+            out.push('[');
+            push_json_str(out, self.replicas[r].as_str());
+            let _ = write!(out, ",{seq}]");
+        };
+        out.push_str("{\"context\":");
+        out.push_str(&context_json(&self.context).to_string());
+        out.push_str(",\"deletes\":{");
+        let mut first = true;
+        for &r in &order {
+            let list = &dels[r];
+            if list.is_empty() {
+                continue;
+            }
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            push_json_str(out, self.replicas[r].as_str());
+            out.push_str(":[");
+            let mut prev = 0i128;
+            for (i, [dot, ds, tr, tseq, ts, n]) in list.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{},{},", (dot - prev) as u64, *ds as u64);
+                if *tr as usize == r {
+                    let _ = write!(out, "{}", *tseq as u64);
+                } else {
+                    origin_of(out, *tr as usize, *tseq as u64);
+                }
+                let _ = write!(out, ",{},{}", *ts as i64, *n as u64);
+                prev = dot + ds * (n - 1);
+            }
+            out.push(']');
+        }
+        out.push_str("},\"inserts\":{");
+        let mut first = true;
+        for &r in &order {
+            let list = &runs[r];
+            if list.is_empty() {
+                continue;
+            }
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            push_json_str(out, self.replicas[r].as_str());
+            out.push_str(":[");
+            let (mut prev_end, mut prev_lamport_end) = (0u64, 0u64);
+            for (i, x) in list.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(
+                    out,
+                    "{},{},{},",
+                    x.seq - prev_end - 1,
+                    x.len,
+                    x.lamport - prev_lamport_end - 1
+                );
+                match x.origin {
+                    None => out.push_str("null"),
+                    Some(o) if o.r as usize == r && o.seq < x.seq => {
+                        let _ = write!(out, "{}", x.seq - o.seq);
+                    }
+                    Some(o) => origin_of(out, o.r as usize, o.seq),
+                }
+                prev_end = x.seq + u64::from(x.len) - 1;
+                prev_lamport_end = x.lamport + u64::from(x.len) - 1;
+            }
+            out.push(']');
+        }
+        out.push_str("},\"text\":{");
+        let mut first = true;
+        let mut chars = String::new();
+        for &r in &order {
+            let list = &runs[r];
+            if list.is_empty() {
+                continue;
+            }
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            push_json_str(out, self.replicas[r].as_str());
+            out.push(':');
+            chars.clear();
+            for x in list {
+                chars.extend(self.cols[r].chars(x.seq, x.len as usize));
+            }
+            push_json_str(out, &chars);
+        }
+        out.push_str("}}");
+    }
+}
+
 impl Codec for Rga {
     /// Creation order, compactly: per replica its insert runs as flat numbers
     /// `[seq gap, length, lamport gap, origin]...` and its text, and its
@@ -1715,6 +1822,13 @@ mod test {
 
     /// Internal consistency: cached lengths, the chunk index, the slots.
     fn check(rga: &Rga) {
+        let mut text = String::new();
+        rga.write_text(&mut text);
+        assert_eq!(
+            text,
+            rga.encode().to_string(),
+            "write_text differs from encode"
+        );
         let mut visible = 0;
         for (i, c) in rga.chunks.iter().enumerate() {
             assert_eq!(rga.slot[c.id as usize] as usize, i);
