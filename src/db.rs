@@ -222,7 +222,17 @@ impl Db {
         })?;
         match kind {
             Kind::Missing => Ok(None),
-            Kind::Sqlite => Ok(Some((Db::connect(path, false)?, None))),
+            Kind::Sqlite => {
+                let conn = raw_connection(path, false)?;
+                if is_blank(&conn, path)? {
+                    // Being created by another process, or left empty: none yet.
+                    return Ok(None);
+                }
+                drop(conn);
+                let db = Db::connect(path, false)?;
+                db.finish_migration();
+                Ok(Some((db, None)))
+            }
             Kind::Json => {
                 let m = Db::migrate(path, path)?;
                 Ok(Some((Db::connect(path, false)?, m)))
@@ -281,6 +291,29 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A migration in place stopped (killed) after the database took the
+    /// state file's place: the old journal, already in the database, is
+    /// moved to its kept name as the migration would have.
+    fn finish_migration(&self) {
+        let journal = crate::statefile::journal_path(&self.path);
+        if !journal.exists() {
+            return;
+        }
+        let from: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'migrated_from'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten();
+        if from.as_deref() == Some(&*self.path.display().to_string()) {
+            let _ = fs::rename(&journal, kept_name(&journal));
+        }
     }
 
     pub fn replica(&self) -> &ReplicaId {
@@ -578,9 +611,20 @@ fn raw_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> {
 }
 
 fn set_wal(conn: &Connection, path: &Path) -> Result<(), DbError> {
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(|e| wrap(path, "open", e))?;
+    // Setting WAL needs a moment alone with the file, and SQLite does not
+    // wait for it: processes creating one replica together take turns here.
+    let start = std::time::Instant::now();
+    let mode: String = loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            other => break other.map_err(|e| wrap(path, "open", e))?,
+        }
+    };
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(DbError::NotReplica {
             path: path.to_path_buf(),
@@ -588,6 +632,18 @@ fn set_wal(conn: &Connection, path: &Path) -> Result<(), DbError> {
         });
     }
     Ok(())
+}
+
+/// True for a database without any table yet (no replica in it).
+fn is_blank(conn: &Connection, path: &Path) -> Result<bool, DbError> {
+    let err = |e| wrap(path, "read", e);
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(err)?;
+    Ok(version == 0 && tables == 0)
 }
 
 /// Creates the tables in an empty database (another process may have done
@@ -603,13 +659,7 @@ fn create_schema(
     }
     let err = |e| wrap(path, "create", e);
     conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
-    let version: i32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(err)?;
-    let tables: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-        .map_err(err)?;
-    if version == 0 && tables == 0 {
+    if is_blank(conn, path)? {
         let created = (|| {
             conn.execute_batch(SCHEMA)?;
             conn.execute(

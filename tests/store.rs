@@ -515,3 +515,78 @@ fn on_a_full_disk_what_exited_0_is_there_and_what_failed_changed_nothing() {
         });
     assert_eq!(rows, counted, "history rows of failed commands");
 }
+
+/// Processes that create one replica at the same moment take turns: each
+/// change is there, and none fails.
+#[test]
+fn processes_creating_one_replica_together_all_succeed() {
+    for round in 0..3 {
+        let r = Replica::new("agent-1");
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_crdt"))
+                    .args(["inc", "n"])
+                    .env("CRDT_STATE", &r.state)
+                    .env_remove("CRDT_REPLICA")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let store = r.store();
+        assert_eq!(
+            store.get("n", CrdtType::GCounter).unwrap().value_json(),
+            8,
+            "round {round}"
+        );
+    }
+}
+
+/// A migration killed at any moment: the next command migrates (or finds
+/// migrated) every object, byte for byte.
+#[test]
+fn a_migration_killed_at_any_moment_loses_nothing() {
+    let src = Replica::new("agent-1");
+    let lines: String = (0..20_000).map(|i| format!("inc obj:{i:05}\n")).collect();
+    let batch = src.dir.path().join("b.txt");
+    std::fs::write(&batch, lines).unwrap();
+    src.ok(&["batch", batch.to_str().unwrap()]);
+    let text = src.ok(&["export"]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let migrate = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_crdt"))
+            .args(["info"])
+            .env("CRDT_STATE", &state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // How long a whole migration takes here.
+    std::fs::write(&state, &text).unwrap();
+    let start = std::time::Instant::now();
+    assert!(migrate().wait().unwrap().success());
+    let full = start.elapsed();
+    for fraction in [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0] {
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+        std::fs::write(&state, &text).unwrap();
+        let mut child = migrate();
+        std::thread::sleep(full.mul_f64(fraction));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let r = Replica::at("agent-1", state.clone());
+        assert_eq!(r.ok(&["export"]), text, "after a kill at {fraction}");
+    }
+}
