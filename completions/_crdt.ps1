@@ -22,7 +22,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
     $completions = @(switch ($command) {
         'crdt' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -66,7 +66,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;inc' {
             [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Type to create the counter with')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -78,7 +78,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;dec' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -90,7 +90,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;set' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -103,7 +103,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;add' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -116,7 +116,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;rm' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -129,7 +129,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;insert' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -141,7 +141,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;delete' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -153,7 +153,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;append' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -166,7 +166,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;new' {
             [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'type')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -178,7 +178,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;get' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -190,7 +190,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;ls' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -202,7 +202,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;show' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -216,7 +216,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -228,7 +228,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;import' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -242,7 +242,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -255,7 +255,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;info' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -267,7 +267,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;history' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -282,7 +282,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;history;trim' {
             [CompletionResult]::new('--before', '--before', [CompletionResultType]::ParameterName, 'Delete the rows recorded before this moment')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -305,7 +305,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;batch' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -319,7 +319,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;inspect' {
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -333,7 +333,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -345,7 +345,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;diff' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -360,7 +360,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;explain' {
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -379,7 +379,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close connections silent for this many seconds (pinged at half)')
             [CompletionResult]::new('--compact-bytes', '--compact-bytes', [CompletionResultType]::ParameterName, 'Log size that starts a compaction (tests make it small)')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -393,7 +393,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;sync' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -407,7 +407,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after this many changes')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Stop after this many seconds')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -421,7 +421,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'until')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'timeout')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -433,7 +433,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;completions' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
@@ -445,7 +445,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;manpage' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the state file with (must match an existing one)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')

@@ -19,7 +19,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
     var completions = [
         &'crdt'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -62,7 +62,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;inc'= {
             cand --type 'Type to create the counter with'
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -73,7 +73,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;dec'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -84,7 +84,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;set'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -96,7 +96,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;add'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -108,7 +108,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;rm'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -120,7 +120,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;insert'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -131,7 +131,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;delete'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -142,7 +142,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;append'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -154,7 +154,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;new'= {
             cand --type 'type'
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -165,7 +165,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;get'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -176,7 +176,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;ls'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -187,7 +187,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;show'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -200,7 +200,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand -o 'Output file; `-` or none is stdout'
             cand --output 'Output file; `-` or none is stdout'
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -211,7 +211,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;import'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -224,7 +224,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand -o 'Output file; `-` or none is stdout'
             cand --output 'Output file; `-` or none is stdout'
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -236,7 +236,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;info'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -247,7 +247,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;history'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -261,7 +261,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;history;trim'= {
             cand --before 'Delete the rows recorded before this moment'
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -280,7 +280,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;batch'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -293,7 +293,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;inspect'= {
             cand --from 'Read a snapshot file (`-` is stdin) instead of the local replica'
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -306,7 +306,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --format 'format'
             cand --from 'Read a snapshot file (`-` is stdin) instead of the local replica'
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -317,7 +317,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;diff'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -331,7 +331,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;explain'= {
             cand --from 'Read a snapshot file (`-` is stdin) instead of the local replica'
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -349,7 +349,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --idle-timeout 'Close connections silent for this many seconds (pinged at half)'
             cand --compact-bytes 'Log size that starts a compaction (tests make it small)'
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -362,7 +362,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;sync'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -375,7 +375,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --count 'Stop after this many changes'
             cand --timeout 'Stop after this many seconds'
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -388,7 +388,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --until 'until'
             cand --timeout 'timeout'
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -399,7 +399,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;completions'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
@@ -410,7 +410,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
         }
         &'crdt;manpage'= {
             cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the state file with (must match an existing one)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'

@@ -25,7 +25,7 @@ function __fish_crdt_using_subcommand
 end
 
 complete -c crdt -n "__fish_crdt_needs_command" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_needs_command" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_needs_command" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_needs_command" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -67,7 +67,7 @@ complete -c crdt -n "__fish_crdt_needs_command" -f -a "help" -d 'Print this mess
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l type -d 'Type to create the counter with' -r -f -a "g-counter\t''
 pn-counter\t''"
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand inc" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -77,7 +77,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand inc" -l connect-timeout -d 'Se
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand dec" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -87,7 +87,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand dec" -l connect-timeout -d 'Se
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand set" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -98,7 +98,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand set" -l string -d 'Take VALUE 
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand set" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand add" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -109,7 +109,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand add" -l string -d 'Take every 
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand add" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand rm" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -120,7 +120,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand rm" -l string -d 'Take every E
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand insert" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -130,7 +130,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand insert" -l connect-timeout -d 
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand delete" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -140,7 +140,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand delete" -l connect-timeout -d 
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand append" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand append" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand append" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -155,7 +155,7 @@ lww-register\t''
 or-set\t''
 rga\t''"
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand new" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -165,7 +165,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand new" -l connect-timeout -d 'Se
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand new" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand get" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -175,7 +175,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand get" -l connect-timeout -d 'Se
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand get" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand ls" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -185,7 +185,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand ls" -l connect-timeout -d 'Sec
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand show" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand show" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand show" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -196,7 +196,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand show" -l json -d 'Print one JS
 complete -c crdt -n "__fish_crdt_using_subcommand show" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand export" -s o -l output -d 'Output file; `-` or none is stdout' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand export" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -206,7 +206,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand export" -l connect-timeout -d 
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand export" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand import" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand import" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand import" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -217,7 +217,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand import" -l json -d 'Print one 
 complete -c crdt -n "__fish_crdt_using_subcommand import" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -s o -l output -d 'Output file; `-` or none is stdout' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand merge" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -228,7 +228,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand merge" -l dry-run -d 'Print wh
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand info" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -238,7 +238,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand info" -l connect-timeout -d 'S
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand info" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -251,7 +251,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_s
 complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l before -d 'Delete the rows recorded before this moment' -r
 complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -263,7 +263,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subco
 complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from help" -f -a "trim" -d 'Delete the history rows older than a moment (the objects keep their state)'
 complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand batch" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -275,7 +275,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand batch" -l json -d 'Print one J
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -288,7 +288,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l format -r -f -a 
 dot\t''"
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -298,7 +298,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l connect-timeout 
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand diff" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -311,7 +311,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand diff" -l json -d 'Print one JS
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand explain" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -328,7 +328,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand serve" -l max-connections -d '
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l idle-timeout -d 'Close connections silent for this many seconds (pinged at half)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l compact-bytes -d 'Log size that starts a compaction (tests make it small)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand serve" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -340,7 +340,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand serve" -l quiet -d 'No log lin
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand sync" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -352,7 +352,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand sync" -s h -l help -d 'Print h
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l count -d 'Stop after this many changes' -r
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l timeout -d 'Stop after this many seconds' -r
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand watch" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -364,7 +364,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand watch" -s h -l help -d 'Print 
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l until -r
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l timeout -r
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand wait" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -374,7 +374,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand wait" -l connect-timeout -d 'S
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand completions" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -384,7 +384,7 @@ complete -c crdt -n "__fish_crdt_using_subcommand completions" -l connect-timeou
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l replica -d 'Replica id to create the state file with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand manpage" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -50,11 +50,9 @@ pub const APPLICATION_ID: i32 = 0x6372_6474;
 pub const SCHEMA_VERSION: i32 = 1;
 /// `meta.format`.
 pub const FORMAT: &str = "crdt-replica";
-/// Pages in the WAL after which a commit folds it into the database.
-const WAL_CHECKPOINT_PAGES: i64 = 128;
-/// A WAL larger than this (after a large change) is folded in and emptied
-/// by the change that grew it, so the next process does not read it.
-const WAL_TRUNCATE_BYTES: u64 = 4 << 20;
+/// A WAL larger than this after a change is folded into the database and
+/// emptied by that change (see [`tidy`]).
+const WAL_TRUNCATE_BYTES: u64 = 256 << 10;
 
 /// How long a writer waits for another one before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -223,13 +221,14 @@ impl Db {
         match kind {
             Kind::Missing => Ok(None),
             Kind::Sqlite => {
+                // One connection per process: the first one to open a WAL
+                // database reads the WAL, so a second would read it again.
                 let conn = raw_connection(path, false)?;
                 if is_blank(&conn, path)? {
                     // Being created by another process, or left empty: none yet.
                     return Ok(None);
                 }
-                drop(conn);
-                let db = Db::connect(path, false)?;
+                let db = Db::with(conn, path)?;
                 db.finish_migration();
                 Ok(Some((db, None)))
             }
@@ -275,12 +274,14 @@ impl Db {
         }
         let conn = raw_connection(path, false)?;
         create_schema(&conn, path, &replica, true)?;
-        drop(conn);
-        Ok((Db::connect(path, false)?, None))
+        Ok((Db::with(conn, path)?, None))
     }
 
     fn connect(path: &Path, read_only: bool) -> Result<Db, DbError> {
-        let conn = raw_connection(path, read_only)?;
+        Db::with(raw_connection(path, read_only)?, path)
+    }
+
+    fn with(conn: Connection, path: &Path) -> Result<Db, DbError> {
         let replica = check_schema(&conn, path)?;
         Ok(Db {
             conn,
@@ -397,19 +398,6 @@ impl Db {
             .map_err(self.sqlite_err("read"))
     }
 
-    /// After a large change: folds a WAL grown past a few MB into the
-    /// database and empties it (each process opening the database reads
-    /// the WAL). Best effort: the change is committed already.
-    pub fn tidy(&mut self) {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        if fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES) {
-            let _ = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        }
-    }
-
     /// Deletes the history rows older than `before_ms`; returns how many.
     pub fn trim_history(&mut self, before_ms: u64) -> Result<u64, DbError> {
         let path = self.path.clone();
@@ -424,6 +412,7 @@ impl Db {
             )
             .map_err(|e| wrap(&path, "write", e))?;
         tx.commit().map_err(|e| wrap(&path, "write", e))?;
+        tidy(&self.conn, &path);
         Ok(n as u64)
     }
 
@@ -431,12 +420,11 @@ impl Db {
     /// writers wait) until it is committed or dropped. Dropped uncommitted,
     /// it changes nothing.
     pub fn change(&mut self, source: &str, time_ms: u64) -> Result<Change<'_>, DbError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(|e| wrap(&self.path, "lock", e))?;
         Ok(Change {
             tx,
+            conn: &self.conn,
             path: &self.path,
             store: Store::new(self.replica.clone()),
             all: false,
@@ -600,14 +588,34 @@ fn raw_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> {
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
         )?;
-        // Each process is the first to open the WAL and reads all of it
-        // (since the last checkpoint): checkpoints come often, so that
-        // stays short.
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+        // SQLite's own checkpoints leave the WAL file as it is, to be
+        // reused by the next writer of the same process; here the next
+        // writer is another process, which reads the whole WAL again. So
+        // checkpoints are [`tidy`]'s, which empty it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(())
     };
     setup().map_err(|e| wrap(path, "open", e))?;
     Ok(conn)
+}
+
+/// After a commit: a WAL grown past [`WAL_TRUNCATE_BYTES`] is folded into
+/// the database and truncated. Every process is the first to open the
+/// database, and the first reads the whole WAL to index it; SQLite's own
+/// checkpoints (which rewind the WAL for the next writer of the same
+/// process) would leave it growing, each checkpoint copying it all again.
+/// Best effort: the change is committed already; a checkpoint that cannot
+/// run now (a reader holds the WAL) runs after a later change.
+fn tidy(conn: &Connection, path: &Path) {
+    let mut wal = path.to_path_buf().into_os_string();
+    wal.push("-wal");
+    if fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES) {
+        // Without waiting: a command does not hang after its change
+        // because another process writes or reads for long.
+        let _ = conn.busy_timeout(Duration::ZERO);
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    }
 }
 
 fn set_wal(conn: &Connection, path: &Path) -> Result<(), DbError> {
@@ -873,6 +881,7 @@ struct Base {
 /// then [`Change::commit`]; dropped, it changes nothing.
 pub struct Change<'a> {
     tx: rusqlite::Transaction<'a>,
+    conn: &'a Connection,
     path: &'a Path,
     store: Store,
     all: bool,
@@ -1123,7 +1132,9 @@ impl Change<'_> {
         for row in &self.rows {
             insert_history(&self.tx, self.path, row)?;
         }
-        self.tx.commit().map_err(|e| wrap(self.path, "write", e))
+        self.tx.commit().map_err(|e| wrap(self.path, "write", e))?;
+        tidy(self.conn, self.path);
+        Ok(())
     }
 
     /// The objects written so far by this change, by name (for tests).

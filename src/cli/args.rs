@@ -40,7 +40,7 @@ pub struct Global {
     /// The local replica's database (an SQLite file)
     #[arg(long, global = true, env = "CRDT_STATE", value_name = "PATH")]
     pub state: Option<PathBuf>,
-    /// Replica id to create the state file with (must match an existing one)
+    /// Replica id to create the database with (must match an existing one)
     #[arg(long, global = true, env = "CRDT_REPLICA", value_name = "ID")]
     pub replica: Option<String>,
     /// Print one JSON document on stdout instead of text

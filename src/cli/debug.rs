@@ -29,7 +29,7 @@ fn source(ctx: &Ctx, name: &str, from: Option<&Path>) -> Result<Store> {
         None => match ctx.load_name(name)? {
             Some(s) => Ok(s),
             None => bail!(
-                "no state file at {} yet (use --from FILE to read a snapshot)",
+                "no replica at {} yet (use --from FILE to read a snapshot)",
                 ctx.state.display()
             ),
         },
@@ -927,7 +927,7 @@ pub fn diff(ctx: &Ctx, out: &mut Out, local: bool, stat: bool, args: &[String]) 
     let (a, b, select, names) = if local {
         let Some(a) = ctx.load()? else {
             bail!(
-                "no state file at {} yet: nothing to compare",
+                "no replica at {} yet: nothing to compare",
                 ctx.state.display()
             );
         };

@@ -210,7 +210,6 @@ impl Ctx {
         let mut change = db.change(source, ops::now_ms())?;
         let out = f(&mut change)?;
         change.commit()?;
-        db.tidy();
         Ok(out)
     }
 
@@ -229,7 +228,7 @@ impl Ctx {
         Ok(())
     }
 
-    /// The replica id a new state file gets: --replica, or a generated one
+    /// The replica id a new database gets: --replica, or a generated one
     /// (generated once per process, so a sync before the first save agrees).
     fn replica_for_new_state(&self) -> Result<ReplicaId> {
         static GENERATED: std::sync::OnceLock<ReplicaId> = std::sync::OnceLock::new();

@@ -31,7 +31,7 @@ impl Ctx {
 
     fn connect(&self) -> Result<Client, ClientError> {
         let url = self.url.as_deref().unwrap_or_default();
-        // The replica id is the state file's (or the one it will be created with).
+        // The replica id is the database's (or the one it will be created with).
         let me = self
             .replica_id()
             .map_err(|e| ClientError::Refused(format!("{e:#}")))?;
@@ -113,7 +113,7 @@ pub fn sync_after_change(
     match ctx.sync_with(client, &[name.to_string()], false) {
         Ok((client, _)) => {
             client.close();
-            let store = ctx.load()?.context("the state file vanished")?;
+            let store = ctx.load()?.context("the local replica vanished")?;
             Ok((
                 Exit::Success,
                 store.get(name, ty).map_or(local_value, Object::value_json),
