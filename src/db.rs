@@ -29,7 +29,7 @@
 //! Everything read is checked like a snapshot: a row that does not decode is
 //! [`DbError::Damaged`], naming the row and the field, and nothing is written.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -431,7 +431,7 @@ impl Db {
             loaded: HashSet::new(),
             base: HashMap::new(),
             rows: Vec::new(),
-            touched: BTreeSet::new(),
+            touched: BTreeMap::new(),
             source: source.to_string(),
             time_ms,
         })
@@ -475,7 +475,7 @@ impl Db {
             let source = format!("migrate {}", from.display());
             let now = now_ms();
             for (name, o) in store.iter() {
-                write_object(&tx, &tmp, store.replica(), name, o)?;
+                write_object(&tx, &tmp, store.replica(), name, o, None)?;
                 insert_history(
                     &tx,
                     &tmp,
@@ -820,10 +820,19 @@ fn write_object(
     replica: &ReplicaId,
     name: &str,
     o: &Object,
+    text: Option<&str>,
 ) -> Result<(), DbError> {
     let err = |e| wrap(path, "write", e);
+    let owned;
+    let text = match text {
+        Some(t) => t,
+        None => {
+            owned = state_text(o);
+            &owned
+        }
+    };
     tx.prepare_cached("INSERT OR REPLACE INTO objects (name, type, state) VALUES (?1, ?2, ?3)")
-        .and_then(|mut s| s.execute(params![name, o.ty().as_str(), state_text(o)]))
+        .and_then(|mut s| s.execute(params![name, o.ty().as_str(), text]))
         .map_err(err)?;
     let own = o.max_seq(replica);
     if own > 0 {
@@ -888,7 +897,9 @@ pub struct Change<'a> {
     loaded: HashSet<String>,
     base: HashMap<(String, CrdtType), Base>,
     rows: Vec<HistoryRow>,
-    touched: BTreeSet<(String, CrdtType)>,
+    /// The objects to write; `Some(i)`: history row `i`'s delta is the
+    /// object's whole state (a new object), written once for both.
+    touched: BTreeMap<(String, CrdtType), Option<usize>>,
     source: String,
     time_ms: u64,
 }
@@ -1065,7 +1076,7 @@ impl Change<'_> {
             delta: state_text(delta),
             replicas,
         });
-        self.touched.insert(key);
+        self.touched.insert(key, None);
         Ok(())
     }
 
@@ -1090,21 +1101,29 @@ impl Change<'_> {
                 .filter(|(r, s)| *s > mark.get(r))
                 .map(|(r, _)| r)
                 .collect();
+            // New here: the delta is the whole object.
+            let whole = base.is_none();
+            let delta = if whole {
+                state_text(o)
+            } else {
+                state_text(&o.delta_since(mark))
+            };
             rows.push((
                 key,
                 version.clone(),
                 o.max_seq(&me),
+                whole,
                 HistoryRow {
                     time_ms: self.time_ms,
                     source: source.clone(),
                     name: name.to_string(),
                     ty: o.ty(),
-                    delta: state_text(&o.delta_since(mark)),
+                    delta,
                     replicas: replicas_json(gained.into_iter()),
                 },
             ));
         }
-        for (key, version, own, row) in rows {
+        for (key, version, own, whole, row) in rows {
             let b = self.base.entry(key.clone()).or_insert(Base {
                 mark: VersionVector::new(),
                 own: 0,
@@ -1113,8 +1132,8 @@ impl Change<'_> {
             b.mark = version;
             b.own = own;
             b.issued = b.issued.max(own);
+            self.touched.insert(key, whole.then_some(self.rows.len()));
             self.rows.push(row);
-            self.touched.insert(key);
         }
     }
 
@@ -1124,9 +1143,10 @@ impl Change<'_> {
         // A change not recorded is recorded now, with the change's source.
         self.record_merges(None);
         let me = self.store.replica().clone();
-        for (name, ty) in &self.touched {
+        for ((name, ty), whole) in &self.touched {
             if let Some(o) = self.store.get(name, *ty) {
-                write_object(&self.tx, self.path, &me, name, o)?;
+                let text = whole.map(|i| self.rows[i].delta.as_str());
+                write_object(&self.tx, self.path, &me, name, o, text)?;
             }
         }
         for row in &self.rows {
@@ -1139,7 +1159,7 @@ impl Change<'_> {
 
     /// The objects written so far by this change, by name (for tests).
     pub fn touched(&self) -> BTreeMap<String, CrdtType> {
-        self.touched.iter().cloned().collect()
+        self.touched.keys().cloned().collect()
     }
 }
 
