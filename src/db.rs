@@ -593,6 +593,15 @@ fn raw_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> {
         // writer is another process, which reads the whole WAL again. So
         // checkpoints are [`tidy`]'s, which empty it.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // A database from elsewhere (`import`, `--from`) is input like any
+        // other: no triggers or views run, no schema functions, and SQLite's
+        // checks for crafted files on (its "defense against the dark arts").
+        use rusqlite::config::DbConfig;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false)?;
+        conn.pragma_update(None, "cell_size_check", true)?;
         Ok(())
     };
     setup().map_err(|e| wrap(path, "open", e))?;
@@ -709,6 +718,34 @@ fn check_schema(conn: &Connection, path: &Path) -> Result<ReplicaId, DbError> {
     if version != SCHEMA_VERSION {
         return Err(not(format!(
             "its schema version is {version}; this build reads version {SCHEMA_VERSION}"
+        )));
+    }
+    // Exactly the tables this build creates: nothing else (a view or a
+    // trigger in their place, an index) runs or is read.
+    let expected: Vec<&str> = SCHEMA
+        .split(';')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut stmt = conn
+        .prepare("SELECT type, name, coalesce(sql, '') FROM sqlite_schema")
+        .map_err(err)?;
+    let found: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(err)?;
+    for (kind, name, sql) in &found {
+        if kind != "table" || !expected.contains(&sql.as_str()) {
+            return Err(not(format!(
+                "its schema has {kind} {name:?}, which a crdt replica does not have"
+            )));
+        }
+    }
+    if found.len() != expected.len() {
+        return Err(not(format!(
+            "its schema has {} tables, not the {} of a crdt replica",
+            found.len(),
+            expected.len()
         )));
     }
     let meta = |key: &str| -> Result<Option<String>, DbError> {
@@ -1292,6 +1329,33 @@ mod test {
         assert!(Db::open(&empty).unwrap().is_none());
         let (db, _) = Db::open_or_create(&empty, || Ok(id("agent-9"))).unwrap();
         assert_eq!(db.replica().as_str(), "agent-9");
+    }
+
+    /// A crafted database (from `import` or `--from`): a view or a trigger
+    /// in place of a table, an extra table, is refused before anything in
+    /// it is read.
+    #[test]
+    fn a_crafted_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, sql) in [
+            "DROP TABLE objects; CREATE VIEW objects AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT 'n', 'g-counter', x FROM c",
+            "CREATE TRIGGER t AFTER INSERT ON history BEGIN DELETE FROM objects; END",
+            "CREATE TABLE extra (x)",
+            "CREATE INDEX i ON history (name)",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let path = dir.path().join(format!("r{i}.db"));
+            let (mut db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+            inc(&mut db, "n").unwrap();
+            drop(db);
+            Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+            let err = Db::open_read_only(&path).unwrap_err();
+            assert!(matches!(err, DbError::NotReplica { .. }), "{sql}: {err}");
+            assert!(err.to_string().contains("its schema has"), "{err}");
+            assert!(Db::open(&path).is_err());
+        }
     }
 
     #[test]
