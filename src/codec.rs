@@ -391,6 +391,37 @@ pub(crate) fn context_json(cc: &CausalContext) -> Value {
     )
 }
 
+/// [`context_json`]'s text, written straight.
+pub(crate) fn context_text(cc: &CausalContext, out: &mut String) {
+    use std::fmt::Write as _;
+    let mut list: Vec<(&ReplicaId, &crate::context::Ranges)> = cc.iter().collect();
+    list.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    out.push('{');
+    for (i, (r, ranges)) in list.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(out, r.as_str());
+        out.push(':');
+        match ranges.as_slice() {
+            [(1, hi)] => {
+                let _ = write!(out, "{hi}");
+            }
+            spans => {
+                out.push('[');
+                for (j, (lo, hi)) in spans.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "[{lo},{hi}]");
+                }
+                out.push(']');
+            }
+        }
+    }
+    out.push('}');
+}
+
 /// A canonical text of a JSON value (sorted keys, no spaces), used to order
 /// and compare set elements.
 pub(crate) fn canonical(v: &Value) -> String {

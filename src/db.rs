@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -432,7 +433,9 @@ impl Db {
             base: HashMap::new(),
             rows: Vec::new(),
             touched: BTreeMap::new(),
-            source: source.to_string(),
+            last: None,
+            me_json: Arc::from(replicas_json(std::iter::once(&self.replica))),
+            source: Arc::from(source),
             time_ms,
         })
     }
@@ -481,11 +484,11 @@ impl Db {
                     &tmp,
                     &HistoryRow {
                         time_ms: now,
-                        source: source.clone(),
-                        name: name.to_string(),
+                        source: Arc::from(source.as_str()),
+                        name: Arc::from(name),
                         ty: o.ty(),
                         delta: state_text(o),
-                        replicas: replicas_json(o.version().iter().map(|(r, _)| r)),
+                        replicas: Arc::from(replicas_json(o.version().iter().map(|(r, _)| r))),
                     },
                 )?;
             }
@@ -886,11 +889,36 @@ fn write_object(
 /// One history row, not written yet.
 struct HistoryRow {
     time_ms: u64,
-    source: String,
-    name: String,
+    source: Arc<str>,
+    name: Arc<str>,
     ty: CrdtType,
     delta: String,
-    replicas: String,
+    replicas: Arc<str>,
+}
+
+/// Inserts rows with one statement, prepared once.
+fn insert_history_rows(tx: &Connection, path: &Path, rows: &[HistoryRow]) -> Result<(), DbError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO history (time_ms, source, name, type, delta, replicas)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(|e| wrap(path, "write", e))?;
+    for row in rows {
+        stmt.execute(params![
+            row.time_ms as i64,
+            &*row.source,
+            &*row.name,
+            row.ty.as_str(),
+            row.delta,
+            &*row.replicas
+        ])
+        .map_err(|e| wrap(path, "write", e))?;
+    }
+    Ok(())
 }
 
 fn insert_history(tx: &Connection, path: &Path, row: &HistoryRow) -> Result<(), DbError> {
@@ -901,11 +929,11 @@ fn insert_history(tx: &Connection, path: &Path, row: &HistoryRow) -> Result<(), 
     .and_then(|mut s| {
         s.execute(params![
             row.time_ms as i64,
-            row.source,
-            row.name,
+            &*row.source,
+            &*row.name,
             row.ty.as_str(),
             row.delta,
-            row.replicas
+            &*row.replicas
         ])
     })
     .map_err(|e| wrap(path, "write", e))?;
@@ -937,7 +965,11 @@ pub struct Change<'a> {
     /// The objects to write; `Some(i)`: history row `i`'s delta is the
     /// object's whole state (a new object), written once for both.
     touched: BTreeMap<(String, CrdtType), Option<usize>>,
-    source: String,
+    /// The object recorded last, and its name shared by its history rows.
+    last: Option<((String, CrdtType), Arc<str>)>,
+    /// `["<this replica>"]`, the `replicas` of a local change's rows.
+    me_json: Arc<str>,
+    source: Arc<str>,
     time_ms: u64,
 }
 
@@ -1065,10 +1097,10 @@ impl Change<'_> {
         Ok(())
     }
 
-    /// Loads what `patterns` select (everything when empty).
     /// Records a local change to `name` (`ty`): `delta` is what it made
     /// (it holds only this replica's new events). Refused when the object
-    /// lacks events this replica made before (see the module docs).
+    /// lacks events this replica made before (see the module docs). Record
+    /// after each change: a batch records each line.
     pub fn record(
         &mut self,
         name: &str,
@@ -1076,18 +1108,39 @@ impl Change<'_> {
         delta: &Object,
         source: Option<&str>,
     ) -> Result<(), DbError> {
-        let me = self.store.replica().clone();
+        self.record_text(name, ty, state_text(delta), source)
+    }
+
+    /// [`Change::record`] with the delta as its snapshot-format text (as
+    /// `Object::write_state` writes it; `Rga::insert_delta_text` gives it
+    /// without building the delta).
+    pub fn record_text(
+        &mut self,
+        name: &str,
+        ty: CrdtType,
+        delta: String,
+        source: Option<&str>,
+    ) -> Result<(), DbError> {
         let Some(now) = self.store.get(name, ty) else {
             return Ok(());
         };
         let version = now.version();
-        let own = now.max_seq(&me);
-        let key = (name.to_string(), ty);
-        let base = self.base.entry(key.clone()).or_insert(Base {
-            mark: VersionVector::new(),
-            own: 0,
-            issued: 0,
-        });
+        let own = now.max_seq(self.store.replica());
+        // A batch records one object many times over: its key and name
+        // are made once.
+        let same = matches!(&self.last, Some((k, _)) if k.0 == name && k.1 == ty);
+        if !same {
+            self.last = Some(((name.to_string(), ty), Arc::from(name)));
+        }
+        let (key, shared_name) = self.last.as_ref().expect("just set");
+        let base = match self.base.get_mut(key) {
+            Some(b) => b,
+            None => self.base.entry(key.clone()).or_insert(Base {
+                mark: VersionVector::new(),
+                own: 0,
+                issued: 0,
+            }),
+        };
         if base.issued > base.own && own > base.own {
             return Err(DbError::Behind {
                 path: self.path.to_path_buf(),
@@ -1097,23 +1150,33 @@ impl Change<'_> {
                 held: base.own,
             });
         }
+        let made = own > base.own;
         base.mark = version;
         base.own = own;
         base.issued = base.issued.max(own);
-        let replicas = if own > 0 || delta.max_seq(&me) > 0 {
-            replicas_json(std::iter::once(&me))
+        let replicas = if made {
+            self.me_json.clone()
         } else {
-            "[]".to_string()
+            Arc::from("[]")
+        };
+        let source = match source {
+            Some(s) => Arc::from(s),
+            None => self.source.clone(),
         };
         self.rows.push(HistoryRow {
             time_ms: self.time_ms,
-            source: source.unwrap_or(&self.source).to_string(),
-            name: name.to_string(),
+            source,
+            name: shared_name.clone(),
             ty,
-            delta: state_text(delta),
+            delta,
             replicas,
         });
-        self.touched.insert(key, None);
+        match self.touched.get_mut(key) {
+            Some(whole) => *whole = None,
+            None => {
+                self.touched.insert(key.clone(), None);
+            }
+        }
         Ok(())
     }
 
@@ -1122,7 +1185,10 @@ impl Change<'_> {
     /// with what it gained and the replicas whose events it gained.
     pub fn record_merges(&mut self, source: Option<&str>) {
         let me = self.store.replica().clone();
-        let source = source.unwrap_or(&self.source).to_string();
+        let source: Arc<str> = match source {
+            Some(s) => Arc::from(s),
+            None => self.source.clone(),
+        };
         let mut rows = Vec::new();
         for (name, o) in self.store.iter() {
             let key = (name.to_string(), o.ty());
@@ -1153,10 +1219,10 @@ impl Change<'_> {
                 HistoryRow {
                     time_ms: self.time_ms,
                     source: source.clone(),
-                    name: name.to_string(),
+                    name: Arc::from(name),
                     ty: o.ty(),
                     delta,
-                    replicas: replicas_json(gained.into_iter()),
+                    replicas: Arc::from(replicas_json(gained.into_iter())),
                 },
             ));
         }
@@ -1186,9 +1252,7 @@ impl Change<'_> {
                 write_object(&self.tx, self.path, &me, name, o, text)?;
             }
         }
-        for row in &self.rows {
-            insert_history(&self.tx, self.path, row)?;
-        }
+        insert_history_rows(&self.tx, self.path, &self.rows)?;
         self.tx.commit().map_err(|e| wrap(self.path, "write", e))?;
         tidy(self.conn, self.path);
         Ok(())

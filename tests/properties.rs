@@ -394,17 +394,35 @@ impl OpDelta for OrSet {
 impl OpDelta for Rga {
     fn apply_delta(&mut self, me: &ReplicaId, op: &TextOp) -> Rga {
         let len = self.len();
-        match op {
+        // The same change made on a copy, as text written straight.
+        let mut twin = self.clone();
+        let (delta, text) = match op {
             TextOp::Insert(p, s) => {
                 let pos = ((p * len as f64) as usize).min(len);
-                self.insert_delta(me, pos, s).unwrap()
+                (
+                    self.insert_delta(me, pos, s).unwrap(),
+                    twin.insert_delta_text(me, pos, s).unwrap(),
+                )
             }
             TextOp::Delete(p, n) if len > 0 => {
                 let pos = ((p * len as f64) as usize).min(len - 1);
-                self.delete_delta(me, pos, (*n).min(len - pos)).unwrap()
+                let n = (*n).min(len - pos);
+                (
+                    self.delete_delta(me, pos, n).unwrap(),
+                    twin.delete_delta_text(me, pos, n).unwrap(),
+                )
             }
-            TextOp::Delete(..) => Rga::default(),
-        }
+            TextOp::Delete(..) => (Rga::default(), {
+                let mut t = String::new();
+                Object::Rga(Rga::default()).write_state(&mut t);
+                t
+            }),
+        };
+        assert_eq!(&twin, self, "the two ways changed the text differently");
+        let mut want = String::new();
+        Object::Rga(delta.clone()).write_state(&mut want);
+        assert_eq!(text, want, "the delta written straight differs");
+        delta
     }
 }
 

@@ -349,7 +349,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
             // the batch: nothing is saved.
             let outcome = match outcome {
                 Ok(Some((name, ty, delta))) => {
-                    c.record(&name, ty, &delta, None)
+                    c.record_text(&name, ty, delta, None)
                         .with_context(|| format!("line {}", i + 1))?;
                     Ok(())
                 }

@@ -377,7 +377,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             let (name, ty, value) = ctx.update("local", |c| {
                 c.load_name(&target)?;
                 let (name, ty, delta) = ops::apply(c.store_mut(), &change, now)?;
-                c.record(&name, ty, &delta, None)?;
+                c.record_text(&name, ty, delta, None)?;
                 let value = c.store().get(&name, ty).map(|o| o.value_json());
                 Ok((name, ty, value.unwrap_or_default()))
             })?;

@@ -105,9 +105,9 @@ fn resolve(
 }
 
 /// Applies one change command. Returns the name and the type of the object
-/// it changed, and the change as a delta (what the history records). On
-/// error the store is as it was.
-pub fn apply(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, CrdtType, Object)> {
+/// it changed, and the change as a delta in the snapshot format's text
+/// (what the history records). On error the store is as it was.
+pub fn apply(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, CrdtType, String)> {
     let name = command_name(cmd);
     let existed = name.map(|n| store.objects(n).len());
     let result = apply_inner(store, cmd, now);
@@ -144,7 +144,13 @@ fn delta_after(o: &mut Object, f: impl FnOnce(&mut Object) -> Result<()>) -> Res
     Ok(o.delta_since(&before))
 }
 
-fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, CrdtType, Object)> {
+fn text_of(o: &Object) -> String {
+    let mut t = String::new();
+    o.write_state(&mut t);
+    t
+}
+
+fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, CrdtType, String)> {
     let me = store.replica().clone();
     let (name, ty, delta) = match cmd {
         Command::Inc { name, amount, ty } => {
@@ -162,7 +168,7 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
                 }
                 Ok(())
             })?;
-            (name, t, d)
+            (name, t, text_of(&d))
         }
         Command::Dec { name, amount } => {
             let t = resolve(store, name, "dec", &[CrdtType::PnCounter], None)?;
@@ -172,7 +178,7 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
                 }
                 Ok(())
             })?;
-            (name, t, d)
+            (name, t, text_of(&d))
         }
         Command::Set {
             name,
@@ -187,7 +193,7 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
                 }
                 Ok(())
             })?;
-            (name, t, d)
+            (name, t, text_of(&d))
         }
         Command::Add {
             name,
@@ -206,7 +212,7 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
                     delta.merge(&s.add_delta(&me, v)?.1);
                 }
             }
-            (name, t, Object::OrSet(delta))
+            (name, t, text_of(&Object::OrSet(delta)))
         }
         Command::Rm {
             name,
@@ -229,15 +235,15 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
                     }
                 }
             }
-            (name, t, Object::OrSet(delta))
+            (name, t, text_of(&Object::OrSet(delta)))
         }
         Command::Insert { name, pos, text } => {
             let t = resolve(store, name, "insert", &[CrdtType::Rga], None)?;
             let Object::Rga(r) = store.get_or_create(name, t) else {
                 unreachable!("resolved to an rga")
             };
-            let d = r.insert_delta(&me, *pos, text)?;
-            (name, t, Object::Rga(d))
+            let d = r.insert_delta_text(&me, *pos, text)?;
+            (name, t, d)
         }
         Command::Append { name, text } => {
             let t = resolve(store, name, "append", &[CrdtType::Rga], None)?;
@@ -245,8 +251,8 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
                 unreachable!("resolved to an rga")
             };
             let end = r.len();
-            let d = r.insert_delta(&me, end, text)?;
-            (name, t, Object::Rga(d))
+            let d = r.insert_delta_text(&me, end, text)?;
+            (name, t, d)
         }
         Command::Delete { name, pos, len } => {
             let t = resolve(store, name, "delete", &[CrdtType::Rga], None)?;
@@ -256,8 +262,8 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
             let Some(Object::Rga(r)) = store.get_mut(name, t) else {
                 unreachable!("resolved to an rga")
             };
-            let d = r.delete_delta(&me, *pos, *len)?;
-            (name, t, Object::Rga(d))
+            let d = r.delete_delta_text(&me, *pos, *len)?;
+            (name, t, d)
         }
         Command::New { name, ty } => {
             let t = CrdtType::from(*ty);
@@ -269,7 +275,7 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
                     o.ty()
                 );
             }
-            let o = store.get_or_create(name, t).clone();
+            let o = text_of(store.get_or_create(name, t));
             (name, t, o)
         }
         other => bail!("{other:?} is not a change command"),

@@ -491,6 +491,53 @@ impl Rga {
     /// The spans holding characters `(r, seq..seq+len)` of each piece, cut to
     /// them, as a delta with `context`.
     fn delta_of(&self, pieces: &[(u32, u64, u32)], context: CausalContext) -> Rga {
+        let spans = self.clip(pieces);
+        Rga::from_spans(self.replicas.clone(), &self.cols, spans, context)
+    }
+
+    /// [`Rga::insert_delta`] as the delta's snapshot-format text (what
+    /// `Object::write_state` gives for it), without building the delta.
+    pub fn insert_delta_text(
+        &mut self,
+        replica: &ReplicaId,
+        pos: usize,
+        text: &str,
+    ) -> Result<String, OpError> {
+        let mut out = String::new();
+        let Some((seq, n)) = self.insert_seqs(replica, pos, text)? else {
+            Rga::default().write_text(&mut out);
+            return Ok(out);
+        };
+        let r = self.intern(replica);
+        let mut context = CausalContext::new();
+        context.add_range(replica, seq, seq + u64::from(n) - 1);
+        let spans = self.clip(&[(r, seq, n)]);
+        self.write_spans_text(spans.iter(), &context, &mut out);
+        Ok(out)
+    }
+
+    /// [`Rga::delete_delta`] as the delta's snapshot-format text.
+    pub fn delete_delta_text(
+        &mut self,
+        replica: &ReplicaId,
+        pos: usize,
+        count: usize,
+    ) -> Result<String, OpError> {
+        let mut out = String::new();
+        let Some((dot, pieces)) = self.delete_pieces(replica, pos, count)? else {
+            Rga::default().write_text(&mut out);
+            return Ok(out);
+        };
+        let mut context = CausalContext::new();
+        context.add(&dot);
+        let spans = self.clip(&pieces);
+        self.write_spans_text(spans.iter(), &context, &mut out);
+        Ok(out)
+    }
+
+    /// The spans holding characters `(r, seq..seq+len)` of each piece, cut
+    /// to them.
+    fn clip(&self, pieces: &[(u32, u64, u32)]) -> Vec<Span> {
         let mut spans = Vec::new();
         for &(r, mut seq, len) in pieces {
             let end = seq + u64::from(len);
@@ -508,7 +555,7 @@ impl Rga {
                 spans.push(part);
             }
         }
-        Rga::from_spans(self.replicas.clone(), &self.cols, spans, context)
+        spans
     }
 
     /// Inserts and returns the first seq and the number of characters
@@ -869,7 +916,7 @@ impl Rga {
         &self.context
     }
 
-    fn spans(&self) -> impl Iterator<Item = &Span> {
+    fn spans(&self) -> impl Iterator<Item = &Span> + Clone {
         self.chunks.iter().flat_map(|c| c.spans.iter())
     }
 
@@ -1245,8 +1292,13 @@ struct InsertRun {
 impl Rga {
     /// Each replica's characters as runs in seq order (creation order).
     fn insert_runs(&self) -> Vec<Vec<InsertRun>> {
+        self.insert_runs_of(self.spans())
+    }
+
+    /// [`Rga::insert_runs`] of some of this text's spans.
+    fn insert_runs_of<'s>(&self, spans: impl Iterator<Item = &'s Span>) -> Vec<Vec<InsertRun>> {
         let mut per: Vec<Vec<InsertRun>> = (0..self.replicas.len()).map(|_| Vec::new()).collect();
-        for s in self.spans() {
+        for s in spans {
             per[s.r as usize].push(InsertRun {
                 seq: s.seq,
                 lamport: s.lamport,
@@ -1281,9 +1333,14 @@ impl Rga {
     /// Every (delete dot, deleted character) pair, per deleting replica,
     /// run-length encoded as (dot, dot step, target, target step, count).
     fn delete_runs(&self) -> Vec<Vec<[i128; 6]>> {
+        self.delete_runs_of(self.spans())
+    }
+
+    /// [`Rga::delete_runs`] of some of this text's spans.
+    fn delete_runs_of<'s>(&self, spans: impl Iterator<Item = &'s Span>) -> Vec<Vec<[i128; 6]>> {
         let mut pairs: Vec<Vec<(u64, u32, u64)>> =
             (0..self.replicas.len()).map(|_| Vec::new()).collect();
-        for s in self.spans() {
+        for s in spans {
             if let Some(d) = s.del {
                 for i in 0..s.len {
                     pairs[d.r as usize].push((d.at(i), s.r, s.seq + u64::from(i)));
@@ -1332,10 +1389,22 @@ impl Rga {
     /// [`Codec::encode`]'s text, written straight (a history row per batch
     /// line is written so): keys and replicas in order, as serde writes them.
     pub(crate) fn write_text(&self, out: &mut String) {
+        self.write_spans_text(self.spans(), &self.context, out);
+    }
+
+    /// The text [`Rga::write_text`] gives for an `Rga` of `spans` (some of
+    /// this one's) and `context`, without building it: a local change's
+    /// delta, written as a history row.
+    fn write_spans_text<'s>(
+        &self,
+        spans: impl Iterator<Item = &'s Span> + Clone,
+        context: &CausalContext,
+        out: &mut String,
+    ) {
         use crate::codec::push_json_str;
         use std::fmt::Write as _;
-        let runs = self.insert_runs();
-        let dels = self.delete_runs();
+        let runs = self.insert_runs_of(spans.clone());
+        let dels = self.delete_runs_of(spans);
         let mut order: Vec<usize> = (0..self.replicas.len()).collect();
         order.sort_by(|a, b| self.replicas[*a].as_str().cmp(self.replicas[*b].as_str()));
         let origin_of = |out: &mut String, r: usize, seq: u64| {
@@ -1344,7 +1413,7 @@ impl Rga {
             let _ = write!(out, ",{seq}]");
         };
         out.push_str("{\"context\":");
-        out.push_str(&context_json(&self.context).to_string());
+        crate::codec::context_text(context, out);
         out.push_str(",\"deletes\":{");
         let mut first = true;
         for &r in &order {
