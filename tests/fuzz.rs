@@ -315,7 +315,20 @@ fn fuzz_snapshots_and_type_states() {
         let mut v = seed_input(rng, &corpus);
         mutate(rng, &mut v);
         let text = mutate_text(rng, v.to_string());
-        if let Ok(store) = snapshot::decode(&text) {
+        let decoded = snapshot::decode(&text);
+        // The decoder's fast paths (counters straight from their text)
+        // accept exactly what the value decoder accepts.
+        if let Ok(value) = serde_json::from_str::<Value>(&text) {
+            let slow = snapshot::from_value(&value);
+            assert_eq!(
+                decoded.as_ref().ok(),
+                slow.as_ref().ok(),
+                "fast and value decoders disagree: {:?} vs {:?}",
+                decoded.as_ref().err(),
+                slow.as_ref().err()
+            );
+        }
+        if let Ok(store) = decoded {
             holds(&store, &held);
         }
     });
