@@ -22,12 +22,12 @@ for t in "${traces[@]}"; do
   scripts/trace-to-batch.py "$t" --end "$tmp/$name.end" > "$tmp/$name.txt"
   times=()
   for _ in 1 2 3 4 5; do
-    rm -f "$tmp/state.json"
+    rm -f "$tmp"/state.db "$tmp"/state.db-wal "$tmp"/state.db-shm
     start=$(date +%s%N)
-    target/release/crdt --state "$tmp/state.json" --replica trace batch "$tmp/$name.txt" 2>/dev/null
+    target/release/crdt --state "$tmp/state.db" --replica trace batch "$tmp/$name.txt" 2>/dev/null
     times+=($(( ($(date +%s%N) - start) / 1000000 )))
   done
-  got=$(target/release/crdt --state "$tmp/state.json" get document:main)
+  got=$(target/release/crdt --state "$tmp/state.db" get document:main)
   check=MISMATCH; [ "$got" == "$(cat "$tmp/$name.end")" ] && check=OK
   sorted=($(printf '%s\n' "${times[@]}" | sort -n))
   echo "peer=crdt-cli trace=$name.json.gz batch_process_ms=${sorted[2]} all_runs_ms=[${times[*]}] check=$check"

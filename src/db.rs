@@ -263,6 +263,23 @@ impl Db {
         if let Some(found) = Db::open(path)? {
             return Ok(found);
         }
+        // A WAL beside a missing or empty file belongs to a deleted
+        // database (creating one writes the file's first page before its
+        // WAL): SQLite would replay it into the new one.
+        let mut wal = path.to_path_buf().into_os_string();
+        wal.push("-wal");
+        if matches!(kind_of(path), Ok(Kind::Missing))
+            && fs::metadata(&wal).is_ok_and(|m| m.len() > 0)
+        {
+            return Err(DbError::NotReplica {
+                path: path.to_path_buf(),
+                why: format!(
+                    "it is missing or empty, but {} is left from a deleted database \
+                     (delete a replica's -wal and -shm files with it); remove them, or restore the file",
+                    PathBuf::from(wal).display()
+                ),
+            });
+        }
         let replica = new_replica().map_err(|why| DbError::NotReplica {
             path: path.to_path_buf(),
             why,
@@ -1387,6 +1404,18 @@ mod test {
             .unwrap();
         let err = Db::open(&other).unwrap_err();
         assert!(err.to_string().contains("another application"), "{err}");
+        // A database deleted without its WAL: the WAL is not replayed into
+        // a new one at its path.
+        let gone = dir.path().join("gone.db");
+        let (mut db, _) = Db::open_or_create(&gone, || Ok(id("agent-1"))).unwrap();
+        inc(&mut db, "n").unwrap();
+        drop(db);
+        fs::remove_file(&gone).unwrap();
+        let err = Db::open_or_create(&gone, || Ok(id("agent-2"))).unwrap_err();
+        assert!(
+            err.to_string().contains("left from a deleted database"),
+            "{err}"
+        );
         // An empty file is a new replica.
         let empty = dir.path().join("empty.db");
         fs::write(&empty, b"").unwrap();
