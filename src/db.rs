@@ -406,6 +406,18 @@ impl Db {
         ))
     }
 
+    /// How many names hold objects of several types (type conflicts).
+    pub fn conflict_count(&self) -> Result<u64, DbError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM (SELECT name FROM objects GROUP BY name HAVING count(*) > 1)",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.sqlite_err("read"))
+    }
+
     /// The time of the oldest and newest history rows, if any.
     pub fn history_span(&self) -> Result<Option<(u64, u64)>, DbError> {
         self.conn
