@@ -225,11 +225,15 @@ impl Db {
                 // One connection per process: the first one to open a WAL
                 // database reads the WAL, so a second would read it again.
                 let conn = raw_connection(path, false)?;
-                if is_blank(&conn, path)? {
+                let Some(replica) = check_schema_or_blank(&conn, path)? else {
                     // Being created by another process, or left empty: none yet.
                     return Ok(None);
-                }
-                let db = Db::with(conn, path)?;
+                };
+                let db = Db {
+                    conn,
+                    path: path.to_path_buf(),
+                    replica,
+                };
                 db.finish_migration();
                 Ok(Some((db, None)))
             }
@@ -611,8 +615,6 @@ fn raw_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> {
     })?;
     let setup = || -> rusqlite::Result<()> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        // An exit 0 means the change is on disk.
-        conn.pragma_update(None, "synchronous", "FULL")?;
         // The last process to close does not fold the WAL into the
         // database (that costs two more fsyncs per command); SQLite does it
         // every 1000 pages, and any reader reads the WAL.
@@ -620,11 +622,15 @@ fn raw_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> {
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
         )?;
-        // SQLite's own checkpoints leave the WAL file as it is, to be
-        // reused by the next writer of the same process; here the next
-        // writer is another process, which reads the whole WAL again. So
-        // checkpoints are [`tidy`]'s, which empty it.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // synchronous = FULL: an exit 0 means the change is on disk.
+        // wal_autocheckpoint = 0: SQLite's own checkpoints leave the WAL
+        // file as it is, to be reused by the next writer of the same
+        // process; here the next writer is another process, which reads
+        // the whole WAL again. So checkpoints are [`tidy`]'s, which empty it.
+        // cell_size_check: each page read is checked (crafted files).
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; PRAGMA cell_size_check = ON;",
+        )?;
         // A database from elsewhere (`import`, `--from`) is input like any
         // other: no triggers or views run, no schema functions, and SQLite's
         // checks for crafted files on (its "defense against the dark arts").
@@ -633,7 +639,6 @@ fn raw_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> {
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false)?;
-        conn.pragma_update(None, "cell_size_check", true)?;
         Ok(())
     };
     setup().map_err(|e| wrap(path, "open", e))?;
@@ -731,17 +736,38 @@ fn create_schema(
 
 /// Checks what a replica database must have; returns its replica id.
 fn check_schema(conn: &Connection, path: &Path) -> Result<ReplicaId, DbError> {
+    check_schema_or_blank(conn, path)?.ok_or_else(|| DbError::NotReplica {
+        path: path.to_path_buf(),
+        why: "it has no tables".into(),
+    })
+}
+
+/// [`check_schema`], or `None` for a database without any table yet.
+/// Every command runs it: few statements.
+fn check_schema_or_blank(conn: &Connection, path: &Path) -> Result<Option<ReplicaId>, DbError> {
     let not = |why: String| DbError::NotReplica {
         path: path.to_path_buf(),
         why,
     };
     let err = |e| wrap(path, "read", e);
-    let app: i32 = conn
-        .query_row("PRAGMA application_id", [], |r| r.get(0))
+    let (app, version): (i32, i32) = conn
+        .query_row(
+            "SELECT (SELECT application_id FROM pragma_application_id),
+                    (SELECT user_version FROM pragma_user_version)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .map_err(err)?;
-    let version: i32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+    let mut stmt = conn
+        .prepare("SELECT type, name, coalesce(sql, '') FROM sqlite_schema")
         .map_err(err)?;
+    let found: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(err)?;
+    if version == 0 && found.is_empty() {
+        return Ok(None);
+    }
     if app != APPLICATION_ID {
         return Err(not(format!(
             "it is an SQLite database of another application (application_id {app:#x})"
@@ -759,13 +785,6 @@ fn check_schema(conn: &Connection, path: &Path) -> Result<ReplicaId, DbError> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .collect();
-    let mut stmt = conn
-        .prepare("SELECT type, name, coalesce(sql, '') FROM sqlite_schema")
-        .map_err(err)?;
-    let found: Vec<(String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(err)?;
     for (kind, name, sql) in &found {
         if kind != "table" || !expected.contains(&sql.as_str()) {
             return Err(not(format!(
@@ -780,19 +799,24 @@ fn check_schema(conn: &Connection, path: &Path) -> Result<ReplicaId, DbError> {
             expected.len()
         )));
     }
-    let meta = |key: &str| -> Result<Option<String>, DbError> {
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .map_err(|e| {
-                if matches!(e, rusqlite::Error::SqliteFailure(..)) && !is_damage(&e) {
-                    DbError::Damaged {
-                        path: path.to_path_buf(),
-                        what: format!("its meta table cannot be read: {e}"),
-                    }
-                } else {
-                    wrap(path, "read", e)
+    let rows: Vec<(String, String)> = conn
+        .prepare("SELECT key, value FROM meta WHERE key IN ('format', 'version', 'replica')")
+        .and_then(|mut st| {
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(|e| {
+            if matches!(e, rusqlite::Error::SqliteFailure(..)) && !is_damage(&e) {
+                DbError::Damaged {
+                    path: path.to_path_buf(),
+                    what: format!("its meta table cannot be read: {e}"),
                 }
-            })
+            } else {
+                wrap(path, "read", e)
+            }
+        })?;
+    let meta = |key: &str| -> Result<Option<String>, DbError> {
+        Ok(rows.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
     };
     let damaged = |what: String| DbError::Damaged {
         path: path.to_path_buf(),
@@ -815,7 +839,9 @@ fn check_schema(conn: &Connection, path: &Path) -> Result<ReplicaId, DbError> {
         }
     }
     let replica = meta("replica")?.ok_or_else(|| damaged("meta.replica is missing".into()))?;
-    ReplicaId::new(replica).map_err(|e| damaged(format!("meta.replica: {e}")))
+    ReplicaId::new(replica)
+        .map(Some)
+        .map_err(|e| damaged(format!("meta.replica: {e}")))
 }
 
 fn decode_row(path: &Path, row: &rusqlite::Row<'_>) -> Result<(String, Object), DbError> {
@@ -1461,6 +1487,28 @@ mod test {
             assert!(err.to_string().contains("its schema has"), "{err}");
             assert!(Db::open(&path).is_err());
         }
+    }
+
+    /// What durability and the checks rest on is set on every connection.
+    #[test]
+    fn connections_are_durable_and_defensive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replica.db");
+        let (db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+        let get = |pragma: &str| -> i64 {
+            db.conn
+                .query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(get("synchronous"), 2, "FULL");
+        assert_eq!(get("wal_autocheckpoint"), 0);
+        assert_eq!(get("cell_size_check"), 1);
+        assert_eq!(get("trusted_schema"), 0);
+        let mode: String = db
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
     }
 
     #[test]
