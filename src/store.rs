@@ -224,6 +224,11 @@ impl Store {
 
     /// Merges every object of `other` into this store.
     pub fn merge(&mut self, other: &Store) {
+        if self.objects.is_empty() {
+            // Merging into nothing gives the other's objects (shared).
+            self.objects = other.objects.clone();
+            return;
+        }
         for (name, list) in &other.objects {
             for o in list {
                 self.merge_shared(name, o);
