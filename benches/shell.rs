@@ -153,8 +153,13 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let dir =
-        tempfile::tempdir_in(std::env::var_os("CRDT_BENCH_DIR").unwrap_or(".".into())).unwrap();
+    // Where the replicas live: the system's temporary directory, or
+    // CRDT_BENCH_DIR (a disk like the one you deploy on).
+    let dir = match std::env::var_os("CRDT_BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d),
+        None => tempfile::tempdir(),
+    }
+    .unwrap();
     let sizes: Vec<usize> = [0, 1_000, 100_000, 1_000_000]
         .into_iter()
         .filter(|&n| n <= max)
