@@ -977,22 +977,7 @@ fn insert_history_rows(tx: &Connection, path: &Path, rows: &[HistoryRow]) -> Res
 }
 
 fn insert_history(tx: &Connection, path: &Path, row: &HistoryRow) -> Result<(), DbError> {
-    tx.prepare_cached(
-        "INSERT INTO history (time_ms, source, name, type, delta, replicas)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            row.time_ms as i64,
-            &*row.source,
-            &*row.name,
-            row.ty.as_str(),
-            row.delta,
-            &*row.replicas
-        ])
-    })
-    .map_err(|e| wrap(path, "write", e))?;
-    Ok(())
+    insert_history_rows(tx, path, std::slice::from_ref(row))
 }
 
 /// What an object was when loaded into a change.

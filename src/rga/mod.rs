@@ -1414,19 +1414,9 @@ impl Rga {
         };
         out.push_str("{\"context\":");
         crate::codec::context_text(context, out);
-        out.push_str(",\"deletes\":{");
-        let mut first = true;
-        for &r in &order {
-            let list = &dels[r];
-            if list.is_empty() {
-                continue;
-            }
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            push_json_str(out, self.replicas[r].as_str());
-            out.push_str(":[");
+        out.push_str(",\"deletes\":");
+        self.per_replica(out, &order, &dels, |out, r, list| {
+            out.push('[');
             let mut prev = 0i128;
             for (i, [dot, ds, tr, tseq, ts, n]) in list.iter().enumerate() {
                 if i > 0 {
@@ -1442,20 +1432,10 @@ impl Rga {
                 prev = dot + ds * (n - 1);
             }
             out.push(']');
-        }
-        out.push_str("},\"inserts\":{");
-        let mut first = true;
-        for &r in &order {
-            let list = &runs[r];
-            if list.is_empty() {
-                continue;
-            }
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            push_json_str(out, self.replicas[r].as_str());
-            out.push_str(":[");
+        });
+        out.push_str(",\"inserts\":");
+        self.per_replica(out, &order, &runs, |out, r, list| {
+            out.push('[');
             let (mut prev_end, mut prev_lamport_end) = (0u64, 0u64);
             for (i, x) in list.iter().enumerate() {
                 if i > 0 {
@@ -1479,12 +1459,32 @@ impl Rga {
                 prev_lamport_end = x.lamport + u64::from(x.len) - 1;
             }
             out.push(']');
-        }
-        out.push_str("},\"text\":{");
-        let mut first = true;
+        });
+        out.push_str(",\"text\":");
         let mut chars = String::new();
-        for &r in &order {
-            let list = &runs[r];
+        self.per_replica(out, &order, &runs, |out, r, list| {
+            chars.clear();
+            for x in list {
+                chars.extend(self.cols[r].chars(x.seq, x.len as usize));
+            }
+            push_json_str(out, &chars);
+        });
+        out.push('}');
+    }
+
+    /// `{"<replica>": <item>, ...}` for the replicas (in `order`) whose list
+    /// is not empty, as serde writes a map.
+    fn per_replica<T>(
+        &self,
+        out: &mut String,
+        order: &[usize],
+        lists: &[Vec<T>],
+        mut item: impl FnMut(&mut String, usize, &[T]),
+    ) {
+        out.push('{');
+        let mut first = true;
+        for &r in order {
+            let list = &lists[r];
             if list.is_empty() {
                 continue;
             }
@@ -1492,15 +1492,11 @@ impl Rga {
                 out.push(',');
             }
             first = false;
-            push_json_str(out, self.replicas[r].as_str());
+            crate::codec::push_json_str(out, self.replicas[r].as_str());
             out.push(':');
-            chars.clear();
-            for x in list {
-                chars.extend(self.cols[r].chars(x.seq, x.len as usize));
-            }
-            push_json_str(out, &chars);
+            item(out, r, list);
         }
-        out.push_str("}}");
+        out.push('}');
     }
 }
 
