@@ -638,6 +638,22 @@ mod batch {
         );
         assert_eq!(r.ok(&["get", "doc"]), "Hello, World\n");
         assert_eq!(r.ok(&["get", "tasks:active"]), "\"task one\"\n\"task-2\"\n");
+        // With --json, what the get lines read is in the document.
+        let out = r
+            .cmd()
+            .args(["--json", "batch"])
+            .write_stdin("get doc\ninc metrics:requests\nget metrics:requests\nget nope\n")
+            .assert()
+            .code(2);
+        let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert_eq!(
+            v["gets"],
+            json!([
+                {"line": 1, "name": "doc", "type": "rga", "value": "Hello, World"},
+                {"line": 3, "name": "metrics:requests", "type": "g-counter", "value": 6}
+            ])
+        );
+        assert_eq!(v["errors"][0]["line"], 4);
     }
 
     #[test]

@@ -310,7 +310,8 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
     let mut parser = Cli::command();
     let mut errors: Vec<(usize, String)> = Vec::new();
     let mut applied = 0usize;
-    let mut gets: Vec<String> = Vec::new();
+    // What `get` lines read: the text they print, and the value for --json.
+    let mut gets: Vec<(String, serde_json::Value)> = Vec::new();
     let result = ctx.update("batch", |c| {
         for (i, line) in lines.iter().enumerate() {
             if let Some(bar) = &bar
@@ -339,7 +340,9 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
                         return Err(anyhow!("no object named {name}"));
                     }
                     for o in list {
-                        gets.push(value_text(o));
+                        let value = json!({"line": i + 1, "name": name, "type": o.ty().as_str(),
+                            "value": o.value_json()});
+                        gets.push((value_text(o), value));
                     }
                     Ok(None)
                 }
@@ -375,9 +378,9 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    for g in &gets {
-        if !ctx.json {
-            write!(out, "{g}")?;
+    if !ctx.json {
+        for (text, _) in &gets {
+            write!(out, "{text}")?;
         }
     }
     result?;
@@ -387,7 +390,11 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
             .iter()
             .map(|(l, e)| json!({"line": l, "error": e}))
             .collect();
-        out.json(&json!({"applied": applied, "failed": failed, "errors": errs, "saved": true}))?;
+        let gets: Vec<_> = gets.into_iter().map(|(_, v)| v).collect();
+        out.json(
+            &json!({"applied": applied, "failed": failed, "errors": errs, "gets": gets,
+            "saved": true}),
+        )?;
     } else {
         if failed > MAX_SHOWN_ERRORS {
             eprintln!(
