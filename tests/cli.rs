@@ -284,7 +284,25 @@ mod errors {
         assert_untouched(&r, &["inc", "n", "0"], &["at least 1"]);
         assert_untouched(&r, &["inc", "bad name"], &["invalid name"]);
         assert_untouched(&r, &["get", "missing"], &["no object named missing"]);
-        assert_untouched(&r, &["rm", "missing", "x"], &["no object named missing"]);
+        // A set not here yet, or a member it lacks, may still arrive: rm
+        // changes nothing, exits 0, and says so.
+        let before = r.state_bytes();
+        let out = r.cmd().args(["rm", "missing", "x"]).assert().success();
+        let o = out.get_output();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "[]\n");
+        assert!(
+            String::from_utf8_lossy(&o.stderr)
+                .contains("no object named missing (yet): nothing was removed"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(r.state_bytes(), before, "rm of nothing wrote something");
+        assert!(!r.ok(&["ls"]).contains("missing"));
+        r.ok(&["add", "s", "a"]);
+        let out = r.cmd().args(["rm", "s", "b", "a"]).assert().success();
+        let o = out.get_output();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "[]\n");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("s has no member b"));
         // A failed first change does not leave an empty object behind.
         assert_untouched(&r, &["insert", "other", "3", "x"], &["position 3"]);
         assert!(!r.ok(&["ls"]).contains("other"));

@@ -144,7 +144,11 @@ pub enum Command {
         string: bool,
     },
     /// Remove members from an or-set
-    #[command(after_help = "Example:\n  crdt rm tasks:active task-1")]
+    #[command(
+        after_help = "A member (or a set) this replica does not hold may not have arrived yet:\n\
+nothing is removed, a note says so on stderr, and the exit code is 0.\n\n\
+Example:\n  crdt rm tasks:active task-1"
+    )]
     Rm {
         name: String,
         #[arg(required = true, value_name = "ELEM")]

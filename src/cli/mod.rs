@@ -378,8 +378,14 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
                 c.load_name(&target)?;
                 let (name, ty, delta) = ops::apply(c.store_mut(), &change, now)?;
                 c.record_text(&name, ty, delta, None)?;
+                // A change that made nothing (`rm` on a set not here yet)
+                // prints the empty value of its type.
                 let value = c.store().get(&name, ty).map(|o| o.value_json());
-                Ok((name, ty, value.unwrap_or_default()))
+                Ok((
+                    name,
+                    ty,
+                    value.unwrap_or_else(|| crdt::Object::new(ty).value_json()),
+                ))
             })?;
             let (code, value) = match link {
                 Some(link) => net::sync_after_change(ctx, link, &name, value, ty)?,

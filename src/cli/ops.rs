@@ -220,20 +220,34 @@ fn apply_inner(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Cr
             string,
         } => {
             let t = resolve(store, name, "rm", &[CrdtType::OrSet], None)?;
-            if store.get(name, t).is_none() {
-                bail!("no object named {name} (see `crdt ls`)");
-            }
             let values = elems
                 .iter()
                 .map(|e| parse_value(e, *string))
                 .collect::<Result<Vec<_>>>()?;
+            // A set this replica has not seen, or a member it does not
+            // hold, may not have arrived yet: nothing to remove, not an
+            // error (a note says so). Nothing is created.
             let mut delta = crdt::OrSet::default();
-            if let Some(Object::OrSet(s)) = store.get_mut(name, t) {
-                for v in &values {
-                    if let Some(d) = s.remove_delta(&me, v)? {
-                        delta.merge(&d);
+            let mut absent = Vec::new();
+            match store.get_mut(name, t) {
+                Some(Object::OrSet(s)) => {
+                    for (v, e) in values.iter().zip(elems) {
+                        match s.remove_delta(&me, v)? {
+                            Some(d) => delta.merge(&d),
+                            None => absent.push(e.as_str()),
+                        }
+                    }
+                    if !absent.is_empty() {
+                        eprintln!(
+                            "crdt: note: {name} has no member {}: nothing removed for {}",
+                            absent.join(", "),
+                            if absent.len() == 1 { "it" } else { "them" }
+                        );
                     }
                 }
+                _ => eprintln!(
+                    "crdt: note: this replica has no object named {name} (yet): nothing was removed"
+                ),
             }
             (name, t, text_of(&Object::OrSet(delta)))
         }
