@@ -961,3 +961,42 @@ fn empty_environment_variables_are_unset_and_bad_ones_are_named() {
         assert!(err.contains(var), "{var}: {err}");
     }
 }
+
+/// `wait` with a condition the object's type can never meet is an error at
+/// once; a name not here yet is waited for.
+#[test]
+fn wait_refuses_a_condition_the_type_never_meets() {
+    let r = Replica::new("agent-1");
+    r.ok(&["inc", "n", "2"]);
+    r.ok(&["add", "s", "a"]);
+    r.ok(&["append", "t", "hello"]);
+    for (name, until) in [
+        ("n", "contains x"),
+        ("n", "len >= 1"),
+        ("s", ">= 1"),
+        ("t", "< 3"),
+    ] {
+        let start = Instant::now();
+        let out = r
+            .cmd()
+            .args(["wait", name, "--until", until, "--timeout", "20"])
+            .assert()
+            .code(2);
+        assert!(start.elapsed() < Duration::from_secs(10), "{name} {until}");
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains("can never hold"), "{name} {until}: {err}");
+    }
+    // What can hold is waited for; a missing name too, until the timeout.
+    assert_eq!(
+        r.ok(&["wait", "n", "--until", ">= 2", "--timeout", "1"]),
+        "2\n"
+    );
+    assert_eq!(
+        r.ok(&["wait", "s", "--until", "len >= 1", "--timeout", "1"]),
+        "[\"a\"]\n"
+    );
+    r.cmd()
+        .args(["wait", "later", "--until", "contains x", "--timeout", "0.3"])
+        .assert()
+        .code(1);
+}

@@ -324,7 +324,10 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
     /// Block until a condition holds (exit 0) or the timeout passes (exit 1)
     #[command(
         after_help = "EXPR: `>= N`, `> N`, `<= N`, `< N`, `== VALUE`, `!= VALUE` (counters and\n\
-registers; VALUE is JSON or a string), `contains X` (sets, text), `len >= N`.\n\n\
+registers; VALUE is JSON or a string), `contains X` (sets, text), `len >= N`.\n\
+A condition that can never hold for the object's type (`contains` on a counter,\n\
+`>= 3` on a set) is an error, exit 2. A name this replica does not have yet may\n\
+still arrive: wait keeps waiting for it.\n\n\
 Examples:\n  crdt wait votes:approve --until '>= 3' --timeout 60\n  crdt wait tasks:done --until 'contains task-7' --timeout 10"
     )]
     Wait {

@@ -8,10 +8,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use crdt::Object;
 use crdt::sync::auth::Auth;
 use crdt::sync::client::{Client, ClientError, SyncReport};
 use crdt::sync::server::{Config, Server};
-use crdt::{Object, Store};
 use serde_json::{Value, json};
 
 use super::args::ServeArgs;
@@ -329,8 +329,44 @@ fn holds(cond: &Cond, value: &Value) -> bool {
     }
 }
 
-fn current(store: Option<&Store>, name: &str) -> Option<Value> {
-    store.and_then(|s| s.objects(name).first().map(|o| o.value_json()))
+/// The value of `name` as this replica has it (`None`: not here yet), or an
+/// error when `cond` can never hold for its type.
+fn current(ctx: &Ctx, name: &str, cond: &Cond, until: &str) -> Result<Option<Value>> {
+    let store = ctx.load_name(name)?;
+    let Some(o) = store
+        .as_ref()
+        .and_then(|s| s.objects(name).first().copied())
+    else {
+        return Ok(None);
+    };
+    if let Err(why) = possible(cond, o.ty()) {
+        bail!(
+            "`{until}` can never hold for {name}: it is {} {}; {why}",
+            super::ops::article(o.ty()),
+            o.ty()
+        );
+    }
+    Ok(Some(o.value_json()))
+}
+
+/// Why `cond` can never hold for an object of type `ty`, if it cannot (a
+/// register may hold any value, so anything may hold for it).
+fn possible(cond: &Cond, ty: crdt::CrdtType) -> std::result::Result<(), &'static str> {
+    use crdt::CrdtType as T;
+    let ordering = matches!(cond, Cond::Cmp(op, _) if !matches!(*op, "==" | "!="));
+    match ty {
+        T::GCounter | T::PnCounter => match cond {
+            Cond::Contains(_) | Cond::Len(..) => {
+                Err("its value is a number: compare it (`>= N`, `== N`)")
+            }
+            _ => Ok(()),
+        },
+        T::OrSet if ordering => {
+            Err("its value is a list of members: use `len >= N` or `contains X`")
+        }
+        T::Rga if ordering => Err("its value is text: use `len >= N` or `contains X`"),
+        _ => Ok(()),
+    }
 }
 
 pub fn wait(ctx: &Ctx, out: &mut Out, name: &str, until: &str, timeout: f64) -> Result<Exit> {
@@ -344,8 +380,7 @@ pub fn wait(ctx: &Ctx, out: &mut Out, name: &str, until: &str, timeout: f64) -> 
         }
         Ok(if ok { Exit::Success } else { Exit::Negative })
     };
-    let local = ctx.load()?;
-    if let Some(v) = current(local.as_ref(), name)
+    if let Some(v) = current(ctx, name, &cond, until)?
         && holds(&cond, &v)
     {
         return report(out, &v, true);
@@ -354,13 +389,13 @@ pub fn wait(ctx: &Ctx, out: &mut Out, name: &str, until: &str, timeout: f64) -> 
         // Without an endpoint only other local processes can change it: poll the file.
         while Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
-            if let Some(v) = current(ctx.load()?.as_ref(), name)
+            if let Some(v) = current(ctx, name, &cond, until)?
                 && holds(&cond, &v)
             {
                 return report(out, &v, true);
             }
         }
-        let v = current(ctx.load()?.as_ref(), name).unwrap_or(Value::Null);
+        let v = current(ctx, name, &cond, until)?.unwrap_or(Value::Null);
         eprintln!("crdt: timed out after {timeout} s: {name} is {v}");
         return report(out, &v, false);
     }
@@ -369,7 +404,7 @@ pub fn wait(ctx: &Ctx, out: &mut Out, name: &str, until: &str, timeout: f64) -> 
         Err(e) => return client_failure(e),
     };
     loop {
-        if let Some(v) = current(ctx.load()?.as_ref(), name)
+        if let Some(v) = current(ctx, name, &cond, until)?
             && holds(&cond, &v)
         {
             client.close();
@@ -377,7 +412,7 @@ pub fn wait(ctx: &Ctx, out: &mut Out, name: &str, until: &str, timeout: f64) -> 
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            let v = current(ctx.load()?.as_ref(), name).unwrap_or(Value::Null);
+            let v = current(ctx, name, &cond, until)?.unwrap_or(Value::Null);
             eprintln!("crdt: timed out after {timeout} s: {name} is {v}");
             client.close();
             return report(out, &v, false);

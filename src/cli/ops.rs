@@ -46,7 +46,7 @@ pub fn parse_value(text: &str, force_string: bool) -> anyhow::Result<Value> {
     }
 }
 
-fn article(t: CrdtType) -> &'static str {
+pub(super) fn article(t: CrdtType) -> &'static str {
     match t {
         // "an rga": said letter by letter.
         CrdtType::OrSet | CrdtType::LwwRegister | CrdtType::Rga => "an",
