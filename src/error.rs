@@ -12,6 +12,10 @@ pub struct InvalidReplicaId(pub String);
 pub enum OpError {
     #[error("counter overflow: adding {amount} to {current} exceeds the largest count")]
     Overflow { current: String, amount: u64 },
+    #[error(
+        "counter overflow: subtracting {amount} from {current} passes the smallest count (one replica's decrements add up to at most 2^64 - 1)"
+    )]
+    Underflow { current: String, amount: u64 },
     #[error("the amount must be at least 1")]
     ZeroAmount,
     #[error("position {pos} is past the end of the text (length {len})")]

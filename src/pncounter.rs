@@ -56,9 +56,13 @@ impl PnCounter {
             });
         }
         let side = if up { &mut e.p } else { &mut e.n };
-        *side = side.checked_add(amount).ok_or_else(|| OpError::Overflow {
-            current: self.value().to_string(),
-            amount,
+        *side = side.checked_add(amount).ok_or_else(|| {
+            let current = self.value().to_string();
+            if up {
+                OpError::Overflow { current, amount }
+            } else {
+                OpError::Underflow { current, amount }
+            }
         })?;
         e.seq += 1;
         self.entries.insert(replica.clone(), e);

@@ -282,6 +282,12 @@ mod errors {
         );
         assert_untouched(&r, &["delete", "doc", "2", "5"], &["past the end"]);
         assert_untouched(&r, &["inc", "n", "0"], &["at least 1"]);
+        r.ok(&["dec", "low", "18446744073709551615"]);
+        assert_untouched(
+            &r,
+            &["dec", "low", "1"],
+            &["subtracting 1 from -18446744073709551615"],
+        );
         assert_untouched(&r, &["inc", "bad name"], &["invalid name"]);
         assert_untouched(&r, &["get", "missing"], &["no object named missing"]);
         // A set not here yet, or a member it lacks, may still arrive: rm
