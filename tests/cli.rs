@@ -406,6 +406,42 @@ mod errors {
 mod read {
     use super::*;
 
+    /// ls, export and diff select alike: a name or a namespace, never a
+    /// bare prefix; selecting nothing in a diff is an error.
+    #[test]
+    fn one_selector_rule() {
+        let r = Replica::new("agent-1");
+        for n in ["team-a:x", "team-ab:y", "team-a", "other"] {
+            r.ok(&["inc", n]);
+        }
+        let names = |v: Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(names(r.json(&["ls", "team-a"])), ["team-a", "team-a:x"]);
+        assert_eq!(names(r.json(&["ls", "team-a:"])), ["team-a:x"]);
+        let export = r.ok(&["export", "team-a"]);
+        assert!(export.contains("team-a:x") && !export.contains("team-ab"));
+        std::fs::write(r.dir.path().join("a.json"), r.ok(&["export"])).unwrap();
+        let out = r
+            .cmd()
+            .args(["diff", "a.json", "a.json", "nomatch:"])
+            .assert()
+            .code(2);
+        assert!(
+            String::from_utf8_lossy(&out.get_output().stderr).contains("matches nomatch:"),
+            "{:?}",
+            out.get_output()
+        );
+        r.cmd()
+            .args(["diff", "a.json", "a.json", "team-a"])
+            .assert()
+            .code(0);
+    }
+
     #[test]
     fn ls_lists_a_namespace_plainly_when_piped() {
         let r = Replica::new("agent-1");

@@ -186,9 +186,16 @@ Example:\n  crdt rm tasks:active task-1"
     /// Print the value only: a number, a JSON value, set members one per line, the text
     #[command(after_help = "Example:\n  total=$(crdt get metrics:requests)")]
     Get { name: String },
-    /// List objects whose name starts with PREFIX (all when omitted)
-    #[command(after_help = "Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls")]
-    Ls { prefix: Option<String> },
+    /// List objects: all, or one name or namespace
+    #[command(
+        after_help = "A namespace is selected with or without its colon: `metrics` and `metrics:`\n\
+both list metrics:requests (not metricsx:y), as export and sync select.\n\n\
+Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
+    )]
+    Ls {
+        #[arg(value_name = "NAME|NAMESPACE")]
+        prefix: Option<String>,
+    },
     /// Show an object's type, value, version vector and contributing replicas
     #[command(after_help = "Example:\n  crdt show metrics:requests")]
     Show { name: String },

@@ -948,6 +948,15 @@ pub fn diff(ctx: &Ctx, out: &mut Out, local: bool, stat: bool, args: &[String]) 
         )
     };
     let diffs = diff_stores(&a, &b, select);
+    if diffs.is_empty() && !select.is_empty() {
+        // Selecting nothing is a typo more often than an answer.
+        bail!(
+            "nothing in {} or {} matches {} (see `crdt ls`)",
+            names.0,
+            names.1,
+            select.join(" ")
+        );
+    }
     let differs = diffs.iter().any(|n| !matches!(n.status, Status::Equal(_)));
     if ctx.json {
         out.json(&json!({"a": names.0, "b": names.1, "equal": !differs, "names": diffs.iter().map(diff_json).collect::<Vec<_>>()}))?;

@@ -86,9 +86,17 @@ pub fn write_value(out: &mut impl Write, o: &Object) -> std::io::Result<()> {
 }
 
 pub fn ls(ctx: &Ctx, out: &mut Out, prefix: &str) -> Result<()> {
-    let store = ctx.load()?;
+    // The one selector rule (as export and sync): a name, or a namespace
+    // (`metrics` and `metrics:` both select `metrics:requests`), read from
+    // the database alone.
+    let select: Vec<String> = if prefix.is_empty() {
+        Vec::new()
+    } else {
+        vec![prefix.to_string()]
+    };
+    let store = ctx.load_selected(&select)?;
     let store = store.as_ref();
-    let items: Vec<(&str, &Object)> = store.map(|s| s.list(prefix).collect()).unwrap_or_default();
+    let items: Vec<(&str, &Object)> = store.map(|s| s.iter().collect()).unwrap_or_default();
     let conflicted = |name: &str| store.is_some_and(|s| s.objects(name).len() > 1);
     if ctx.json {
         let list: Vec<Value> = items
