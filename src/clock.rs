@@ -238,6 +238,20 @@ impl fmt::Display for Hlc {
     }
 }
 
+/// Wall-clock milliseconds, the clock of register timestamps and history
+/// rows; `CRDT_NOW_MS` fixes it (reproducible examples and tests).
+pub fn now_ms() -> u64 {
+    if let Some(ms) = std::env::var("CRDT_NOW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return ms;
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 #[cfg(test)]
 mod test {
     use super::*;

@@ -179,9 +179,12 @@ pub struct Migration {
 /// The name the old files of a migration are kept under: `state.json` ->
 /// `state.json.pre-sqlite`.
 pub fn kept_name(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".pre-sqlite");
-    path.with_file_name(name)
+    crate::statefile::sibling(path, ".pre-sqlite")
+}
+
+/// The WAL beside a database: `<db>-wal`.
+pub fn wal_path(path: &Path) -> PathBuf {
+    crate::statefile::sibling(path, "-wal")
 }
 
 /// A replica database, open.
@@ -270,8 +273,7 @@ impl Db {
         // A WAL beside a missing or empty file belongs to a deleted
         // database (creating one writes the file's first page before its
         // WAL): SQLite would replay it into the new one.
-        let mut wal = path.to_path_buf().into_os_string();
-        wal.push("-wal");
+        let wal = wal_path(path);
         if matches!(kind_of(path), Ok(Kind::Missing))
             && fs::metadata(&wal).is_ok_and(|m| m.len() > 0)
         {
@@ -280,7 +282,7 @@ impl Db {
                 why: format!(
                     "it is missing or empty, but {} is left from a deleted database \
                      (delete a replica's -wal and -shm files with it); remove them, or restore the file",
-                    PathBuf::from(wal).display()
+                    wal.display()
                 ),
             });
         }
@@ -350,13 +352,7 @@ impl Db {
     /// Every object.
     pub fn load(&self) -> Result<Store, DbError> {
         let mut store = Store::new(self.replica.clone());
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT name, type, state FROM objects")
-            .map_err(self.sqlite_err("read"))?;
-        let mut rows = stmt.query([]).map_err(self.sqlite_err("read"))?;
-        while let Some(row) = rows.next().map_err(self.sqlite_err("read"))? {
-            let (name, o) = decode_row(&self.path, row)?;
+        for (name, o) in rows_where(&self.conn, &self.path, "true", &[])? {
             store.insert_object(&name, o);
         }
         Ok(store)
@@ -509,7 +505,7 @@ impl Db {
             )
             .map_err(|e| wrap(&tmp, "write", e))?;
             let source = format!("migrate {}", from.display());
-            let now = now_ms();
+            let now = crate::clock::now_ms();
             for (name, o) in store.iter() {
                 write_object(&tx, &tmp, store.replica(), name, o, None)?;
                 insert_history(
@@ -566,25 +562,7 @@ impl Db {
 }
 
 fn sync_dir(path: &Path) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::File::open(dir)?.sync_all()
-}
-
-/// Wall-clock milliseconds, the clock of register timestamps and history
-/// rows; `CRDT_NOW_MS` fixes it (reproducible examples and tests).
-pub fn now_ms() -> u64 {
-    if let Some(ms) = std::env::var("CRDT_NOW_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return ms;
-    }
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    fs::File::open(crate::statefile::parent_dir(path))?.sync_all()
 }
 
 fn wrap(path: &Path, doing: &'static str, source: rusqlite::Error) -> DbError {
@@ -653,9 +631,7 @@ fn raw_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> {
 /// Best effort: the change is committed already; a checkpoint that cannot
 /// run now (a reader holds the WAL) runs after a later change.
 fn tidy(conn: &Connection, path: &Path) {
-    let mut wal = path.to_path_buf().into_os_string();
-    wal.push("-wal");
-    if fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES) {
+    if fs::metadata(wal_path(path)).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES) {
         // Without waiting: a command does not hang after its change
         // because another process writes or reads for long.
         let _ = conn.busy_timeout(Duration::ZERO);
@@ -863,16 +839,31 @@ fn decode_row(path: &Path, row: &rusqlite::Row<'_>) -> Result<(String, Object), 
     Ok((name, o))
 }
 
-fn rows_of(conn: &Connection, path: &Path, name: &str) -> Result<Vec<(String, Object)>, DbError> {
+/// The objects `filter` (an SQL condition on `name`, with `args`) selects,
+/// each checked as it is decoded.
+fn rows_where(
+    conn: &Connection,
+    path: &Path,
+    filter: &str,
+    args: &[&str],
+) -> Result<Vec<(String, Object)>, DbError> {
     let mut stmt = conn
-        .prepare_cached("SELECT name, type, state FROM objects WHERE name = ?1")
+        .prepare_cached(&format!(
+            "SELECT name, type, state FROM objects WHERE {filter}"
+        ))
         .map_err(|e| wrap(path, "read", e))?;
-    let mut rows = stmt.query([name]).map_err(|e| wrap(path, "read", e))?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(args))
+        .map_err(|e| wrap(path, "read", e))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(|e| wrap(path, "read", e))? {
         out.push(decode_row(path, row)?);
     }
     Ok(out)
+}
+
+fn rows_of(conn: &Connection, path: &Path, name: &str) -> Result<Vec<(String, Object)>, DbError> {
+    rows_where(conn, path, "name = ?1", &[name])
 }
 
 /// The objects whose names start with `prefix`.
@@ -883,15 +874,39 @@ fn rows_in(conn: &Connection, path: &Path, prefix: &str) -> Result<Vec<(String, 
         *last += 1;
     }
     let upper = String::from_utf8(upper).unwrap_or_default();
-    let mut stmt = conn
-        .prepare_cached("SELECT name, type, state FROM objects WHERE name >= ?1 AND name < ?2")
-        .map_err(|e| wrap(path, "read", e))?;
-    let mut rows = stmt
-        .query([prefix, upper.as_str()])
-        .map_err(|e| wrap(path, "read", e))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(|e| wrap(path, "read", e))? {
-        out.push(decode_row(path, row)?);
+    rows_where(conn, path, "name >= ?1 AND name < ?2", &[prefix, &upper])
+}
+
+/// The last seq this replica gave each object (of `name`, or all).
+fn issued_where(
+    conn: &Connection,
+    path: &Path,
+    name: Option<&str>,
+) -> Result<HashMap<(String, CrdtType), u64>, DbError> {
+    let err = |e| wrap(path, "read", e);
+    let (sql, args): (&str, Vec<&str>) = match name {
+        Some(n) => (
+            "SELECT name, type, seq FROM issued WHERE name = ?1",
+            vec![n],
+        ),
+        None => ("SELECT name, type, seq FROM issued", vec![]),
+    };
+    let mut stmt = conn.prepare_cached(sql).map_err(err)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(err)?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (n, ty, seq) = row.map_err(err)?;
+        if let Ok(ty) = ty.parse() {
+            out.insert((n, ty), seq.max(0) as u64);
+        }
     }
     Ok(out)
 }
@@ -981,6 +996,7 @@ fn insert_history(tx: &Connection, path: &Path, row: &HistoryRow) -> Result<(), 
 }
 
 /// What an object was when loaded into a change.
+#[derive(Default)]
 struct Base {
     /// Its version at the last history row recorded (or at load).
     mark: VersionVector,
@@ -1027,35 +1043,30 @@ impl Change<'_> {
         &mut self.store
     }
 
-    fn issued_of(&self, name: &str) -> Result<HashMap<CrdtType, u64>, DbError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT type, seq FROM issued WHERE name = ?1")
-            .map_err(|e| wrap(self.path, "read", e))?;
-        let rows = stmt
-            .query_map([name], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })
-            .map_err(|e| wrap(self.path, "read", e))?;
-        let mut out = HashMap::new();
-        for row in rows {
-            let (ty, seq) = row.map_err(|e| wrap(self.path, "read", e))?;
-            if let Ok(ty) = ty.parse() {
-                out.insert(ty, seq.max(0) as u64);
-            }
+    /// Adds loaded rows and what `issued` says of them; an `issued` entry
+    /// without a row (a row lost) is remembered too, for the check.
+    fn add_loaded(
+        &mut self,
+        rows: Vec<(String, Object)>,
+        mut issued: HashMap<(String, CrdtType), u64>,
+    ) {
+        for (name, o) in rows {
+            let me = self.store.replica();
+            let key = (name, o.ty());
+            let base = Base {
+                mark: o.version(),
+                own: o.max_seq(me),
+                issued: issued.remove(&key).unwrap_or(0),
+            };
+            self.store.insert_object(&key.0, o);
+            self.base.insert(key, base);
         }
-        Ok(out)
-    }
-
-    fn add_loaded(&mut self, name: String, o: Object, issued: u64) {
-        let me = self.store.replica();
-        let base = Base {
-            mark: o.version(),
-            own: o.max_seq(me),
-            issued,
-        };
-        self.base.insert((name.clone(), o.ty()), base);
-        self.store.insert_object(&name, o);
+        for (key, seq) in issued {
+            self.base.entry(key).or_insert(Base {
+                issued: seq,
+                ..Base::default()
+            });
+        }
     }
 
     /// Loads the objects of `name` (once).
@@ -1064,19 +1075,8 @@ impl Change<'_> {
             return Ok(());
         }
         let rows = rows_of(&self.tx, self.path, name)?;
-        let issued = self.issued_of(name)?;
-        for (n, o) in rows {
-            let i = issued.get(&o.ty()).copied().unwrap_or(0);
-            self.add_loaded(n, o, i);
-        }
-        // Rows lost while their `issued` stayed: remembered, for the check.
-        for (ty, seq) in issued {
-            self.base.entry((name.to_string(), ty)).or_insert(Base {
-                mark: VersionVector::new(),
-                own: 0,
-                issued: seq,
-            });
-        }
+        let issued = issued_where(&self.tx, self.path, Some(name))?;
+        self.add_loaded(rows, issued);
         self.loaded.insert(name.to_string());
         Ok(())
     }
@@ -1086,53 +1086,11 @@ impl Change<'_> {
         if self.all {
             return Ok(());
         }
-        let mut issued: HashMap<(String, CrdtType), u64> = HashMap::new();
-        {
-            let mut stmt = self
-                .tx
-                .prepare_cached("SELECT name, type, seq FROM issued")
-                .map_err(|e| wrap(self.path, "read", e))?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-                .map_err(|e| wrap(self.path, "read", e))?;
-            for row in rows {
-                let (n, ty, seq) = row.map_err(|e| wrap(self.path, "read", e))?;
-                if let Ok(ty) = ty.parse() {
-                    issued.insert((n, ty), seq.max(0) as u64);
-                }
-            }
-        }
-        let mut all = Vec::new();
-        {
-            let mut stmt = self
-                .tx
-                .prepare_cached("SELECT name, type, state FROM objects")
-                .map_err(|e| wrap(self.path, "read", e))?;
-            let mut rows = stmt.query([]).map_err(|e| wrap(self.path, "read", e))?;
-            while let Some(row) = rows.next().map_err(|e| wrap(self.path, "read", e))? {
-                let (n, o) = decode_row(self.path, row)?;
-                if !self.loaded.contains(&n) {
-                    all.push((n, o));
-                }
-            }
-        }
-        for (n, o) in all {
-            let i = issued.remove(&(n.clone(), o.ty())).unwrap_or(0);
-            self.add_loaded(n, o, i);
-        }
-        for ((n, ty), seq) in issued {
-            self.base.entry((n, ty)).or_insert(Base {
-                mark: VersionVector::new(),
-                own: 0,
-                issued: seq,
-            });
-        }
+        let mut rows = rows_where(&self.tx, self.path, "true", &[])?;
+        rows.retain(|(n, _)| !self.loaded.contains(n));
+        let mut issued = issued_where(&self.tx, self.path, None)?;
+        issued.retain(|(n, _), _| !self.loaded.contains(n));
+        self.add_loaded(rows, issued);
         self.all = true;
         Ok(())
     }
@@ -1175,11 +1133,7 @@ impl Change<'_> {
         let (key, shared_name) = self.last.as_ref().expect("just set");
         let base = match self.base.get_mut(key) {
             Some(b) => b,
-            None => self.base.entry(key.clone()).or_insert(Base {
-                mark: VersionVector::new(),
-                own: 0,
-                issued: 0,
-            }),
+            None => self.base.entry(key.clone()).or_default(),
         };
         if base.issued > base.own && own > base.own {
             return Err(DbError::Behind {
@@ -1267,11 +1221,7 @@ impl Change<'_> {
             ));
         }
         for (key, version, own, whole, row) in rows {
-            let b = self.base.entry(key.clone()).or_insert(Base {
-                mark: VersionVector::new(),
-                own: 0,
-                issued: 0,
-            });
+            let b = self.base.entry(key.clone()).or_default();
             b.mark = version;
             b.own = own;
             b.issued = b.issued.max(own);
@@ -1297,16 +1247,6 @@ impl Change<'_> {
         tidy(self.conn, self.path);
         Ok(())
     }
-
-    /// The objects written so far by this change, by name (for tests).
-    pub fn touched(&self) -> BTreeMap<String, CrdtType> {
-        self.touched.keys().cloned().collect()
-    }
-}
-
-/// The JSON `replicas` of a history row, parsed (for readers of `history`).
-pub fn parse_replicas(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::args::{Command, CounterType, TypeArg};
 /// clock, for reproducible examples and tests (the hybrid logical clock still
 /// moves forward on every write).
 pub fn now_ms() -> u64 {
-    crdt::db::now_ms()
+    crdt::clock::now_ms()
 }
 
 impl From<TypeArg> for CrdtType {

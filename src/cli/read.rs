@@ -249,12 +249,8 @@ pub fn info(ctx: &Ctx, out: &mut Out) -> Result<()> {
     // Counted by the database: info stays quick at any size.
     let (objects, history) = db.counts()?;
     // The database and its write-ahead log (changes not yet folded in).
-    let size = |suffix: &str| {
-        let mut p = ctx.state.clone().into_os_string();
-        p.push(suffix);
-        std::fs::metadata(p).map_or(0, |m| m.len())
-    };
-    let bytes = size("") + size("-wal");
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let bytes = size(&ctx.state) + size(&crdt::db::wal_path(&ctx.state));
     let span = db.history_span()?;
     let conflicts = db.conflict_count()?;
     if ctx.json {
