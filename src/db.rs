@@ -87,6 +87,15 @@ CREATE TABLE history (
 
 #[derive(Debug, Error)]
 pub enum DbError {
+    #[error("cannot {doing} {path}")]
+    Io {
+        path: PathBuf,
+        doing: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot create a replica at {path}: {why}")]
+    Create { path: PathBuf, why: String },
     #[error("cannot open {path}")]
     Open {
         path: PathBuf,
@@ -215,12 +224,10 @@ impl Db {
     /// there is none yet (no file, or an empty one). A JSON state file of an
     /// earlier version is migrated first (see [`Db::migrate`]).
     pub fn open(path: &Path) -> Result<Option<(Db, Option<Migration>)>, DbError> {
-        let kind = kind_of(path).map_err(|e| DbError::Open {
+        let kind = kind_of(path).map_err(|source| DbError::Io {
             path: path.to_path_buf(),
-            source: rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                Some(e.to_string()),
-            ),
+            doing: "read",
+            source,
         })?;
         match kind {
             Kind::Missing => Ok(None),
@@ -286,15 +293,14 @@ impl Db {
                 ),
             });
         }
-        let replica = new_replica().map_err(|why| DbError::NotReplica {
+        let create = |why: String| DbError::Create {
             path: path.to_path_buf(),
             why,
-        })?;
+        };
+        let replica = new_replica().map_err(create)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| DbError::Migrate {
-                path: path.to_path_buf(),
-                why: format!("cannot create its directory {}: {e}", dir.display()),
-            })?;
+            fs::create_dir_all(dir)
+                .map_err(|e| create(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = raw_connection(path, false)?;
         create_schema(&conn, path, &replica, true)?;
