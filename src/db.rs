@@ -1183,7 +1183,8 @@ impl Change<'_> {
     /// Records every loaded object that changed since it was loaded or
     /// last recorded (merges: an import, a sync), one history row each,
     /// with what it gained and the replicas whose events it gained.
-    pub fn record_merges(&mut self, source: Option<&str>) {
+    /// Returns how many objects changed.
+    pub fn record_merges(&mut self, source: Option<&str>) -> usize {
         let me = self.store.replica().clone();
         let source: Arc<str> = match source {
             Some(s) => Arc::from(s),
@@ -1226,6 +1227,7 @@ impl Change<'_> {
                 },
             ));
         }
+        let changed = rows.len();
         for (key, version, own, whole, row) in rows {
             let b = self.base.entry(key.clone()).or_default();
             b.mark = version;
@@ -1234,6 +1236,7 @@ impl Change<'_> {
             self.touched.insert(key, whole.then_some(self.rows.len()));
             self.rows.push(row);
         }
+        changed
     }
 
     /// Writes every recorded object and its history rows, and commits: on

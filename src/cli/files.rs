@@ -80,14 +80,8 @@ pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<()> {
             store.check_mergeable(other).map_err(|why| {
                 anyhow::anyhow!("{} cannot be merged here: {why}", path.display())
             })?;
-            let before = store.versions();
             store.merge(other);
-            let changed = store
-                .versions()
-                .iter()
-                .filter(|(k, v)| before.get(*k) != Some(*v))
-                .count();
-            c.record_merges(Some(&format!("import {}", path.display())));
+            let changed = c.record_merges(Some(&format!("import {}", path.display())));
             report.push((
                 path.display().to_string(),
                 other.replica().to_string(),
