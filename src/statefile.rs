@@ -161,10 +161,6 @@ impl Locked {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn load(&self) -> Result<Option<Store>, StateError> {
         load(&self.path)
     }
