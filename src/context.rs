@@ -106,6 +106,17 @@ impl Ranges {
         self.0 = out;
     }
 
+    /// The sequence numbers in `self` within `lo..=hi`.
+    pub fn clip(&self, lo: u64, hi: u64) -> Ranges {
+        Ranges(
+            self.0
+                .iter()
+                .filter(|&&(a, b)| b >= lo && a <= hi)
+                .map(|&(a, b)| (a.max(lo), b.min(hi)))
+                .collect(),
+        )
+    }
+
     /// The sequence numbers in `self` and not in `other`, by one linear walk.
     pub fn difference(&self, other: &Ranges) -> Ranges {
         let mut out = Vec::with_capacity(self.0.len());
@@ -187,6 +198,20 @@ impl CausalContext {
             map.insert(r, Ranges(ranges));
         }
         CausalContext(map)
+    }
+
+    /// The dots of `replica` within `lo..=hi` seen here.
+    pub fn clip(&self, replica: &ReplicaId, lo: u64, hi: u64) -> Ranges {
+        self.0
+            .get(replica)
+            .map_or_else(Ranges::default, |r| r.clip(lo, hi))
+    }
+
+    /// Adds these dots of `replica`.
+    pub fn add_ranges(&mut self, replica: &ReplicaId, ranges: &Ranges) {
+        if !ranges.is_empty() {
+            self.0.entry(replica.clone()).or_default().union(ranges);
+        }
     }
 
     /// The dots in `self` and not in `other`.

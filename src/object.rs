@@ -217,6 +217,21 @@ impl Object {
         }
     }
 
+    /// Splits into deltas of about `budget` bytes of snapshot text each,
+    /// for messages under a size limit: each part is a valid delta on its
+    /// own, and merging all of them (in order, for text, whose characters
+    /// refer to earlier ones) gives `self`. A register is never split (one
+    /// part, whatever its size).
+    pub fn parts(&self, budget: usize) -> Vec<Object> {
+        match self {
+            Object::GCounter(x) => x.parts(budget).into_iter().map(Object::GCounter).collect(),
+            Object::PnCounter(x) => x.parts(budget).into_iter().map(Object::PnCounter).collect(),
+            Object::LwwRegister(_) => vec![self.clone()],
+            Object::OrSet(x) => x.parts(budget).into_iter().map(Object::OrSet).collect(),
+            Object::Rga(x) => x.parts(budget).into_iter().map(Object::Rga).collect(),
+        }
+    }
+
     pub fn covered_by(&self, vv: &VersionVector) -> bool {
         each!(self, x => x.covered_by(vv))
     }

@@ -170,6 +170,65 @@ impl OrSet {
         Ok(())
     }
 
+    /// Splits into deltas of about `budget` bytes each, in dot order: part
+    /// `i` holds the dots of an interval of `(replica, seq)` (its members'
+    /// dots and the removals seen there), so each part is a valid delta on
+    /// its own, merging all of them in any order gives `self`, and merged in
+    /// order they advance the receiver's version as they arrive.
+    pub fn parts(&self, budget: usize) -> Vec<OrSet> {
+        let mut dots: Vec<(&Dot, &str)> = self
+            .elements
+            .iter()
+            .flat_map(|(k, e)| e.dots.iter().map(move |d| (d, k.as_str())))
+            .collect();
+        dots.sort_unstable();
+        let mut out = Vec::new();
+        let mut part = OrSet::default();
+        let mut start: Option<&Dot> = None;
+        let mut size = 0;
+        for (dot, key) in dots {
+            let weight = key.len() + dot.replica.as_str().len() + 24;
+            if size > 0 && size + weight > budget {
+                part.context = self.context_between(start, Some(dot));
+                out.push(std::mem::take(&mut part));
+                start = Some(dot);
+                size = 0;
+            }
+            size += weight;
+            let e = &self.elements[key];
+            part.elements
+                .entry(key.to_string())
+                .or_insert_with(|| Element {
+                    value: e.value.clone(),
+                    dots: BTreeSet::new(),
+                })
+                .dots
+                .insert(dot.clone());
+        }
+        part.context = self.context_between(start, None);
+        out.push(part);
+        out
+    }
+
+    /// The dots of the context from `start` (inclusive; `None`: the first)
+    /// to `end` (exclusive; `None`: past the last), in `(replica, seq)` order.
+    fn context_between(&self, start: Option<&Dot>, end: Option<&Dot>) -> CausalContext {
+        let mut cc = CausalContext::new();
+        for (r, _) in self.context.iter() {
+            if start.is_some_and(|s| r < &s.replica) || end.is_some_and(|e| r > &e.replica) {
+                continue;
+            }
+            let lo = start.filter(|s| &s.replica == r).map_or(1, |s| s.seq);
+            let hi = end
+                .filter(|e| &e.replica == r)
+                .map_or(u64::MAX, |e| e.seq - 1);
+            if lo <= hi {
+                cc.add_ranges(r, &self.context.clip(r, lo, hi));
+            }
+        }
+        cc
+    }
+
     fn live_dots(&self) -> impl Iterator<Item = &Dot> {
         self.elements.values().flat_map(|e| e.dots.iter())
     }

@@ -290,6 +290,44 @@ macro_rules! properties {
                     }
                 }
 
+                /// A delta split into parts for messages under a size limit:
+                /// each part passes the gate on its own once the parts before
+                /// it are merged, and all of them give what the whole delta
+                /// gives; in any order they give the same state.
+                #[test]
+                fn delta_parts_merge_like_the_delta((n, schedule) in steps::<$ty>(), budget in 1usize..300) {
+                    let states = run::<$ty>(n, &schedule);
+                    for a in &states {
+                        for b in &states {
+                            let delta = a.delta_since(&b.version()).wrap();
+                            let parts = delta.parts(budget);
+                            prop_assert!(!parts.is_empty());
+                            let mut got = Store::new(replica(0));
+                            got.insert_object("x", b.clone().wrap());
+                            for p in &parts {
+                                got.check_mergeable_object("x", p).map_err(TestCaseError::fail)?;
+                                got.merge_object("x", p);
+                            }
+                            let got = got.get("x", delta.ty()).unwrap().clone();
+                            let want = merged(b, a).wrap();
+                            prop_assert_eq!(&got, &want);
+                            if !matches!(delta, Object::Rga(_)) {
+                                let mut rev = b.clone().wrap();
+                                for p in parts.iter().rev() {
+                                    rev.merge(p);
+                                }
+                                prop_assert_eq!(&rev, &want);
+                                // Merged together, the parts are the delta.
+                                let mut whole = parts[0].clone();
+                                for p in &parts[1..] {
+                                    whole.merge(p);
+                                }
+                                prop_assert_eq!(&whole, &delta);
+                            }
+                        }
+                    }
+                }
+
                 #[test]
                 fn snapshots_round_trip((n, schedule) in steps::<$ty>()) {
                     let states = run::<$ty>(n, &schedule);

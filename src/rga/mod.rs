@@ -916,6 +916,81 @@ impl Rga {
         &self.context
     }
 
+    /// Splits into deltas of about `budget` bytes each. The characters go
+    /// in Lamport order, so every character's origin is in an earlier part,
+    /// the same one, or already at a receiver this text is a delta for: each
+    /// part merges on its own as it arrives, in order, and all of them give
+    /// `self`. A part's context is the dots it carries (characters and their
+    /// deletes); the rest of the context (a second delete of a character)
+    /// goes with the last part.
+    pub fn parts(&self, budget: usize) -> Vec<Rga> {
+        let weight = |s: &Span| {
+            let chars = self.cols[s.r as usize].chars(s.seq, s.len as usize);
+            chars.iter().map(|c| c.len_utf8()).sum::<usize>() + 40
+        };
+        // Spans in document order, cut so that none is over the budget.
+        let mut spans: Vec<Span> = Vec::new();
+        for s in self.spans() {
+            let mut s = *s;
+            let w = weight(&s);
+            if w > budget && s.len > 1 {
+                let per = (budget.saturating_sub(40) * s.len as usize / (w - 40)).max(1);
+                let per = u32::try_from(per).unwrap_or(u32::MAX);
+                while s.len > per {
+                    let right = s.split(per);
+                    spans.push(s);
+                    s = right;
+                }
+            }
+            spans.push(s);
+        }
+        // Lamport order decides the part of each span.
+        let mut order: Vec<usize> = (0..spans.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (x, y) = (&spans[a], &spans[b]);
+            (x.lamport, &self.replicas[x.r as usize], x.seq).cmp(&(
+                y.lamport,
+                &self.replicas[y.r as usize],
+                y.seq,
+            ))
+        });
+        let mut part_of = vec![0usize; spans.len()];
+        let (mut part, mut size) = (0, 0);
+        for i in order {
+            let w = weight(&spans[i]);
+            if size > 0 && size + w > budget {
+                part += 1;
+                size = 0;
+            }
+            size += w;
+            part_of[i] = part;
+        }
+        let count = part + 1;
+        let mut groups: Vec<Vec<Span>> = vec![Vec::new(); count];
+        let mut contexts = vec![CausalContext::new(); count];
+        for (s, p) in spans.into_iter().zip(part_of) {
+            let r = &self.replicas[s.r as usize];
+            let last = s.seq + u64::from(s.len) - 1;
+            contexts[p].add_range(r, s.seq, last);
+            if let Some(d) = s.del {
+                let dr = &self.replicas[d.r as usize];
+                let (a, b) = (d.seq, d.at(s.len - 1));
+                contexts[p].add_range(dr, a.min(b), a.max(b));
+            }
+            groups[p].push(s);
+        }
+        let mut carried = CausalContext::new();
+        for cc in &contexts {
+            carried.union(cc);
+        }
+        contexts[count - 1].union(&self.context.subtract(&carried));
+        groups
+            .into_iter()
+            .zip(contexts)
+            .map(|(g, cc)| Rga::from_spans(self.replicas.clone(), &self.cols, g, cc))
+            .collect()
+    }
+
     fn spans(&self) -> impl Iterator<Item = &Span> + Clone {
         self.chunks.iter().flat_map(|c| c.spans.iter())
     }
