@@ -398,6 +398,26 @@ impl Db {
         Ok(store)
     }
 
+    /// The objects of the next `names` names after `after` (from the first
+    /// when `None`), in name order: a page of a walk over every object
+    /// that holds a page in memory, not the replica.
+    pub fn page_after(
+        &self,
+        after: Option<&str>,
+        names: usize,
+    ) -> Result<Vec<(String, Object)>, DbError> {
+        let mut rows = rows_where(
+            &self.conn,
+            &self.path,
+            &format!(
+                "name IN (SELECT DISTINCT name FROM objects WHERE name > ?1 ORDER BY name LIMIT {names})"
+            ),
+            &[after.unwrap_or("")],
+        )?;
+        rows.sort_by(|a, b| (a.0.as_str(), a.1.ty()).cmp(&(b.0.as_str(), b.1.ty())));
+        Ok(rows)
+    }
+
     /// How many objects and history rows there are.
     pub fn counts(&self) -> Result<(u64, u64), DbError> {
         let count = |sql: &str| -> Result<u64, DbError> {

@@ -244,6 +244,18 @@ impl Store {
     }
 
     /// Every (name, object), in name then type order.
+    /// The names after `after` (all names when `None`), in order.
+    pub fn names_after<'a>(&'a self, after: Option<&'a str>) -> impl Iterator<Item = &'a str> + 'a {
+        use std::ops::Bound;
+        let lower = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        self.objects
+            .range::<str, _>((lower, Bound::Unbounded))
+            .map(|(n, _)| n.as_str())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Object)> {
         self.objects
             .iter()

@@ -362,6 +362,15 @@ fn fuzz_protocol_messages() {
         mutate(rng, &mut msg);
         let frame = mutate_text(rng, msg.to_string());
         for effect in protocol::handle(&server, &mut session, &frame) {
+            // A reply, however it was asked for, is JSON messages under the limit.
+            if let Effect::Stream(mut reply) = effect {
+                while let Some(text) = reply.next_message(&server) {
+                    assert!(text.len() <= session.max_message_bytes);
+                    serde_json::from_str::<serde_json::Value>(&text)
+                        .unwrap_or_else(|e| panic!("a reply that is not JSON ({e}): {text}"));
+                }
+                continue;
+            }
             if let Effect::Persist { delta, id } = effect {
                 // A delta (it may refer to what the receiver holds) travels
                 // as it decoded; merged, it must give a state that reloads.

@@ -1552,3 +1552,150 @@ fn listening_beyond_loopback_without_a_token_warns() {
         "{second}"
     );
 }
+
+/// A state several times the server's message limit, with objects larger
+/// than the limit (a set and a text), is pushed by a replica with all of it
+/// pending and pulled by a fresh one; every message stays under the limit.
+#[test]
+fn states_and_objects_larger_than_the_message_limit_sync_in_parts() {
+    let limit = 64 * 1024;
+    let server = Server::start(&["--max-message-bytes", &limit.to_string()]);
+    let url = server.url();
+    let (a, b) = (Agent::new("agent-1"), Agent::new("agent-2"));
+    let mut lines = String::new();
+    for i in 0..3000 {
+        lines.push_str(&format!("inc many:c{i:04} {}\n", i + 1));
+    }
+    // An or-set of about 200 KB and a text of about 150 KB, each one object.
+    for i in 0..4000 {
+        lines.push_str(&format!("add big:set member-{i:05}-{}\n", "x".repeat(30)));
+    }
+    let text: String = (0..150_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    lines.push_str(&format!("append big:text {text}\n"));
+    a.cmd(None)
+        .arg("batch")
+        .write_stdin(lines)
+        .assert()
+        .success();
+    // All of it is pending: the push goes in parts.
+    let out = a.ok(Some(&url), &["--json", "sync"]);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["sent"], 3002, "{report}");
+    assert!(
+        report["bytes_sent"].as_u64().unwrap() > 4 * limit as u64,
+        "{report}"
+    );
+    // A fresh replica pulls all of it.
+    let out = b.ok(Some(&url), &["--json", "sync"]);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert!(report["received"].as_u64().unwrap() >= 3002, "{report}");
+    assert!(
+        report["bytes_received"].as_u64().unwrap() > 4 * limit as u64,
+        "{report}"
+    );
+    assert_eq!(b.ok(None, &["get", "big:text"]), format!("{text}\n"));
+    assert_eq!(b.ok(None, &["get", "many:c2999"]), "3000\n");
+    let members: Value = serde_json::from_str(&b.ok(None, &["--json", "get", "big:set"])).unwrap();
+    assert_eq!(
+        members["value"].as_array().map(Vec::len),
+        Some(4000),
+        "{members}"
+    );
+    assert_eq!(objects_of(&a), objects_of(&b));
+    let log = server.log_now();
+    assert!(
+        !log.contains("too big") && !log.contains("too slow"),
+        "{log}"
+    );
+}
+
+/// The objects of an agent's export, without its replica id.
+fn objects_of(agent: &Agent) -> Value {
+    let out = agent.ok(None, &["export"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["objects"].clone()
+}
+
+/// Forwards one connection to `port`, cutting it after the server has sent
+/// `cut` bytes; returns the proxy's port.
+fn cutting_proxy(port: u16, cut: usize) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((client, _)) = listener.accept() else {
+            return;
+        };
+        let server = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = c_read.read(&mut buf) {
+                if n == 0 || s_write.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut s_read, mut c_write) = (server, client);
+        let mut buf = [0u8; 8192];
+        let mut sent = 0;
+        while sent < cut {
+            let n = match s_read.read(&mut buf[..(cut - sent).min(8192)]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if c_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            sent += n;
+        }
+        let _ = c_write.shutdown(std::net::Shutdown::Both);
+        let _ = s_read.shutdown(std::net::Shutdown::Both);
+    });
+    proxy
+}
+
+/// A sync cut off halfway keeps what arrived, and the next one brings only
+/// the rest.
+#[test]
+fn a_sync_cut_off_halfway_resumes_without_sending_again_what_arrived() {
+    let limit = 64 * 1024;
+    let server = Server::start(&["--max-message-bytes", &limit.to_string()]);
+    let url = server.url();
+    let a = Agent::new("agent-1");
+    let mut lines = String::new();
+    for i in 0..4000 {
+        lines.push_str(&format!("inc many:c{i:04}\n"));
+    }
+    for i in 0..3000 {
+        lines.push_str(&format!("add big:set member-{i:05}-{}\n", "y".repeat(40)));
+    }
+    a.cmd(None)
+        .arg("batch")
+        .write_stdin(lines)
+        .assert()
+        .success();
+    a.ok(Some(&url), &["sync"]);
+    // The whole pull, for scale.
+    let full = Agent::new("agent-3");
+    let report: Value = serde_json::from_str(&full.ok(Some(&url), &["--json", "sync"])).unwrap();
+    let whole = report["bytes_received"].as_u64().unwrap();
+    assert!(whole > 4 * limit as u64, "{report}");
+    // Cut after about half of it.
+    let b = Agent::new("agent-2");
+    let proxy = cutting_proxy(server.port, whole as usize / 2);
+    let (code, _, err) = b.run(Some(&format!("ws://127.0.0.1:{proxy}/ws")), &["sync"]);
+    assert_eq!(code, 3, "a lost connection is exit 3: {err}");
+    let kept: Value = serde_json::from_str(&b.ok(None, &["--json", "info"])).unwrap();
+    let kept = kept["objects"].as_u64().unwrap();
+    assert!(kept > 0, "the parts that arrived are kept");
+    let report: Value = serde_json::from_str(&b.ok(Some(&url), &["--json", "sync"])).unwrap();
+    let rest = report["bytes_received"].as_u64().unwrap();
+    assert!(
+        rest < whole * 3 / 4,
+        "the resumed sync received {rest} of {whole} bytes"
+    );
+    assert_eq!(objects_of(&a), objects_of(&b));
+}

@@ -8,10 +8,14 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use crdt::Object;
+use crdt::db::Db;
+use crdt::store::{Store, StoreVersion};
 use crdt::sync::auth::Auth;
 use crdt::sync::client::{Client, ClientError, SyncReport};
+use crdt::sync::parts::{Local, version_weight};
+use crdt::sync::protocol::selected;
 use crdt::sync::server::{Config, Server};
+use crdt::{Object, ReplicaId};
 use serde_json::{Value, json};
 
 use super::args::ServeArgs;
@@ -38,7 +42,7 @@ impl Ctx {
         Client::connect(url, self.token.as_deref(), self.timeout(), &me)
     }
 
-    /// Syncs the selected objects of the local replica under its lock.
+    /// Syncs the selected objects of the local replica.
     pub fn sync_selected(
         &self,
         select: &[String],
@@ -55,19 +59,98 @@ impl Ctx {
         select: &[String],
         watch: bool,
     ) -> Result<(Client, SyncReport), ClientError> {
-        let timeout = self.timeout();
-        let mut outcome = None;
-        let source = format!("sync {}", self.url.as_deref().unwrap_or_default());
-        let saved = self.update(&source, |c| {
-            c.load_all()?;
-            outcome = Some(client.sync(c.store_mut(), select, watch, timeout));
-            Ok(())
-        });
-        if let Err(e) = saved {
-            return Err(ClientError::Lost(format!("{e:#}")));
-        }
-        let report = outcome.expect("the closure ran")?;
+        let local = |e: anyhow::Error| ClientError::Local(format!("{e:#}"));
+        let db = self.open_or_create().map_err(local)?;
+        let mut local = DbLocal {
+            replica: db.replica().clone(),
+            db,
+            source: format!("sync {}", self.url.as_deref().unwrap_or_default()),
+        };
+        let report = client.sync(&mut local, select, watch, self.timeout())?;
         Ok((client, report))
+    }
+}
+
+/// The local replica's database as the sync client's local side: each part
+/// that arrives is merged and committed in a transaction of its own (one
+/// history row per object it changed), so memory holds a part, and a sync
+/// cut off halfway keeps every part that arrived.
+struct DbLocal {
+    db: Db,
+    replica: ReplicaId,
+    source: String,
+}
+
+/// Names read per page when listing versions.
+const VERSION_PAGE: usize = 256;
+
+impl Local for DbLocal {
+    fn replica(&self) -> ReplicaId {
+        self.replica.clone()
+    }
+
+    fn versions_after(
+        &mut self,
+        select: &[String],
+        after: Option<&str>,
+        budget: usize,
+    ) -> Result<(StoreVersion, Option<String>), String> {
+        let mut out = StoreVersion::new();
+        let mut size = 0;
+        let mut cursor = after.map(str::to_string);
+        let mut last: Option<String> = None;
+        loop {
+            let page = self
+                .db
+                .page_after(cursor.as_deref(), VERSION_PAGE)
+                .map_err(|e| e.to_string())?;
+            let Some((end, _)) = page.last() else {
+                return Ok((out, None));
+            };
+            let end = end.clone();
+            for (name, o) in page {
+                if !selected(select, &name) {
+                    continue;
+                }
+                if size > budget && last.as_deref() != Some(name.as_str()) {
+                    return Ok((out, last));
+                }
+                let vv = o.version();
+                size += version_weight(&name, &vv);
+                out.insert((name.clone(), o.ty()), vv);
+                last = Some(name);
+            }
+            cursor = Some(end);
+        }
+    }
+
+    fn merge_part(&mut self, delta: &Store) -> Result<usize, String> {
+        let mut c = self
+            .db
+            .change(&self.source, super::ops::now_ms())
+            .map_err(|e| e.to_string())?;
+        for (name, _) in delta.iter() {
+            c.load_name(name).map_err(|e| e.to_string())?;
+        }
+        let changed = Local::merge_part(c.store_mut(), delta)?;
+        c.commit().map_err(|e| e.to_string())?;
+        Ok(changed)
+    }
+
+    fn deltas(&mut self, want: &StoreVersion) -> Result<Store, String> {
+        let mut delta = Store::new(self.replica.clone());
+        let mut name: Option<&str> = None;
+        let mut held = Store::new(self.replica.clone());
+        for ((n, ty), vv) in want {
+            if name != Some(n.as_str()) {
+                held = self.db.load_name(n).map_err(|e| e.to_string())?;
+                name = Some(n);
+            }
+            if let Some(o) = held.get(n, *ty) {
+                delta.merge_object(n, &o.delta_since(vv));
+            }
+        }
+        Ok(delta)
     }
 }
 

@@ -12,7 +12,7 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 use crate::clock::ReplicaId;
-use crate::store::Store;
+use crate::sync::parts::{self, Local};
 use crate::sync::protocol::{self, ProtoError};
 
 #[derive(Debug, Error)]
@@ -28,6 +28,9 @@ pub enum ClientError {
     Protocol(#[from] ProtoError),
     #[error("connection lost: {0}")]
     Lost(String),
+    /// The local replica could not be read or written.
+    #[error("{0}")]
+    Local(String),
 }
 
 /// An open, greeted connection.
@@ -36,6 +39,8 @@ pub struct Client {
     pub server_replica: String,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// The server's message limit (from `welcome`): messages are split to fit.
+    pub limit: usize,
     next_id: u64,
 }
 
@@ -110,22 +115,29 @@ impl Client {
             .set_write_timeout(Some(timeout))
             .map_err(|e| unreachable(e.to_string()))?;
         stream.set_nodelay(true).ok();
-        let (ws, _) = tungstenite::client_tls(request, stream).map_err(|e| match e {
-            tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp)) => {
-                let body = resp
-                    .body()
-                    .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).trim().to_string())
-                    .unwrap_or_default();
-                ClientError::Refused(format!("HTTP {} {body}", resp.status()))
-            }
-            other => unreachable(other.to_string()),
-        })?;
+        // A server with a large --max-message-bytes may send a register
+        // that large in one message: read what it may send.
+        let config = tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(1 << 30))
+            .max_frame_size(Some(1 << 30));
+        let (ws, _) = tungstenite::client_tls_with_config(request, stream, Some(config), None)
+            .map_err(|e| match e {
+                tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp)) => {
+                    let body = resp
+                        .body()
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+                        .unwrap_or_default();
+                    ClientError::Refused(format!("HTTP {} {body}", resp.status()))
+                }
+                other => unreachable(other.to_string()),
+            })?;
         let mut client = Client {
             ws,
             server_replica: String::new(),
             bytes_sent: 0,
             bytes_received: 0,
+            limit: protocol::DEFAULT_MAX_MESSAGE_BYTES,
             next_id: 1,
         };
         client.send(&protocol::hello(me))?;
@@ -134,11 +146,17 @@ impl Client {
             .ok_or_else(|| ClientError::Lost("no welcome".into()))?;
         protocol::expect_type(&welcome, "welcome")?;
         client.server_replica = welcome["replica"].as_str().unwrap_or("").to_string();
+        if let Some(limit) = welcome["max_message_bytes"].as_u64() {
+            client.limit = usize::try_from(limit).unwrap_or(usize::MAX).max(1024);
+        }
         Ok(client)
     }
 
     pub fn send(&mut self, msg: &Value) -> Result<(), ClientError> {
-        let text = msg.to_string();
+        self.send_text(msg.to_string())
+    }
+
+    fn send_text(&mut self, text: String) -> Result<(), ClientError> {
         self.bytes_sent += text.len() as u64;
         self.ws
             .send(Message::text(text))
@@ -181,7 +199,7 @@ impl Client {
     fn reply(
         &mut self,
         id: u64,
-        local: &mut Store,
+        local: &mut dyn Local,
         timeout: Duration,
     ) -> Result<Value, ClientError> {
         loop {
@@ -189,11 +207,9 @@ impl Client {
                 .recv(timeout)?
                 .ok_or_else(|| ClientError::Lost("no reply in time".into()))?;
             if msg["type"] == "update" {
-                let delta = protocol::decode_objects(msg.get("objects"), local.replica())?;
+                let delta = protocol::decode_objects(msg.get("objects"), &local.replica())?;
                 // An update this replica cannot place yet arrives again with the sync.
-                if local.check_mergeable(&delta).is_ok() {
-                    local.merge(&delta);
-                }
+                let _ = local.merge_part(&delta);
                 continue;
             }
             if msg.get("id").and_then(Value::as_u64) == Some(id) || msg["type"] == "error" {
@@ -203,27 +219,61 @@ impl Client {
     }
 
     /// Pulls what `local` lacks of the selected objects and pushes what the
-    /// server lacks, until both have the same versions. With `watch`, the
-    /// server then sends `update`s for them (see [`Client::recv`]).
+    /// server lacks, until both have the same versions. It goes a range of
+    /// names at a time, and each range's reply and pushes a part at a time
+    /// (see [`parts`]): every part is merged (and, for the local database,
+    /// written) as it arrives, so a sync cut off halfway keeps what arrived
+    /// and the next one asks only for the rest. With `watch`, the server
+    /// then sends `update`s for them (see [`Client::recv`]).
     pub fn sync(
         &mut self,
-        local: &mut Store,
+        local: &mut dyn Local,
         select: &[String],
         watch: bool,
         timeout: Duration,
     ) -> Result<SyncReport, ClientError> {
         let (sent0, recv0) = (self.bytes_sent, self.bytes_received);
-        let id = self.take_id();
-        self.send(&protocol::sync_request(local, select, watch, id))?;
-        let reply = self.reply(id, local, timeout)?;
-        let push_id = self.take_id();
-        let (push, received) = protocol::apply_sync_reply(local, &reply, push_id)?;
-        let mut sent = 0;
-        if let Some(push) = push {
-            sent = push["objects"].as_array().map_or(0, Vec::len);
-            self.send(&push)?;
-            let ack = self.reply(push_id, local, timeout)?;
-            protocol::expect_type(&ack, "ack")?;
+        let budget = parts::part_budget(self.limit);
+        let (mut received, mut sent) = (0, 0);
+        let mut after: Option<String> = None;
+        let mut first = true;
+        loop {
+            let (versions, upto) = local
+                .versions_after(select, after.as_deref(), budget)
+                .map_err(ClientError::Local)?;
+            let id = self.take_id();
+            let range = (after.as_deref(), upto.as_deref());
+            self.send(&protocol::sync_request(
+                select,
+                &versions,
+                range,
+                watch && first,
+                id,
+            ))?;
+            let want = loop {
+                let msg = self.reply(id, local, timeout)?;
+                let (changed, more, want) = protocol::apply_reply_part(local, &msg)?;
+                received += changed;
+                if !more {
+                    break want;
+                }
+            };
+            if !want.is_empty() {
+                let delta = local.deltas(&want).map_err(ClientError::Local)?;
+                let pushes = protocol::push_messages(&delta, self.limit, self.next_id + 1)?;
+                self.next_id += pushes.len() as u64;
+                for (id, text, _) in pushes {
+                    self.send_text(text)?;
+                    let ack = self.reply(id, local, timeout)?;
+                    protocol::expect_type(&ack, "ack")?;
+                }
+                sent += delta.len();
+            }
+            match upto {
+                Some(u) => after = Some(u),
+                None => break,
+            }
+            first = false;
         }
         Ok(SyncReport {
             received,

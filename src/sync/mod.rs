@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod metrics;
+pub mod parts;
 pub mod persist;
 pub mod protocol;
 

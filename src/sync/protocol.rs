@@ -8,14 +8,18 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::clock::{Causality, ReplicaId, VersionVector};
+use crate::clock::{Causality, ReplicaId};
 use crate::codec::{At, push_json_str, vv_json};
 use crate::error::SnapshotError;
 use crate::object::{CrdtType, Object};
 use crate::store::{Store, StoreVersion, selects};
 use crate::sync::auth::Grant;
+use crate::sync::parts::{self, Local, Reply};
 
 pub const PROTOCOL: u64 = 1;
+
+/// The server's default `--max-message-bytes`.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 << 20;
 
 /// A protocol error: a code from `docs/protocol.md` and a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -301,6 +305,9 @@ pub struct Session {
     pub watching: Option<Vec<String>>,
     /// The replicas this connection's token may speak for.
     pub grant: Grant,
+    /// The server's `--max-message-bytes` (told to the client in `welcome`,
+    /// so it can size its messages; replies are split to fit it).
+    pub max_message_bytes: usize,
 }
 
 impl Default for Session {
@@ -309,6 +316,7 @@ impl Default for Session {
             replica: None,
             watching: None,
             grant: Grant::Any,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
@@ -341,6 +349,8 @@ pub fn check_push(server: &Store, session: &Session, delta: &Store) -> Result<()
 pub enum Effect {
     /// Send this message to the client.
     Reply(Value),
+    /// Send this reply, a message at a time as the client reads them.
+    Stream(Box<Reply>),
     /// Write this delta durably, then call [`commit_push`] (with `id`).
     Persist { delta: Store, id: Option<Value> },
     /// Close the connection with this close code after the replies.
@@ -447,7 +457,8 @@ fn handle_value(
             }
             session.replica = Some(replica);
             Ok(vec![Effect::Reply(with_id(
-                json!({"type": "welcome", "replica": server.replica().as_str(), "protocol": PROTOCOL}),
+                json!({"type": "welcome", "replica": server.replica().as_str(), "protocol": PROTOCOL,
+                       "max_message_bytes": session.max_message_bytes}),
                 id,
             ))])
         }
@@ -474,6 +485,10 @@ pub struct SyncRequest {
     pub select: Vec<String>,
     pub versions: StoreVersion,
     pub watch: bool,
+    /// The range of names this request covers: after `after` (exclusive),
+    /// up to `upto` (inclusive); `None`: unbounded.
+    pub after: Option<String>,
+    pub upto: Option<String>,
 }
 
 pub fn decode_sync(msg: &Value) -> Result<SyncRequest, ProtoError> {
@@ -484,10 +499,17 @@ pub fn decode_sync(msg: &Value) -> Result<SyncRequest, ProtoError> {
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(bad("\"watch\" must be true or false")),
     };
+    let bound = |field: &str| match msg.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(bad(format!("\"{field}\" must be a name or null"))),
+    };
     Ok(SyncRequest {
         select,
         versions,
         watch,
+        after: bound("after")?,
+        upto: bound("upto")?,
     })
 }
 
@@ -502,68 +524,12 @@ pub fn handle_sync(
     if req.watch {
         session.watching = Some(req.select.clone());
     }
-    vec![Effect::Reply(with_id(
-        sync_reply(server, &req.select, &req.versions),
-        id,
-    ))]
-}
-
-/// What a client at `theirs` lacks of the selected objects, and which of its
-/// objects have something the server lacks.
-pub fn sync_reply(server: &Store, select: &[String], theirs: &StoreVersion) -> Value {
-    use std::cmp::Ordering;
-    let empty = VersionVector::new();
-    // Deltas of the selected objects the client is behind on, and the
-    // server's versions of those where the client has more. Both lists are
-    // in (name, type) order: one walk, no lookups, nothing copied for the
-    // objects the client has (a sync costs what it sends).
-    let mut delta = Store::new(server.replica().clone());
-    let mut want: Vec<Value> = Vec::new();
-    let mut mine = server
-        .iter()
-        .filter(|(n, _)| selected(select, n))
-        .peekable();
-    let mut their = theirs
-        .iter()
-        .filter(|((n, _), _)| selected(select, n))
-        .peekable();
-    let mut wanted = |name: &str, ty: CrdtType, mine: Option<&Object>| {
-        let my_vv = mine.map_or(empty.clone(), Object::version);
-        want.push(json!({"name": name, "type": ty.as_str(), "version": vv_json(&my_vv)}));
-    };
-    loop {
-        let order = match (mine.peek(), their.peek()) {
-            (None, None) => break,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some((n, o)), Some(((tn, tt), _))) => (*n, o.ty()).cmp(&(tn.as_str(), *tt)),
-        };
-        match order {
-            Ordering::Less => {
-                let (name, o) = mine.next().expect("peeked");
-                if !o.covered_by(&empty) {
-                    delta.insert_object(name, o.delta_since(&empty));
-                }
-            }
-            Ordering::Greater => {
-                let ((name, ty), vv) = their.next().expect("peeked");
-                if !vv.is_empty() {
-                    wanted(name, *ty, None);
-                }
-            }
-            Ordering::Equal => {
-                let (name, o) = mine.next().expect("peeked");
-                let (_, vv) = their.next().expect("peeked");
-                if !o.covered_by(vv) {
-                    delta.insert_object(name, o.delta_since(vv));
-                }
-                if !o.has_seen(vv) {
-                    wanted(name, o.ty(), Some(o));
-                }
-            }
-        }
-    }
-    json!({"type": "sync-reply", "objects": objects_json(&delta), "want": want})
+    let _ = server;
+    vec![Effect::Stream(Box::new(Reply::new(
+        id.cloned(),
+        &req,
+        session.max_message_bytes,
+    )))]
 }
 
 /// How a merge on the server resolved concurrent changes, for metrics.
@@ -636,7 +602,7 @@ pub fn commit_push(
 }
 
 /// `{"name":NAME,"type":"TYPE",` - the start of an object entry, name first.
-fn push_object_head(out: &mut String, name: &str, ty: CrdtType) {
+pub(crate) fn push_object_head(out: &mut String, name: &str, ty: CrdtType) {
     out.push_str("{\"name\":");
     push_json_str(out, name);
     out.push_str(",\"type\":\"");
@@ -670,43 +636,178 @@ pub fn hello(replica: &ReplicaId) -> Value {
     json!({"type": "hello", "replica": replica.as_str(), "protocol": PROTOCOL})
 }
 
-/// The `sync` a client sends: its versions of the selected objects.
-pub fn sync_request(local: &Store, select: &[String], watch: bool, id: u64) -> Value {
-    json!({"type": "sync", "id": id, "select": select, "versions": versions_json(local, select), "watch": watch})
+/// The `sync` a client sends: its `versions` of the selected objects in
+/// the range of names after `after`, up to `upto` (see [`parts::Local`]).
+pub fn sync_request(
+    select: &[String],
+    versions: &StoreVersion,
+    range: (Option<&str>, Option<&str>),
+    watch: bool,
+    id: u64,
+) -> Value {
+    let versions: Vec<Value> = versions
+        .iter()
+        .map(|((n, t), vv)| json!({"name": n, "type": t.as_str(), "version": vv_json(vv)}))
+        .collect();
+    let mut msg =
+        json!({"type": "sync", "id": id, "select": select, "versions": versions, "watch": watch});
+    if let Some(a) = range.0 {
+        msg["after"] = json!(a);
+    }
+    if let Some(u) = range.1 {
+        msg["upto"] = json!(u);
+    }
+    msg
 }
 
-/// Applies a `sync-reply` to the local store; returns the `push` to send
-/// (or `None` when the server lacks nothing) and how many objects changed here.
-pub fn apply_sync_reply(
-    local: &mut Store,
+/// One message of a `sync-reply`, merged into `local`: how many objects
+/// changed here, whether more messages of the reply follow, and (in the
+/// last) the server's versions of what it wants.
+pub fn apply_reply_part(
+    local: &mut dyn Local,
     reply: &Value,
-    id: u64,
-) -> Result<(Option<Value>, usize), ProtoError> {
+) -> Result<(usize, bool, StoreVersion), ProtoError> {
     expect_type(reply, "sync-reply")?;
     let server = ReplicaId::new("server").expect("valid");
     let incoming = decode_objects(reply.get("objects"), &server)?;
-    local
-        .check_mergeable(&incoming)
-        .map_err(|e| ProtoError::new("bad-state", e))?;
-    let before = local.versions();
-    local.merge(&incoming);
-    let changed = local
-        .versions()
-        .iter()
-        .filter(|(k, v)| before.get(*k) != Some(*v))
-        .count();
-    let want = decode_versions(reply.get("want"))?;
-    if want.is_empty() {
-        return Ok((None, changed));
+    let changed = if incoming.is_empty() {
+        0
+    } else {
+        local
+            .merge_part(&incoming)
+            .map_err(|e| ProtoError::new("bad-state", e))?
+    };
+    let more = match reply.get("more") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("\"more\" must be true or false")),
+    };
+    let want = match reply.get("want") {
+        None | Some(Value::Null) if more => StoreVersion::new(),
+        w => decode_versions(w)?,
+    };
+    Ok((changed, more, want))
+}
+
+/// The `push` messages that carry `delta` under a server's message limit,
+/// numbered from `first_id`: `(id, text, objects)`.
+pub fn push_messages(
+    delta: &Store,
+    limit: usize,
+    first_id: u64,
+) -> Result<Vec<(u64, String, usize)>, ProtoError> {
+    let budget = parts::part_budget(limit);
+    let mut all = Vec::new();
+    for (name, o) in delta.iter() {
+        all.extend(parts::entries(name, o, budget, limit)?);
     }
-    let mut delta = Store::new(local.replica().clone());
-    for ((name, ty), vv) in &want {
-        if let Some(o) = local.get(name, *ty) {
-            delta.merge_object(name, &o.delta_since(vv));
+    Ok(parts::pack(all, budget)
+        .into_iter()
+        .enumerate()
+        .map(|(i, group)| {
+            let id = first_id + i as u64;
+            let text = parts::message(
+                &format!("{{\"type\":\"push\",\"id\":{id},\"objects\":["),
+                &group,
+                "]}",
+            );
+            (id, text, group.len())
+        })
+        .collect())
+}
+
+/// What a sync exchanged: messages and their bytes, both ways.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Exchanged {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
+/// A whole client sync of `client` against a server's store, without
+/// sockets: what [`crate::sync::client::Client::sync`] and the server do
+/// over a connection, with the server's message limit `limit` (tests and
+/// embedders use it; every message is checked against the limit).
+pub fn sync_in_memory(
+    server: &mut Store,
+    client: &mut Store,
+    select: &[String],
+    limit: usize,
+) -> Result<Exchanged, ProtoError> {
+    let mut session = Session {
+        max_message_bytes: limit,
+        ..Session::default()
+    };
+    let mut ex = Exchanged::default();
+    let count = |ex: &mut Exchanged, text: &str| -> Result<(), ProtoError> {
+        ex.messages += 1;
+        ex.bytes += text.len();
+        if text.len() > limit {
+            return Err(ProtoError::new(
+                "too-big",
+                format!(
+                    "a message of {} bytes, over the limit of {limit}",
+                    text.len()
+                ),
+            ));
+        }
+        Ok(())
+    };
+    handle(server, &mut session, &hello(client.replica()).to_string());
+    let budget = parts::part_budget(limit);
+    let mut after: Option<String> = None;
+    let mut next_id = 1;
+    loop {
+        let (versions, upto) = Local::versions_after(client, select, after.as_deref(), budget)
+            .map_err(|e| ProtoError::new("bad-state", e))?;
+        let req = sync_request(
+            select,
+            &versions,
+            (after.as_deref(), upto.as_deref()),
+            false,
+            next_id,
+        )
+        .to_string();
+        next_id += 1;
+        count(&mut ex, &req)?;
+        let mut want = StoreVersion::new();
+        for effect in handle(server, &mut session, &req) {
+            let mut reply = match effect {
+                Effect::Stream(r) => r,
+                Effect::Reply(v) => return Err(ProtoError::new("server-error", v.to_string())),
+                _ => continue,
+            };
+            while let Some(text) = reply.next_message(server) {
+                count(&mut ex, &text)?;
+                let msg: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+                let (_, _, w) = apply_reply_part(client, &msg)?;
+                want.extend(w);
+            }
+        }
+        if !want.is_empty() {
+            let delta =
+                Local::deltas(client, &want).map_err(|e| ProtoError::new("bad-state", e))?;
+            for (_, text, _) in push_messages(&delta, limit, next_id)? {
+                next_id += 1;
+                count(&mut ex, &text)?;
+                for effect in handle(server, &mut session, &text) {
+                    match effect {
+                        Effect::Persist { delta, id } => {
+                            check_push(server, &session, &delta)?;
+                            commit_push(server, &delta, id.as_ref());
+                        }
+                        Effect::Reply(v) => {
+                            return Err(ProtoError::new("server-error", v.to_string()));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        match upto {
+            Some(u) => after = Some(u),
+            None => return Ok(ex),
         }
     }
-    let push = json!({"type": "push", "id": id, "objects": objects_json(&delta)});
-    Ok((Some(push), changed))
 }
 
 /// Checks a reply's type; an `error` reply becomes a [`ProtoError`].
@@ -770,26 +871,7 @@ mod test {
 
     /// Runs a whole client sync against a server store, without sockets.
     fn sync(server: &mut Store, client: &mut Store, select: &[String]) {
-        let mut session = Session::default();
-        let e = handle(server, &mut session, &hello(client.replica()).to_string());
-        assert_eq!(replies(&e)[0]["type"], "welcome");
-        let e = handle(
-            server,
-            &mut session,
-            &sync_request(client, select, false, 1).to_string(),
-        );
-        let reply = replies(&e).remove(0);
-        let (push, _) = apply_sync_reply(client, &reply, 2).unwrap();
-        if let Some(push) = push {
-            let e = handle(server, &mut session, &push.to_string());
-            let Effect::Persist { delta, id } = &e[0] else {
-                panic!("push must persist first")
-            };
-            let (ack, _) = commit_push(server, delta, id.as_ref());
-            let ack: Value = serde_json::from_str(&ack).unwrap();
-            assert_eq!(ack["type"], "ack");
-            assert_eq!(ack["id"], 2);
-        }
+        sync_in_memory(server, client, select, DEFAULT_MAX_MESSAGE_BYTES).unwrap();
     }
 
     /// Decoding from text takes a typed shortcut: it must agree with the
@@ -954,19 +1036,8 @@ mod test {
         }
         sync(&mut server, &mut b, &[]);
         // agent-1 now syncs: what crosses the wire is small.
-        let mut session = Session::default();
-        handle(&server, &mut session, &hello(a.replica()).to_string());
-        let req = sync_request(&a, &[], false, 1).to_string();
-        let reply = replies(&handle(&server, &mut session, &req))
-            .remove(0)
-            .to_string();
-        assert!(
-            req.len() + reply.len() < 2048,
-            "{} + {} bytes",
-            req.len(),
-            reply.len()
-        );
-        apply_sync_reply(&mut a, &serde_json::from_str(&reply).unwrap(), 2).unwrap();
+        let ex = sync_in_memory(&mut server, &mut a, &[], DEFAULT_MAX_MESSAGE_BYTES).unwrap();
+        assert!(ex.bytes < 2048, "{ex:?}");
         assert_eq!(
             a.get("tasks:big", CrdtType::OrSet)
                 .unwrap()
@@ -996,28 +1067,7 @@ mod text_test {
     }
 
     fn run_sync(server: &mut Store, client: &mut Store) {
-        let mut session = Session::default();
-        handle(server, &mut session, &hello(client.replica()).to_string());
-        let e = handle(
-            server,
-            &mut session,
-            &sync_request(client, &[], false, 1).to_string(),
-        );
-        let Effect::Reply(reply) = &e[0] else {
-            panic!()
-        };
-        let reply: Value = serde_json::from_str(&reply.to_string()).unwrap();
-        let (push, _) = apply_sync_reply(client, &reply, 2).unwrap();
-        if let Some(push) = push {
-            let e = handle(server, &mut session, &push.to_string());
-            match &e[0] {
-                Effect::Persist { delta, id } => {
-                    commit_push(server, delta, id.as_ref());
-                }
-                Effect::Reply(v) => panic!("{v}"),
-                _ => panic!(),
-            }
-        }
+        sync_in_memory(server, client, &[], DEFAULT_MAX_MESSAGE_BYTES).unwrap();
     }
 
     #[test]

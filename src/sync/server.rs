@@ -10,7 +10,7 @@
 //! disk; should the fsync fail the server stops rather than serve changes it
 //! could not keep.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +31,7 @@ use crate::store::Store;
 use crate::sync::auth::{Auth, Grant, Tokens};
 use crate::sync::metrics::{Metrics, StateSizes};
 use crate::sync::offload::{self, BIG_FRAME, BIG_OBJECT, Decoded, Done, Job, Worker};
+use crate::sync::parts::Reply;
 use crate::sync::persist::{Durable, Entry, Loaded, encode_entry};
 use crate::sync::protocol::{self, Effect, Session};
 
@@ -150,6 +151,9 @@ struct Ws {
     authorization: Option<String>,
     /// Messages of this round, sent once the round's changes are on disk.
     outbox: Vec<String>,
+    /// Sync replies being sent, a message at a time as the client reads
+    /// them (in order: a second sync is answered after the first).
+    replies: VecDeque<Box<Reply>>,
     /// A watcher's update of this round so far: the changes of the round's
     /// pushes that it selects, merged (sent after the outbox).
     update: Option<Store>,
@@ -638,8 +642,10 @@ impl Server {
                 continue;
             };
             ws.dirty = false;
-            match flush(ws, &mut self.metrics) {
-                Ok(()) => {}
+            match flush(ws, &mut self.metrics, &self.store) {
+                Ok(Flushed::Done) => {}
+                // The socket takes more: the reply goes on next turn.
+                Ok(Flushed::More) => round.again.push(token),
                 Err(why) => {
                     (self.log)(format!("{peer}: {why}"));
                     gone.push((token, why));
@@ -708,11 +714,13 @@ impl Ctx<'_> {
                         ),
                         session: Session {
                             grant,
+                            max_message_bytes: self.config.max_message_bytes,
                             ..Session::default()
                         },
                         busy: false,
                         authorization,
                         outbox: Vec::new(),
+                        replies: VecDeque::new(),
                         update: None,
                         last_heard: Instant::now(),
                         pinged: false,
@@ -1194,8 +1202,10 @@ impl Ctx<'_> {
                 let ms = started.elapsed().as_secs_f64() * 1e3;
                 self.metrics.observe("all", "sync", ms);
                 for effect in effects {
-                    if let Effect::Reply(v) = effect {
-                        ws.outbox.push(v.to_string());
+                    match effect {
+                        Effect::Reply(v) => ws.outbox.push(v.to_string()),
+                        Effect::Stream(r) => ws.replies.push_back(r),
+                        _ => {}
                     }
                 }
                 return;
@@ -1227,6 +1237,7 @@ impl Ctx<'_> {
         for effect in effects {
             match effect {
                 Effect::Reply(v) => ws.outbox.push(v.to_string()),
+                Effect::Stream(r) => ws.replies.push_back(r),
                 Effect::Close(code) => {
                     close(ws, CloseCode::from(code), "closing");
                     return;
@@ -1386,8 +1397,24 @@ fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
     ws.closing = Some((Instant::now() + CLOSE_TIMEOUT, reason.to_string()));
 }
 
-/// Sends the outbox and whatever a full socket held back.
-fn flush(ws: &mut Ws, metrics: &mut Metrics) -> Result<(), String> {
+/// Bytes of sync replies a connection is given per turn of the loop, so
+/// one client pulling a large state does not hold up the others.
+const REPLY_BUDGET: usize = 4 << 20;
+
+/// What [`flush`] left.
+enum Flushed {
+    /// Everything out, or the socket is full (its writable event comes).
+    Done,
+    /// A reply has more to send and the socket takes more: next turn.
+    More,
+}
+
+/// Sends the outbox and whatever a full socket held back, then the next
+/// messages of its sync replies while the socket takes them: a reply is
+/// made a message at a time, only when the one before it is out of the
+/// server's buffers (flow control: the server holds at most a message of
+/// a reply unsent, whatever the reply's size).
+fn flush(ws: &mut Ws, metrics: &mut Metrics, store: &Store) -> Result<Flushed, String> {
     if let Some(update) = ws.update.take() {
         ws.outbox.push(protocol::update_text(&update));
     }
@@ -1400,14 +1427,45 @@ fn flush(ws: &mut Ws, metrics: &mut Metrics) -> Result<(), String> {
                 return Err("too slow to read its updates; disconnected".into());
             }
             // Closing or closed: what is left cannot be sent.
-            Err(_) => return Ok(()),
+            Err(_) => return Ok(Flushed::Done),
         }
     }
-    match ws.ws.flush() {
-        Ok(()) => Ok(()),
-        Err(e) if super::is_timeout(&e) => Ok(()),
-        Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => Ok(()),
-        Err(e) => Err(e.to_string()),
+    let mut given = 0;
+    loop {
+        match ws.ws.flush() {
+            Ok(()) => {}
+            Err(e) if super::is_timeout(&e) => return Ok(Flushed::Done),
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                return Ok(Flushed::Done);
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        if ws.closing.is_some() {
+            return Ok(Flushed::Done);
+        }
+        let Some(reply) = ws.replies.front_mut() else {
+            return Ok(Flushed::Done);
+        };
+        if given >= REPLY_BUDGET {
+            return Ok(Flushed::More);
+        }
+        match reply.next_message(store) {
+            Some(text) => {
+                given += text.len();
+                metrics.bytes_out += text.len() as u64;
+                match ws.ws.write(Message::text(text)) {
+                    Ok(()) => {}
+                    Err(e) if super::is_timeout(&e) => {}
+                    Err(tungstenite::Error::WriteBufferFull(_)) => {
+                        return Err("too slow to read its replies; disconnected".into());
+                    }
+                    Err(_) => return Ok(Flushed::Done),
+                }
+            }
+            None => {
+                ws.replies.pop_front();
+            }
+        }
     }
 }
 
