@@ -951,20 +951,40 @@ fn a_change_the_endpoint_refuses_changes_nothing() {
         (format!("ws://127.0.0.1:{port}/ws"), None),
         (format!("ws://127.0.0.1:{port}/ws"), Some("wrong-token")),
     ];
+    let snapshot = a.dir.path().join("n.json");
+    let b = Agent::new("agent-2");
+    b.ok(None, &["inc", "n", "5"]);
+    b.ok(None, &["export", "-o", snapshot.to_str().unwrap()]);
     for (url, token) in cases {
-        let mut cmd = a.cmd(Some(&url));
-        if let Some(t) = token {
-            cmd.env("CRDT_TOKEN", t);
+        // A change command, a batch and an import alike.
+        let runs: [(&[&str], Option<&str>); 3] = [
+            (&["inc", "n"], None),
+            (&["batch"], Some("inc n\ninc m\n")),
+            (&["import", snapshot.to_str().unwrap()], None),
+        ];
+        for (args, stdin) in runs {
+            let mut cmd = a.cmd(Some(&url));
+            if let Some(t) = token {
+                cmd.env("CRDT_TOKEN", t);
+            }
+            cmd.args(args);
+            if let Some(input) = stdin {
+                cmd.write_stdin(input);
+            }
+            let out = cmd.output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{url} {token:?} {args:?}: {err}"
+            );
+            assert!(err.contains("nothing was changed"), "{url} {args:?}: {err}");
+            assert_eq!(
+                a.ok(None, &["get", "n"]),
+                "1\n",
+                "{url} {token:?} {args:?} changed the state"
+            );
         }
-        let out = cmd.args(["inc", "n"]).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{url} {token:?}: {err}");
-        assert!(err.contains("nothing was changed"), "{url}: {err}");
-        assert_eq!(
-            a.ok(None, &["get", "n"]),
-            "1\n",
-            "{url} {token:?} changed the state"
-        );
     }
     // The right token: synced, exit 0.
     let out = a
@@ -1698,4 +1718,97 @@ fn a_sync_cut_off_halfway_resumes_without_sending_again_what_arrived() {
         "the resumed sync received {rest} of {whole} bytes"
     );
     assert_eq!(objects_of(&a), objects_of(&b));
+}
+
+/// `batch` and `import` given `--url` sync what they changed; unreachable,
+/// they keep it locally and exit 3.
+#[test]
+fn batch_and_import_with_a_url_sync_what_they_changed() {
+    let server = Server::start(&[]);
+    let url = server.url();
+    let (a, b, c) = (
+        Agent::new("agent-1"),
+        Agent::new("agent-2"),
+        Agent::new("agent-3"),
+    );
+    a.cmd(Some(&url))
+        .arg("batch")
+        .write_stdin("inc metrics:requests 2\nadd tasks:active t1\n")
+        .assert()
+        .success();
+    b.ok(Some(&url), &["sync"]);
+    assert_eq!(b.ok(None, &["get", "metrics:requests"]), "2\n");
+    assert_eq!(b.ok(None, &["get", "tasks:active"]), "\"t1\"\n");
+    // An import with --url sends what it brought.
+    let file = c.dir.path().join("x.json");
+    c.ok(None, &["set", "config:global", "{\"mode\":\"safe\"}"]);
+    c.ok(None, &["export", "-o", file.to_str().unwrap()]);
+    let out = a.ok(Some(&url), &["--json", "import", file.to_str().unwrap()]);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["synced"], true, "{report}");
+    b.ok(Some(&url), &["sync"]);
+    assert_eq!(
+        b.ok(None, &["get", "config:global"]),
+        "{\"mode\":\"safe\"}\n"
+    );
+    // Nobody listening: applied, exit 3, sent by the next sync.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("ws://{}/ws", closed.local_addr().unwrap());
+    drop(closed);
+    let out = a
+        .cmd(Some(&dead))
+        .arg("batch")
+        .write_stdin("inc metrics:requests\n")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(a.ok(None, &["get", "metrics:requests"]), "3\n");
+    let (code, _, err) = a.run(Some(&dead), &["import", file.to_str().unwrap()]);
+    assert_eq!(code, 3, "{err}");
+    a.ok(Some(&url), &["sync"]);
+    b.ok(Some(&url), &["sync"]);
+    assert_eq!(b.ok(None, &["get", "metrics:requests"]), "3\n");
+}
+
+/// `serve` refuses the clients' options instead of ignoring them; their
+/// environment variables do not stop it.
+#[test]
+fn serve_refuses_client_options() {
+    for args in [
+        &["--url", "ws://127.0.0.1:1/ws", "serve"][..],
+        &["serve", "--state", "x.db"],
+        &["serve", "--replica", "agent-1"],
+        &["--connect-timeout", "2", "serve"],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--data", "/nonexistent/never"])
+            .timeout(Duration::from_secs(10))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("not of `crdt serve`"), "{args:?}: {err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = StdCommand::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .env("CRDT_STATE", dir.path().join("client.db"))
+        .env("CRDT_URL", "ws://127.0.0.1:1/ws")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.contains("listening on"), "{first}");
 }

@@ -306,6 +306,13 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
         None
     };
 
+    // With --url, the endpoint is asked first: one that refuses changes nothing.
+    let link = if ctx.url.is_some() {
+        Some(super::net::link_before_change(ctx)?)
+    } else {
+        None
+    };
+    let mut changed: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let now = ops::now_ms();
     let mut parser = Cli::command();
     let mut errors: Vec<(usize, String)> = Vec::new();
@@ -354,6 +361,9 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
                 Ok(Some((name, ty, delta))) => {
                     c.record_text(&name, ty, delta, None)
                         .with_context(|| format!("line {}", i + 1))?;
+                    if link.is_some() && !changed.contains(&name) {
+                        changed.insert(name);
+                    }
                     Ok(())
                 }
                 Ok(None) => Ok(()),
@@ -385,16 +395,25 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
     }
     result?;
     let failed = errors.len();
+    let synced = match link {
+        Some(link) => {
+            let names: Vec<String> = changed.into_iter().collect();
+            Some(super::net::sync_changed(ctx, link, &names)?)
+        }
+        None => None,
+    };
     if ctx.json {
         let errs: Vec<_> = errors
             .iter()
             .map(|(l, e)| json!({"line": l, "error": e}))
             .collect();
         let gets: Vec<_> = gets.into_iter().map(|(_, v)| v).collect();
-        out.json(
-            &json!({"applied": applied, "failed": failed, "errors": errs, "gets": gets,
-            "saved": true}),
-        )?;
+        let mut report = json!({"applied": applied, "failed": failed, "errors": errs, "gets": gets,
+            "saved": true});
+        if let Some(code) = synced {
+            report["synced"] = json!(code == Exit::Success);
+        }
+        out.json(&report)?;
     } else {
         if failed > MAX_SHOWN_ERRORS {
             eprintln!(
@@ -404,10 +423,10 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
         }
         eprintln!("crdt: batch: {applied} applied, {failed} failed");
     }
-    Ok(if failed == 0 {
-        Exit::Success
-    } else {
+    Ok(if failed > 0 {
         Exit::Error
+    } else {
+        synced.unwrap_or(Exit::Success)
     })
 }
 

@@ -9,8 +9,8 @@ use crdt::statefile::{self, write_atomic};
 use crdt::{Store, snapshot};
 use serde_json::json;
 
-use super::Ctx;
 use super::output::Out;
+use super::{Ctx, Exit};
 
 /// Reads and validates a snapshot file (`-` is stdin), or another replica's
 /// database (an SQLite file), or a JSON state file of an earlier version
@@ -63,12 +63,24 @@ pub fn export(ctx: &Ctx, out: &mut Out, select: &[String], output: Option<PathBu
     Ok(())
 }
 
-pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<()> {
+pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<Exit> {
     // Read and check every file before touching the local replica.
     let incoming: Vec<(&PathBuf, Store)> = files
         .iter()
         .map(|f| Ok((f, read_snapshot(f)?)))
         .collect::<Result<_>>()?;
+    // With --url, the endpoint is asked first: one that refuses changes nothing.
+    let link = if ctx.url.is_some() {
+        Some(super::net::link_before_change(ctx)?)
+    } else {
+        None
+    };
+    let mut names: Vec<String> = incoming
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|(n, _)| n.to_string()))
+        .collect();
+    names.sort();
+    names.dedup();
     let report = ctx.update("import", |c| {
         c.load_all()?;
         let mut report = Vec::new();
@@ -91,18 +103,27 @@ pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<()> {
         }
         Ok(report)
     })?;
+    let code = match link {
+        Some(link) => Some(super::net::sync_changed(ctx, link, &names)?),
+        None => None,
+    };
     if ctx.json {
         let files: Vec<_> = report
             .iter()
             .map(|(f, r, n, c)| json!({"file": f, "replica": r, "objects": n, "changed": c}))
             .collect();
-        out.json(&json!({ "imported": files }))?;
+        let mut doc = json!({ "imported": files });
+        if let Some(code) = code {
+            doc["synced"] = json!(code == Exit::Success);
+        }
+        out.json(&doc)?;
     } else {
         for (f, r, n, c) in &report {
-            writeln!(out, "{f}: {n} objects from replica {r}, {c} changed here")?;
+            let objects = if *n == 1 { "object" } else { "objects" };
+            writeln!(out, "{f}: {n} {objects} from replica {r}, {c} changed here")?;
         }
     }
-    Ok(())
+    Ok(code.unwrap_or(Exit::Success))
 }
 
 pub fn merge(_ctx: &Ctx, out: &mut Out, files: &[PathBuf], output: Option<PathBuf>) -> Result<()> {

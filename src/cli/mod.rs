@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use crdt::db::{Change, Db, Migration};
 use crdt::{ReplicaId, Store};
 
@@ -38,7 +38,14 @@ pub fn main() -> ExitCode {
         report(&e);
         return ExitCode::from(Exit::Error as u8);
     }
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Some(e) = client_options_on_serve(&matches) {
+        e.exit();
+    }
     let ctx = Ctx::new(&cli);
     let code = match run(&ctx, cli.command) {
         Ok(code) => code,
@@ -49,6 +56,38 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(code as u8)
+}
+
+/// `serve` given a client's option on its command line (`--url`, `--state`,
+/// `--replica`, `--connect-timeout`): a usage error, not an option ignored.
+/// The environment variables of those options are ignored by `serve`, so a
+/// shell that sets `CRDT_STATE` for its clients can still start a server.
+fn client_options_on_serve(matches: &clap::ArgMatches) -> Option<clap::Error> {
+    use clap::parser::ValueSource;
+    if matches.subcommand_name() != Some("serve") {
+        return None;
+    }
+    let sub = matches.subcommand_matches("serve")?;
+    for (id, flag) in [
+        ("url", "--url"),
+        ("state", "--state"),
+        ("replica", "--replica"),
+        ("connect_timeout", "--connect-timeout"),
+    ] {
+        let given = [matches, sub]
+            .iter()
+            .any(|m| m.value_source(id) == Some(ValueSource::CommandLine));
+        if given {
+            let mut cmd = Cli::command();
+            return Some(cmd.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "{flag} is an option of the clients, not of `crdt serve` (the server keeps its state in --data DIR)"
+                ),
+            ));
+        }
+    }
+    None
 }
 
 /// `CRDT_*` variables: an empty one means unset (as if it were not there),
@@ -300,7 +339,11 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             read::history_trim(ctx, &mut out, &before)?
         }
         Command::Export { select, output } => files::export(ctx, &mut out, &select, output)?,
-        Command::Import { files } => files::import(ctx, &mut out, &files)?,
+        Command::Import { files } => {
+            let code = files::import(ctx, &mut out, &files)?;
+            out.flush()?;
+            return Ok(code);
+        }
         Command::Merge {
             files,
             output,

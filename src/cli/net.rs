@@ -212,6 +212,43 @@ pub fn sync_after_change(
     }
 }
 
+/// After a command that changed several names with `--url` (`batch`,
+/// `import`): sync them (everything, when there are many: a selection is
+/// sent with every request). Exit 3 when the endpoint is unreachable: the
+/// changes stay local, and the next sync sends them.
+pub fn sync_changed(ctx: &Ctx, link: Link, names: &[String]) -> Result<Exit> {
+    let unsynced = |e: &ClientError| {
+        eprintln!(
+            "crdt: warning: the changes are saved locally but not synced: {e}; the next sync sends them"
+        );
+        Ok(Exit::Unreachable)
+    };
+    let client = match link {
+        Link::Open(c) => *c,
+        Link::Unreachable(e) => return unsynced(&e),
+    };
+    if names.is_empty() {
+        client.close();
+        return Ok(Exit::Success);
+    }
+    let select: Vec<String> = if names.len() > MAX_SELECTED_NAMES {
+        Vec::new()
+    } else {
+        names.to_vec()
+    };
+    match ctx.sync_with(client, &select, false) {
+        Ok((client, _)) => {
+            client.close();
+            Ok(Exit::Success)
+        }
+        Err(e @ (ClientError::Unreachable { .. } | ClientError::Lost(_))) => unsynced(&e),
+        Err(e) => Err(anyhow!(e).context("the changes are saved locally, but the sync failed")),
+    }
+}
+
+/// Most names [`sync_changed`] selects one by one.
+const MAX_SELECTED_NAMES: usize = 256;
+
 fn client_failure(e: ClientError) -> Result<Exit> {
     match e {
         ClientError::Unreachable { .. } | ClientError::Lost(_) => {
