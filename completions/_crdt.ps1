@@ -45,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List objects: all, or one name or namespace')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show an object''s type, value, version vector and contributing replicas')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write a snapshot of the local replica (or of the named objects and namespaces)')
+            [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print this replica''s version of the selected objects (a JSON version document), for another replica''s `export --since`')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Merge snapshot files into the local replica (`-` reads stdin)')
             [CompletionResult]::new('merge', 'merge', [CompletionResultType]::ParameterValue, 'Merge snapshot files into one, without touching the local replica')
             [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Show the replica''s database: path, replica id, objects, history rows, size')
@@ -215,6 +216,19 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;export' {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Write only what a replica at this version lacks (a delta snapshot): a version document (`crdt version` output, inline or a file), or a snapshot or replica database whose versions count')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'crdt;version' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
             [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
@@ -469,6 +483,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List objects: all, or one name or namespace')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show an object''s type, value, version vector and contributing replicas')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write a snapshot of the local replica (or of the named objects and namespaces)')
+            [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print this replica''s version of the selected objects (a JSON version document), for another replica''s `export --since`')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Merge snapshot files into the local replica (`-` reads stdin)')
             [CompletionResult]::new('merge', 'merge', [CompletionResultType]::ParameterValue, 'Merge snapshot files into one, without touching the local replica')
             [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Show the replica''s database: path, replica id, objects, history rows, size')
@@ -524,6 +539,9 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;help;export' {
+            break
+        }
+        'crdt;help;version' {
             break
         }
         'crdt;help;import' {

@@ -94,6 +94,9 @@ _crdt() {
             crdt,sync)
                 cmd="crdt__subcmd__sync"
                 ;;
+            crdt,version)
+                cmd="crdt__subcmd__version"
+                ;;
             crdt,visualize)
                 cmd="crdt__subcmd__visualize"
                 ;;
@@ -181,6 +184,9 @@ _crdt() {
             crdt__subcmd__help,sync)
                 cmd="crdt__subcmd__help__subcmd__sync"
                 ;;
+            crdt__subcmd__help,version)
+                cmd="crdt__subcmd__help__subcmd__version"
+                ;;
             crdt__subcmd__help,visualize)
                 cmd="crdt__subcmd__help__subcmd__visualize"
                 ;;
@@ -212,7 +218,7 @@ _crdt() {
 
     case "${cmd}" in
         crdt)
-            opts="-h -V --state --replica --json --color --url --token --connect-timeout --help --version inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help"
+            opts="-h -V --state --replica --json --color --url --token --connect-timeout --help --version inc dec set add rm insert delete append new get ls show export version import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -558,7 +564,7 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__export)
-            opts="-o -h --output --state --replica --json --color --url --token --connect-timeout --help"
+            opts="-o -h --output --since --state --replica --json --color --url --token --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -569,6 +575,10 @@ _crdt() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -642,7 +652,7 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__help)
-            opts="inc dec set add rm insert delete append new get ls show export import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help"
+            opts="inc dec set add rm insert delete append new get ls show export version import merge info history batch inspect visualize diff explain serve sync watch wait completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1020,6 +1030,20 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__help__subcmd__sync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__help__subcmd__version)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1740,6 +1764,44 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__sync)
+            opts="-h --state --replica --json --color --url --token --connect-timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replica)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        crdt__subcmd__version)
             opts="-h --state --replica --json --color --url --token --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -42,6 +42,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand ls 'List objects: all, or one name or namespace'
             cand show 'Show an object''s type, value, version vector and contributing replicas'
             cand export 'Write a snapshot of the local replica (or of the named objects and namespaces)'
+            cand version 'Print this replica''s version of the selected objects (a JSON version document), for another replica''s `export --since`'
             cand import 'Merge snapshot files into the local replica (`-` reads stdin)'
             cand merge 'Merge snapshot files into one, without touching the local replica'
             cand info 'Show the replica''s database: path, replica id, objects, history rows, size'
@@ -199,6 +200,18 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;export'= {
             cand -o 'Output file; `-` or none is stdout'
             cand --output 'Output file; `-` or none is stdout'
+            cand --since 'Write only what a replica at this version lacks (a delta snapshot): a version document (`crdt version` output, inline or a file), or a snapshot or replica database whose versions count'
+            cand --state 'The local replica''s database (an SQLite file)'
+            cand --replica 'Replica id to create the database with (must match an existing one)'
+            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
+            cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
+            cand --token 'Bearer token for the sync endpoint'
+            cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
+            cand --json 'Print one JSON document on stdout instead of text'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'crdt;version'= {
             cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
@@ -433,6 +446,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand ls 'List objects: all, or one name or namespace'
             cand show 'Show an object''s type, value, version vector and contributing replicas'
             cand export 'Write a snapshot of the local replica (or of the named objects and namespaces)'
+            cand version 'Print this replica''s version of the selected objects (a JSON version document), for another replica''s `export --since`'
             cand import 'Merge snapshot files into the local replica (`-` reads stdin)'
             cand merge 'Merge snapshot files into one, without touching the local replica'
             cand info 'Show the replica''s database: path, replica id, objects, history rows, size'
@@ -475,6 +489,8 @@ set edit:completion:arg-completer[crdt] = {|@words|
         &'crdt;help;show'= {
         }
         &'crdt;help;export'= {
+        }
+        &'crdt;help;version'= {
         }
         &'crdt;help;import'= {
         }

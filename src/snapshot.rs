@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::codec::{At, canonical_value, describe, vv_json};
 use crate::error::SnapshotError;
 use crate::object::{CrdtType, Object};
-use crate::store::{Store, validate_name};
+use crate::store::{Store, StoreVersion, validate_name};
 
 pub const FORMAT: &str = "crdt-snapshot";
 pub const VERSION: u64 = 1;
@@ -52,6 +52,18 @@ pub fn object_value(name: &str, o: &Object) -> Value {
 /// The same text as `write_pretty(&to_value(store), 0)`, written one object
 /// at a time so a large store never exists twice as a JSON tree.
 pub fn encode(store: &Store) -> String {
+    encode_with(store, None)
+}
+
+/// A *delta snapshot*: what a replica at `since` lacks (`crdt export
+/// --since`). It carries `since`, the versions it is relative to, and its
+/// objects are deltas: a text's characters may follow ones it does not
+/// hold, which the replica it is imported into must have.
+pub fn encode_since(store: &Store, since: &StoreVersion) -> String {
+    encode_with(store, Some(since))
+}
+
+fn encode_with(store: &Store, since: Option<&StoreVersion>) -> String {
     let mut text = String::from("{\n  \"format\": \"crdt-snapshot\",\n  \"objects\": ");
     if store.is_empty() {
         text.push_str("[]");
@@ -68,8 +80,90 @@ pub fn encode(store: &Store) -> String {
     }
     text.push_str(",\n  \"replica\": ");
     text.push_str(&Value::from(store.replica().as_str()).to_string());
+    if let Some(since) = since {
+        text.push_str(",\n  \"since\": ");
+        write_pretty(&mut text, &versions_value(since), 1);
+    }
     text.push_str(&format!(",\n  \"version\": {VERSION}\n}}\n"));
     text
+}
+
+/// `[{"name", "type", "version"}]`, in (name, type) order.
+pub fn versions_value(versions: &StoreVersion) -> Value {
+    Value::Array(
+        versions
+            .iter()
+            .map(|((n, t), vv)| {
+                canonical_value(json!({"name": n, "type": t.as_str(), "version": vv_json(vv)}))
+            })
+            .collect(),
+    )
+}
+
+/// Decodes `[{"name", "type", "version"}]` (a version document's
+/// `versions`, a delta snapshot's `since`, a sync request's `versions`).
+pub(crate) fn versions_from(at: &At<'_>) -> Result<StoreVersion, SnapshotError> {
+    let mut out = StoreVersion::new();
+    for item in at.array()? {
+        item.fields(&["name", "type", "version"], &[])?;
+        let name_at = item.field("name")?;
+        let name = name_at.str()?;
+        let type_at = item.field("type")?;
+        let ty: CrdtType = type_at
+            .str()?
+            .parse()
+            .map_err(|_| SnapshotError::UnknownType {
+                path: type_at.path.clone(),
+                found: type_at.value.to_string(),
+            })?;
+        let vv = item.field("version")?.version_vector()?;
+        if out.insert((name.to_string(), ty), vv).is_some() {
+            return Err(item.causal(format!("a second version of {name:?} ({ty})")));
+        }
+    }
+    Ok(out)
+}
+
+/// The format of a version document (`crdt version`).
+pub const VERSION_FORMAT: &str = "crdt-version";
+
+/// A version document: what a replica has seen of each object, for `crdt
+/// export --since` on another replica. Pretty-printed, ending in a newline.
+pub fn encode_versions(replica: &str, versions: &StoreVersion) -> String {
+    let mut text = String::new();
+    write_pretty(
+        &mut text,
+        &json!({"format": VERSION_FORMAT, "version": VERSION, "replica": replica,
+                "versions": versions_value(versions)}),
+        0,
+    );
+    text.push('\n');
+    text
+}
+
+/// Decodes a version document.
+pub fn decode_versions(text: &str) -> Result<StoreVersion, SnapshotError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| SnapshotError::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })?;
+    let root = At::root(&value);
+    root.object()?;
+    let format = root.field("format")?;
+    if format.value.as_str() != Some(VERSION_FORMAT) {
+        return Err(SnapshotError::Format {
+            found: describe(format.value),
+        });
+    }
+    if root.field("version")?.value.as_u64() != Some(VERSION) {
+        return Err(SnapshotError::Version {
+            found: root.field("version")?.value.to_string(),
+        });
+    }
+    root.fields(&["format", "version", "replica", "versions"], &[])?;
+    root.field("replica")?.replica()?;
+    versions_from(&root.field("versions")?)
 }
 
 /// Pretty JSON that keeps arrays without objects on one line (`["agent-1", 3]`),
@@ -149,6 +243,7 @@ pub fn decode(text: &str) -> Result<Store, SnapshotError> {
         };
         head.insert(k.clone(), v);
     }
+    let delta = head.contains_key("since");
     let mut store = from_value(&Value::Object(head))?;
     let mut seen = HashSet::new();
     for (i, raw) in objects.iter().enumerate() {
@@ -156,7 +251,7 @@ pub fn decode(text: &str) -> Result<Store, SnapshotError> {
             continue;
         }
         let item: Value = serde_json::from_str(raw.get()).map_err(syntax)?;
-        decode_object(&mut store, &mut seen, i, &item)?;
+        decode_object(&mut store, &mut seen, i, &item, delta)?;
     }
     Ok(store)
 }
@@ -184,12 +279,20 @@ pub fn from_value(value: &Value) -> Result<Store, SnapshotError> {
             found: version.value.to_string(),
         });
     }
-    root.fields(&["format", "version", "replica", "objects"], &[])?;
+    root.fields(&["format", "version", "replica", "objects"], &["since"])?;
     let replica = root.field("replica")?.replica()?;
+    // A delta snapshot: its objects are deltas since these versions.
+    let delta = match root.value.get("since") {
+        Some(_) => {
+            versions_from(&root.field("since")?)?;
+            true
+        }
+        None => false,
+    };
     let mut store = Store::new(replica);
     let mut seen = HashSet::new();
     for (i, item) in root.field("objects")?.array()?.into_iter().enumerate() {
-        decode_object(&mut store, &mut seen, i, item.value)?;
+        decode_object(&mut store, &mut seen, i, item.value, delta)?;
     }
     Ok(store)
 }
@@ -300,11 +403,12 @@ fn decode_object(
     seen: &mut HashSet<(String, CrdtType)>,
     i: usize,
     value: &Value,
+    delta: bool,
 ) -> Result<(), SnapshotError> {
     let item = At {
         value,
         path: format!("$.objects[{i}]"),
-        delta: false,
+        delta,
         track: true,
     };
     {
@@ -319,7 +423,7 @@ fn decode_object(
         let at = At {
             value: item.value,
             path: format!("$.objects[{i}] ({name:?})"),
-            delta: false,
+            delta,
             track: true,
         };
         at.fields(&["name", "type", "version", "state"], &[])?;

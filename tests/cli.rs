@@ -1042,3 +1042,71 @@ fn wait_refuses_a_condition_the_type_never_meets() {
         .assert()
         .code(1);
 }
+
+/// Delta files: `export --since` another replica's version (a version
+/// document or its snapshot) writes only what it lacks; imported there, it
+/// gives the state a full export gives.
+#[test]
+fn an_export_since_a_version_carries_what_the_other_replica_lacks() {
+    let (a, b) = (Replica::new("agent-1"), Replica::new("agent-2"));
+    a.ok(&["append", "doc:main", &"Hello World ".repeat(200)]);
+    for i in 0..200 {
+        a.ok(&["add", "tasks:active", &format!("t{i}")]);
+    }
+    a.ok(&["inc", "metrics:requests", "5"]);
+    let full = a.dir.path().join("full.json");
+    a.ok(&["export", "-o", full.to_str().unwrap()]);
+    b.ok(&["import", full.to_str().unwrap()]);
+    // a goes on; b makes a change of its own.
+    a.ok(&["insert", "doc:main", "5", ","]);
+    a.ok(&["rm", "tasks:active", "t7"]);
+    a.ok(&["add", "tasks:active", "t-new"]);
+    a.ok(&["set", "config:global", r#"{"mode":"safe"}"#]);
+    b.ok(&["inc", "metrics:requests"]);
+    let version = b.dir.path().join("version.json");
+    std::fs::write(&version, b.ok(&["version"])).unwrap();
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&version).unwrap()).unwrap();
+    assert_eq!(v["format"], "crdt-version");
+    assert_eq!(v["versions"].as_array().map(Vec::len), Some(3), "{v}");
+    for since in [version.clone(), b.state()] {
+        let delta = a.dir.path().join("delta.json");
+        a.ok(&[
+            "export",
+            "--since",
+            since.to_str().unwrap(),
+            "-o",
+            delta.to_str().unwrap(),
+        ]);
+        let text = std::fs::read_to_string(&delta).unwrap();
+        assert!(
+            text.len() * 4 < std::fs::metadata(&full).unwrap().len() as usize,
+            "the delta is not small: {} bytes",
+            text.len()
+        );
+        assert!(!text.contains("\"t100\""), "a member b has travelled again");
+        let c = Replica::new("agent-2");
+        c.ok(&["import", b.state().to_str().unwrap()]);
+        c.ok(&["import", delta.to_str().unwrap()]);
+        // b's state plus the delta is b's state plus all of a.
+        let a_all = a.dir.path().join("all.json");
+        a.ok(&["export", "-o", a_all.to_str().unwrap()]);
+        let d = Replica::new("agent-2");
+        d.ok(&[
+            "import",
+            b.state().to_str().unwrap(),
+            a_all.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            c.json(&["export"])["objects"],
+            d.json(&["export"])["objects"]
+        );
+    }
+    // An inline version document works too; a bad one is an error naming it.
+    let inline = b.ok(&["version", "metrics:"]);
+    a.ok(&["export", "--since", &inline]);
+    a.cmd()
+        .args(["export", "--since", r#"{"format":"crdt-version"}"#])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a version document"));
+}

@@ -210,6 +210,22 @@ Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
         /// Output file; `-` or none is stdout
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Write only what a replica at this version lacks (a delta
+        /// snapshot): a version document (`crdt version` output, inline or a
+        /// file), or a snapshot or replica database whose versions count
+        #[arg(long, value_name = "VERSION|FILE")]
+        since: Option<String>,
+    },
+    /// Print this replica's version of the selected objects (a JSON version
+    /// document), for another replica's `export --since`
+    #[command(after_help = "Delta files for offline exchange:
+          crdt version > mine.json                      # on agent-1
+          crdt export --since mine.json -o delta.json   # on agent-2, which has more
+          crdt import delta.json                        # back on agent-1")]
+    Version {
+        /// Names or namespaces (all when omitted)
+        #[arg(value_name = "NAME|PREFIX")]
+        select: Vec<String>,
     },
     /// Merge snapshot files into the local replica (`-` reads stdin)
     #[command(after_help = "Example:\n  crdt import agent-2.json agent-3.json")]

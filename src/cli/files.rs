@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use crdt::db::Db;
 use crdt::statefile::{self, write_atomic};
+use crdt::store::StoreVersion;
 use crdt::{Store, snapshot};
 use serde_json::json;
 
@@ -45,7 +46,47 @@ fn write_output(out: &mut Out, output: Option<&Path>, text: &str) -> Result<()> 
     }
 }
 
-pub fn export(ctx: &Ctx, out: &mut Out, select: &[String], output: Option<PathBuf>) -> Result<()> {
+/// The versions `--since` names: a version document (inline JSON or a
+/// file), or a snapshot, replica database or state file (their versions).
+fn since_versions(arg: &str) -> Result<StoreVersion> {
+    if arg.trim_start().starts_with('{') {
+        return snapshot::decode_versions(arg)
+            .context("--since is not a version document (see `crdt version`)");
+    }
+    let path = Path::new(arg);
+    if path != Path::new("-") && !Db::is_database(path) && path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let format = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_string));
+        if format.as_deref() == Some(snapshot::VERSION_FORMAT) {
+            return snapshot::decode_versions(&text)
+                .with_context(|| format!("{} is not a valid version document", path.display()));
+        }
+    }
+    Ok(read_snapshot(path)?.versions())
+}
+
+pub fn version(ctx: &Ctx, out: &mut Out, select: &[String]) -> Result<()> {
+    let store = match ctx.load_selected(select)? {
+        Some(s) => s,
+        None => Store::new(ctx.replica_id()?),
+    };
+    let part = store.select(select);
+    let text = snapshot::encode_versions(part.replica().as_str(), &part.versions());
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+pub fn export(
+    ctx: &Ctx,
+    out: &mut Out,
+    select: &[String],
+    output: Option<PathBuf>,
+    since: Option<&str>,
+) -> Result<()> {
+    let since = since.map(since_versions).transpose()?;
     let Some(store) = ctx.load_selected(select)? else {
         bail!(
             "no replica at {} yet: nothing to export",
@@ -56,9 +97,18 @@ pub fn export(ctx: &Ctx, out: &mut Out, select: &[String], output: Option<PathBu
     if part.is_empty() && !select.is_empty() {
         bail!("nothing matches {} (see `crdt ls`)", select.join(" "));
     }
-    write_output(out, output.as_deref(), &snapshot::encode(&part))?;
+    let (text, count) = match &since {
+        Some(since) => {
+            let delta = part.delta_since(since);
+            (snapshot::encode_since(&delta, since), delta.len())
+        }
+        None => (snapshot::encode(&part), part.len()),
+    };
+    write_output(out, output.as_deref(), &text)?;
     if let Some(p) = output.filter(|p| p != Path::new("-")) {
-        eprintln!("crdt: exported {} objects to {}", part.len(), p.display());
+        let what = if since.is_some() { "deltas of " } else { "" };
+        let objects = if count == 1 { "object" } else { "objects" };
+        eprintln!("crdt: exported {what}{count} {objects} to {}", p.display());
     }
     Ok(())
 }

@@ -338,7 +338,12 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::History(args::HistoryCommand::Trim { before }) => {
             read::history_trim(ctx, &mut out, &before)?
         }
-        Command::Export { select, output } => files::export(ctx, &mut out, &select, output)?,
+        Command::Export {
+            select,
+            output,
+            since,
+        } => files::export(ctx, &mut out, &select, output, since.as_deref())?,
+        Command::Version { select } => files::version(ctx, &mut out, &select)?,
         Command::Import { files } => {
             let code = files::import(ctx, &mut out, &files)?;
             out.flush()?;

@@ -632,6 +632,22 @@ mod test {
         assert!(!dir.path().join(OLD_LOG).exists());
     }
 
+    /// A snapshot write killed with -9 leaves its temporary file: the next
+    /// start removes it (and keeps everything).
+    #[test]
+    fn a_killed_snapshot_writes_temporary_file_is_removed_on_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let rid = || ReplicaId::new("server-x").unwrap();
+        drop(Durable::open_with(dir.path(), rid, LogIo::Buffered).unwrap());
+        let left = dir.path().join("snapshot.json.tmp.4242");
+        fs::write(&left, "{\"format\": \"crdt-snap").unwrap();
+        let other = dir.path().join("notes.txt");
+        fs::write(&other, "mine").unwrap();
+        drop(Durable::open_with(dir.path(), || unreachable!(), LogIo::Buffered).unwrap());
+        assert!(!left.exists(), "the temporary file is still there");
+        assert!(other.exists(), "a file of someone else's was removed");
+    }
+
     #[test]
     fn the_log_survives_restarts_and_a_torn_tail() {
         BOTH.into_iter().for_each(survives_restarts);

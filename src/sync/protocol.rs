@@ -257,28 +257,14 @@ pub fn versions_json(store: &Store, select: &[String]) -> Value {
 }
 
 pub fn decode_versions(v: Option<&Value>) -> Result<StoreVersion, ProtoError> {
-    let list = v
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("\"versions\" must be a list"))?;
-    let mut out = StoreVersion::new();
-    for (i, item) in list.iter().enumerate() {
-        let name = item["name"]
-            .as_str()
-            .ok_or_else(|| bad(format!("versions[{i}].name must be a string")))?;
-        let ty: CrdtType = item["type"]
-            .as_str()
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| bad(format!("versions[{i}].type must be one of the five types")))?;
-        let at = At {
-            value: &item["version"],
-            path: format!("versions[{i}].version"),
-            delta: true,
-            track: true,
-        };
-        let vv = at.version_vector().map_err(|e| bad(e.to_string()))?;
-        out.insert((name.to_string(), ty), vv);
-    }
-    Ok(out)
+    let v = v.ok_or_else(|| bad("\"versions\" must be a list"))?;
+    let at = At {
+        value: v,
+        path: "versions".into(),
+        delta: true,
+        track: true,
+    };
+    crate::snapshot::versions_from(&at).map_err(|e| bad(e.to_string()))
 }
 
 fn decode_select(v: Option<&Value>) -> Result<Vec<String>, ProtoError> {
