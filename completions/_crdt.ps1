@@ -412,6 +412,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token for the sync endpoint')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Stay connected: send the changes other processes make to this replica within a second, merge what arrives, reconnect after a drop; one line per exchange (JSON lines with --json); SIGINT or SIGTERM stop it with exit 0')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')

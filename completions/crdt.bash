@@ -1764,7 +1764,7 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__sync)
-            opts="-h --state --replica --json --color --url --token --connect-timeout --help"
+            opts="-h --follow --state --replica --json --color --url --token --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

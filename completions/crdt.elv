@@ -380,6 +380,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token for the sync endpoint'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
+            cand --follow 'Stay connected: send the changes other processes make to this replica within a second, merge what arrives, reconnect after a drop; one line per exchange (JSON lines with --json); SIGINT or SIGTERM stop it with exit 0'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
             cand --help 'Print help'

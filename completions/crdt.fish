@@ -359,6 +359,7 @@ never\t''"
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l token -d 'Bearer token for the sync endpoint' -r
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l follow -d 'Stay connected: send the changes other processes make to this replica within a second, merge what arrives, reconnect after a drop; one line per exchange (JSON lines with --json); SIGINT or SIGTERM stop it with exit 0'
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l count -d 'Stop after this many changes' -r

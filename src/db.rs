@@ -454,6 +454,53 @@ impl Db {
             .map_err(self.sqlite_err("read"))
     }
 
+    /// A number that changes whenever another connection (another process)
+    /// commits to the database, and not for this one's own commits
+    /// (`PRAGMA data_version`): a cheap "did anyone else write?".
+    pub fn data_version(&self) -> Result<u64, DbError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+            .map(|v| v as u64)
+            .map_err(self.sqlite_err("read"))
+    }
+
+    /// The last history row's id (0: none).
+    pub fn last_history_id(&self) -> Result<u64, DbError> {
+        self.conn
+            .query_row("SELECT coalesce(max(id), 0) FROM history", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|v| v as u64)
+            .map_err(self.sqlite_err("read"))
+    }
+
+    /// The names changed by history rows after `after_id` whose source is
+    /// not `except`, and the last row's id: what other processes changed.
+    pub fn changed_since(
+        &self,
+        after_id: u64,
+        except: &str,
+    ) -> Result<(Vec<String>, u64), DbError> {
+        // The last id first: a row committed meanwhile is seen next time.
+        let last = self.last_history_id()?;
+        let read = self.sqlite_err("read");
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT name FROM history WHERE id > ?1 AND id <= ?2 AND source <> ?3 ORDER BY name",
+            )
+            .map_err(&read)?;
+        let names = stmt
+            .query_map(
+                rusqlite::params![after_id as i64, last as i64, except],
+                |r| r.get(0),
+            )
+            .map_err(&read)?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(&read)?;
+        Ok((names, last))
+    }
+
     /// Deletes the history rows older than `before_ms`; returns how many.
     pub fn trim_history(&mut self, before_ms: u64) -> Result<u64, DbError> {
         let path = self.path.clone();

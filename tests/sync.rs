@@ -38,8 +38,17 @@ impl Server {
         Server::start_limited(data, None, args)
     }
 
+    /// On a port given (to restart a server where its clients expect it).
+    fn start_on(data: &Path, port: u16) -> Server {
+        Server::start_listening(data, None, &format!("127.0.0.1:{port}"), &[])
+    }
+
     /// With `ulimit`, the server runs under `ulimit ULIMIT` (say `-n 40`).
     fn start_limited(data: &Path, ulimit: Option<&str>, args: &[&str]) -> Server {
+        Server::start_listening(data, ulimit, "127.0.0.1:0", args)
+    }
+
+    fn start_listening(data: &Path, ulimit: Option<&str>, listen: &str, args: &[&str]) -> Server {
         let mut cmd = match ulimit {
             Some(limit) => {
                 let mut c = StdCommand::new("sh");
@@ -50,7 +59,7 @@ impl Server {
             None => StdCommand::new(BIN),
         };
         let mut child = cmd
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .args(args)
             .env_remove("CRDT_TOKEN")
@@ -1811,4 +1820,90 @@ fn serve_refuses_client_options() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(first.contains("listening on"), "{first}");
+}
+
+/// `sync --follow` sends a change another process makes to the same replica
+/// within a second, goes on after the server restarts, and exits 0 on SIGTERM.
+#[test]
+fn sync_follow_sends_local_changes_survives_a_restart_and_stops_on_sigterm() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start_at(&data, &[]);
+    let port = server.port;
+    let url = server.url();
+    let (a, b) = (Agent::new("agent-1"), Agent::new("agent-2"));
+    let mut follow = StdCommand::new(BIN)
+        .args(["--json", "sync", "--follow", "metrics:"])
+        .env("CRDT_STATE", a.dir.path().join("state.db"))
+        .env("CRDT_REPLICA", a.id)
+        .env("CRDT_URL", &url)
+        .env_remove("CRDT_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let next = |kind: &str, within: Duration| -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {kind} line within {within:?}"));
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["exchange"] == kind {
+                return v;
+            }
+        }
+    };
+    next("sync", Duration::from_secs(10));
+    // Another process changes the replica, without --url.
+    a.ok(None, &["inc", "metrics:requests", "3"]);
+    let sent = next("push", Duration::from_secs(1));
+    assert_eq!(sent["sent"], 1, "{sent}");
+    assert_eq!(sent["names"], json!(["metrics:requests"]));
+    b.ok(Some(&url), &["sync"]);
+    assert_eq!(b.ok(None, &["get", "metrics:requests"]), "3\n");
+    // What another replica pushes arrives as an update.
+    b.ok(Some(&url), &["inc", "metrics:requests"]);
+    next("update", Duration::from_secs(5));
+    assert_eq!(a.ok(None, &["get", "metrics:requests"]), "4\n");
+    // The server restarts (killed with -9); follow reconnects and goes on.
+    server.kill9();
+    std::thread::sleep(Duration::from_millis(300));
+    let server = Server::start_on(&data, port);
+    next("sync", Duration::from_secs(20));
+    a.ok(None, &["inc", "metrics:requests"]);
+    next("push", Duration::from_secs(5));
+    b.ok(Some(&server.url()), &["sync"]);
+    assert_eq!(b.ok(None, &["get", "metrics:requests"]), "5\n");
+    // SIGTERM: a clean stop, exit 0.
+    let pid = follow.id().to_string();
+    assert!(
+        StdCommand::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = follow.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sync --follow did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
 }

@@ -323,12 +323,18 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
     Serve(ServeArgs),
     /// Push and pull until the local replica and the endpoint have the same versions
     #[command(
-        after_help = "Examples:\n  crdt --url ws://127.0.0.1:7878/ws sync\n  crdt sync metrics: config:global --json"
+        after_help = "Examples:\n  crdt --url ws://127.0.0.1:7878/ws sync\n  crdt sync metrics: config:global --json\n  crdt sync --follow tasks: &   # keep tasks:* in sync while agents change it"
     )]
     Sync {
         /// Names or namespaces (all when omitted)
         #[arg(value_name = "NAME|PREFIX")]
         select: Vec<String>,
+        /// Stay connected: send the changes other processes make to this
+        /// replica within a second, merge what arrives, reconnect after a
+        /// drop; one line per exchange (JSON lines with --json); SIGINT or
+        /// SIGTERM stop it with exit 0
+        #[arg(long)]
+        follow: bool,
     },
     /// Print changes to the selected objects as they arrive from the endpoint
     #[command(

@@ -379,8 +379,12 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             stop_on_error,
         } => return batch::run(ctx, &mut out, file, stop_on_error),
         Command::Serve(args) => return net::serve(args, ctx.token.clone()),
-        Command::Sync { select } => {
-            let code = net::sync(ctx, &mut out, &select)?;
+        Command::Sync { select, follow } => {
+            let code = if follow {
+                net::follow(ctx, &mut out, &select)?
+            } else {
+                net::sync(ctx, &mut out, &select)?
+            };
             out.flush()?;
             return Ok(code);
         }

@@ -287,6 +287,188 @@ pub fn sync(ctx: &Ctx, out: &mut Out, select: &[String]) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// How one followed connection ended.
+enum FollowEnd {
+    /// SIGINT or SIGTERM: stop, exit 0.
+    Stopped,
+    /// The connection dropped: reconnect.
+    Lost(ClientError),
+}
+
+/// `crdt sync --follow`: stays connected and keeps the replica in sync both
+/// ways. Changes other processes make to this replica are noticed within a
+/// quarter of a second (SQLite's `data_version`, then the names of their
+/// history rows) and synced; what other replicas push arrives as updates.
+/// A dropped connection is retried with backoff (0.5 s doubling to 30 s);
+/// SIGINT or SIGTERM end it with exit 0.
+pub fn follow(ctx: &Ctx, out: &mut Out, select: &[String]) -> Result<Exit> {
+    let url = ctx.url()?.to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())
+            .context("cannot install the signal handlers")?;
+    }
+    let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
+    let pause = |d: Duration| {
+        let until = Instant::now() + d;
+        while !stopped() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let first_backoff = Duration::from_millis(500);
+    let mut backoff = first_backoff;
+    let mut dropped = false;
+    while !stopped() {
+        let client = match ctx.connect() {
+            Ok(c) => c,
+            Err(e @ (ClientError::Unreachable { .. } | ClientError::Lost(_))) => {
+                eprintln!("crdt: {e}; trying again in {:.1} s", backoff.as_secs_f64());
+                pause(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                dropped = true;
+                continue;
+            }
+            Err(e) => return Err(anyhow!(e)),
+        };
+        if dropped {
+            eprintln!("crdt: connected to {url} again");
+        }
+        backoff = first_backoff;
+        match follow_connection(ctx, out, client, select, &stopped) {
+            Ok(FollowEnd::Stopped) => break,
+            // A signal interrupts a read: that is a stop, not a drop.
+            Ok(FollowEnd::Lost(_)) if stopped() => break,
+            Ok(FollowEnd::Lost(e)) => {
+                eprintln!("crdt: {e}; reconnecting");
+                dropped = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// One connection of [`follow`]: a first sync (watching), then updates in
+/// and local changes out, until it drops or a signal stops it.
+fn follow_connection(
+    ctx: &Ctx,
+    out: &mut Out,
+    mut client: Client,
+    select: &[String],
+    stopped: &dyn Fn() -> bool,
+) -> Result<FollowEnd> {
+    let timeout = ctx.timeout();
+    let db = ctx.open_or_create()?;
+    let source = format!("sync {}", ctx.url.as_deref().unwrap_or_default());
+    let mut local = DbLocal {
+        replica: db.replica().clone(),
+        db,
+        source: source.clone(),
+    };
+    let lost = |e: ClientError| -> Result<FollowEnd> {
+        match e {
+            ClientError::Unreachable { .. } | ClientError::Lost(_) => Ok(FollowEnd::Lost(e)),
+            other => Err(anyhow!(other)),
+        }
+    };
+    // Changes after this row that are not this connection's own get sent.
+    let mut last_id = local.db.last_history_id()?;
+    let mut seen_version = local.db.data_version()?;
+    let report = match client.sync(&mut local, select, true, timeout) {
+        Ok(r) => r,
+        Err(e) => return lost(e),
+    };
+    exchange_line(ctx, out, "sync", &report, &[])?;
+    loop {
+        if stopped() {
+            client.close();
+            return Ok(FollowEnd::Stopped);
+        }
+        match client.recv(Duration::from_millis(250)) {
+            Ok(Some(msg)) if msg["type"] == "update" => {
+                let delta =
+                    crdt::sync::protocol::decode_objects(msg.get("objects"), &local.replica)?;
+                let names: Vec<String> = delta.iter().map(|(n, _)| n.to_string()).collect();
+                let bytes = msg.to_string().len() as u64;
+                match Local::merge_part(&mut local, &delta) {
+                    Ok(received) => {
+                        let report = SyncReport {
+                            received,
+                            bytes_received: bytes,
+                            ..SyncReport::default()
+                        };
+                        exchange_line(ctx, out, "update", &report, &names)?;
+                    }
+                    // A text change this replica cannot place yet: catch up.
+                    Err(_) => match client.sync(&mut local, select, false, timeout) {
+                        Ok(report) => exchange_line(ctx, out, "sync", &report, &[])?,
+                        Err(e) => return lost(e),
+                    },
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return lost(e),
+        }
+        let version = local.db.data_version()?;
+        if version == seen_version {
+            continue;
+        }
+        seen_version = version;
+        let (names, last) = local.db.changed_since(last_id, &source)?;
+        last_id = last;
+        let names: Vec<String> = names.into_iter().filter(|n| selected(select, n)).collect();
+        if names.is_empty() {
+            continue;
+        }
+        let narrow = if names.len() > MAX_SELECTED_NAMES {
+            select.to_vec()
+        } else {
+            names.clone()
+        };
+        match client.sync(&mut local, &narrow, false, timeout) {
+            Ok(report) => exchange_line(ctx, out, "push", &report, &names)?,
+            Err(e) => return lost(e),
+        }
+    }
+}
+
+/// One line per exchange of `sync --follow`: text, or a JSON line.
+fn exchange_line(
+    ctx: &Ctx,
+    out: &mut Out,
+    kind: &str,
+    r: &SyncReport,
+    names: &[String],
+) -> Result<()> {
+    if ctx.json {
+        let mut line = json!({"exchange": kind, "received": r.received, "sent": r.sent,
+            "bytes_sent": r.bytes_sent, "bytes_received": r.bytes_received, "names": names})
+        .to_string();
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    } else {
+        let objects = |n: usize| if n == 1 { "object" } else { "objects" };
+        let mut line = format!(
+            "{kind}: {} {} received, {} sent ({} bytes out, {} bytes in)",
+            r.received,
+            objects(r.received),
+            r.sent,
+            r.bytes_sent,
+            r.bytes_received
+        );
+        if !names.is_empty() {
+            let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+            line.push_str(&format!(": {}", shown.join(" ")));
+            if names.len() > 5 {
+                line.push_str(&format!(" and {} more", names.len() - 5));
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// Merges an `update` into the local replica; returns the changed objects.
 fn apply_update(ctx: &Ctx, msg: &Value) -> Result<Vec<(String, crdt::CrdtType, Value)>> {
     let source = format!("sync {}", ctx.url.as_deref().unwrap_or_default());
