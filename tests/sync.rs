@@ -1907,3 +1907,90 @@ fn sync_follow_sends_local_changes_survives_a_restart_and_stops_on_sigterm() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+/// Pushes that arrive together are merged into one update per round; one
+/// larger than a part of the limit reaches a watcher as several `update`
+/// messages, each of at most a part, that merge into the change.
+#[test]
+fn a_large_update_reaches_a_watcher_in_parts_under_the_limit() {
+    let limit = 64 * 1024;
+    let part = limit / 4;
+    let server = Server::start(&["--max-message-bytes", &limit.to_string()]);
+    let (mut watcher, _) = watching(server.port, &["big:"]);
+    let mut ws = greeted(server.port, "p");
+    // Six pushes of about 12 KB each, sent without waiting: one round.
+    let mut frames = Vec::new();
+    for k in 0..6u64 {
+        let elements: Vec<Value> = (0..300u64)
+            .map(|i| json!({"value": format!("m-{k}-{i:04}-{}", "z".repeat(12)), "dots": [["p", k * 300 + i + 1]]}))
+            .collect();
+        let state = json!({"context": {"p": [[k * 300 + 1, k * 300 + 300]]}, "elements": elements});
+        frames.push(push_of(k + 1, "big:set", "or-set", state).to_string());
+    }
+    assert!(
+        frames.iter().all(|f| f.len() < part),
+        "each push fits a part"
+    );
+    // Merged into one update, they would be over the limit.
+    assert!(frames.iter().map(String::len).sum::<usize>() > limit);
+    let burst: Vec<tungstenite::Message> =
+        frames.into_iter().map(tungstenite::Message::text).collect();
+    for m in burst {
+        ws.write(m).unwrap();
+    }
+    ws.flush().unwrap();
+    let mut got = crdt::Store::new(crdt::ReplicaId::new("w").unwrap());
+    while got
+        .get("big:set", crdt::CrdtType::OrSet)
+        .map_or(0, |o| o.value_json().as_array().unwrap().len())
+        < 1800
+    {
+        let raw = match watcher.read().unwrap() {
+            tungstenite::Message::Text(t) => t.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert!(raw.len() <= limit, "an update of {} bytes", raw.len());
+        let msg: Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(msg["type"], "update", "{msg}");
+        let delta =
+            crdt::sync::protocol::decode_objects(msg.get("objects"), got.replica()).unwrap();
+        got.check_mergeable(&delta).unwrap();
+        got.merge(&delta);
+    }
+}
+
+/// A register value larger than the server's message limit can never be
+/// sent: with --url the change is refused (exit 2, nothing changed); made
+/// offline, a sync sends everything else and exits 2 naming it, instead of
+/// failing the whole sync for good.
+#[test]
+fn a_register_larger_than_the_limit_is_named_and_the_rest_still_syncs() {
+    let limit = 64 * 1024;
+    let server = Server::start(&["--max-message-bytes", &limit.to_string()]);
+    let url = server.url();
+    let (a, b) = (Agent::new("agent-1"), Agent::new("agent-2"));
+    let huge = format!("\"{}\"", "v".repeat(100_000));
+    let (code, _, err) = a.run(Some(&url), &["set", "config:huge", &huge]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("nothing was changed") && err.contains("at most"),
+        "{err}"
+    );
+    assert_ne!(
+        a.run(None, &["get", "config:huge"]).0,
+        0,
+        "the change was applied"
+    );
+    // Offline: made anyway; the sync sends the rest and names it.
+    a.ok(None, &["set", "config:huge", &huge]);
+    a.ok(None, &["inc", "metrics:requests"]);
+    let (code, out, err) = a.run(Some(&url), &["sync"]);
+    assert_eq!(code, 2, "{out} {err}");
+    assert!(
+        err.contains("config:huge") && err.contains("cannot be split"),
+        "{err}"
+    );
+    b.ok(Some(&url), &["sync"]);
+    assert_eq!(b.ok(None, &["get", "metrics:requests"]), "1\n");
+    assert_ne!(b.run(None, &["get", "config:huge"]).0, 0);
+}

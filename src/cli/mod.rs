@@ -424,11 +424,26 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             } else {
                 None
             };
+            // A register value too large for the endpoint's messages could
+            // never be sent: refused before anything changes.
+            let limit = match &link {
+                Some(net::Link::Open(client)) => Some(client.limit),
+                _ => None,
+            };
             let now = ops::now_ms();
             let target = ops::command_name(&change).unwrap_or_default().to_string();
             let (name, ty, value) = ctx.update("local", |c| {
                 c.load_name(&target)?;
                 let (name, ty, delta) = ops::apply(c.store_mut(), &change, now)?;
+                if let Some(limit) = limit
+                    && ty == crdt::CrdtType::LwwRegister
+                    && delta.len() + 512 > limit
+                {
+                    bail!(
+                        "nothing was changed: the value is {} bytes, and the endpoint takes messages of at most {limit} bytes (a register's value travels whole)",
+                        delta.len()
+                    );
+                }
                 c.record_text(&name, ty, delta, None)?;
                 // A change that made nothing (`rm` on a set not here yet)
                 // prints the empty value of its type.

@@ -194,9 +194,10 @@ pub fn sync_after_change(
         }
     };
     match ctx.sync_with(client, &[name.to_string()], false) {
-        Ok((client, _)) => {
+        Ok((client, report)) => {
             client.close();
-            let store = ctx.load()?.context("the local replica vanished")?;
+            unsendable(&report).context("the change is saved locally, but the sync failed")?;
+            let store = ctx.load_name(name)?.context("the local replica vanished")?;
             Ok((
                 Exit::Success,
                 store.get(name, ty).map_or(local_value, Object::value_json),
@@ -237,8 +238,9 @@ pub fn sync_changed(ctx: &Ctx, link: Link, names: &[String]) -> Result<Exit> {
         names.to_vec()
     };
     match ctx.sync_with(client, &select, false) {
-        Ok((client, _)) => {
+        Ok((client, report)) => {
             client.close();
+            unsendable(&report).context("the changes are saved locally, but the sync failed")?;
             Ok(Exit::Success)
         }
         Err(e @ (ClientError::Unreachable { .. } | ClientError::Lost(_))) => unsynced(&e),
@@ -284,7 +286,25 @@ pub fn sync(ctx: &Ctx, out: &mut Out, select: &[String]) -> Result<Exit> {
             report.bytes_received
         )?;
     }
+    if let Err(e) = unsendable(&report) {
+        out.flush()?;
+        return Err(e);
+    }
     Ok(Exit::Success)
+}
+
+/// Objects a sync could not send (a register larger than the server's
+/// message limit): an error naming them; the rest was synced.
+fn unsendable(report: &SyncReport) -> Result<()> {
+    match report.unsent.as_slice() {
+        [] => Ok(()),
+        [one] => bail!("cannot send {one}"),
+        many => bail!(
+            "cannot send {} objects:\n  {}",
+            many.len(),
+            many.join("\n  ")
+        ),
+    }
 }
 
 /// How one followed connection ended.
@@ -440,6 +460,9 @@ fn exchange_line(
     r: &SyncReport,
     names: &[String],
 ) -> Result<()> {
+    for why in &r.unsent {
+        eprintln!("crdt: error: cannot send {why}");
+    }
     if ctx.json {
         let mut line = json!({"exchange": kind, "received": r.received, "sent": r.sent,
             "bytes_sent": r.bytes_sent, "bytes_received": r.bytes_received, "names": names})

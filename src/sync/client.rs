@@ -51,6 +51,9 @@ pub struct SyncReport {
     pub received: usize,
     /// Objects sent to the server.
     pub sent: usize,
+    /// Why objects the server lacks could not be sent (a register larger
+    /// than its message limit): the rest was synced.
+    pub unsent: Vec<String>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
 }
@@ -235,6 +238,7 @@ impl Client {
         let (sent0, recv0) = (self.bytes_sent, self.bytes_received);
         let budget = parts::part_budget(self.limit);
         let (mut received, mut sent) = (0, 0);
+        let mut unsent = Vec::new();
         let mut after: Option<String> = None;
         let mut first = true;
         loop {
@@ -260,14 +264,16 @@ impl Client {
             };
             if !want.is_empty() {
                 let delta = local.deltas(&want).map_err(ClientError::Local)?;
-                let pushes = protocol::push_messages(&delta, self.limit, self.next_id + 1)?;
+                let (pushes, refused) =
+                    protocol::push_messages(&delta, self.limit, self.next_id + 1);
+                unsent.extend(refused.into_iter().map(|e| e.message));
                 self.next_id += pushes.len() as u64;
                 for (id, text, _) in pushes {
                     self.send_text(text)?;
                     let ack = self.reply(id, local, timeout)?;
                     protocol::expect_type(&ack, "ack")?;
                 }
-                sent += delta.len();
+                sent += delta.len() - unsent.len().min(delta.len());
             }
             match upto {
                 Some(u) => after = Some(u),
@@ -278,6 +284,7 @@ impl Client {
         Ok(SyncReport {
             received,
             sent,
+            unsent,
             bytes_sent: self.bytes_sent - sent0,
             bytes_received: self.bytes_received - recv0,
         })

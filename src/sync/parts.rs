@@ -261,7 +261,11 @@ impl Reply {
                 .iter()
                 .find(|(t, _)| *t == o.ty())
                 .map_or(&empty, |(_, v)| v);
-            if !o.covered_by(vv) {
+            if vv.is_empty() {
+                // All of it (a fresh replica): no copy.
+                self.pending
+                    .extend(entries(name, o, self.budget, self.limit)?);
+            } else if !o.covered_by(vv) {
                 let delta = o.delta_since(vv);
                 self.pending
                     .extend(entries(name, &delta, self.budget, self.limit)?);
@@ -278,6 +282,29 @@ impl Reply {
         }
         Ok(())
     }
+}
+
+/// The `update` messages that carry `delta` to a watcher, each under the
+/// limit: one message when it fits (the common case, written once), else
+/// its objects in parts as a reply's are.
+pub fn update_messages(delta: &Store, limit: usize) -> Vec<String> {
+    let text = crate::sync::protocol::update_text(delta);
+    let budget = part_budget(limit);
+    if text.len() <= budget {
+        return vec![text];
+    }
+    let mut all = Vec::new();
+    for (name, o) in delta.iter() {
+        match entries(name, o, budget, limit) {
+            Ok(list) => all.extend(list),
+            // Cannot be split (a register as large as the limit): whole.
+            Err(_) => all.push(entry(name, o)),
+        }
+    }
+    pack(all, budget)
+        .into_iter()
+        .map(|group| message("{\"type\":\"update\",\"objects\":[", &group, "]}"))
+        .collect()
 }
 
 /// Every message of a reply at once (tests, and clients of the library).

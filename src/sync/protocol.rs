@@ -676,18 +676,22 @@ pub fn apply_reply_part(
 }
 
 /// The `push` messages that carry `delta` under a server's message limit,
-/// numbered from `first_id`: `(id, text, objects)`.
-pub fn push_messages(
-    delta: &Store,
-    limit: usize,
-    first_id: u64,
-) -> Result<Vec<(u64, String, usize)>, ProtoError> {
+/// numbered from `first_id`: `(id, text, objects)`; and the objects that
+/// cannot be sent at all (`too-big`: a register larger than the limit),
+/// which are left out so the rest still goes.
+pub type Pushes = (Vec<(u64, String, usize)>, Vec<ProtoError>);
+
+pub fn push_messages(delta: &Store, limit: usize, first_id: u64) -> Pushes {
     let budget = parts::part_budget(limit);
     let mut all = Vec::new();
+    let mut refused = Vec::new();
     for (name, o) in delta.iter() {
-        all.extend(parts::entries(name, o, budget, limit)?);
+        match parts::entries(name, o, budget, limit) {
+            Ok(list) => all.extend(list),
+            Err(e) => refused.push(e),
+        }
     }
-    Ok(parts::pack(all, budget)
+    let messages = parts::pack(all, budget)
         .into_iter()
         .enumerate()
         .map(|(i, group)| {
@@ -699,7 +703,8 @@ pub fn push_messages(
             );
             (id, text, group.len())
         })
-        .collect())
+        .collect();
+    (messages, refused)
 }
 
 /// What a sync exchanged: messages and their bytes, both ways.
@@ -772,7 +777,11 @@ pub fn sync_in_memory(
         if !want.is_empty() {
             let delta =
                 Local::deltas(client, &want).map_err(|e| ProtoError::new("bad-state", e))?;
-            for (_, text, _) in push_messages(&delta, limit, next_id)? {
+            let (pushes, refused) = push_messages(&delta, limit, next_id);
+            if let Some(e) = refused.into_iter().next() {
+                return Err(e);
+            }
+            for (_, text, _) in pushes {
                 next_id += 1;
                 count(&mut ex, &text)?;
                 for effect in handle(server, &mut session, &text) {

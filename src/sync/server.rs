@@ -31,7 +31,7 @@ use crate::store::Store;
 use crate::sync::auth::{Auth, Grant, Tokens};
 use crate::sync::metrics::{Metrics, StateSizes};
 use crate::sync::offload::{self, BIG_FRAME, BIG_OBJECT, Decoded, Done, Job, Worker};
-use crate::sync::parts::Reply;
+use crate::sync::parts::{self, Reply};
 use crate::sync::persist::{Durable, Entry, Loaded, encode_entry};
 use crate::sync::protocol::{self, Effect, Session};
 
@@ -1356,7 +1356,8 @@ impl Ws {
                 let mut next = Store::new(delta.replica().clone());
                 next.insert_object(name, o.clone());
                 let done = std::mem::replace(u, next);
-                self.outbox.push(protocol::update_text(&done));
+                let limit = self.session.max_message_bytes;
+                self.outbox.extend(parts::update_messages(&done, limit));
             }
         }
         added
@@ -1416,7 +1417,8 @@ enum Flushed {
 /// a reply unsent, whatever the reply's size).
 fn flush(ws: &mut Ws, metrics: &mut Metrics, store: &Store) -> Result<Flushed, String> {
     if let Some(update) = ws.update.take() {
-        ws.outbox.push(protocol::update_text(&update));
+        let limit = ws.session.max_message_bytes;
+        ws.outbox.extend(parts::update_messages(&update, limit));
     }
     for text in ws.outbox.drain(..) {
         metrics.bytes_out += text.len() as u64;
