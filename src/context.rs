@@ -200,6 +200,19 @@ impl CausalContext {
         CausalContext(map)
     }
 
+    /// True when a dot of `other` is seen here too (work: `other`'s ranges
+    /// times a binary search).
+    pub fn intersects(&self, other: &CausalContext) -> bool {
+        other.0.iter().any(|(r, theirs)| {
+            self.0.get(r).is_some_and(|mine| {
+                theirs.0.iter().any(|&(lo, hi)| {
+                    let i = mine.0.partition_point(|&(_, h)| h < lo);
+                    i < mine.0.len() && mine.0[i].0 <= hi
+                })
+            })
+        })
+    }
+
     /// The dots of `replica` within `lo..=hi` seen here.
     pub fn clip(&self, replica: &ReplicaId, lo: u64, hi: u64) -> Ranges {
         self.0
@@ -364,6 +377,19 @@ mod test {
                 prop_assert_eq!(ranges.contains(s), model.contains(&s));
             }
             prop_assert_eq!(ranges.count(), model.len() as u64);
+        }
+
+        #[test]
+        fn intersects_matches_the_sets(a in prop::collection::btree_set(1u64..60, 0..30), b in prop::collection::btree_set(1u64..60, 0..30)) {
+            let r = ReplicaId::new("r").unwrap();
+            let of = |set: &std::collections::BTreeSet<u64>| {
+                let mut cc = CausalContext::new();
+                for s in set {
+                    cc.add(&Dot::new(r.clone(), *s));
+                }
+                cc
+            };
+            prop_assert_eq!(of(&a).intersects(&of(&b)), a.intersection(&b).next().is_some());
         }
 
         #[test]

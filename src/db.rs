@@ -418,6 +418,20 @@ impl Db {
         Ok(rows)
     }
 
+    /// The objects of these names, a few hundred names per query: the
+    /// objects a part of a sync changes are read at once, not a lookup each.
+    pub fn load_names(&self, names: &[&str]) -> Result<Store, DbError> {
+        let mut store = Store::new(self.replica.clone());
+        for chunk in names.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+            let filter = format!("name IN ({})", marks.join(","));
+            for (n, o) in rows_where(&self.conn, &self.path, &filter, chunk)? {
+                store.insert_object(&n, o);
+            }
+        }
+        Ok(store)
+    }
+
     /// How many objects and history rows there are.
     pub fn counts(&self) -> Result<(u64, u64), DbError> {
         let count = |sql: &str| -> Result<u64, DbError> {

@@ -237,10 +237,15 @@ impl OrSet {
 impl Crdt for OrSet {
     fn merge(&mut self, other: &Self) {
         let empty = BTreeSet::new();
-        for (key, mine) in self.elements.iter_mut() {
-            let theirs = other.elements.get(key).map_or(&empty, |e| &e.dots);
-            mine.dots
-                .retain(|d| theirs.contains(d) || !other.context.contains(d));
+        // A dot here is dropped only when `other` has seen it: when the
+        // contexts share no dot (a delta of new events, as most are), no
+        // member here can lose one, and the walk over them is skipped.
+        if self.context.intersects(&other.context) {
+            for (key, mine) in self.elements.iter_mut() {
+                let theirs = other.elements.get(key).map_or(&empty, |e| &e.dots);
+                mine.dots
+                    .retain(|d| theirs.contains(d) || !other.context.contains(d));
+            }
         }
         for (key, theirs) in &other.elements {
             let fresh: Vec<&Dot> = theirs

@@ -61,28 +61,56 @@ impl Ctx {
     ) -> Result<(Client, SyncReport), ClientError> {
         let local = |e: anyhow::Error| ClientError::Local(format!("{e:#}"));
         let db = self.open_or_create().map_err(local)?;
-        let mut local = DbLocal {
-            replica: db.replica().clone(),
-            db,
-            source: format!("sync {}", self.url.as_deref().unwrap_or_default()),
-        };
-        let report = client.sync(&mut local, select, watch, self.timeout())?;
+        let source = format!("sync {}", self.url.as_deref().unwrap_or_default());
+        let mut local = DbLocal::new(db, source);
+        let result = client.sync(&mut local, select, watch, self.timeout());
+        // What arrived is kept, also when the sync broke off halfway.
+        let kept = local.flush();
+        let report = result?;
+        kept.map_err(ClientError::Local)?;
         Ok((client, report))
     }
 }
 
-/// The local replica's database as the sync client's local side: each part
-/// that arrives is merged and committed in a transaction of its own (one
-/// history row per object it changed), so memory holds a part, and a sync
-/// cut off halfway keeps every part that arrived.
+/// The local replica's database as the sync client's local side. Parts
+/// are merged into the objects they change (loaded from the database) and
+/// committed in transactions of their own: every 1 MiB of parts, or, for a
+/// large object arriving in many parts, once the parts since the last commit
+/// are as large as what was committed of it (so writing a large object
+/// costs about twice its size, not a whole rewrite per part), and at the end
+/// of every reply. So memory holds about 1 MiB of parts and the large
+/// objects they change, and a sync cut off halfway keeps what was committed.
 struct DbLocal {
     db: Db,
     replica: ReplicaId,
     source: String,
+    /// Objects changed by parts not committed yet (with what the database
+    /// held of them before).
+    held: Store,
+    /// Part bytes merged into `held`.
+    pending: usize,
+    /// Per name, the part bytes of it committed in this sync.
+    committed: std::collections::HashMap<String, usize>,
 }
 
 /// Names read per page when listing versions.
 const VERSION_PAGE: usize = 256;
+
+/// Part bytes held before a commit (at least).
+const FLUSH_BYTES: usize = 1 << 20;
+
+impl DbLocal {
+    fn new(db: Db, source: String) -> DbLocal {
+        DbLocal {
+            replica: db.replica().clone(),
+            held: Store::new(db.replica().clone()),
+            db,
+            source,
+            pending: 0,
+            committed: std::collections::HashMap::new(),
+        }
+    }
+}
 
 impl Local for DbLocal {
     fn replica(&self) -> ReplicaId {
@@ -95,6 +123,7 @@ impl Local for DbLocal {
         after: Option<&str>,
         budget: usize,
     ) -> Result<(StoreVersion, Option<String>), String> {
+        self.flush()?;
         let mut out = StoreVersion::new();
         let mut size = 0;
         let mut cursor = after.map(str::to_string);
@@ -124,17 +153,61 @@ impl Local for DbLocal {
         }
     }
 
-    fn merge_part(&mut self, delta: &Store) -> Result<usize, String> {
+    fn merge_part(
+        &mut self,
+        delta: &Store,
+        bytes: usize,
+    ) -> Result<Vec<(String, crdt::CrdtType)>, String> {
+        let names: Vec<String> = delta.names_after(None).map(str::to_string).collect();
+        let fresh: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !self.held.contains_name(n))
+            .collect();
+        if !fresh.is_empty() {
+            let stored = self.db.load_names(&fresh).map_err(|e| e.to_string())?;
+            for (n, o) in stored.iter() {
+                self.held.insert_object(n, o.clone());
+            }
+        }
+        let changed = Local::merge_part(&mut self.held, delta, bytes)?;
+        self.pending += bytes;
+        // A part of one object may be part of a large one: what arrived of
+        // it is counted (only then: the map stays as small as the large
+        // objects).
+        let large = match names.as_slice() {
+            [one] => {
+                let n = self.committed.entry(one.clone()).or_default();
+                *n += bytes;
+                *n - bytes
+            }
+            _ => 0,
+        };
+        if self.pending >= FLUSH_BYTES.max(large) {
+            self.flush()?;
+        }
+        Ok(changed)
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::replace(&mut self.held, Store::new(self.replica.clone()));
+        self.pending = 0;
         let mut c = self
             .db
             .change(&self.source, super::ops::now_ms())
             .map_err(|e| e.to_string())?;
-        for (name, _) in delta.iter() {
+        for name in held.names_after(None) {
             c.load_name(name).map_err(|e| e.to_string())?;
         }
-        let changed = Local::merge_part(c.store_mut(), delta)?;
-        c.commit().map_err(|e| e.to_string())?;
-        Ok(changed)
+        // Another process may have changed these objects meanwhile: merged
+        // (through the gate), nothing of it is lost.
+        let store = c.store_mut();
+        store.check_mergeable(&held)?;
+        store.merge(&held);
+        c.commit().map_err(|e| e.to_string())
     }
 
     fn deltas(&mut self, want: &StoreVersion) -> Result<Store, String> {
@@ -380,12 +453,10 @@ fn follow_connection(
     let timeout = ctx.timeout();
     let db = ctx.open_or_create()?;
     let source = format!("sync {}", ctx.url.as_deref().unwrap_or_default());
-    let mut local = DbLocal {
-        replica: db.replica().clone(),
-        db,
-        source: source.clone(),
-    };
-    let lost = |e: ClientError| -> Result<FollowEnd> {
+    let mut local = DbLocal::new(db, source.clone());
+    let lost = |local: &mut DbLocal, e: ClientError| -> Result<FollowEnd> {
+        // What arrived is kept.
+        local.flush().map_err(|e| anyhow!(e))?;
         match e {
             ClientError::Unreachable { .. } | ClientError::Lost(_) => Ok(FollowEnd::Lost(e)),
             other => Err(anyhow!(other)),
@@ -396,7 +467,7 @@ fn follow_connection(
     let mut seen_version = local.db.data_version()?;
     let report = match client.sync(&mut local, select, true, timeout) {
         Ok(r) => r,
-        Err(e) => return lost(e),
+        Err(e) => return lost(&mut local, e),
     };
     exchange_line(ctx, out, "sync", &report, &[])?;
     loop {
@@ -409,12 +480,13 @@ fn follow_connection(
                 let delta =
                     crdt::sync::protocol::decode_objects(msg.get("objects"), &local.replica)?;
                 let names: Vec<String> = delta.iter().map(|(n, _)| n.to_string()).collect();
-                let bytes = msg.to_string().len() as u64;
-                match Local::merge_part(&mut local, &delta) {
-                    Ok(received) => {
+                let bytes = client.last_len;
+                match Local::merge_part(&mut local, &delta, bytes) {
+                    Ok(changed) => {
+                        local.flush().map_err(|e| anyhow!(e))?;
                         let report = SyncReport {
-                            received,
-                            bytes_received: bytes,
+                            received: changed.len(),
+                            bytes_received: bytes as u64,
                             ..SyncReport::default()
                         };
                         exchange_line(ctx, out, "update", &report, &names)?;
@@ -422,12 +494,12 @@ fn follow_connection(
                     // A text change this replica cannot place yet: catch up.
                     Err(_) => match client.sync(&mut local, select, false, timeout) {
                         Ok(report) => exchange_line(ctx, out, "sync", &report, &[])?,
-                        Err(e) => return lost(e),
+                        Err(e) => return lost(&mut local, e),
                     },
                 }
             }
             Ok(_) => {}
-            Err(e) => return lost(e),
+            Err(e) => return lost(&mut local, e),
         }
         let version = local.db.data_version()?;
         if version == seen_version {
@@ -447,7 +519,7 @@ fn follow_connection(
         };
         match client.sync(&mut local, &narrow, false, timeout) {
             Ok(report) => exchange_line(ctx, out, "push", &report, &names)?,
-            Err(e) => return lost(e),
+            Err(e) => return lost(&mut local, e),
         }
     }
 }

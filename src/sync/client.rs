@@ -41,6 +41,8 @@ pub struct Client {
     pub bytes_received: u64,
     /// The server's message limit (from `welcome`): messages are split to fit.
     pub limit: usize,
+    /// The length of the last message received.
+    pub last_len: usize,
     next_id: u64,
 }
 
@@ -141,6 +143,7 @@ impl Client {
             bytes_sent: 0,
             bytes_received: 0,
             limit: protocol::DEFAULT_MAX_MESSAGE_BYTES,
+            last_len: 0,
             next_id: 1,
         };
         client.send(&protocol::hello(me))?;
@@ -180,6 +183,7 @@ impl Client {
             match self.ws.read() {
                 Ok(Message::Text(t)) => {
                     self.bytes_received += t.len() as u64;
+                    self.last_len = t.len();
                     return serde_json::from_str(t.as_str()).map(Some).map_err(|e| {
                         ClientError::Protocol(ProtoError::new("bad-json", e.to_string()))
                     });
@@ -212,7 +216,9 @@ impl Client {
             if msg["type"] == "update" {
                 let delta = protocol::decode_objects(msg.get("objects"), &local.replica())?;
                 // An update this replica cannot place yet arrives again with the sync.
-                let _ = local.merge_part(&delta);
+                if local.merge_part(&delta, self.last_len).is_ok() {
+                    local.flush().map_err(ClientError::Local)?;
+                }
                 continue;
             }
             if msg.get("id").and_then(Value::as_u64) == Some(id) || msg["type"] == "error" {
@@ -237,7 +243,11 @@ impl Client {
     ) -> Result<SyncReport, ClientError> {
         let (sent0, recv0) = (self.bytes_sent, self.bytes_received);
         let budget = parts::part_budget(self.limit);
-        let (mut received, mut sent) = (0, 0);
+        // Objects changed here: the parts of one object come one after
+        // another, so it counts once (without a set as large as the state).
+        let mut received = 0;
+        let mut last: Option<(String, crate::CrdtType)> = None;
+        let mut sent = 0;
         let mut unsent = Vec::new();
         let mut after: Option<String> = None;
         let mut first = true;
@@ -256,12 +266,18 @@ impl Client {
             ))?;
             let want = loop {
                 let msg = self.reply(id, local, timeout)?;
-                let (changed, more, want) = protocol::apply_reply_part(local, &msg)?;
-                received += changed;
+                let (changed, more, want) = protocol::apply_reply_part(local, &msg, self.last_len)?;
+                for key in changed {
+                    if last.as_ref() != Some(&key) {
+                        received += 1;
+                        last = Some(key);
+                    }
+                }
                 if !more {
                     break want;
                 }
             };
+            local.flush().map_err(ClientError::Local)?;
             if !want.is_empty() {
                 let delta = local.deltas(&want).map_err(ClientError::Local)?;
                 let (pushes, refused) =

@@ -23,7 +23,7 @@ const HEADROOM: usize = 512;
 /// a quarter of it, between 1 KiB and 4 MiB (so a part is merged and written
 /// while the next one travels).
 pub fn part_budget(limit: usize) -> usize {
-    (limit / 4).clamp(1024, 4 << 20)
+    (limit / 4).clamp(1024, 1 << 20)
 }
 
 /// `{"name":N,"type":T,"state":S}` of `o`, as one entry or, when it is
@@ -334,9 +334,19 @@ pub trait Local {
         budget: usize,
     ) -> Result<(StoreVersion, Option<String>), String>;
 
-    /// Merges a part that arrived, after the checks of
-    /// [`Store::check_mergeable`]; returns how many objects changed here.
-    fn merge_part(&mut self, delta: &Store) -> Result<usize, String>;
+    /// Merges a part that arrived (`bytes` long on the wire), after the
+    /// checks of [`Store::check_mergeable`]; returns the objects it changed
+    /// here. It may be kept in memory until [`Local::flush`].
+    fn merge_part(
+        &mut self,
+        delta: &Store,
+        bytes: usize,
+    ) -> Result<Vec<(String, CrdtType)>, String>;
+
+    /// Makes every part merged so far durable (the end of a reply, an update).
+    fn flush(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 
     /// What the server lacks: the deltas since its versions in `want`.
     fn deltas(&mut self, want: &StoreVersion) -> Result<Store, String>;
@@ -370,14 +380,18 @@ impl Local for Store {
         Ok((out, None))
     }
 
-    fn merge_part(&mut self, delta: &Store) -> Result<usize, String> {
+    fn merge_part(
+        &mut self,
+        delta: &Store,
+        _bytes: usize,
+    ) -> Result<Vec<(String, CrdtType)>, String> {
         self.check_mergeable(delta)?;
-        let mut changed = 0;
+        let mut changed = Vec::new();
         for (name, o) in delta.iter() {
             let before = self.get(name, o.ty()).map(Object::version);
             self.merge_object(name, o);
             if before.as_ref() != self.get(name, o.ty()).map(Object::version).as_ref() {
-                changed += 1;
+                changed.push((name.to_string(), o.ty()));
             }
         }
         Ok(changed)

@@ -646,21 +646,24 @@ pub fn sync_request(
     msg
 }
 
-/// One message of a `sync-reply`, merged into `local`: how many objects
-/// changed here, whether more messages of the reply follow, and (in the
-/// last) the server's versions of what it wants.
+/// One message of a `sync-reply` (`bytes` long), merged into `local`: the
+/// objects that changed here, whether more messages of the reply follow,
+/// and (in the last) the server's versions of what it wants.
+pub type ReplyPart = (Vec<(String, CrdtType)>, bool, StoreVersion);
+
 pub fn apply_reply_part(
     local: &mut dyn Local,
     reply: &Value,
-) -> Result<(usize, bool, StoreVersion), ProtoError> {
+    bytes: usize,
+) -> Result<ReplyPart, ProtoError> {
     expect_type(reply, "sync-reply")?;
     let server = ReplicaId::new("server").expect("valid");
     let incoming = decode_objects(reply.get("objects"), &server)?;
     let changed = if incoming.is_empty() {
-        0
+        Vec::new()
     } else {
         local
-            .merge_part(&incoming)
+            .merge_part(&incoming, bytes)
             .map_err(|e| ProtoError::new("bad-state", e))?
     };
     let more = match reply.get("more") {
@@ -770,7 +773,7 @@ pub fn sync_in_memory(
             while let Some(text) = reply.next_message(server) {
                 count(&mut ex, &text)?;
                 let msg: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-                let (_, _, w) = apply_reply_part(client, &msg)?;
+                let (_, _, w) = apply_reply_part(client, &msg, text.len())?;
                 want.extend(w);
             }
         }
