@@ -254,6 +254,7 @@ impl Object {
             Object::GCounter(c) => c.write_text(out),
             Object::PnCounter(c) => c.write_text(out),
             Object::Rga(t) => t.write_text(out),
+            Object::OrSet(s) => s.write_text(out),
             _ => out.push_str(&self.state_json().to_string()),
         }
     }

@@ -301,6 +301,36 @@ impl Crdt for OrSet {
     }
 }
 
+impl OrSet {
+    /// [`Codec::encode`] written straight as text, without a tree of values
+    /// (a large set is written on every change to it): each member's value
+    /// is its canonical JSON text, which is its key.
+    pub(crate) fn write_text(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push_str("{\"context\":");
+        crate::codec::context_text(&self.context, out);
+        out.push_str(",\"elements\":[");
+        for (i, (key, e)) in self.elements.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"dots\":[");
+            for (j, d) in e.dots.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                out.push('[');
+                crate::codec::push_json_str(out, d.replica.as_str());
+                let _ = write!(out, ",{}]", d.seq);
+            }
+            out.push_str("],\"value\":");
+            out.push_str(key);
+            out.push('}');
+        }
+        out.push_str("]}");
+    }
+}
+
 impl Codec for OrSet {
     fn encode(&self) -> Value {
         let elements: Vec<Value> = self

@@ -171,6 +171,16 @@ impl Client {
 
     /// The next JSON message, or `None` when `timeout` passes first.
     pub fn recv(&mut self, timeout: Duration) -> Result<Option<Value>, ClientError> {
+        match self.recv_text(timeout)? {
+            Some(t) => serde_json::from_str(&t)
+                .map(Some)
+                .map_err(|e| ClientError::Protocol(ProtoError::new("bad-json", e.to_string()))),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Client::recv`] without parsing: the message's text.
+    pub fn recv_text(&mut self, timeout: Duration) -> Result<Option<String>, ClientError> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -184,9 +194,7 @@ impl Client {
                 Ok(Message::Text(t)) => {
                     self.bytes_received += t.len() as u64;
                     self.last_len = t.len();
-                    return serde_json::from_str(t.as_str()).map(Some).map_err(|e| {
-                        ClientError::Protocol(ProtoError::new("bad-json", e.to_string()))
-                    });
+                    return Ok(Some(t.as_str().to_string()));
                 }
                 Ok(Message::Close(frame)) => {
                     let why = frame.map_or("no reason".to_string(), |f| {
@@ -209,20 +217,45 @@ impl Client {
         local: &mut dyn Local,
         timeout: Duration,
     ) -> Result<Value, ClientError> {
+        let text = self.reply_text(id, local, timeout)?;
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Protocol(ProtoError::new("bad-json", e.to_string())))
+    }
+
+    /// [`Client::reply`] as text: a large reply's objects are decoded from
+    /// it straight, without a tree of values.
+    fn reply_text(
+        &mut self,
+        id: u64,
+        local: &mut dyn Local,
+        timeout: Duration,
+    ) -> Result<String, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Head<'a> {
+            #[serde(rename = "type", borrow)]
+            ty: Option<std::borrow::Cow<'a, str>>,
+            id: Option<Value>,
+            #[serde(borrow)]
+            objects: Option<&'a serde_json::value::RawValue>,
+        }
         loop {
-            let msg = self
-                .recv(timeout)?
+            let text = self
+                .recv_text(timeout)?
                 .ok_or_else(|| ClientError::Lost("no reply in time".into()))?;
-            if msg["type"] == "update" {
-                let delta = protocol::decode_objects(msg.get("objects"), &local.replica())?;
-                // An update this replica cannot place yet arrives again with the sync.
-                if local.merge_part(&delta, self.last_len).is_ok() {
-                    local.flush().map_err(ClientError::Local)?;
+            let head: Head<'_> = serde_json::from_str(&text)
+                .map_err(|e| ClientError::Protocol(ProtoError::new("bad-json", e.to_string())))?;
+            match head.ty.as_deref() {
+                Some("update") => {
+                    let objects = head.objects.map_or("null", |r| r.get());
+                    let delta = protocol::decode_objects_text(objects, &local.replica())?;
+                    // An update this replica cannot place yet arrives again with the sync.
+                    if local.merge_part(&delta, text.len()).is_ok() {
+                        local.flush().map_err(ClientError::Local)?;
+                    }
                 }
-                continue;
-            }
-            if msg.get("id").and_then(Value::as_u64) == Some(id) || msg["type"] == "error" {
-                return Ok(msg);
+                Some("error") => return Ok(text),
+                _ if head.id.as_ref().and_then(Value::as_u64) == Some(id) => return Ok(text),
+                _ => {}
             }
         }
     }
@@ -265,8 +298,8 @@ impl Client {
                 id,
             ))?;
             let want = loop {
-                let msg = self.reply(id, local, timeout)?;
-                let (changed, more, want) = protocol::apply_reply_part(local, &msg, self.last_len)?;
+                let msg = self.reply_text(id, local, timeout)?;
+                let (changed, more, want) = protocol::apply_reply_part(local, &msg)?;
                 for key in changed {
                     if last.as_ref() != Some(&key) {
                         received += 1;
