@@ -361,6 +361,26 @@ where
     Some(entries)
 }
 
+/// A counter's entries in groups of about `budget` bytes (the parts of
+/// [`crate::GCounter::parts`] and [`crate::PnCounter::parts`]).
+pub(crate) fn entry_parts<E: Copy>(
+    entries: &BTreeMap<ReplicaId, E>,
+    budget: usize,
+) -> Vec<BTreeMap<ReplicaId, E>> {
+    let mut out = vec![BTreeMap::new()];
+    let mut size = 0;
+    for (r, e) in entries {
+        let weight = r.as_str().len() + 48;
+        if size > 0 && size + weight > budget {
+            out.push(BTreeMap::new());
+            size = 0;
+        }
+        size += weight;
+        out.last_mut().expect("one part").insert(r.clone(), *e);
+    }
+    out
+}
+
 pub(crate) fn dot_json(d: &Dot) -> Value {
     json!([d.replica.as_str(), d.seq])
 }

@@ -84,21 +84,10 @@ impl PnCounter {
     /// Splits into deltas of at most about `budget` bytes each (a group of
     /// replicas' entries per part; merged in any order they give `self`).
     pub fn parts(&self, budget: usize) -> Vec<PnCounter> {
-        let mut out = vec![PnCounter::default()];
-        let mut size = 0;
-        for (r, e) in &self.entries {
-            let weight = r.as_str().len() + 48;
-            if size > 0 && size + weight > budget {
-                out.push(PnCounter::default());
-                size = 0;
-            }
-            size += weight;
-            out.last_mut()
-                .expect("one part")
-                .entries
-                .insert(r.clone(), *e);
-        }
-        out
+        crate::codec::entry_parts(&self.entries, budget)
+            .into_iter()
+            .map(|entries| PnCounter { entries })
+            .collect()
     }
 
     pub fn entries(&self) -> impl Iterator<Item = (&ReplicaId, &PnEntry)> {

@@ -69,6 +69,14 @@ fn schema() -> jsonschema::Validator {
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("the schema compiles")
 }
 
+/// What the schema says is wrong with `value` (nothing: empty).
+fn schema_errors(value: &Value) -> Vec<String> {
+    schema()
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
 fn check_golden(name: &str, store: &Store) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
@@ -87,11 +95,7 @@ fn check_golden(name: &str, store: &Store) {
         text, golden,
         "{name} changed; if that is intended, run UPDATE_GOLDEN=1 cargo test --test snapshot"
     );
-    let value: Value = serde_json::from_str(&golden).unwrap();
-    let errors: Vec<String> = schema()
-        .iter_errors(&value)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+    let errors = schema_errors(&serde_json::from_str(&golden).unwrap());
     assert!(
         errors.is_empty(),
         "{name} does not match the schema: {errors:#?}"
@@ -119,11 +123,7 @@ fn delta_snapshots_and_version_documents_round_trip() {
     assert!(snapshot::decode_versions(&doc.replace("crdt-version", "crdt-snapshot")).is_err());
     let delta = x.delta_since(&since);
     let text = snapshot::encode_since(&delta, &since);
-    let value: Value = serde_json::from_str(&text).unwrap();
-    let errors: Vec<String> = schema()
-        .iter_errors(&value)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+    let errors = schema_errors(&serde_json::from_str(&text).unwrap());
     assert!(
         errors.is_empty(),
         "a delta snapshot does not match the schema: {errors:#?}"

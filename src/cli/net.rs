@@ -12,7 +12,7 @@ use crdt::db::Db;
 use crdt::store::{Store, StoreVersion};
 use crdt::sync::auth::Auth;
 use crdt::sync::client::{Client, ClientError, SyncReport};
-use crdt::sync::parts::{Local, version_weight};
+use crdt::sync::parts::{Local, Range};
 use crdt::sync::protocol::selected;
 use crdt::sync::server::{Config, Server};
 use crdt::{Object, ReplicaId};
@@ -124,30 +124,21 @@ impl Local for DbLocal {
         budget: usize,
     ) -> Result<(StoreVersion, Option<String>), String> {
         self.flush()?;
-        let mut out = StoreVersion::new();
-        let mut size = 0;
+        let mut range = Range::new(budget);
         let mut cursor = after.map(str::to_string);
-        let mut last: Option<String> = None;
         loop {
             let page = self
                 .db
                 .page_after(cursor.as_deref(), VERSION_PAGE)
                 .map_err(|e| e.to_string())?;
             let Some((end, _)) = page.last() else {
-                return Ok((out, None));
+                return Ok(range.to_end());
             };
             let end = end.clone();
-            for (name, o) in page {
-                if !selected(select, &name) {
-                    continue;
+            for (name, o) in page.iter().filter(|(n, _)| selected(select, n)) {
+                if !range.add(name, o) {
+                    return Ok(range.full());
                 }
-                if size > budget && last.as_deref() != Some(name.as_str()) {
-                    return Ok((out, last));
-                }
-                let vv = o.version();
-                size += version_weight(&name, &vv);
-                out.insert((name.clone(), o.ty()), vv);
-                last = Some(name);
             }
             cursor = Some(end);
         }

@@ -363,21 +363,15 @@ impl Local for Store {
         after: Option<&str>,
         budget: usize,
     ) -> Result<(StoreVersion, Option<String>), String> {
-        let mut out = StoreVersion::new();
-        let mut size = 0;
-        let mut last: Option<String> = None;
+        let mut range = Range::new(budget);
         for name in self.names_after(after).filter(|n| selected(select, n)) {
-            if size > budget {
-                return Ok((out, last));
-            }
             for o in self.objects(name) {
-                let vv = o.version();
-                size += version_weight(name, &vv);
-                out.insert((name.to_string(), o.ty()), vv);
+                if !range.add(name, o) {
+                    return Ok(range.full());
+                }
             }
-            last = Some(name.to_string());
         }
-        Ok((out, None))
+        Ok(range.to_end())
     }
 
     fn merge_part(
@@ -405,6 +399,52 @@ impl Local for Store {
             }
         }
         Ok(delta)
+    }
+}
+
+/// The versions of one ranged request, collected in name order: about
+/// `budget` bytes of them, a name's types together.
+pub struct Range {
+    budget: usize,
+    size: usize,
+    versions: StoreVersion,
+    last: Option<String>,
+}
+
+impl Range {
+    pub fn new(budget: usize) -> Range {
+        Range {
+            budget,
+            size: 0,
+            versions: StoreVersion::new(),
+            last: None,
+        }
+    }
+
+    /// Adds an object of `name`; false (and nothing added) when the range
+    /// is full and `name` belongs to the next one.
+    pub fn add(&mut self, name: &str, o: &Object) -> bool {
+        let same = self.last.as_deref() == Some(name);
+        if self.size > self.budget && !same {
+            return false;
+        }
+        let vv = o.version();
+        self.size += version_weight(name, &vv);
+        self.versions.insert((name.to_string(), o.ty()), vv);
+        if !same {
+            self.last = Some(name.to_string());
+        }
+        true
+    }
+
+    /// A full range: its versions and its last name (`upto`).
+    pub fn full(self) -> (StoreVersion, Option<String>) {
+        (self.versions, self.last)
+    }
+
+    /// The last range: it goes to the end (`upto` none).
+    pub fn to_end(self) -> (StoreVersion, Option<String>) {
+        (self.versions, None)
     }
 }
 
