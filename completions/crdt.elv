@@ -22,7 +22,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -57,8 +57,6 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand watch 'Print changes to the selected objects as they arrive from the endpoint'
             cand wait 'Block until a condition holds (exit 0) or the timeout passes (exit 1)'
             cand completions 'Print shell completions'
-            cand manpage 'Print the man page (roff)'
-            cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'crdt;inc'= {
             cand --type 'Type to create the counter with'
@@ -66,7 +64,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -77,7 +75,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -88,7 +86,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --string 'Take VALUE as a string even when it parses as JSON'
             cand --json 'Print one JSON document on stdout instead of text'
@@ -100,7 +98,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --string 'Take every ELEM as a string'
             cand --json 'Print one JSON document on stdout instead of text'
@@ -112,7 +110,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --string 'Take every ELEM as a string'
             cand --json 'Print one JSON document on stdout instead of text'
@@ -124,7 +122,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -135,7 +133,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -146,19 +144,19 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'crdt;new'= {
-            cand --type 'type'
+            cand --type 'The type to create'
             cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -169,7 +167,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -180,7 +178,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -191,7 +189,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -205,7 +203,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -216,7 +214,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -227,7 +225,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -240,7 +238,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --dry-run 'Print what the merge would change in each input instead of writing it'
             cand --json 'Print one JSON document on stdout instead of text'
@@ -252,7 +250,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -263,13 +261,12 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
             cand --help 'Print help'
             cand trim 'Delete the history rows older than a moment (the objects keep their state)'
-            cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'crdt;history;trim'= {
             cand --before 'Delete the rows recorded before this moment'
@@ -277,26 +274,18 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
             cand --help 'Print help'
-        }
-        &'crdt;history;help'= {
-            cand trim 'Delete the history rows older than a moment (the objects keep their state)'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'crdt;history;help;trim'= {
-        }
-        &'crdt;history;help;help'= {
         }
         &'crdt;batch'= {
             cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --stop-on-error 'Stop at the first failing line (nothing is saved then)'
             cand --json 'Print one JSON document on stdout instead of text'
@@ -309,7 +298,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -322,7 +311,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -333,7 +322,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --local 'Use the local replica as A'
             cand --stat 'One summary line per name'
@@ -347,7 +336,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -365,7 +354,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --metrics-public 'Answer /metrics without a token even when tokens are required'
             cand --quiet 'No log lines on stderr'
@@ -378,7 +367,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --follow 'Stay connected: send the changes other processes make to this replica within a second, merge what arrives, reconnect after a drop; one line per exchange (JSON lines with --json); SIGINT or SIGTERM stop it with exit 0'
             cand --json 'Print one JSON document on stdout instead of text'
@@ -392,20 +381,20 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'crdt;wait'= {
-            cand --until 'until'
-            cand --timeout 'timeout'
+            cand --until 'The condition (see EXPR below), e.g. ''>= 3'' or ''contains task-1'''
+            cand --timeout 'Seconds to wait at most (then exit 1)'
             cand --state 'The local replica''s database (an SQLite file)'
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
@@ -416,117 +405,11 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --replica 'Replica id to create the database with (must match an existing one)'
             cand --color 'When to use colors (NO_COLOR is honoured with auto)'
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
+            cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
             cand --help 'Print help'
-        }
-        &'crdt;manpage'= {
-            cand --state 'The local replica''s database (an SQLite file)'
-            cand --replica 'Replica id to create the database with (must match an existing one)'
-            cand --color 'When to use colors (NO_COLOR is honoured with auto)'
-            cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
-            cand --token 'Bearer token for the sync endpoint'
-            cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
-            cand --json 'Print one JSON document on stdout instead of text'
-            cand -h 'Print help'
-            cand --help 'Print help'
-        }
-        &'crdt;help'= {
-            cand inc 'Increment a counter (created as a g-counter unless --type says otherwise)'
-            cand dec 'Decrement a pn-counter (created when missing)'
-            cand set 'Write an lww-register: VALUE is JSON when it parses as JSON, else a string (text starting with {, [ or " must be valid JSON)'
-            cand add 'Add members to an or-set (JSON when they parse as JSON, else strings; text starting with {, [ or " must be valid JSON)'
-            cand rm 'Remove members from an or-set'
-            cand insert 'Insert text into an rga before character POS (0 is the start)'
-            cand delete 'Delete LEN characters of an rga starting at POS'
-            cand append 'Append text at the end of an rga'
-            cand new 'Create an empty object of a given type'
-            cand get 'Print the value only: a number, a JSON value, set members one per line, the text'
-            cand ls 'List objects: all, or one name or namespace'
-            cand show 'Show an object''s type, value, version vector and contributing replicas'
-            cand export 'Write a snapshot of the local replica (or of the named objects and namespaces)'
-            cand version 'Print this replica''s version of the selected objects (a JSON version document), for another replica''s `export --since`'
-            cand import 'Merge snapshot files into the local replica (`-` reads stdin)'
-            cand merge 'Merge snapshot files into one, without touching the local replica'
-            cand info 'Show the replica''s database: path, replica id, objects, history rows, size'
-            cand history 'The history of changes this replica recorded'
-            cand batch 'Apply many commands, one per line, in one process with one write'
-            cand inspect 'Show an object''s internal state: per-replica counts, writes, dots, runs'
-            cand visualize 'Draw an object''s structure as text or as a Graphviz graph'
-            cand diff 'Compare two replica states: what differs, why, and what a merge gives'
-            cand explain 'Explain in plain words why an object''s value is what it is'
-            cand serve 'Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)'
-            cand sync 'Push and pull until the local replica and the endpoint have the same versions'
-            cand watch 'Print changes to the selected objects as they arrive from the endpoint'
-            cand wait 'Block until a condition holds (exit 0) or the timeout passes (exit 1)'
-            cand completions 'Print shell completions'
-            cand manpage 'Print the man page (roff)'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'crdt;help;inc'= {
-        }
-        &'crdt;help;dec'= {
-        }
-        &'crdt;help;set'= {
-        }
-        &'crdt;help;add'= {
-        }
-        &'crdt;help;rm'= {
-        }
-        &'crdt;help;insert'= {
-        }
-        &'crdt;help;delete'= {
-        }
-        &'crdt;help;append'= {
-        }
-        &'crdt;help;new'= {
-        }
-        &'crdt;help;get'= {
-        }
-        &'crdt;help;ls'= {
-        }
-        &'crdt;help;show'= {
-        }
-        &'crdt;help;export'= {
-        }
-        &'crdt;help;version'= {
-        }
-        &'crdt;help;import'= {
-        }
-        &'crdt;help;merge'= {
-        }
-        &'crdt;help;info'= {
-        }
-        &'crdt;help;history'= {
-            cand trim 'Delete the history rows older than a moment (the objects keep their state)'
-        }
-        &'crdt;help;history;trim'= {
-        }
-        &'crdt;help;batch'= {
-        }
-        &'crdt;help;inspect'= {
-        }
-        &'crdt;help;visualize'= {
-        }
-        &'crdt;help;diff'= {
-        }
-        &'crdt;help;explain'= {
-        }
-        &'crdt;help;serve'= {
-        }
-        &'crdt;help;sync'= {
-        }
-        &'crdt;help;watch'= {
-        }
-        &'crdt;help;wait'= {
-        }
-        &'crdt;help;completions'= {
-        }
-        &'crdt;help;manpage'= {
-        }
-        &'crdt;help;help'= {
         }
     ]
     $completions[$command]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the checked-in shell completions and man page from the clap tree.
+# Regenerates the checked-in shell completions and man pages from the clap tree.
 # Run after changing any command or flag; tests/cli.rs fails while they are stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,5 +10,6 @@ bin=target/debug/crdt
 "$bin" completions fish > completions/crdt.fish
 "$bin" completions elvish > completions/crdt.elv
 "$bin" completions powershell > completions/_crdt.ps1
-"$bin" manpage > docs/crdt.1
-echo "regenerated completions/ and docs/crdt.1"
+rm -rf docs/man
+"$bin" manpage --dir docs/man
+echo "regenerated completions/ and docs/man/"

@@ -900,7 +900,7 @@ mod generated {
             (vec!["completions", "fish"], "completions/crdt.fish"),
             (vec!["completions", "elvish"], "completions/crdt.elv"),
             (vec!["completions", "powershell"], "completions/_crdt.ps1"),
-            (vec!["manpage"], "docs/crdt.1"),
+            (vec!["manpage"], "docs/man/crdt.1"),
         ] {
             let fresh = r.ok(&args);
             let checked_in = std::fs::read_to_string(root.join(file)).unwrap_or_default();
@@ -908,6 +908,54 @@ mod generated {
                 fresh == checked_in,
                 "{file} is stale: regenerate it with scripts/gen-completions.sh and commit it"
             );
+        }
+    }
+
+    /// Every page crdt.1 refers to exists, and each is fresh.
+    #[test]
+    fn the_man_pages_are_fresh_and_complete() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/man");
+        let r = Replica::new("agent-1");
+        let fresh = r.dir.path().join("man");
+        r.ok(&["manpage", "--dir", fresh.to_str().unwrap()]);
+        let names = |dir: &Path| {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names(&fresh),
+            names(&root),
+            "docs/man is stale: regenerate it with scripts/gen-completions.sh and commit it"
+        );
+        for name in names(&fresh) {
+            let text = std::fs::read_to_string(fresh.join(&name)).unwrap();
+            assert_eq!(
+                text,
+                std::fs::read_to_string(root.join(&name)).unwrap(),
+                "docs/man/{name} is stale: regenerate it with scripts/gen-completions.sh"
+            );
+            for part in text.split("crdt\\-").skip(1) {
+                if let Some(end) = part.find("(1)") {
+                    let page = format!("crdt-{}.1", part[..end].replace("\\-", "-"));
+                    assert!(
+                        fresh.join(&page).exists(),
+                        "{name} refers to {page}, which does not exist"
+                    );
+                }
+            }
+        }
+        let main = std::fs::read_to_string(fresh.join("crdt.1")).unwrap();
+        for section in [
+            ".SH ENVIRONMENT",
+            ".SH \"EXIT STATUS\"",
+            ".SH FILES",
+            "CRDT_NOW_MS",
+        ] {
+            assert!(main.contains(section), "crdt.1 lacks {section}");
         }
     }
 

@@ -19,6 +19,14 @@ State: --state, else $CRDT_STATE, else $XDG_DATA_HOME/crdt/replica.db (else
 JSON state file of an earlier version is migrated on first use (the old files
 are kept as FILE.pre-sqlite).
 
+Names: 1 to 256 bytes of UTF-8 without whitespace, control, invisible or
+unassigned characters; `:` separates namespaces (metrics:requests), and a
+selector `metrics` or `metrics:` picks every metrics:* name.
+
+Environment: CRDT_STATE, CRDT_REPLICA, CRDT_URL, CRDT_TOKEN as the options
+above; CRDT_NOW_MS sets the clock (milliseconds since the epoch) for register
+timestamps and history rows; an empty variable counts as unset.
+
 Exit codes:
   0  success
   1  a negative answer (e.g. a diff found differences)
@@ -27,7 +35,13 @@ Exit codes:
 
 /// Named CRDTs (counters, registers, sets, text) that converge without coordination.
 #[derive(Debug, Parser)]
-#[command(name = "crdt", version, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(
+    name = "crdt",
+    version,
+    after_help = AFTER_HELP,
+    max_term_width = 100,
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -52,7 +66,8 @@ pub struct Global {
     /// Sync endpoint (ws:// or wss://); change commands then sync what they changed
     #[arg(long, global = true, env = "CRDT_URL", value_name = "URL")]
     pub url: Option<String>,
-    /// Bearer token for the sync endpoint
+    /// Bearer token: the one a client presents to the sync endpoint, or the
+    /// one `serve` requires
     #[arg(
         long,
         global = true,
@@ -102,6 +117,7 @@ pub enum Command {
         after_help = "Examples:\n  crdt inc metrics:requests\n  crdt inc metrics:bytes 512\n  crdt inc --type pn-counter resources:gpu 30"
     )]
     Inc {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
         /// Amount to add (at least 1)
         #[arg(default_value_t = 1)]
@@ -113,6 +129,7 @@ pub enum Command {
     /// Decrement a pn-counter (created when missing)
     #[command(after_help = "Example:\n  crdt dec resources:gpu 30")]
     Dec {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
         /// Amount to subtract (at least 1)
         #[arg(default_value_t = 1)]
@@ -124,7 +141,9 @@ pub enum Command {
         after_help = "Examples:\n  crdt set config:global '{\"feature:ai-review\": true}'\n  crdt set config:mode fast\n  crdt set --string config:version 1.10"
     )]
     Set {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
+        /// The value: JSON (`{"a": 1}`, `true`, `3`, `"text"`) or a plain string
         value: String,
         /// Take VALUE as a string even when it parses as JSON
         #[arg(long)]
@@ -136,7 +155,9 @@ pub enum Command {
         after_help = "Examples:\n  crdt add tasks:active task-1 task-2\n  crdt add tasks:active '{\"id\": \"task-3\"}'"
     )]
     Add {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
+        /// Members to add: JSON values or plain strings
         #[arg(required = true, value_name = "ELEM")]
         elems: Vec<String>,
         /// Take every ELEM as a string
@@ -150,7 +171,9 @@ nothing is removed, a note says so on stderr, and the exit code is 0.\n\n\
 Example:\n  crdt rm tasks:active task-1"
     )]
     Rm {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
+        /// Members to remove, written as they were added
         #[arg(required = true, value_name = "ELEM")]
         elems: Vec<String>,
         /// Take every ELEM as a string
@@ -160,32 +183,47 @@ Example:\n  crdt rm tasks:active task-1"
     /// Insert text into an rga before character POS (0 is the start)
     #[command(after_help = "Example:\n  crdt insert document:main 0 'Hello '")]
     Insert {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
         /// Position in characters (not bytes)
         pos: usize,
+        /// The text to insert
         text: String,
     },
     /// Delete LEN characters of an rga starting at POS
     #[command(after_help = "Example:\n  crdt delete document:main 0 6")]
     Delete {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
+        /// Position of the first character deleted (0 is the start)
         pos: usize,
+        /// How many characters
         #[arg(default_value_t = 1)]
         len: usize,
     },
     /// Append text at the end of an rga
     #[command(after_help = "Example:\n  crdt append document:main 'World'")]
-    Append { name: String, text: String },
+    Append {
+        /// The object's name, e.g. document:main (see Names in `crdt --help`)
+        name: String,
+        /// The text to append
+        text: String,
+    },
     /// Create an empty object of a given type
     #[command(after_help = "Example:\n  crdt new resources:gpu --type pn-counter")]
     New {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
+        /// The type to create
         #[arg(long = "type", value_enum, value_name = "TYPE")]
         ty: TypeArg,
     },
     /// Print the value only: a number, a JSON value, set members one per line, the text
     #[command(after_help = "Example:\n  total=$(crdt get metrics:requests)")]
-    Get { name: String },
+    Get {
+        /// The object's name, e.g. metrics:requests
+        name: String,
+    },
     /// List objects: all, or one name or namespace
     #[command(
         after_help = "A namespace is selected with or without its colon: `metrics` and `metrics:`\n\
@@ -198,7 +236,10 @@ Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
     },
     /// Show an object's type, value, version vector and contributing replicas
     #[command(after_help = "Example:\n  crdt show metrics:requests")]
-    Show { name: String },
+    Show {
+        /// The object's name, e.g. metrics:requests
+        name: String,
+    },
     /// Write a snapshot of the local replica (or of the named objects and namespaces)
     #[command(
         after_help = "Examples:\n  crdt export -o agent-1.json\n  crdt export metrics: config:global -o part.json\n  crdt export > all.json"
@@ -230,6 +271,7 @@ Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
     /// Merge snapshot files into the local replica (`-` reads stdin)
     #[command(after_help = "Example:\n  crdt import agent-2.json agent-3.json")]
     Import {
+        /// Snapshots, replica databases or old JSON state files; `-` is stdin
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
@@ -238,6 +280,7 @@ Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
         after_help = "Examples:\n  crdt merge a.json b.json -o merged.json\n  crdt merge a.json b.json --dry-run"
     )]
     Merge {
+        /// Snapshots or replica databases to merge (A B ...)
         #[arg(required = true, num_args = 1.., value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Print what the merge would change in each input instead of writing it
@@ -251,7 +294,7 @@ Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
     #[command(after_help = "Examples:\n  crdt info\n  crdt --json info | jq .history")]
     Info,
     /// The history of changes this replica recorded
-    #[command(subcommand)]
+    #[command(subcommand, disable_help_subcommand = true)]
     History(HistoryCommand),
     /// Apply many commands, one per line, in one process with one write
     #[command(
@@ -272,6 +315,7 @@ Example:\n  printf 'inc metrics:requests\\nadd tasks:active \"task 1\"\\n' | crd
         after_help = "Examples:\n  crdt inspect metrics:requests\n  crdt inspect config:global --from agent-2.json\n  crdt --json inspect tasks:active"
     )]
     Inspect {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
         /// Read a snapshot file (`-` is stdin) instead of the local replica
         #[arg(long, value_name = "FILE")]
@@ -282,6 +326,7 @@ Example:\n  printf 'inc metrics:requests\\nadd tasks:active \"task 1\"\\n' | crd
         after_help = "Examples:\n  crdt visualize document:main\n  crdt visualize document:main --format dot | dot -Tsvg > doc.svg"
     )]
     Visualize {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
         #[arg(long, value_enum, default_value_t = VizFormat::Text)]
         format: VizFormat,
@@ -311,6 +356,7 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
         after_help = "Examples:\n  crdt explain config:global\n  crdt explain tasks:active --from merged.json"
     )]
     Explain {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
         /// Read a snapshot file (`-` is stdin) instead of the local replica
         #[arg(long, value_name = "FILE")]
@@ -341,6 +387,7 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
         after_help = "Examples:\n  crdt watch metrics:\n  crdt watch tasks:active --json --count 10\n  crdt watch config:global --timeout 30"
     )]
     Watch {
+        /// Names or namespaces to watch
         #[arg(required = true, value_name = "NAME|PREFIX")]
         select: Vec<String>,
         /// Stop after this many changes
@@ -360,9 +407,12 @@ still arrive: wait keeps waiting for it.\n\n\
 Examples:\n  crdt wait votes:approve --until '>= 3' --timeout 60\n  crdt wait tasks:done --until 'contains task-7' --timeout 10"
     )]
     Wait {
+        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
-        #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
+        /// The condition (see EXPR below), e.g. '>= 3' or 'contains task-1'
+        #[arg(long, value_name = "EXPR", allow_hyphen_values = true, value_hint = clap::ValueHint::Other)]
         until: String,
+        /// Seconds to wait at most (then exit 1)
         #[arg(long, value_name = "SECS")]
         timeout: f64,
     },
@@ -371,12 +421,18 @@ Examples:\n  crdt wait votes:approve --until '>= 3' --timeout 60\n  crdt wait ta
         after_help = "Example:\n  crdt completions bash > ~/.local/share/bash-completion/completions/crdt"
     )]
     Completions {
+        /// The shell to complete for
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
+    /// Print the man page (roff), or write every page (crdt.1 and one per
+    /// command, crdt-inc.1 ...) into a directory
     #[command(hide = true)]
-    Manpage,
+    Manpage {
+        /// Write the pages here instead of printing crdt.1
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `crdt serve`'s options (the client options are the global ones).

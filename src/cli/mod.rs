@@ -5,6 +5,7 @@ mod args;
 mod batch;
 mod debug;
 mod files;
+mod manual;
 mod net;
 mod ops;
 mod output;
@@ -38,13 +39,20 @@ pub fn main() -> ExitCode {
         report(&e);
         return ExitCode::from(Exit::Error as u8);
     }
-    let matches = Cli::command().get_matches();
+    if let Some(e) = non_utf8_argument() {
+        report(&e);
+        return ExitCode::from(Exit::Error as u8);
+    }
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => usage_error(e),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => usage_error(e),
     };
     if let Some(e) = client_options_on_serve(&matches) {
-        e.exit();
+        usage_error(e);
     }
     let ctx = Ctx::new(&cli);
     let code = match run(&ctx, cli.command) {
@@ -56,6 +64,58 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(code as u8)
+}
+
+/// The command tree the completions offer: without hidden commands
+/// (clap_complete offers them otherwise).
+fn completion_tree() -> clap::Command {
+    let full = Cli::command();
+    let mut tree = clap::Command::new("crdt")
+        .disable_help_subcommand(true)
+        .version(env!("CARGO_PKG_VERSION"));
+    for a in full.get_arguments() {
+        tree = tree.arg(a.clone());
+    }
+    for sub in full.get_subcommands().filter(|s| !s.is_hide_set()) {
+        tree = tree.subcommand(sub.clone());
+    }
+    tree
+}
+
+/// Exits on a clap error: help and version as clap prints them; a usage
+/// error as every other error, `crdt: error: ...` on stderr, exit 2.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    eprint!("crdt: error: {text}");
+    if !text.ends_with('\n') {
+        eprintln!();
+    }
+    std::process::exit(Exit::Error as i32);
+}
+
+/// The first argument that is not UTF-8, as an error that says which
+/// (clap would only say that one of them is not).
+fn non_utf8_argument() -> Option<anyhow::Error> {
+    std::env::args_os()
+        .enumerate()
+        .skip(1)
+        .find(|(_, a)| a.to_str().is_none())
+        .map(|(i, a)| {
+            anyhow::anyhow!(
+                "argument {i} ({}) is not valid UTF-8: names, values and paths must be UTF-8 text",
+                a.to_string_lossy()
+            )
+        })
 }
 
 /// `serve` given a client's option on its command line (`--url`, `--state`,
@@ -407,14 +467,13 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             return Ok(code);
         }
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
+            let mut cmd = completion_tree();
             clap_complete::generate(shell, &mut cmd, "crdt", &mut out);
         }
-        Command::Manpage => {
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .context("cannot write the man page")?;
-        }
+        Command::Manpage { dir } => match dir {
+            None => manual::main_page(&mut out).context("cannot write the man page")?,
+            Some(dir) => manual::write_all(&dir)?,
+        },
         change => {
             // With --url, the endpoint is asked first: one that refuses (a
             // malformed URL, a wrong path or token) changes nothing here;

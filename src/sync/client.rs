@@ -109,6 +109,12 @@ impl Client {
                     stream = Some(s);
                     break;
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    last = format!(
+                        "no connection within {:.1} s (--connect-timeout)",
+                        timeout.as_secs_f64()
+                    );
+                }
                 Err(e) => last = e.to_string(),
             }
         }
@@ -134,6 +140,17 @@ impl Client {
                         .map(|b| String::from_utf8_lossy(b).trim().to_string())
                         .unwrap_or_default();
                     ClientError::Refused(format!("HTTP {} {body}", resp.status()))
+                }
+                // The socket's timeout passed mid-handshake.
+                tungstenite::HandshakeError::Interrupted(_) => unreachable(format!(
+                    "no answer to the WebSocket handshake within {:.1} s (--connect-timeout)",
+                    timeout.as_secs_f64()
+                )),
+                tungstenite::HandshakeError::Failure(e) if super::is_timeout(&e) => {
+                    unreachable(format!(
+                        "no answer to the WebSocket handshake within {:.1} s (--connect-timeout)",
+                        timeout.as_secs_f64()
+                    ))
                 }
                 other => unreachable(other.to_string()),
             })?;
