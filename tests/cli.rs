@@ -10,6 +10,8 @@ use predicates::prelude::*;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+mod common;
+
 /// A scratch replica: its own directory and state file.
 struct Replica {
     dir: TempDir,
@@ -415,7 +417,8 @@ mod read {
             r.ok(&["inc", n]);
         }
         let names = |v: Value| -> Vec<String> {
-            v.as_array()
+            v["objects"]
+                .as_array()
                 .unwrap()
                 .iter()
                 .map(|o| o["name"].as_str().unwrap().to_string())
@@ -454,7 +457,7 @@ mod read {
             "metrics:errors    g-counter  1\nmetrics:requests  g-counter  3\n"
         );
         assert!(!out.contains('\u{1b}'), "no colors when piped");
-        let all = r.json(&["ls"]);
+        let all = r.json(&["ls"])["objects"].clone();
         assert_eq!(all.as_array().unwrap().len(), 3);
         assert_eq!(
             all[0],
@@ -469,7 +472,11 @@ mod read {
         r.ok(&["inc", "n", "3"]);
         let shown = r.json(&["show", "n"]);
         assert_eq!(shown["version"], json!({"agent-1": 2}));
-        assert_eq!(shown["peers"], json!({"agent-1": "+5 in 2 increments"}));
+        assert_eq!(
+            shown["peers"],
+            json!({"agent-1": {"count": 5, "increments": 2}})
+        );
+        assert_eq!(shown["conflict"], false);
         let text = r.ok(&["show", "n"]);
         assert!(text.contains("version: {agent-1: 2}"), "{text}");
     }
@@ -664,7 +671,7 @@ mod files {
         let bf = b.dir.path().join("b.json");
         b.ok(&["export", "-o", bf.to_str().unwrap()]);
         a.ok(&["import", bf.to_str().unwrap()]);
-        let ls = a.json(&["ls"]);
+        let ls = a.json(&["ls"])["objects"].clone();
         assert_eq!(ls.as_array().unwrap().len(), 2);
         assert!(ls.as_array().unwrap().iter().all(|o| o["conflict"] == true));
         // Each command acts on the object of its own type.
@@ -676,6 +683,11 @@ mod files {
             .success()
             .stderr(predicate::str::contains("different types"));
         assert_eq!(a.json(&["info"])["conflicts"], 1);
+        // One JSON object, whatever the name holds.
+        let got = a.json(&["get", "votes"]);
+        assert_eq!(got["conflict"], true, "{got}");
+        assert_eq!(got["objects"].as_array().map(Vec::len), Some(2), "{got}");
+        assert_eq!(a.json(&["inspect", "votes"])["conflict"], true);
     }
 }
 
@@ -1157,4 +1169,122 @@ fn an_export_since_a_version_carries_what_the_other_replica_lacks() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not a version document"));
+}
+
+/// Every `--json` output is one JSON object (or, for streams, one per
+/// line), documented by a JSON Schema in docs/json/ that real outputs match.
+mod json_schemas {
+    use super::*;
+
+    /// Outputs that need a sync endpoint: checked in tests/sync.rs.
+    const NETWORK: [&str; 4] = ["sync", "sync-follow", "watch", "wait"];
+
+    fn check(schema: &str, value: &Value) {
+        common::check_schema(schema, value);
+    }
+
+    #[test]
+    fn every_json_output_matches_its_schema() {
+        let (a, b) = (Replica::new("agent-1"), Replica::new("agent-2"));
+        let covered = std::cell::RefCell::new(Vec::<String>::new());
+        let run = |r: &Replica, schema: &str, args: &[&str]| -> Value {
+            let v = r.json(args);
+            assert!(v.is_object(), "{args:?}: not one JSON object");
+            check(schema, &v);
+            covered.borrow_mut().push(schema.to_string());
+            v
+        };
+        for args in [
+            &["inc", "metrics:requests"][..],
+            &["dec", "res:gpu", "2"],
+            &["set", "config:global", r#"{"a":1}"#],
+            &["add", "tasks:active", "t1", "t2"],
+            &["rm", "tasks:active", "t1"],
+            &["append", "doc:main", "Hello"],
+            &["insert", "doc:main", "0", "X"],
+            &["delete", "doc:main", "0"],
+            &["new", "res:cpu", "--type", "pn-counter"],
+        ] {
+            run(&a, "change", args);
+        }
+        run(&a, "get", &["get", "metrics:requests"]);
+        run(&a, "ls", &["ls"]);
+        for name in [
+            "metrics:requests",
+            "res:gpu",
+            "tasks:active",
+            "doc:main",
+            "config:global",
+        ] {
+            run(&a, "show", &["show", name]);
+            run(&a, "inspect", &["inspect", name]);
+            run(&a, "explain", &["explain", name]);
+            run(&a, "visualize", &["visualize", name]);
+        }
+        run(&a, "info", &["info"]);
+        run(&a, "history-trim", &["history", "trim", "--before", "30d"]);
+        run(&a, "version", &["version"]);
+        let file = a.dir.path().join("a.json");
+        let f = file.to_str().unwrap();
+        run(&a, "export", &["export", "-o", f]);
+        b.ok(&["add", "votes", "yes"]);
+        a.ok(&["inc", "votes"]);
+        run(
+            &a,
+            "export",
+            &["export", "--since", b.state().to_str().unwrap(), "-o", f],
+        );
+        let bf = b.dir.path().join("b.json");
+        b.ok(&["export", "-o", bf.to_str().unwrap()]);
+        let bf = bf.to_str().unwrap();
+        a.ok(&["export", "-o", f]);
+        run(
+            &a,
+            "merge",
+            &[
+                "merge",
+                f,
+                bf,
+                "-o",
+                a.dir.path().join("m.json").to_str().unwrap(),
+            ],
+        );
+        run(&a, "merge-dry-run", &["merge", f, bf, "--dry-run"]);
+        // diff exits 1 when the two differ.
+        let out = a.cmd().args(["--json", "diff", f, bf]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        check("diff", &serde_json::from_slice(&out.stdout).unwrap());
+        covered.borrow_mut().push("diff".into());
+        run(&a, "import", &["import", bf]);
+        // A type conflict (votes was a counter here): one object, with every type.
+        run(&a, "get", &["get", "votes"]);
+        run(&a, "show", &["show", "votes"]);
+        run(&a, "inspect", &["inspect", "votes"]);
+        run(&a, "explain", &["explain", "votes"]);
+        let out = a
+            .cmd()
+            .args(["--json", "batch"])
+            .write_stdin("inc metrics:requests\nget metrics:requests\nfrobnicate\n")
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        check("batch", &v);
+        covered.borrow_mut().push("batch".into());
+        // Not JSON: refused instead of printing a script.
+        a.cmd()
+            .args(["--json", "completions", "bash"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("not JSON"));
+        // Every schema is exercised, here or by the sync tests.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json");
+        for e in std::fs::read_dir(dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            let schema = name.trim_end_matches(".schema.json");
+            assert!(
+                covered.borrow().iter().any(|c| c == schema) || NETWORK.contains(&schema),
+                "docs/json/{name} is not checked by any test"
+            );
+        }
+    }
 }

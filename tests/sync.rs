@@ -13,6 +13,8 @@ use assert_cmd::Command;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_crdt");
 
 /// A running `crdt serve`; killed on drop.
@@ -556,12 +558,29 @@ fn watch_and_wait_see_other_agents_changes() {
         lines[1],
         json!({"name": "votes:approve", "type": "g-counter", "value": 3})
     );
+    for l in &lines {
+        common::check_schema("watch", l);
+    }
     // wait: already true returns at once; a condition that never holds times out with 1.
     let (code, out, _) = w.run(
         Some(&url),
         &["wait", "votes:approve", "--until", ">= 3", "--timeout", "5"],
     );
     assert_eq!((code, out.as_str()), (0, "3\n"));
+    let (code, out, _) = w.run(
+        Some(&url),
+        &[
+            "--json",
+            "wait",
+            "votes:approve",
+            "--until",
+            ">= 3",
+            "--timeout",
+            "5",
+        ],
+    );
+    assert_eq!(code, 0);
+    common::check_schema("wait", &serde_json::from_str(&out).unwrap());
     let (code, ..) = w.run(
         Some(&url),
         &[
@@ -1611,6 +1630,7 @@ fn states_and_objects_larger_than_the_message_limit_sync_in_parts() {
     // All of it is pending: the push goes in parts.
     let out = a.ok(Some(&url), &["--json", "sync"]);
     let report: Value = serde_json::from_str(&out).unwrap();
+    common::check_schema("sync", &report);
     assert_eq!(report["sent"], 3002, "{report}");
     assert!(
         report["bytes_sent"].as_u64().unwrap() > 4 * limit as u64,
@@ -1859,6 +1879,7 @@ fn sync_follow_sends_local_changes_survives_a_restart_and_stops_on_sigterm() {
                 .recv_timeout(left)
                 .unwrap_or_else(|_| panic!("no {kind} line within {within:?}"));
             let v: Value = serde_json::from_str(&line).unwrap();
+            common::check_schema("sync-follow", &v);
             if v["exchange"] == kind {
                 return v;
             }

@@ -118,7 +118,7 @@ pub fn inspect(ctx: &Ctx, out: &mut Out, name: &str, from: Option<PathBuf>) -> R
     let list = objects(&store, name)?;
     if ctx.json {
         let docs: Vec<Value> = list.iter().map(|o| inspect_json(name, o)).collect();
-        out.json_docs(docs)?;
+        out.json_docs(name, docs)?;
         return Ok(());
     }
     for (i, o) in list.iter().enumerate() {
@@ -1143,7 +1143,7 @@ pub fn explain(ctx: &Ctx, out: &mut Out, name: &str, from: Option<PathBuf>) -> R
         docs.push(json!({"name": name, "type": o.ty().as_str(), "value": o.value_json(), "explanation": lines}));
     }
     if ctx.json {
-        out.json_docs(docs)?;
+        out.json_docs(name, docs)?;
     }
     Ok(())
 }

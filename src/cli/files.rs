@@ -106,6 +106,11 @@ pub fn export(
     };
     write_output(out, output.as_deref(), &text)?;
     if let Some(p) = output.filter(|p| p != Path::new("-")) {
+        // The snapshot went to a file: --json says what was written.
+        if ctx.json {
+            out.json(&json!({"file": p.display().to_string(), "objects": count,
+                "delta": since.is_some(), "bytes": text.len()}))?;
+        }
         let what = if since.is_some() { "deltas of " } else { "" };
         let objects = if count == 1 { "object" } else { "objects" };
         eprintln!("crdt: exported {what}{count} {objects} to {}", p.display());
@@ -176,7 +181,7 @@ pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<Exit> {
     Ok(code.unwrap_or(Exit::Success))
 }
 
-pub fn merge(_ctx: &Ctx, out: &mut Out, files: &[PathBuf], output: Option<PathBuf>) -> Result<()> {
+pub fn merge(ctx: &Ctx, out: &mut Out, files: &[PathBuf], output: Option<PathBuf>) -> Result<()> {
     let mut stores = files.iter().map(|f| (f, read_snapshot(f)));
     let (_, first) = stores.next().expect("clap requires one file");
     let mut merged = first?;
@@ -187,8 +192,15 @@ pub fn merge(_ctx: &Ctx, out: &mut Out, files: &[PathBuf], output: Option<PathBu
         })?;
         merged.merge(&s);
     }
-    write_output(out, output.as_deref(), &snapshot::encode(&merged))?;
+    let text = snapshot::encode(&merged);
+    write_output(out, output.as_deref(), &text)?;
     if let Some(p) = output.filter(|p| p != Path::new("-")) {
+        if ctx.json {
+            out.json(
+                &json!({"file": p.display().to_string(), "files": files.len(),
+                "objects": merged.len(), "bytes": text.len()}),
+            )?;
+        }
         eprintln!(
             "crdt: merged {} files ({} objects) into {}",
             files.len(),

@@ -466,6 +466,9 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             out.flush()?;
             return Ok(code);
         }
+        Command::Completions { .. } | Command::Manpage { .. } if ctx.json => {
+            bail!("completions and man pages are scripts and roff, not JSON: leave out --json")
+        }
         Command::Completions { shell } => {
             let mut cmd = completion_tree();
             clap_complete::generate(shell, &mut cmd, "crdt", &mut out);

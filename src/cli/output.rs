@@ -29,12 +29,21 @@ impl Out {
         writeln!(self, "{text}")
     }
 
-    /// One JSON document: the single object itself, or an array when a type
-    /// conflict gives a name several objects.
-    pub fn json_docs(&mut self, docs: Vec<Value>) -> io::Result<()> {
+    /// One JSON object for the objects of `name`: the single object's
+    /// document with `"conflict": false`, or, when a type conflict gives the
+    /// name several objects, `{"name", "conflict": true, "objects": [...]}`
+    /// (one document per type).
+    pub fn json_docs(&mut self, name: &str, docs: Vec<Value>) -> io::Result<()> {
         match <[Value; 1]>::try_from(docs) {
-            Ok([one]) => self.json(&one),
-            Err(docs) => self.json(&Value::Array(docs)),
+            Ok([mut one]) => {
+                one["conflict"] = Value::Bool(false);
+                self.json(&one)
+            }
+            Err(docs) => self.json(&serde_json::json!({
+                "name": name,
+                "conflict": true,
+                "objects": docs,
+            })),
         }
     }
 

@@ -54,7 +54,7 @@ pub fn get(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
             .iter()
             .map(|o| json!({"name": name, "type": o.ty().as_str(), "value": o.value_json()}))
             .collect();
-        out.json_docs(values)?;
+        out.json_docs(name, values)?;
         return Ok(());
     }
     if list.len() > 1 {
@@ -105,7 +105,7 @@ pub fn ls(ctx: &Ctx, out: &mut Out, prefix: &str) -> Result<()> {
                 json!({"name": n, "type": o.ty().as_str(), "value": o.value_json(), "conflict": conflicted(n)})
             })
             .collect();
-        out.json(&Value::Array(list))?;
+        out.json(&json!({ "objects": list }))?;
         return Ok(());
     }
     if items.is_empty() && ctx.tty {
@@ -170,14 +170,35 @@ fn plural(n: u64, word: &str) -> String {
     }
 }
 
-/// `{replica: what it contributed}` for `--json` output.
+/// `{replica: what it contributed}` for `--json` output, as data:
+/// `{"count", "increments"}` for a g-counter, `{"added", "subtracted",
+/// "changes"}` for a pn-counter, `{"events"}` otherwise.
 pub fn peers_json(o: &Object) -> Value {
-    Value::Object(
-        peers(o)
-            .into_iter()
-            .map(|(r, what)| (r, Value::from(what)))
-            .collect(),
-    )
+    let mut map = serde_json::Map::new();
+    match o {
+        Object::GCounter(c) => {
+            for (r, e) in c.entries() {
+                map.insert(
+                    r.to_string(),
+                    json!({"count": e.count, "increments": e.seq}),
+                );
+            }
+        }
+        Object::PnCounter(c) => {
+            for (r, e) in c.entries() {
+                map.insert(
+                    r.to_string(),
+                    json!({"added": e.p, "subtracted": e.n, "changes": e.seq}),
+                );
+            }
+        }
+        _ => {
+            for (r, s) in o.version().iter() {
+                map.insert(r.to_string(), json!({ "events": s }));
+            }
+        }
+    }
+    Value::Object(map)
 }
 
 /// `{replica: seq}` for `--json` output.
@@ -198,10 +219,10 @@ pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
             .iter()
             .map(|o| {
                 json!({"name": name, "type": o.ty().as_str(), "value": o.value_json(),
-                       "version": version_json(o), "peers": peers_json(o), "conflict": list.len() > 1})
+                       "version": version_json(o), "peers": peers_json(o)})
             })
             .collect();
-        out.json_docs(docs)?;
+        out.json_docs(name, docs)?;
         return Ok(());
     }
     for (i, o) in list.iter().enumerate() {
