@@ -182,6 +182,7 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
+            [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Print strings without JSON quotes (a register''s string, string members)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')

@@ -506,7 +506,7 @@ _crdt() {
             return 0
             ;;
         crdt__subcmd__get)
-            opts="-h --state --replica --json --color --url --token --connect-timeout --help"
+            opts="-h --raw --state --replica --json --color --url --token --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

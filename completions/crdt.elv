@@ -169,6 +169,7 @@ set edit:completion:arg-completer[crdt] = {|@words|
             cand --url 'Sync endpoint (ws:// or wss://); change commands then sync what they changed'
             cand --token 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires'
             cand --connect-timeout 'Seconds to wait for the sync endpoint to connect and answer'
+            cand --raw 'Print strings without JSON quotes (a register''s string, string members)'
             cand --json 'Print one JSON document on stdout instead of text'
             cand -h 'Print help'
             cand --help 'Print help'

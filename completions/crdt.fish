@@ -171,6 +171,7 @@ never\t''"
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l raw -d 'Print strings without JSON quotes (a register\'s string, string members)'
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand get" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l state -d 'The local replica\'s database (an SQLite file)' -r -F

@@ -1288,3 +1288,51 @@ mod json_schemas {
         }
     }
 }
+
+/// Piped output is for scripts: values are never cut; `get --raw` prints
+/// strings without quotes; names are opaque apart from the selector rule.
+#[test]
+fn piped_values_are_whole_raw_strings_and_opaque_names() {
+    let r = Replica::new("agent-1");
+    let members: Vec<String> = (0..12)
+        .map(|i| format!("member-number-{i:02}-{}", "x".repeat(20)))
+        .collect();
+    let mut args = vec!["add", "tasks:big"];
+    args.extend(members.iter().map(String::as_str));
+    r.ok(&args);
+    let ls = r.ok(&["ls"]);
+    for m in &members {
+        assert!(ls.contains(m.as_str()), "piped ls cut {m}: {ls}");
+    }
+    assert!(!ls.contains('…'), "{ls}");
+    let a = r.dir.path().join("a.json");
+    r.ok(&["export", "-o", a.to_str().unwrap()]);
+    r.ok(&["rm", "tasks:big", &members[11]]);
+    let out = r
+        .cmd()
+        .args(["diff", "--local", "--stat", a.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stat = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stat.contains(members[10].as_str()) && !stat.contains('…'),
+        "{stat}"
+    );
+    // --raw
+    r.ok(&["set", "config:mode", "fast"]);
+    assert_eq!(r.ok(&["get", "config:mode"]), "\"fast\"\n");
+    assert_eq!(r.ok(&["get", "--raw", "config:mode"]), "fast\n");
+    r.ok(&["add", "tasks:small", "a b"]);
+    assert_eq!(r.ok(&["get", "--raw", "tasks:small"]), "a b\n");
+    // Names: a::b is in namespace a; -x after --.
+    r.ok(&["inc", "a::b"]);
+    r.ok(&["inc", "--", "-x"]);
+    assert_eq!(r.ok(&["get", "--", "-x"]), "1\n");
+    let names: Vec<String> = r.json(&["ls", "a"])["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["a::b"]);
+}

@@ -219,10 +219,15 @@ Example:\n  crdt rm tasks:active task-1"
         ty: TypeArg,
     },
     /// Print the value only: a number, a JSON value, set members one per line, the text
-    #[command(after_help = "Example:\n  total=$(crdt get metrics:requests)")]
+    #[command(
+        after_help = "Examples:\n  total=$(crdt get metrics:requests)\n  mode=$(crdt get --raw config:mode)   # fast, not \"fast\""
+    )]
     Get {
         /// The object's name, e.g. metrics:requests
         name: String,
+        /// Print strings without JSON quotes (a register's string, string members)
+        #[arg(long)]
+        raw: bool,
     },
     /// List objects: all, or one name or namespace
     #[command(

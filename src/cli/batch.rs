@@ -273,7 +273,10 @@ pub(crate) fn fast_parse(words: &[Cow<'_, str>]) -> Option<Command> {
             name: name(),
             text: words[2].to_string(),
         },
-        ("get", 2) => Command::Get { name: name() },
+        ("get", 2) => Command::Get {
+            name: name(),
+            raw: false,
+        },
         _ => return None,
     })
 }
@@ -297,7 +300,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
         let bar = ProgressBar::new(lines.len() as u64);
         bar.set_style(
             ProgressStyle::with_template(
-                "{bar:40} {human_pos}/{human_len} lines ({percent}%), {elapsed} so far",
+                "{bar:40} {human_pos}/{human_len} lines ({percent}%), {elapsed} so far{msg}",
             )
             .expect("valid template"),
         );
@@ -333,7 +336,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
             let cmd = parse_line(&mut parser, trimmed);
             if let Ok(cmd) = &cmd {
                 let name = match cmd {
-                    Command::Get { name } => Some(name.as_str()),
+                    Command::Get { name, .. } => Some(name.as_str()),
                     other => ops::command_name(other),
                 };
                 if let Some(name) = name {
@@ -341,7 +344,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
                 }
             }
             let outcome = cmd.and_then(|cmd| match &cmd {
-                Command::Get { name } => {
+                Command::Get { name, raw } => {
                     let list = c.store().objects(name);
                     if list.is_empty() {
                         return Err(anyhow!("no object named {name}"));
@@ -349,7 +352,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
                     for o in list {
                         let value = json!({"line": i + 1, "name": name, "type": o.ty().as_str(),
                             "value": o.value_json()});
-                        gets.push((value_text(o), value));
+                        gets.push((value_text(o, *raw), value));
                     }
                     Ok(None)
                 }
@@ -382,6 +385,12 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
                     }
                 }
             }
+        }
+        // The save (one transaction: every row, one fsync) is a step of
+        // its own, not a bar stuck at 99%.
+        if let Some(bar) = &bar {
+            bar.set_position(lines.len() as u64);
+            bar.set_message("; saving");
         }
         Ok(())
     });
@@ -431,9 +440,9 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
 }
 
 /// What `get` prints for an object, as text.
-fn value_text(o: &crdt::Object) -> String {
+fn value_text(o: &crdt::Object, raw: bool) -> String {
     let mut buf = Vec::new();
-    write_value(&mut buf, o).expect("writing to memory");
+    write_value(&mut buf, o, raw).expect("writing to memory");
     String::from_utf8(buf).expect("values are UTF-8")
 }
 

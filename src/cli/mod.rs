@@ -210,6 +210,7 @@ pub struct Ctx {
 impl Ctx {
     fn new(cli: &Cli) -> Ctx {
         let tty = io::stdout().is_terminal();
+        output::show_whole_values(!tty);
         let color = match cli.global.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -391,7 +392,7 @@ fn generated_replica_id() -> ReplicaId {
 fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
     let mut out = ctx.out();
     match command {
-        Command::Get { name } => read::get(ctx, &mut out, &name)?,
+        Command::Get { name, raw } => read::get(ctx, &mut out, &name, raw)?,
         Command::Ls { prefix } => read::ls(ctx, &mut out, prefix.as_deref().unwrap_or(""))?,
         Command::Show { name } => read::show(ctx, &mut out, &name)?,
         Command::Info => read::info(ctx, &mut out)?,

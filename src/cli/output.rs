@@ -111,13 +111,25 @@ pub fn one_line(v: &Value, is_text: bool) -> String {
     }
 }
 
-/// A short summary for listings.
+/// Values are shown whole (stdout is not a terminal): piped output is for
+/// scripts, and a value cut with "…" would lose what they read.
+static WHOLE_VALUES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set once at start: `true` when stdout is not a terminal.
+pub fn show_whole_values(whole: bool) {
+    WHOLE_VALUES.store(whole, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A short summary for listings at a terminal; piped, the same words
+/// with nothing cut: every member, the whole text (see [`show_whole_values`]).
 pub fn summary(v: &Value, max: usize) -> String {
+    let whole = WHOLE_VALUES.load(std::sync::atomic::Ordering::Relaxed);
     let text = match v {
         Value::Array(items) => {
             let n = items.len();
-            let shown: Vec<String> = items.iter().take(3).map(|i| i.to_string()).collect();
-            let more = if n > 3 { ", …" } else { "" };
+            let take = if whole { n } else { 3 };
+            let shown: Vec<String> = items.iter().take(take).map(|i| i.to_string()).collect();
+            let more = if n > take { ", …" } else { "" };
             format!(
                 "{n} member{}: {{{}{more}}}",
                 if n == 1 { "" } else { "s" },
@@ -127,7 +139,7 @@ pub fn summary(v: &Value, max: usize) -> String {
         Value::String(s) => format!("{:?}", s),
         other => other.to_string(),
     };
-    truncate(&text, max)
+    if whole { text } else { truncate(&text, max) }
 }
 
 pub fn truncate(s: &str, max: usize) -> String {

@@ -46,7 +46,7 @@ pub fn print_value_line(
     Ok(())
 }
 
-pub fn get(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
+pub fn get(ctx: &Ctx, out: &mut Out, name: &str, raw: bool) -> Result<()> {
     let store = existing(ctx, name)?;
     let list = objects(&store, name)?;
     if ctx.json {
@@ -66,22 +66,27 @@ pub fn get(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
         );
     }
     for o in list {
-        write_value(out, o)?;
+        write_value(out, o, raw)?;
     }
     Ok(())
 }
 
 /// The value only: a number, a JSON value, set members one per line, the text.
-pub fn write_value(out: &mut impl Write, o: &Object) -> std::io::Result<()> {
+/// With `raw`, strings (a register's value, set members) without quotes.
+pub fn write_value(out: &mut impl Write, o: &Object, raw: bool) -> std::io::Result<()> {
+    let line = |out: &mut dyn Write, v: &Value| match v {
+        Value::String(s) if raw => writeln!(out, "{s}"),
+        other => writeln!(out, "{other}"),
+    };
     match o {
         Object::OrSet(s) => {
             for v in s.values() {
-                writeln!(out, "{v}")?;
+                line(out, v)?;
             }
             Ok(())
         }
         Object::Rga(r) => writeln!(out, "{}", r.text()),
-        other => writeln!(out, "{}", other.value_json()),
+        other => line(out, &other.value_json()),
     }
 }
 
