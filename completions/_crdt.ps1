@@ -21,11 +21,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'crdt' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -64,11 +64,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;inc' {
             [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Type to create the counter with')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -76,11 +76,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;dec' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -88,11 +88,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;set' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--string', '--string', [CompletionResultType]::ParameterName, 'Take VALUE as a string even when it parses as JSON')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
@@ -101,11 +101,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;add' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--string', '--string', [CompletionResultType]::ParameterName, 'Take every ELEM as a string')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
@@ -114,11 +114,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;rm' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--string', '--string', [CompletionResultType]::ParameterName, 'Take every ELEM as a string')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
@@ -127,11 +127,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;insert' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -139,11 +139,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;delete' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -151,11 +151,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;append' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -164,11 +164,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;new' {
             [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'The type to create')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -176,11 +176,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;get' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Print strings without JSON quotes (a register''s string, string members)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
@@ -189,11 +189,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;ls' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -201,11 +201,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;show' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -216,11 +216,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Write only what a replica at this version lacks (a delta snapshot): a version document (`crdt version` output, inline or a file), or a snapshot or replica database whose versions count')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -228,11 +228,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;version' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -240,11 +240,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;import' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -254,11 +254,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;merge' {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output file; `-` or none is stdout')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what the merge would change in each input instead of writing it')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
@@ -267,11 +267,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;info' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -279,11 +279,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;history' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -293,11 +293,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;history;trim' {
             [CompletionResult]::new('--before', '--before', [CompletionResultType]::ParameterName, 'Delete the rows recorded before this moment')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -305,11 +305,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;batch' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--stop-on-error', '--stop-on-error', [CompletionResultType]::ParameterName, 'Stop at the first failing line (nothing is saved then)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
@@ -319,11 +319,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;inspect' {
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -333,11 +333,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;visualize' {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -345,11 +345,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;diff' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--local', '--local', [CompletionResultType]::ParameterName, 'Use the local replica as A')
             [CompletionResult]::new('--stat', '--stat', [CompletionResultType]::ParameterName, 'One summary line per name')
@@ -360,11 +360,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         }
         'crdt;explain' {
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read a snapshot file (`-` is stdin) instead of the local replica')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -379,11 +379,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Most simultaneous WebSocket connections')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close connections silent for this many seconds (pinged at half)')
             [CompletionResult]::new('--compact-bytes', '--compact-bytes', [CompletionResultType]::ParameterName, 'Log size that starts a compaction (tests make it small)')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--metrics-public', '--metrics-public', [CompletionResultType]::ParameterName, 'Answer /metrics without a token even when tokens are required')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No log lines on stderr')
@@ -393,11 +393,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;sync' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Stay connected: send the changes other processes make to this replica within a second, merge what arrives, reconnect after a drop; one line per exchange (JSON lines with --json); SIGINT or SIGTERM stop it with exit 0')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
@@ -408,11 +408,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;watch' {
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after this many changes')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Stop after this many seconds')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -422,11 +422,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
         'crdt;wait' {
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'The condition (see EXPR below), e.g. ''>= 3'' or ''contains task-1''')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait at most (then exit 1)')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -434,11 +434,11 @@ Register-ArgumentCompleter -Native -CommandName 'crdt' -ScriptBlock {
             break
         }
         'crdt;completions' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database (an SQLite file)')
-            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with (must match an existing one)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The local replica''s database, an SQLite file (or $CRDT_STATE)')
+            [CompletionResult]::new('--replica', '--replica', [CompletionResultType]::ParameterName, 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colors (NO_COLOR is honoured with auto)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the sync endpoint to connect and answer')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')

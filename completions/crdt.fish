@@ -24,13 +24,13 @@ function __fish_crdt_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c crdt -n "__fish_crdt_needs_command" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_needs_command" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_needs_command" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_needs_command" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_needs_command" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_needs_command" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_needs_command" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_needs_command" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_needs_command" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_needs_command" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_needs_command" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_needs_command" -s h -l help -d 'Print help'
@@ -65,86 +65,86 @@ complete -c crdt -n "__fish_crdt_needs_command" -f -a "wait" -d 'Block until a c
 complete -c crdt -n "__fish_crdt_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l type -d 'Type to create the counter with' -r -f -a "g-counter\t''
 pn-counter\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand inc" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand inc" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand inc" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand inc" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inc" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand inc" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand dec" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand dec" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand dec" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand dec" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand dec" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand dec" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand set" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand set" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand set" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand set" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand set" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l string -d 'Take VALUE as a string even when it parses as JSON'
 complete -c crdt -n "__fish_crdt_using_subcommand set" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand set" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand add" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand add" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand add" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand add" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand add" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l string -d 'Take every ELEM as a string'
 complete -c crdt -n "__fish_crdt_using_subcommand add" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand add" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand rm" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand rm" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand rm" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand rm" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand rm" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l string -d 'Take every ELEM as a string'
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand rm" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand insert" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand insert" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand insert" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand insert" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand insert" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand insert" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand delete" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand delete" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand delete" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand delete" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand delete" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand delete" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand append" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand append" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand append" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand append" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand append" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand append" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand append" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand append" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand append" -s h -l help -d 'Print help'
@@ -153,178 +153,178 @@ pn-counter\t''
 lww-register\t''
 or-set\t''
 rga\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand new" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand new" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand new" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand new" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand new" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand new" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand new" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand get" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand get" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand get" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand get" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand get" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l raw -d 'Print strings without JSON quotes (a register\'s string, string members)'
 complete -c crdt -n "__fish_crdt_using_subcommand get" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand get" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand ls" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand ls" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand ls" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand ls" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand ls" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand ls" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand show" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand show" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand show" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand show" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand show" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand show" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand show" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand show" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand show" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand export" -s o -l output -d 'Output file; `-` or none is stdout' -r -F
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l since -d 'Write only what a replica at this version lacks (a delta snapshot): a version document (`crdt version` output, inline or a file), or a snapshot or replica database whose versions count' -r
-complete -c crdt -n "__fish_crdt_using_subcommand export" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand export" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand export" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand export" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand export" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand export" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand export" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand version" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand version" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand version" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand version" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand version" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand version" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand version" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand version" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand version" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand version" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand version" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand version" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand import" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand import" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand import" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand import" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand import" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand import" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand import" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand import" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand import" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -s o -l output -d 'Output file; `-` or none is stdout' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand merge" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand merge" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand merge" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand merge" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand merge" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l dry-run -d 'Print what the merge would change in each input instead of writing it'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand merge" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand info" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand info" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand info" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand info" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand info" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand info" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand info" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand history; and not __fish_seen_subcommand_from trim" -f -a "trim" -d 'Delete the history rows older than a moment (the objects keep their state)'
 complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l before -d 'Delete the rows recorded before this moment' -r
-complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand history; and __fish_seen_subcommand_from trim" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand batch" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand batch" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand batch" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand batch" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand batch" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l stop-on-error -d 'Stop at the first failing line (nothing is saved then)'
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand batch" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand inspect" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l format -r -f -a "text\t''
 dot\t''"
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand visualize" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand diff" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand diff" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand diff" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand diff" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand diff" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l local -d 'Use the local replica as A'
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l stat -d 'One summary line per name'
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand diff" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l from -d 'Read a snapshot file (`-` is stdin) instead of the local replica' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand explain" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand explain" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand explain" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand explain" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand explain" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand explain" -s h -l help -d 'Print help'
@@ -335,60 +335,60 @@ complete -c crdt -n "__fish_crdt_using_subcommand serve" -l max-message-bytes -d
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l max-connections -d 'Most simultaneous WebSocket connections' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l idle-timeout -d 'Close connections silent for this many seconds (pinged at half)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l compact-bytes -d 'Log size that starts a compaction (tests make it small)' -r
-complete -c crdt -n "__fish_crdt_using_subcommand serve" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand serve" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand serve" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand serve" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand serve" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l metrics-public -d 'Answer /metrics without a token even when tokens are required'
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l quiet -d 'No log lines on stderr'
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand serve" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand sync" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand sync" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand sync" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand sync" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand sync" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l follow -d 'Stay connected: send the changes other processes make to this replica within a second, merge what arrives, reconnect after a drop; one line per exchange (JSON lines with --json); SIGINT or SIGTERM stop it with exit 0'
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand sync" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l count -d 'Stop after this many changes' -r
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l timeout -d 'Stop after this many seconds' -r
-complete -c crdt -n "__fish_crdt_using_subcommand watch" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand watch" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand watch" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand watch" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand watch" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand watch" -s h -l help -d 'Print help'
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l until -d 'The condition (see EXPR below), e.g. \'>= 3\' or \'contains task-1\'' -r -f
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l timeout -d 'Seconds to wait at most (then exit 1)' -r
-complete -c crdt -n "__fish_crdt_using_subcommand wait" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand wait" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand wait" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand wait" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand wait" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand wait" -s h -l help -d 'Print help'
-complete -c crdt -n "__fish_crdt_using_subcommand completions" -l state -d 'The local replica\'s database (an SQLite file)' -r -F
-complete -c crdt -n "__fish_crdt_using_subcommand completions" -l replica -d 'Replica id to create the database with (must match an existing one)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l state -d 'The local replica\'s database, an SQLite file (or $CRDT_STATE)' -r -F
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l replica -d 'Replica id to create the database with; must match an existing one (or $CRDT_REPLICA)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l color -d 'When to use colors (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c crdt -n "__fish_crdt_using_subcommand completions" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed' -r
-complete -c crdt -n "__fish_crdt_using_subcommand completions" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires' -r
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l url -d 'Sync endpoint (ws:// or wss://); change commands then sync what they changed (or $CRDT_URL)' -r
+complete -c crdt -n "__fish_crdt_using_subcommand completions" -l token -d 'Bearer token: the one a client presents to the sync endpoint, or the one `serve` requires (or $CRDT_TOKEN)' -r
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l connect-timeout -d 'Seconds to wait for the sync endpoint to connect and answer' -r
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c crdt -n "__fish_crdt_using_subcommand completions" -s h -l help -d 'Print help'

@@ -49,13 +49,21 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The command tree as parsed and documented.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The local replica's database (an SQLite file)
-    #[arg(long, global = true, env = "CRDT_STATE", value_name = "PATH")]
+    // The environment variables are read by Ctx, not clap: clap would put
+    // an option set by its variable in every usage line, as if required.
+    /// The local replica's database, an SQLite file (or $CRDT_STATE)
+    #[arg(long, global = true, value_name = "PATH")]
     pub state: Option<PathBuf>,
-    /// Replica id to create the database with (must match an existing one)
-    #[arg(long, global = true, env = "CRDT_REPLICA", value_name = "ID")]
+    /// Replica id to create the database with; must match an existing one
+    /// (or $CRDT_REPLICA)
+    #[arg(long, global = true, value_name = "ID")]
     pub replica: Option<String>,
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
@@ -63,18 +71,13 @@ pub struct Global {
     /// When to use colors (NO_COLOR is honoured with auto)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
-    /// Sync endpoint (ws:// or wss://); change commands then sync what they changed
-    #[arg(long, global = true, env = "CRDT_URL", value_name = "URL")]
+    /// Sync endpoint (ws:// or wss://); change commands then sync what they
+    /// changed (or $CRDT_URL)
+    #[arg(long, global = true, value_name = "URL")]
     pub url: Option<String>,
     /// Bearer token: the one a client presents to the sync endpoint, or the
-    /// one `serve` requires
-    #[arg(
-        long,
-        global = true,
-        env = "CRDT_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
+    /// one `serve` requires (or $CRDT_TOKEN)
+    #[arg(long, global = true, value_name = "TOKEN")]
     pub token: Option<String>,
     /// Seconds to wait for the sync endpoint to connect and answer
     #[arg(long, global = true, default_value_t = 5.0, value_name = "SECS")]
@@ -369,7 +372,9 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
     },
     /// Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)
     #[command(
-        after_help = "Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  crdt serve --tokens /etc/crdt/tokens     # lines like: s3cret-agents agent-*\n  kill -HUP $(pidof crdt)                  # read the tokens file again\n  crdt serve --token T --metrics-public    # /metrics for a local scraper without the token\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
+        after_help = "The clients' options (--state, --replica, --url, --connect-timeout) are listed\n\
+because they are global; serve refuses them (its state is in --data).\n\n\
+Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  crdt serve --tokens /etc/crdt/tokens     # lines like: s3cret-agents agent-*\n  kill -HUP $(pidof crdt)                  # read the tokens file again\n  crdt serve --token T --metrics-public    # /metrics for a local scraper without the token\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
     )]
     Serve(ServeArgs),
     /// Push and pull until the local replica and the endpoint have the same versions

@@ -5,7 +5,7 @@ use std::io::{BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -317,7 +317,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
     };
     let mut changed: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let now = ops::now_ms();
-    let mut parser = Cli::command();
+    let mut parser = super::args::command();
     let mut errors: Vec<(usize, String)> = Vec::new();
     let mut applied = 0usize;
     // What `get` lines read: the text they print, and the value for --json.
@@ -470,7 +470,7 @@ mod test {
             "insert document:main 3 -- '- item'",
             "append document:main -- --",
         ];
-        let mut parser = Cli::command();
+        let mut parser = crate::cli::args::command();
         for line in lines {
             let words = shlex::split(line).unwrap();
             let cow: Vec<Cow<'_, str>> = words.iter().map(|w| Cow::Borrowed(w.as_str())).collect();

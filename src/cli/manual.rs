@@ -6,10 +6,8 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use clap::CommandFactory;
 use clap_mangen::Man;
 
-use super::args::Cli;
 
 /// `(variable, what it sets)`; an empty variable counts as unset.
 const ENVIRONMENT: &[(&str, &str)] = &[
@@ -71,7 +69,7 @@ fn section(out: &mut dyn Write, title: &str, items: &[(&str, &str)]) -> std::io:
 /// `crdt.1`: clap's sections, then ENVIRONMENT, EXIT STATUS and FILES
 /// (instead of clap's EXTRA, which repeats `--help`'s notes).
 pub fn main_page(out: &mut dyn Write) -> std::io::Result<()> {
-    let man = Man::new(Cli::command());
+    let man = Man::new(super::args::command());
     man.render_title(out)?;
     man.render_name_section(out)?;
     man.render_synopsis_section(out)?;
@@ -132,7 +130,7 @@ pub fn write_all(dir: &Path) -> Result<()> {
     main_page(&mut main)?;
     write(dir, "crdt", &main)?;
     // Built, the tree has clap's `help` commands too, which crdt.1 lists.
-    let mut root = Cli::command();
+    let mut root = super::args::command();
     root.build();
     for sub in root.get_subcommands().filter(|c| !c.is_hide_set()) {
         page(dir, &format!("crdt-{}", sub.get_name()), sub.clone())?;

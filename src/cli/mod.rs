@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 use crdt::db::{Change, Db, Migration};
 use crdt::{ReplicaId, Store};
 
@@ -43,7 +43,7 @@ pub fn main() -> ExitCode {
         report(&e);
         return ExitCode::from(Exit::Error as u8);
     }
-    let matches = match Cli::command().try_get_matches() {
+    let matches = match args::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => usage_error(e),
     };
@@ -69,7 +69,7 @@ pub fn main() -> ExitCode {
 /// The command tree the completions offer: without hidden commands
 /// (clap_complete offers them otherwise).
 fn completion_tree() -> clap::Command {
-    let full = Cli::command();
+    let full = args::command();
     let mut tree = clap::Command::new("crdt")
         .disable_help_subcommand(true)
         .version(env!("CARGO_PKG_VERSION"));
@@ -138,7 +138,7 @@ fn client_options_on_serve(matches: &clap::ArgMatches) -> Option<clap::Error> {
             .iter()
             .any(|m| m.value_source(id) == Some(ValueSource::CommandLine));
         if given {
-            let mut cmd = Cli::command();
+            let mut cmd = args::command();
             return Some(cmd.error(
                 clap::error::ErrorKind::ArgumentConflict,
                 format!(
@@ -217,14 +217,31 @@ impl Ctx {
             ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         };
         colored::control::set_override(color);
+        // An option, else its variable (empty ones were removed at start).
+        let env = |key: &str| std::env::var_os(key).map(|v| v.to_string_lossy().into_owned());
+        let state = cli
+            .global
+            .state
+            .clone()
+            .or_else(|| std::env::var_os("CRDT_STATE").map(PathBuf::from));
         Ctx {
-            state: cli.global.state.clone().unwrap_or_else(default_state_path),
-            default_state: cli.global.state.is_none(),
-            replica: cli.global.replica.clone(),
+            default_state: state.is_none(),
+            state: state.unwrap_or_else(default_state_path),
+            replica: cli.global.replica.clone().or_else(|| env("CRDT_REPLICA")),
             json: cli.global.json,
             tty,
-            url: cli.global.url.clone().filter(|u| !u.is_empty()),
-            token: cli.global.token.clone().filter(|t| !t.is_empty()),
+            url: cli
+                .global
+                .url
+                .clone()
+                .or_else(|| env("CRDT_URL"))
+                .filter(|u| !u.is_empty()),
+            token: cli
+                .global
+                .token
+                .clone()
+                .or_else(|| env("CRDT_TOKEN"))
+                .filter(|t| !t.is_empty()),
             connect_timeout: cli.global.connect_timeout,
         }
     }
