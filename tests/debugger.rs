@@ -69,6 +69,7 @@ fn fixture() -> &'static Path {
         run("a", t0, &["export", "-o", "a.json"]);
         run("b", t0, &["export", "-o", "b.json"]);
         run("a", t0, &["merge", "a.json", "b.json", "-o", "m.json"]);
+        run("a", t0, &["merge", "a.json", "b.json", "-o", "merged.json"]);
         dir
     })
     .path()
@@ -297,5 +298,100 @@ fn dot_output_is_valid_graphviz() {
             );
             assert!(String::from_utf8_lossy(&result.stdout).contains("<svg"));
         }
+    }
+}
+
+/// The `$ crdt ...` examples of a README section with their outputs: each
+/// command line, its shell words, and what it prints.
+fn readme_examples(readme: &str, section: &str) -> Vec<(String, Vec<String>, String)> {
+    let start = readme
+        .find(section)
+        .unwrap_or_else(|| panic!("no {section} in the README"));
+    let rest = &readme[start + section.len()..];
+    let end = rest.find("\n## ").unwrap_or(rest.len());
+    let mut out = Vec::new();
+    let mut in_block = false;
+    let mut current: Option<(String, Vec<String>, String)> = None;
+    for line in rest[..end].lines() {
+        if line.starts_with("```") {
+            in_block = line == "```console";
+            if let Some(c) = current.take() {
+                out.push(c);
+            }
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        if let Some(cmd) = line.strip_prefix("$ ") {
+            if let Some(c) = current.take() {
+                out.push(c);
+            }
+            let words = shlex::split(cmd).unwrap_or_else(|| panic!("cannot split {cmd:?}"));
+            current = Some((line.to_string(), words, String::new()));
+        } else if let Some((_, _, text)) = current.as_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    out
+}
+
+/// The README's debugging examples print what the README says (run on the
+/// fixture: two agents that shared a base and diverged), so they cannot
+/// drift. `UPDATE_README=1 cargo test --test debugger readme` rewrites them
+/// from the real outputs.
+#[test]
+fn the_readme_debugging_examples_print_what_it_says() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let mut readme = std::fs::read_to_string(&path).unwrap();
+    let examples = readme_examples(&readme, "## Debugging: why do two replicas disagree?");
+    assert!(
+        examples.len() >= 6,
+        "the README's debugging examples were not found"
+    );
+    let update = std::env::var_os("UPDATE_README").is_some();
+    for (line, words, want) in examples {
+        assert_eq!(words[0], "crdt", "{words:?}");
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        let (_, got) = crdt(&args);
+        if update {
+            readme = readme.replacen(&format!("{line}\n{want}"), &format!("{line}\n{got}"), 1);
+        } else {
+            assert_eq!(
+                got, want,
+                "README: {line} (UPDATE_README=1 cargo test --test debugger readme rewrites it)"
+            );
+        }
+    }
+    if update {
+        std::fs::write(&path, readme).unwrap();
+    }
+}
+
+/// The README's first example, run on a new replica, prints what it says.
+#[test]
+fn the_readme_intro_prints_what_it_says() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let examples = readme_examples(&readme, "# crdt\n");
+    assert!(
+        examples.len() >= 3,
+        "the README's intro example was not found"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (line, words, want) in examples {
+        let out = Command::new(env!("CARGO_BIN_EXE_crdt"))
+            .args(&words[1..])
+            .env("CRDT_STATE", dir.path().join("replica.db"))
+            .env("CRDT_REPLICA", "agent-1")
+            .env_remove("CRDT_URL")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            want,
+            "README: {line}"
+        );
     }
 }

@@ -8,7 +8,6 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use clap_mangen::Man;
 
-
 /// `(variable, what it sets)`; an empty variable counts as unset.
 const ENVIRONMENT: &[(&str, &str)] = &[
     (
