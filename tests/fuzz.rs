@@ -351,7 +351,7 @@ fn fuzz_protocol_messages() {
         let mut msg = match rng.below(5) {
             0 => json!({"type": "push", "id": 1, "objects": objects}),
             1 => {
-                json!({"type": "sync", "id": 2, "select": ["c", "t:"], "versions": [{"name": "c", "type": "g-counter", "version": {"alice": 2}}], "watch": true})
+                json!({"type": "sync", "id": 2, "select": ["c", "t:"], "versions": [{"name": "c", "type": "g-counter", "version": {"alice": 2}}], "watch": true, "after": "b", "upto": "t:z"})
             }
             2 => hello,
             3 => json!({"type": "unwatch", "id": 3}),
