@@ -2015,3 +2015,45 @@ fn a_register_larger_than_the_limit_is_named_and_the_rest_still_syncs() {
     assert_eq!(b.ok(None, &["get", "metrics:requests"]), "1\n");
     assert_ne!(b.run(None, &["get", "config:huge"]).0, 0);
 }
+
+/// A client that sends sync after sync without reading the replies is cut
+/// off (its queued replies would grow the server's memory without bound);
+/// the server goes on serving the others.
+#[test]
+fn a_client_piling_up_unread_syncs_is_cut_off() {
+    let server = Server::start(&[]);
+    let a = Agent::new("agent-1");
+    a.ok(Some(&server.url()), &["inc", "metrics:requests"]);
+    let mut ws = greeted(server.port, "p");
+    let sync = json!({"type": "sync", "id": 1, "select": [], "versions": []}).to_string();
+    // Far more than may wait; the socket's buffers hold the replies that
+    // are made, so the server sees them pile up.
+    let mut closed = false;
+    for _ in 0..5000 {
+        if ws.write(tungstenite::Message::text(sync.clone())).is_err() || ws.flush().is_err() {
+            closed = true;
+            break;
+        }
+    }
+    // Read what came back: replies, then the error and the close.
+    let mut saw_error = false;
+    while !closed {
+        match ws.read() {
+            Ok(tungstenite::Message::Text(t)) => {
+                if t.as_str().contains("wait for their replies") {
+                    saw_error = true;
+                }
+            }
+            Ok(tungstenite::Message::Close(_)) | Err(_) => closed = true,
+            Ok(_) => {}
+        }
+    }
+    assert!(closed, "the connection stayed open");
+    assert!(
+        saw_error || server.log().contains("too many syncs"),
+        "no reason given"
+    );
+    let b = Agent::new("agent-2");
+    b.ok(Some(&server.url()), &["sync"]);
+    assert_eq!(b.ok(None, &["get", "metrics:requests"]), "1\n");
+}

@@ -198,13 +198,9 @@ impl Reply {
             }
             self.walked = Some(name);
         }
-        let want = Value::Array(std::mem::take(&mut self.want)).to_string();
+        let want = serde_json::to_string(&self.want).expect("values serialize");
         if !entries.is_empty() && size + want.len() > self.budget {
             // The want list goes alone, in the last message.
-            self.want = match serde_json::from_str(&want) {
-                Ok(Value::Array(list)) => list,
-                _ => Vec::new(),
-            };
             return Some(self.part(&entries, true));
         }
         self.done = true;

@@ -448,7 +448,7 @@ fn handle_value(
                 id,
             ))])
         }
-        "sync" => Ok(handle_sync(server, session, id, decode_sync(msg)?)),
+        "sync" => Ok(handle_sync(session, id, decode_sync(msg)?)),
         "push" => {
             let from = session.replica.as_ref().expect("checked above");
             Ok(vec![push_effect(from, id, msg.get("objects"))])
@@ -500,17 +500,11 @@ pub fn decode_sync(msg: &Value) -> Result<SyncRequest, ProtoError> {
 }
 
 /// Answers a decoded `sync` of a greeted connection.
-pub fn handle_sync(
-    server: &Store,
-    session: &mut Session,
-    id: Option<&Value>,
-    req: SyncRequest,
-) -> Vec<Effect> {
+pub fn handle_sync(session: &mut Session, id: Option<&Value>, req: SyncRequest) -> Vec<Effect> {
     // A watching sync replaces what the connection watches.
     if req.watch {
         session.watching = Some(req.select.clone());
     }
-    let _ = server;
     vec![Effect::Stream(Box::new(Reply::new(
         id.cloned(),
         &req,

@@ -1193,7 +1193,7 @@ impl Ctx<'_> {
             Decoded::Sync { id, request } => {
                 self.metrics.message("sync");
                 let effects = match request {
-                    Ok(req) => protocol::handle_sync(self.store, &mut ws.session, id.as_ref(), req),
+                    Ok(req) => protocol::handle_sync(&mut ws.session, id.as_ref(), req),
                     Err(e) => vec![Effect::Reply(e.to_json(id.as_ref()))],
                 };
                 if ws.session.watching.is_some() {
@@ -1204,7 +1204,7 @@ impl Ctx<'_> {
                 for effect in effects {
                     match effect {
                         Effect::Reply(v) => ws.outbox.push(v.to_string()),
-                        Effect::Stream(r) => ws.replies.push_back(r),
+                        Effect::Stream(r) => queue_reply(ws, r),
                         _ => {}
                     }
                 }
@@ -1237,7 +1237,7 @@ impl Ctx<'_> {
         for effect in effects {
             match effect {
                 Effect::Reply(v) => ws.outbox.push(v.to_string()),
-                Effect::Stream(r) => ws.replies.push_back(r),
+                Effect::Stream(r) => queue_reply(ws, r),
                 Effect::Close(code) => {
                     close(ws, CloseCode::from(code), "closing");
                     return;
@@ -1379,6 +1379,25 @@ fn raise_fd_limit(want: u64) -> Option<u64> {
         now = want.min(hard);
     }
     (now < want).then_some(now)
+}
+
+/// Most sync replies a connection may have waiting: an honest client waits
+/// for each reply; one that pipelines syncs without reading them would
+/// otherwise grow the server's memory without bound.
+const MAX_QUEUED_REPLIES: usize = 64;
+
+/// Queues a sync reply, or closes a connection that has too many waiting.
+fn queue_reply(ws: &mut Ws, reply: Box<Reply>) {
+    if ws.replies.len() >= MAX_QUEUED_REPLIES {
+        let e = protocol::ProtoError::new(
+            "too-big",
+            format!("more than {MAX_QUEUED_REPLIES} syncs wait for their replies: read them first"),
+        );
+        ws.outbox.push(e.to_json(None).to_string());
+        close(ws, CloseCode::Policy, "too many syncs unanswered");
+        return;
+    }
+    ws.replies.push_back(reply);
 }
 
 /// Starts the close handshake: the close frame goes out with the round.
