@@ -11,9 +11,11 @@
 //! `cargo bench --bench pull [-- RUNS]` (default 3 runs per row, medians;
 //! `CRDT_BENCH_OBJECTS` and `CRDT_BENCH_SET_MB` make it smaller)
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crdt::{CrdtType, Object, ReplicaId, Store, snapshot};
@@ -30,15 +32,7 @@ fn env_num(key: &str, default: usize) -> usize {
 
 /// Peak RSS (VmHWM) of a running process, in MB.
 fn hwm_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    common::status_mb(pid, "VmHWM")
 }
 
 /// Runs `cmd` to the end, watching its peak RSS: (seconds, peak MB, stdout).
@@ -67,33 +61,6 @@ fn timed(mut cmd: Command) -> (f64, f64, String) {
     (start.elapsed().as_secs_f64(), peak, reader.join().unwrap())
 }
 
-/// `crdt serve` on a data directory: (child, port).
-fn serve(data: &Path) -> (Child, u16) {
-    let mut child = Command::new(CRDT)
-        .args(["serve", "--quiet", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let port = first
-        .split("ws://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"));
-    (child, port)
-}
-
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -109,7 +76,8 @@ struct Row {
 
 /// Pulls the server's state into fresh replicas `runs` times.
 fn pull_rows(what: &str, data: &Path, dir: &Path, runs: usize) -> Row {
-    let (server, port) = serve(data);
+    let server = common::serve_on(data, &[]);
+    let port = server.port;
     let (mut secs, mut bytes, mut client) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let state = dir.join(format!("pull-{run}.db"));
@@ -129,8 +97,8 @@ fn pull_rows(what: &str, data: &Path, dir: &Path, runs: usize) -> Row {
         let _ = std::fs::remove_file(&state);
         let _ = std::fs::remove_file(state.with_extension("db-wal"));
     }
-    let server_mb = hwm_mb(server.id());
-    stop(server);
+    let server_mb = hwm_mb(server.child.id());
+    drop(server);
     Row {
         what: what.to_string(),
         secs: median(secs),
@@ -141,47 +109,18 @@ fn pull_rows(what: &str, data: &Path, dir: &Path, runs: usize) -> Row {
 }
 
 /// redis with the same data: a full transfer as a new replica pulls it.
-fn redis_rows(what: &str, dir: &Path, load: &dyn Fn(&mut dyn Write), runs: usize) -> Option<Row> {
-    if Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        println!("(redis-server is not installed: no redis rows)");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let rdir = dir.join(format!("redis-{port}"));
-    std::fs::create_dir_all(&rdir).unwrap();
-    let server = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args([
-            "--appendonly",
-            "no",
-            "--repl-diskless-sync-delay",
-            "0",
-            "--dir",
-        ])
-        .arg(&rdir)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn redis_rows(what: &str, load: &dyn Fn(&mut dyn Write), runs: usize) -> Option<Row> {
+    let server = common::Redis::start(&[
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--repl-diskless-sync-delay",
+        "0",
+    ])?;
+    let port = server.port;
+    let rdir = tempfile::tempdir().unwrap();
+    let rdir = rdir.path();
     let mut pipe = Command::new("redis-cli")
         .args(["-p", &port.to_string(), "--pipe"])
         .stdin(Stdio::piped())
@@ -204,8 +143,8 @@ fn redis_rows(what: &str, dir: &Path, load: &dyn Fn(&mut dyn Write), runs: usize
         client.push(peak);
         let _ = std::fs::remove_file(&file);
     }
-    let server_mb = hwm_mb(server.id());
-    stop(server);
+    let server_mb = hwm_mb(server.child.id());
+    drop(server);
     Some(Row {
         what: what.to_string(),
         secs: median(secs),
@@ -276,7 +215,6 @@ fn main() {
     let n = objects;
     if let Some(r) = redis_rows(
         &format!("redis --rdb: {objects} keys"),
-        dir.path(),
         &move |out| {
             for i in 0..n {
                 resp(
@@ -314,7 +252,6 @@ fn main() {
     ));
     if let Some(r) = redis_rows(
         &format!("redis --rdb: one set, {count} members"),
-        dir.path(),
         &move |out| {
             for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
                 let members: Vec<String> = chunk.iter().map(|&i| member(i)).collect();

@@ -35,18 +35,7 @@ use tungstenite::Message;
 use tungstenite::stream::MaybeTlsStream;
 
 fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("VmRSS:")).map(|v| {
-                v.trim()
-                    .trim_end_matches(" kB")
-                    .trim()
-                    .parse::<f64>()
-                    .unwrap_or(0.0)
-            })
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    common::status_mb(pid, "VmRSS")
 }
 
 /// User + system CPU time of a process so far, in seconds.

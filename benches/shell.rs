@@ -9,9 +9,12 @@
 //! `cargo bench --bench shell [-- RUNS]` (default 60 runs per row;
 //! `CRDT_BENCH_MAX=100000` leaves out the million)
 
+mod common;
+use common::Redis;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const CRDT: &str = env!("CARGO_BIN_EXE_crdt");
 
@@ -62,78 +65,18 @@ fn state_with(dir: &Path, n: usize) -> std::path::PathBuf {
     state
 }
 
-/// A redis-server with `appendfsync always` on an ephemeral port, killed when dropped.
-struct Redis {
-    port: u16,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Redis {
-    fn cli(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("redis-cli");
-        c.args(["-p", &self.port.to_string()])
-            .args(args)
-            .stdout(Stdio::null());
-        c
-    }
-}
-
+/// A redis-server with `appendfsync always`, holding `metrics:requests`.
 fn redis() -> Option<Redis> {
-    let found = |tool: &str| {
-        Command::new(tool)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok()
-    };
-    if !found("redis-server") || !found("redis-cli") {
-        println!("(redis-server or redis-cli not installed: the redis rows are skipped)");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args([
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--save",
-            "",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .ok()?;
-    let r = Redis {
-        port,
-        child,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !r
-        .cli(&["incr", "metrics:requests"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let r = Redis::start(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+    ])?;
+    let ok = r.cli(&["incr", "metrics:requests"]).status();
+    assert!(ok.is_ok_and(|s| s.success()), "redis-cli incr failed");
     Some(r)
 }
 

@@ -1,9 +1,11 @@
 //! What the benchmarks share: starting `crdt serve` (or `CRDT_BENCH_BIN`)
-//! on an ephemeral loopback port, greeted clients, percentiles.
+//! and redis-server on ephemeral loopback ports, greeted clients,
+//! percentiles, a process's memory.
 #![allow(dead_code)] // each benchmark uses a part
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,7 +47,7 @@ pub fn pct(sorted: &[f64], p: f64) -> f64 {
 pub struct Serve {
     pub child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Serve {
@@ -75,11 +77,19 @@ pub fn serve() -> Serve {
 /// `crdt serve --quiet` with `args`, its data in a temporary directory.
 pub fn serve_with(args: &[&str]) -> Serve {
     let dir = tempfile::tempdir().unwrap();
+    let mut s = serve_on(&dir.path().join("data"), args);
+    s._dir = Some(dir);
+    s
+}
+
+/// `crdt serve --quiet` with `args` on the data directory `data` (a state
+/// prepared by the benchmark).
+pub fn serve_on(data: &Path, args: &[&str]) -> Serve {
     // CRDT_BENCH_BIN: another build of crdt to compare (A/B on one machine).
     let bin = std::env::var("CRDT_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_crdt").into());
     let mut child = Command::new(bin)
         .args(["serve", "--listen", "127.0.0.1:0", "--quiet", "--data"])
-        .arg(dir.path().join("data"))
+        .arg(data)
         .args(args)
         .stderr(Stdio::piped())
         .spawn()
@@ -97,6 +107,91 @@ pub fn serve_with(args: &[&str]) -> Serve {
     Serve {
         child,
         port,
-        _dir: dir,
+        _dir: None,
     }
+}
+
+/// A redis-server on an ephemeral loopback port with its files in a
+/// temporary directory; killed when dropped.
+pub struct Redis {
+    pub port: u16,
+    pub child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Redis {
+    /// Starts one with `args` (persistence settings), or `None` (and says
+    /// so) when redis-server or redis-cli is not installed.
+    pub fn start(args: &[&str]) -> Option<Redis> {
+        let found = |tool: &str| {
+            Command::new(tool)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok()
+        };
+        if !found("redis-server") || !found("redis-cli") {
+            println!("(redis-server or redis-cli not installed: the redis rows are skipped)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(args)
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?;
+        let r = Redis {
+            port,
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !r
+            .cli(&["ping"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(r)
+    }
+
+    /// `redis-cli` for this server (stdout discarded).
+    pub fn cli(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("redis-cli");
+        c.args(["-p", &self.port.to_string()])
+            .args(args)
+            .stdout(Stdio::null());
+        c
+    }
+}
+
+/// A line of `/proc/PID/status` in MB (`VmRSS`, `VmHWM`: the peak), NaN
+/// when the process is gone.
+pub fn status_mb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
