@@ -250,7 +250,7 @@ Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
     },
     /// Write a snapshot of the local replica (or of the named objects and namespaces)
     #[command(
-        after_help = "Examples:\n  crdt export -o agent-1.json\n  crdt export metrics: config:global -o part.json\n  crdt export > all.json"
+        after_help = "Examples:\n  crdt export -o agent-1.json\n  crdt export metrics: config:global -o part.json\n  crdt export > all.json\n  crdt export --since agent-2.version -o delta.json   # what agent-2 lacks"
     )]
     Export {
         /// Names or namespaces (`metrics` or `metrics:` selects metrics:*)
