@@ -177,15 +177,10 @@ impl Crdt for GCounter {
     }
 }
 
-/// A JSON number when it fits in 64 bits, else a decimal string.
+/// A counter's value as a JSON number, however large (serde_json keeps
+/// numbers as their decimal text, so a sum past 64 bits stays a number).
 pub(crate) fn number_json(v: i128) -> Value {
-    if let Ok(u) = u64::try_from(v) {
-        Value::from(u)
-    } else if let Ok(i) = i64::try_from(v) {
-        Value::from(i)
-    } else {
-        Value::from(v.to_string())
-    }
+    Value::from(v)
 }
 
 impl GCounter {

@@ -126,6 +126,52 @@ mod change {
         assert_eq!(r.json(&["show", "budget"])["type"], "pn-counter");
     }
 
+    /// #16 item 1: a counter's value is a number however large, in text, in
+    /// JSON and for `wait`.
+    #[test]
+    fn counter_values_past_64_bits_are_numbers() {
+        let max = "18446744073709551615";
+        let a = Replica::new("agent-1");
+        let b = Replica::new("agent-2");
+        a.ok(&["inc", "big:c", max]);
+        b.ok(&["inc", "big:c", max]);
+        a.ok(&["dec", "big:low", max]);
+        b.ok(&["dec", "big:low", max]);
+        let bf = b.dir.path().join("b.json");
+        b.ok(&["export", "-o", bf.to_str().unwrap()]);
+        a.ok(&["import", bf.to_str().unwrap()]);
+        assert_eq!(a.ok(&["get", "big:c"]), "36893488147419103230\n");
+        assert_eq!(a.ok(&["get", "big:low"]), "-36893488147419103230\n");
+        let text = a.ok(&["--json", "get", "big:c"]);
+        assert!(text.contains("36893488147419103230") && !text.contains("\"3689"), "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert!(v["value"].is_number(), "{v}");
+        assert_eq!(
+            v["value"].as_number().and_then(serde_json::Number::as_u128),
+            Some(36893488147419103230)
+        );
+        // `wait` compares exactly: a bound one above the value is not met.
+        a.ok(&["wait", "big:c", "--until", ">= 5", "--timeout", "5"]);
+        a.ok(&["wait", "big:c", "--until", "== 36893488147419103230", "--timeout", "5"]);
+        a.ok(&["wait", "big:low", "--until", "< -36893488147419103229", "--timeout", "5"]);
+        a.cmd()
+            .args(["wait", "big:c", "--until", ">= 36893488147419103231"])
+            .args(["--timeout", "0.2"])
+            .assert()
+            .code(1);
+        // The batch's JSON and show's JSON carry the number too.
+        let out = a
+            .cmd()
+            .args(["--json", "batch"])
+            .write_stdin("get big:c\n")
+            .assert()
+            .success();
+        let batch = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(batch.contains("36893488147419103230") && !batch.contains("\"3689"), "{batch}");
+        let show = a.ok(&["--json", "show", "big:c"]);
+        assert!(show.contains("36893488147419103230") && !show.contains("\"3689"), "{show}");
+    }
+
     #[test]
     fn set_parses_json_or_takes_a_string() {
         let r = Replica::new("agent-1");
@@ -138,7 +184,8 @@ mod change {
             r.ok(&["set", "--string", "config:version", "1.10"]),
             "\"1.10\"\n"
         );
-        assert_eq!(r.ok(&["set", "config:version", "1.10"]), "1.1\n");
+        // A number is kept as written (serde_json's arbitrary precision).
+        assert_eq!(r.ok(&["set", "config:version", "1.10"]), "1.10\n");
     }
 
     #[test]

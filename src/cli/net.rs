@@ -686,18 +686,36 @@ fn compare(op: &str, a: f64, b: f64) -> bool {
     }
 }
 
+/// Two JSON numbers in order: exactly when both are integers (a counter's
+/// value can pass 64 bits), else as floats.
+fn number_order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    let (Value::Number(a), Value::Number(b)) = (a, b) else {
+        return None;
+    };
+    match (a.as_i128(), b.as_i128()) {
+        (Some(x), Some(y)) => Some(x.cmp(&y)),
+        _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
+    }
+}
+
 fn holds(cond: &Cond, value: &Value) -> bool {
+    use std::cmp::Ordering::{Equal, Greater, Less};
     match cond {
         Cond::Cmp(op @ ("==" | "!="), want) => {
-            let equal = match (value.as_f64(), want.as_f64()) {
-                (Some(a), Some(b)) => a == b,
-                _ => value == want,
+            let equal = match number_order(value, want) {
+                Some(order) => order == Equal,
+                None => value == want,
             };
             (*op == "==") == equal
         }
-        Cond::Cmp(op, want) => match (value.as_f64(), want.as_f64()) {
-            (Some(a), Some(b)) => compare(op, a, b),
-            _ => false,
+        Cond::Cmp(op, want) => match number_order(value, want) {
+            Some(order) => match *op {
+                ">=" => order != Less,
+                "<=" => order != Greater,
+                ">" => order == Greater,
+                _ => order == Less,
+            },
+            None => false,
         },
         Cond::Contains(x) => match value {
             Value::Array(items) => items.contains(x),
