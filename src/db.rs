@@ -398,6 +398,32 @@ impl Db {
         Ok(store)
     }
 
+    /// Up to `limit` distinct names that start with `prefix`, in order
+    /// (for shell completion: one index range scan).
+    pub fn names_starting(&self, prefix: &str, limit: usize) -> Result<Vec<String>, DbError> {
+        let fail = |e: rusqlite::Error| DbError::Sqlite {
+            path: self.path.clone(),
+            doing: "read the object names",
+            source: e,
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT name FROM objects WHERE name >= ?1 ORDER BY name")
+            .map_err(fail)?;
+        let mut rows = stmt.query([prefix]).map_err(fail)?;
+        let mut names = Vec::new();
+        while names.len() < limit
+            && let Some(row) = rows.next().map_err(fail)?
+        {
+            let name: String = row.get(0).map_err(fail)?;
+            if !name.starts_with(prefix) {
+                break;
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+
     /// The objects of the next `names` names after `after` (from the first
     /// when `None`), in name order: a page of a walk over every object
     /// that holds a page in memory, not the replica.

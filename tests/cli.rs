@@ -143,7 +143,10 @@ mod change {
         assert_eq!(a.ok(&["get", "big:c"]), "36893488147419103230\n");
         assert_eq!(a.ok(&["get", "big:low"]), "-36893488147419103230\n");
         let text = a.ok(&["--json", "get", "big:c"]);
-        assert!(text.contains("36893488147419103230") && !text.contains("\"3689"), "{text}");
+        assert!(
+            text.contains("36893488147419103230") && !text.contains("\"3689"),
+            "{text}"
+        );
         let v: Value = serde_json::from_str(&text).unwrap();
         assert!(v["value"].is_number(), "{v}");
         assert_eq!(
@@ -152,8 +155,22 @@ mod change {
         );
         // `wait` compares exactly: a bound one above the value is not met.
         a.ok(&["wait", "big:c", "--until", ">= 5", "--timeout", "5"]);
-        a.ok(&["wait", "big:c", "--until", "== 36893488147419103230", "--timeout", "5"]);
-        a.ok(&["wait", "big:low", "--until", "< -36893488147419103229", "--timeout", "5"]);
+        a.ok(&[
+            "wait",
+            "big:c",
+            "--until",
+            "== 36893488147419103230",
+            "--timeout",
+            "5",
+        ]);
+        a.ok(&[
+            "wait",
+            "big:low",
+            "--until",
+            "< -36893488147419103229",
+            "--timeout",
+            "5",
+        ]);
         a.cmd()
             .args(["wait", "big:c", "--until", ">= 36893488147419103231"])
             .args(["--timeout", "0.2"])
@@ -167,9 +184,15 @@ mod change {
             .assert()
             .success();
         let batch = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-        assert!(batch.contains("36893488147419103230") && !batch.contains("\"3689"), "{batch}");
+        assert!(
+            batch.contains("36893488147419103230") && !batch.contains("\"3689"),
+            "{batch}"
+        );
         let show = a.ok(&["--json", "show", "big:c"]);
-        assert!(show.contains("36893488147419103230") && !show.contains("\"3689"), "{show}");
+        assert!(
+            show.contains("36893488147419103230") && !show.contains("\"3689"),
+            "{show}"
+        );
     }
 
     #[test]
@@ -968,6 +991,118 @@ mod generated {
                 "{file} is stale: regenerate it with scripts/gen-completions.sh and commit it"
             );
         }
+    }
+
+    /// What the completion scripts get back from `crdt` for the words
+    /// before the cursor (the last word is the one being completed).
+    fn complete(r: &Replica, shell: &str, words: &[&str]) -> Vec<String> {
+        let out = r
+            .cmd()
+            .env("CRDT_COMPLETE", shell)
+            .env("_CLAP_COMPLETE_INDEX", (words.len() - 1).to_string())
+            .env("_CLAP_IFS", "\n")
+            .arg("--")
+            .args(words)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// #16 item 8: object names complete from the local replica (the one
+    /// `--state` names on the line being completed, else CRDT_STATE); no
+    /// hidden command and no file names where a name or an expression goes.
+    #[test]
+    fn object_names_complete_from_the_replica() {
+        let r = Replica::new("agent-1");
+        // No replica yet: nothing, silently, and none is created.
+        assert_eq!(
+            complete(&r, "bash", &["crdt", "get", "met"]),
+            Vec::<String>::new()
+        );
+        assert!(!r.state().exists());
+        r.ok(&["inc", "metrics:requests"]);
+        r.ok(&["inc", "metrics:errors"]);
+        r.ok(&["add", "tasks:active", "t1"]);
+        std::fs::write(r.dir.path().join("metrics.txt"), "a file").unwrap();
+        assert_eq!(
+            complete(&r, "bash", &["crdt", "get", "met"]),
+            ["metrics:errors", "metrics:requests"]
+        );
+        assert_eq!(
+            complete(&r, "bash", &["crdt", "export", "tasks:active", "metrics:r"]),
+            ["metrics:requests"]
+        );
+        assert_eq!(
+            complete(&r, "fish", &["crdt", "show", "ta"]),
+            ["tasks:active"]
+        );
+        // --state on the line wins over CRDT_STATE.
+        let other = Replica::new("agent-2");
+        other.ok(&["inc", "other:x"]);
+        let path = other.state();
+        let path = path.to_str().unwrap();
+        assert_eq!(
+            complete(&r, "bash", &["crdt", "--state", path, "get", ""])
+                .into_iter()
+                .filter(|c| !c.starts_with('-'))
+                .collect::<Vec<_>>(),
+            ["other:x"]
+        );
+        // Subcommands without the hidden ones; no file names for --until.
+        let subs = complete(&r, "bash", &["crdt", ""]);
+        assert!(subs.iter().any(|s| s == "wait"), "{subs:?}");
+        assert!(!subs.iter().any(|s| s == "manpage"), "{subs:?}");
+        assert_eq!(
+            complete(
+                &r,
+                "bash",
+                &["crdt", "wait", "tasks:active", "--until", "me"]
+            ),
+            Vec::<String>::new()
+        );
+        // The checked-in bash script, sourced as bash-completion would, with
+        // crdt found on PATH.
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_crdt")).parent().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/crdt.bash");
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(
+                "source \"$1\"; COMP_WORDS=(crdt get met); COMP_CWORD=2; COMP_TYPE=9; \
+                 _clap_complete_crdt crdt met get; printf '%s\\n' \"${COMPREPLY[@]}\"",
+            )
+            .arg("bash")
+            .arg(&script)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+            .env("CRDT_STATE", r.state())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "metrics:errors\nmetrics:requests\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Many names fold to their namespaces.
+        let lines: String = (0..150)
+            .map(|i| format!("inc many:{}:n{i}\n", i % 2))
+            .collect();
+        r.cmd().arg("batch").write_stdin(lines).assert().success();
+        assert_eq!(complete(&r, "bash", &["crdt", "get", "man"]), ["many:"]);
+        assert_eq!(
+            complete(&r, "bash", &["crdt", "get", "many:"]),
+            ["many:0:", "many:1:"]
+        );
     }
 
     /// Every page crdt.1 refers to exists, and each is fresh.

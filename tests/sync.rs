@@ -1813,6 +1813,8 @@ fn serve_refuses_client_options() {
         &["serve", "--state", "x.db"],
         &["serve", "--replica", "agent-1"],
         &["--connect-timeout", "2", "serve"],
+        &["serve", "--connect-timeout", "2"],
+        &["serve", "--url=ws://127.0.0.1:1/ws"],
     ] {
         let out = Command::new(BIN)
             .args(args)
@@ -1824,6 +1826,22 @@ fn serve_refuses_client_options() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains("not of `crdt serve`"), "{args:?}: {err}");
     }
+    // Its help lists its own options only.
+    let help = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for client in ["--state <", "--replica <", "--url <", "--connect-timeout <"] {
+        assert!(
+            !help.contains(client),
+            "serve --help lists {client}: {help}"
+        );
+    }
+    assert!(
+        help.contains("--data <DIR>") && help.contains("--token <TOKEN>"),
+        "{help}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut child = StdCommand::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])

@@ -51,7 +51,28 @@ pub struct Cli {
 
 /// The command tree as parsed and documented.
 pub fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    // `serve` keeps the clients' global options out of its help: its own
+    // hidden ones, of the same ids, take their place (clap propagates a
+    // global option only where no option of its id is), and are refused
+    // when given (see `client_options_on_serve`).
+    use clap::{Arg, value_parser};
+    let hidden = |id: &'static str, long: &'static str, value: &'static str| {
+        Arg::new(id)
+            .long(long)
+            .value_name(value)
+            .num_args(1)
+            .hide(true)
+    };
+    <Cli as clap::CommandFactory>::command().mut_subcommand("serve", |serve| {
+        serve
+            .arg(hidden("state", "state", "PATH").value_parser(value_parser!(PathBuf)))
+            .arg(hidden("replica", "replica", "ID"))
+            .arg(hidden("url", "url", "URL"))
+            .arg(
+                hidden("connect_timeout", "connect-timeout", "SECS")
+                    .value_parser(value_parser!(f64)),
+            )
+    })
 }
 
 #[derive(Debug, Args)]
@@ -372,8 +393,9 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
     },
     /// Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)
     #[command(
-        after_help = "The clients' options (--state, --replica, --url, --connect-timeout) are listed\n\
-because they are global; serve refuses them (its state is in --data).\n\n\
+        after_help = "The clients' options (--state, --replica, --url, --connect-timeout) are not\n\
+options of serve: it refuses them (its state is in --data) and ignores their\n\
+variables (CRDT_STATE, CRDT_REPLICA, CRDT_URL), so one shell can run both.\n\n\
 Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  crdt serve --tokens /etc/crdt/tokens     # lines like: s3cret-agents agent-*\n  kill -HUP $(pidof crdt)                  # read the tokens file again\n  crdt serve --token T --metrics-public    # /metrics for a local scraper without the token\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
     )]
     Serve(ServeArgs),
@@ -426,9 +448,10 @@ Examples:\n  crdt wait votes:approve --until '>= 3' --timeout 60\n  crdt wait ta
         #[arg(long, value_name = "SECS")]
         timeout: f64,
     },
-    /// Print shell completions
+    /// Print a shell completion script; object names complete from the
+    /// local replica (the script calls crdt back with CRDT_COMPLETE set)
     #[command(
-        after_help = "Example:\n  crdt completions bash > ~/.local/share/bash-completion/completions/crdt"
+        after_help = "Examples:\n  crdt completions bash > ~/.local/share/bash-completion/completions/crdt\n  crdt completions zsh > ~/.zfunc/_crdt\n  crdt completions fish > ~/.config/fish/completions/crdt.fish"
     )]
     Completions {
         /// The shell to complete for

@@ -30,6 +30,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "CRDT_NOW_MS",
         "The clock, in milliseconds since the Unix epoch, for register timestamps and history rows (tests and reproducible scripts); a value that is not a number is an error.",
     ),
+    (
+        "CRDT_COMPLETE",
+        "Set by the completion scripts (crdt completions SHELL) when they call crdt back: it then prints completions for the words after --, and runs nothing.",
+    ),
     ("NO_COLOR", "When set, --color auto prints no colors."),
     (
         "XDG_DATA_HOME",

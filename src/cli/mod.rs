@@ -3,6 +3,7 @@
 
 mod args;
 mod batch;
+mod complete;
 mod debug;
 mod files;
 mod manual;
@@ -35,6 +36,7 @@ pub enum Exit {
 }
 
 pub fn main() -> ExitCode {
+    complete::answer_if_asked();
     if let Err(e) = environment() {
         report(&e);
         return ExitCode::from(Exit::Error as u8);
@@ -47,13 +49,13 @@ pub fn main() -> ExitCode {
         Ok(m) => m,
         Err(e) => usage_error(e),
     };
+    if let Some(e) = client_options_on_serve(&matches) {
+        usage_error(e);
+    }
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => usage_error(e),
     };
-    if let Some(e) = client_options_on_serve(&matches) {
-        usage_error(e);
-    }
     let ctx = Ctx::new(&cli);
     let code = match run(&ctx, cli.command) {
         Ok(code) => code,
@@ -488,8 +490,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             bail!("completions and man pages are scripts and roff, not JSON: leave out --json")
         }
         Command::Completions { shell } => {
-            let mut cmd = completion_tree();
-            clap_complete::generate(shell, &mut cmd, "crdt", &mut out);
+            complete::registration(shell, &mut out).context("cannot write the completions")?;
         }
         Command::Manpage { dir } => match dir {
             None => manual::main_page(&mut out).context("cannot write the man page")?,
