@@ -1,12 +1,18 @@
 //! `crdt`: named CRDTs that converge without coordination.
 //!
-//! This library holds the data types and the store; it has no terminal and
-//! no network code. Layers (each uses only those below it):
+//! This library holds the data types, the store and the sync layer; it has
+//! no terminal code, and network code only with the `net` feature. Layers
+//! (each uses only those below it):
 //!
 //! - types: [`GCounter`], [`PnCounter`], [`LwwRegister`], [`OrSet`], [`Rga`],
 //!   the causal metadata ([`Dot`], [`VersionVector`], [`CausalContext`],
 //!   [`Hlc`]) and the [`Crdt`] trait (merge, version, delta);
-//! - store: [`Store`] of named objects, and the JSON [`snapshot`] format.
+//! - store: [`Store`] of named objects, the JSON [`snapshot`] format and
+//!   the [`objects_line`] codec, the local replica on SQLite ([`db`]) and
+//!   the old JSON state files ([`statefile`]);
+//! - sync: the protocol as pure functions, server persistence and metrics;
+//!   with the `net` feature (not in `--no-default-features`), the
+//!   WebSocket server and client. Nothing below it uses it.
 //!
 //! ```
 //! use crdt::{Crdt, GCounter, ReplicaId};
@@ -27,6 +33,7 @@ pub mod error;
 pub mod gcounter;
 pub mod lww;
 pub mod object;
+pub mod objects_line;
 pub mod orset;
 pub mod pncounter;
 pub mod rga;

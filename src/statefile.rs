@@ -19,11 +19,11 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::error::SnapshotError;
+use crate::objects_line::decode_objects;
+#[cfg(test)]
+use crate::objects_line::objects_line;
 use crate::snapshot;
 use crate::store::Store;
-use crate::sync::protocol::decode_objects;
-#[cfg(test)]
-use crate::sync::protocol::objects_line;
 
 #[derive(Debug, Error)]
 pub enum StateError {
@@ -132,7 +132,7 @@ fn replay(path: &Path, journal: &[u8], store: &mut Store) -> Result<usize, State
         };
         let value: Value = serde_json::from_slice(line).map_err(|e| damaged(e.to_string()))?;
         let delta = decode_objects(value.get("objects"), store.replica())
-            .map_err(|e| damaged(e.message))?;
+            .map_err(|e| damaged(e.message().to_string()))?;
         store.check_mergeable(&delta).map_err(damaged)?;
         store.merge(&delta);
     }

@@ -264,7 +264,8 @@ impl Client {
             match head.ty.as_deref() {
                 Some("update") => {
                     let objects = head.objects.map_or("null", |r| r.get());
-                    let delta = protocol::decode_objects_text(objects, &local.replica())?;
+                    let delta = protocol::decode_objects_text(objects, &local.replica())
+                        .map_err(ProtoError::from)?;
                     // An update this replica cannot place yet arrives again with the sync.
                     if local.merge_part(&delta, text.len()).is_ok() {
                         local.flush().map_err(ClientError::Local)?;

@@ -100,7 +100,7 @@ pub(crate) fn decode_push(
         Some(list) => protocol::decode_objects_in(list, from),
         None => protocol::decode_objects(None, from),
     };
-    (id, delta)
+    (id, delta.map_err(ProtoError::from))
 }
 
 /// Decodes a frame: what [`Decoded`] says. Pure; the worker runs it.

@@ -2,7 +2,6 @@
 //! replies). The socket code only moves frames (see `docs/protocol.md`).
 
 use std::borrow::Cow;
-use std::str::FromStr;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -10,8 +9,12 @@ use serde_json::{Value, json};
 
 use crate::clock::{Causality, ReplicaId};
 use crate::codec::{At, push_json_str, vv_json};
-use crate::error::SnapshotError;
 use crate::object::{CrdtType, Object};
+use crate::objects_line::ObjectsError;
+pub use crate::objects_line::{
+    ObjectIn, decode_objects, decode_objects_in, decode_objects_text, objects_json, objects_line,
+    push_object_head, push_objects, push_objects_in,
+};
 use crate::store::{Store, StoreVersion, selects};
 use crate::sync::auth::Grant;
 use crate::sync::parts::{self, Local, Reply};
@@ -46,6 +49,15 @@ impl ProtoError {
     }
 }
 
+impl From<ObjectsError> for ProtoError {
+    fn from(e: ObjectsError) -> Self {
+        match e {
+            ObjectsError::Malformed(m) => ProtoError::new("bad-message", m),
+            ObjectsError::BadState(m) => ProtoError::new("bad-state", m),
+        }
+    }
+}
+
 fn bad(message: impl Into<String>) -> ProtoError {
     ProtoError::new("bad-message", message)
 }
@@ -53,196 +65,6 @@ fn bad(message: impl Into<String>) -> ProtoError {
 /// True when one of `select` picks `name` (an empty list picks everything).
 pub fn selected(select: &[String], name: &str) -> bool {
     select.is_empty() || select.iter().any(|p| selects(p, name))
-}
-
-/// `[{"name", "type", "state"}]` for every object of `store`.
-pub fn objects_json(store: &Store) -> Value {
-    Value::Array(
-        store
-            .iter()
-            .map(|(n, o)| json!({"name": n, "type": o.ty().as_str(), "state": o.state_json()}))
-            .collect(),
-    )
-}
-
-/// `{"objects":[{"name","type","state"},...]` and then `tail` and `}` on one
-/// line (no newline): a log line of the server and of the local journal.
-/// Each object's name comes first, so a reader looking for one name can
-/// match the start of a line without parsing it.
-pub fn objects_line(store: &Store, tail: &str) -> String {
-    let mut line = String::from("{\"objects\":");
-    push_objects(&mut line, store);
-    line.push_str(tail);
-    line.push('}');
-    line
-}
-
-/// [`objects_json`] written straight as text.
-fn push_objects(out: &mut String, store: &Store) {
-    out.push('[');
-    for (i, (name, o)) in store.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_object_head(out, name, o.ty());
-        out.push_str("\"state\":");
-        o.write_state(out);
-        out.push('}');
-    }
-    out.push(']');
-}
-
-/// Reads `[{"name", "type", "state"}]` into a store (replica `from`).
-pub fn decode_objects(v: Option<&Value>, from: &ReplicaId) -> Result<Store, ProtoError> {
-    let list = v
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("\"objects\" must be a list"))?;
-    let mut store = Store::new(from.clone());
-    for (i, item) in list.iter().enumerate() {
-        let name = item["name"]
-            .as_str()
-            .ok_or_else(|| bad(format!("objects[{i}].name must be a string")))?;
-        add_object(&mut store, i, name, item["type"].as_str(), &item["state"])?;
-    }
-    Ok(store)
-}
-
-/// One entry of `objects`, its state still JSON text.
-#[derive(Deserialize)]
-pub struct ObjectIn<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(rename = "type", borrow)]
-    ty: Cow<'a, str>,
-    #[serde(default, borrow)]
-    state: Option<&'a RawValue>,
-}
-
-/// Adds `[{"name","type","state"},...]` for `list` to `out`, the states as
-/// sent, on one line; `None` (and `out` as it was) when a state spans lines
-/// or a type is unknown (the caller then encodes the decoded delta).
-pub fn push_objects_in(out: &mut String, list: &[ObjectIn<'_>]) -> Option<()> {
-    let start = out.len();
-    out.push('[');
-    for (i, o) in list.iter().enumerate() {
-        let state = o.state.map_or("null", |s| s.get());
-        let Ok(ty) = CrdtType::from_str(&o.ty) else {
-            out.truncate(start);
-            return None;
-        };
-        if memchr::memchr2(b'\n', b'\r', state.as_bytes()).is_some() {
-            out.truncate(start);
-            return None;
-        }
-        if i > 0 {
-            out.push(',');
-        }
-        push_object_head(out, &o.name, ty);
-        out.push_str("\"state\":");
-        out.push_str(state);
-        out.push('}');
-    }
-    out.push(']');
-    Some(())
-}
-
-/// [`decode_objects`] from the JSON text of the list: the entries are read
-/// into a typed form, and counter states straight into counters (a push is
-/// decoded on every change); anything unusual takes [`decode_objects`],
-/// which names exactly what is wrong.
-pub fn decode_objects_text(text: &str, from: &ReplicaId) -> Result<Store, ProtoError> {
-    let Ok(list) = serde_json::from_str::<Vec<ObjectIn<'_>>>(text) else {
-        let value = serde_json::from_str::<Value>(text).ok();
-        return decode_objects(value.as_ref(), from);
-    };
-    decode_objects_in(&list, from)
-}
-
-/// [`decode_objects_text`] of a list already read into its typed form.
-pub fn decode_objects_in(list: &[ObjectIn<'_>], from: &ReplicaId) -> Result<Store, ProtoError> {
-    let mut store = Store::new(from.clone());
-    for (i, o) in list.iter().enumerate() {
-        let fast = CrdtType::from_str(&o.ty).ok().and_then(|ty| {
-            let state = o.state.map_or("null", |s| s.get());
-            Object::decode_state_text(ty, state).map(|obj| (ty, obj))
-        });
-        match fast {
-            Some((ty, object)) => {
-                check_name(i, &o.name)?;
-                insert_new(&mut store, i, &o.name, ty, object)?;
-            }
-            None => {
-                let state = match o.state {
-                    Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
-                    None => Value::Null,
-                };
-                add_object(&mut store, i, &o.name, Some(&o.ty), &state)?;
-            }
-        }
-    }
-    Ok(store)
-}
-
-fn check_name(i: usize, name: &str) -> Result<(), ProtoError> {
-    crate::store::validate_name(name).map_err(|e| bad(format!("objects[{i}].name: {e}")))
-}
-
-/// Checks and decodes `objects[i]` into `store`.
-fn add_object(
-    store: &mut Store,
-    i: usize,
-    name: &str,
-    ty: Option<&str>,
-    state: &Value,
-) -> Result<(), ProtoError> {
-    check_name(i, name)?;
-    let ty: CrdtType = ty
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| bad(format!("objects[{i}].type must be one of the five types")))?;
-    let at = At {
-        value: state,
-        path: state_path(i, name),
-        delta: true,
-        track: true,
-    };
-    let object = Object::decode_state(ty, &at)
-        .map_err(|e: SnapshotError| ProtoError::new("bad-state", e.to_string()))?;
-    insert_new(store, i, name, ty, object)
-}
-
-/// Adds a decoded `objects[i]`, refusing a second object of one name and type.
-fn insert_new(
-    store: &mut Store,
-    i: usize,
-    name: &str,
-    ty: CrdtType,
-    object: Object,
-) -> Result<(), ProtoError> {
-    // Kept as sent: a delta may refer to what the receiver has, so it is
-    // only ever merged into the receiver's object.
-    if store.get(name, ty).is_some() {
-        return Err(bad(format!("objects[{i}]: {name} ({ty}) appears twice")));
-    }
-    store.insert_object(name, object);
-    Ok(())
-}
-
-/// `objects[i] ("name").state`, without the formatting machinery for plain names.
-fn state_path(i: usize, name: &str) -> String {
-    if name
-        .bytes()
-        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-    {
-        let mut p = String::with_capacity(name.len() + 24);
-        p.push_str("objects[");
-        p.push_str(&i.to_string());
-        p.push_str("] (\"");
-        p.push_str(name);
-        p.push_str("\").state");
-        p
-    } else {
-        format!("objects[{i}] ({name:?}).state")
-    }
 }
 
 /// `[{"name", "type", "version"}]` of the objects of `store` that `select` picks.
@@ -372,7 +194,7 @@ pub fn handle_parsed(server: &Store, session: &mut Session, msg: &Value) -> Vec<
 /// A `push` of `objects` from replica `from`: the delta to persist, or the
 /// error to reply.
 pub fn push_effect(from: &ReplicaId, id: Option<&Value>, objects: Option<&Value>) -> Effect {
-    push_effect_of(id, decode_objects(objects, from))
+    push_effect_of(id, decode_objects(objects, from).map_err(ProtoError::from))
 }
 
 /// The effect of a push whose objects were decoded into `delta`.
@@ -579,15 +401,6 @@ pub fn commit_push(
     }
     ack.push_str("]}");
     (ack, resolutions)
-}
-
-/// `{"name":NAME,"type":"TYPE",` - the start of an object entry, name first.
-pub(crate) fn push_object_head(out: &mut String, name: &str, ty: CrdtType) {
-    out.push_str("{\"name\":");
-    push_json_str(out, name);
-    out.push_str(",\"type\":\"");
-    out.push_str(ty.as_str());
-    out.push_str("\",");
 }
 
 /// The `update` a watcher with `select` gets for `delta`, if any of it is selected.
@@ -928,9 +741,9 @@ mod test {
             .chain(generated.iter().map(String::as_str))
         {
             let value: Value = serde_json::from_str(text).unwrap();
-            let show = |r: Result<Store, ProtoError>| match r {
+            let show = |r: Result<Store, ObjectsError>| match r {
                 Ok(s) => Ok(objects_json(&s)),
-                Err(e) => Err((e.code, e.message)),
+                Err(e) => Err(ProtoError::from(e)),
             };
             assert_eq!(
                 show(decode_objects_text(text, &from)),
