@@ -1,13 +1,11 @@
 //! Grow-only counter: per-replica counts, merged by pointwise maximum.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use crate::clock::{MAX_SEQ, ReplicaId, VersionVector};
 use crate::codec::{At, Codec};
+use crate::counts::{self, Counts};
 use crate::error::{OpError, SnapshotError};
-use crate::traits::Crdt;
 
 /// A grow-only counter.
 ///
@@ -27,7 +25,7 @@ use crate::traits::Crdt;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GCounter {
-    entries: BTreeMap<ReplicaId, GEntry>,
+    entries: Counts<GEntry>,
 }
 
 /// One replica's part of a [`GCounter`].
@@ -37,6 +35,12 @@ pub struct GEntry {
     pub seq: u64,
     /// Sum of those increments.
     pub count: u64,
+}
+
+impl counts::Entry for GEntry {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
 }
 
 impl GCounter {
@@ -49,7 +53,7 @@ impl GCounter {
             current: self.value().to_string(),
             amount,
         };
-        let entry = self.entries.get(replica).copied().unwrap_or_default();
+        let entry = self.entries.of(replica);
         if entry.seq >= MAX_SEQ {
             return Err(OpError::Exhausted {
                 replica: replica.to_string(),
@@ -71,27 +75,9 @@ impl GCounter {
         Ok(())
     }
 
-    /// How many changes of `replica` this counter has (its version entry).
-    pub fn seq_of(&self, replica: &ReplicaId) -> u64 {
-        self.entries.get(replica).map_or(0, |e| e.seq)
-    }
-
     /// The sum over all replicas.
     pub fn value(&self) -> u128 {
         self.entries.values().map(|e| u128::from(e.count)).sum()
-    }
-
-    /// Splits into deltas of at most about `budget` bytes each (a group of
-    /// replicas' entries per part; merged in any order they give `self`).
-    pub fn parts(&self, budget: usize) -> Vec<GCounter> {
-        crate::codec::entry_parts(&self.entries, budget)
-            .into_iter()
-            .map(|entries| GCounter { entries })
-            .collect()
-    }
-
-    pub fn entries(&self) -> impl Iterator<Item = (&ReplicaId, &GEntry)> {
-        self.entries.iter()
     }
 }
 
@@ -100,82 +86,19 @@ impl GCounter {
     /// if it would: one replica's entries must grow together, each increment
     /// adding at least 1 (equal seqs, equal counts).
     pub fn check_merge(&self, other: &GCounter) -> Result<(), String> {
-        for (r, theirs) in &other.entries {
-            if let Some(mine) = self.entries.get(r) {
-                check_growth(
-                    r,
-                    (mine.seq, u128::from(mine.count)),
-                    (theirs.seq, u128::from(theirs.count)),
-                )?;
-            }
-        }
-        Ok(())
+        self.entries.check_each(&other.entries, |r, mine, theirs| {
+            counts::check_growth(
+                r,
+                (mine.seq, u128::from(mine.count)),
+                (theirs.seq, u128::from(theirs.count)),
+            )
+        })
     }
 }
 
-/// One replica's counter entry, held `(seq, total)` against incoming: its
-/// total grows by at least 1 per change and an equal seq means an equal total.
-pub(crate) fn check_growth(
-    r: &ReplicaId,
-    mine: (u64, u128),
-    theirs: (u64, u128),
-) -> Result<(), String> {
-    let (older, newer) = if mine.0 <= theirs.0 {
-        (mine, theirs)
-    } else {
-        (theirs, mine)
-    };
-    let steps = u128::from(newer.0 - older.0);
-    if newer.0 == older.0 && newer.1 != older.1 {
-        return Err(format!(
-            "replica {r}'s change {} sums to {} here but {} in the change: one change cannot have two sums",
-            mine.0, mine.1, theirs.1
-        ));
-    }
-    if newer.1 < older.1 + steps {
-        return Err(format!(
-            "replica {r} goes from {} changes summing to {} to {} changes summing to {}: counts only grow, by at least 1 per change",
-            older.0, older.1, newer.0, newer.1
-        ));
-    }
-    Ok(())
-}
-
-impl Crdt for GCounter {
-    fn merge(&mut self, other: &Self) {
-        for (r, e) in &other.entries {
-            let mine = self.entries.entry(r.clone()).or_default();
-            // A replica's entries are totally ordered by (seq, count): max is a join.
-            *mine = (*mine).max(*e);
-        }
-    }
-
-    fn version(&self) -> VersionVector {
-        self.entries
-            .iter()
-            .map(|(r, e)| (r.clone(), e.seq))
-            .collect()
-    }
-
-    fn delta_since(&self, vv: &VersionVector) -> Self {
-        GCounter {
-            entries: self
-                .entries
-                .iter()
-                .filter(|(r, e)| e.seq > vv.get(r))
-                .map(|(r, e)| (r.clone(), *e))
-                .collect(),
-        }
-    }
-
-    fn covered_by(&self, vv: &VersionVector) -> bool {
-        self.entries.iter().all(|(r, e)| e.seq <= vv.get(r))
-    }
-
-    fn value_json(&self) -> Value {
-        number_json(self.value() as i128)
-    }
-}
+crate::counts::counter_crdt!(GCounter, GEntry, |c: &GCounter| number_json(
+    c.value() as i128
+));
 
 /// A counter's value as a JSON number, however large (serde_json keeps
 /// numbers as their decimal text, so a sum past 64 bits stays a number).
@@ -208,27 +131,20 @@ impl GCounter {
                 count: e.count,
             })
         })?;
-        Some(GCounter { entries })
+        Some(GCounter {
+            entries: entries.into(),
+        })
     }
 }
 
 impl Codec for GCounter {
     fn encode(&self) -> Value {
-        let counts: serde_json::Map<String, Value> = self
-            .entries
-            .iter()
-            .map(|(r, e)| (r.to_string(), json!({"seq": e.seq, "count": e.count})))
-            .collect();
-        json!({ "counts": counts })
+        self.entries
+            .encode(|e| json!({"seq": e.seq, "count": e.count}))
     }
 
     fn decode(at: &At<'_>) -> Result<Self, SnapshotError> {
-        at.fields(&["counts"], &[])?;
-        let counts = at.field("counts")?;
-        let mut entries = BTreeMap::new();
-        for (key, e) in counts.entries()? {
-            let replica = counts.replica_key(key)?;
-            e.fields(&["seq", "count"], &[])?;
+        let entries = Counts::decode(at, &["seq", "count"], |e| {
             let seq = e.field("seq")?.seq()?;
             let count = e.field("count")?.u64()?;
             if count < seq {
@@ -236,8 +152,8 @@ impl Codec for GCounter {
                     "{seq} increments of at least 1 cannot sum to {count}"
                 )));
             }
-            entries.insert(replica, GEntry { seq, count });
-        }
+            Ok(GEntry { seq, count })
+        })?;
         Ok(GCounter { entries })
     }
 }

@@ -27,6 +27,7 @@
 pub mod clock;
 mod codec;
 pub mod context;
+mod counts;
 pub mod db;
 pub mod diff;
 pub mod error;

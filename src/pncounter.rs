@@ -1,14 +1,12 @@
 //! Positive-negative counter: increments and decrements per replica.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use crate::clock::{MAX_SEQ, ReplicaId, VersionVector};
 use crate::codec::{At, Codec};
+use crate::counts::{self, Counts};
 use crate::error::{OpError, SnapshotError};
 use crate::gcounter::number_json;
-use crate::traits::Crdt;
 
 /// A counter that goes up and down; its value may be negative.
 ///
@@ -22,7 +20,7 @@ use crate::traits::Crdt;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PnCounter {
-    entries: BTreeMap<ReplicaId, PnEntry>,
+    entries: Counts<PnEntry>,
 }
 
 /// One replica's part of a [`PnCounter`].
@@ -34,6 +32,12 @@ pub struct PnEntry {
     pub p: u64,
     /// Sum of decrements.
     pub n: u64,
+}
+
+impl counts::Entry for PnEntry {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
 }
 
 impl PnCounter {
@@ -49,7 +53,7 @@ impl PnCounter {
         if amount == 0 {
             return Err(OpError::ZeroAmount);
         }
-        let mut e = self.entries.get(replica).copied().unwrap_or_default();
+        let mut e = self.entries.of(replica);
         if e.seq >= MAX_SEQ {
             return Err(OpError::Exhausted {
                 replica: replica.to_string(),
@@ -69,29 +73,11 @@ impl PnCounter {
         Ok(())
     }
 
-    /// How many changes of `replica` this counter has (its version entry).
-    pub fn seq_of(&self, replica: &ReplicaId) -> u64 {
-        self.entries.get(replica).map_or(0, |e| e.seq)
-    }
-
     pub fn value(&self) -> i128 {
         self.entries
             .values()
             .map(|e| i128::from(e.p) - i128::from(e.n))
             .sum()
-    }
-
-    /// Splits into deltas of at most about `budget` bytes each (a group of
-    /// replicas' entries per part; merged in any order they give `self`).
-    pub fn parts(&self, budget: usize) -> Vec<PnCounter> {
-        crate::codec::entry_parts(&self.entries, budget)
-            .into_iter()
-            .map(|entries| PnCounter { entries })
-            .collect()
-    }
-
-    pub fn entries(&self) -> impl Iterator<Item = (&ReplicaId, &PnEntry)> {
-        self.entries.iter()
     }
 }
 
@@ -99,61 +85,26 @@ impl PnCounter {
     /// Like [`GCounter::check_merge`](crate::GCounter::check_merge), for
     /// increments and decrements: each only grows with the seq.
     pub fn check_merge(&self, other: &PnCounter) -> Result<(), String> {
-        for (r, theirs) in &other.entries {
-            if let Some(mine) = self.entries.get(r) {
-                let sum = |e: &PnEntry| u128::from(e.p) + u128::from(e.n);
-                crate::gcounter::check_growth(r, (mine.seq, sum(mine)), (theirs.seq, sum(theirs)))?;
-                let (older, newer) = if mine.seq <= theirs.seq {
-                    (mine, theirs)
-                } else {
-                    (theirs, mine)
-                };
-                if newer.p < older.p || newer.n < older.n {
-                    return Err(format!(
-                        "replica {r} goes from p={}, n={} (change {}) to p={}, n={} (change {}): increments and decrements only grow",
-                        older.p, older.n, older.seq, newer.p, newer.n, newer.seq
-                    ));
-                }
+        self.entries.check_each(&other.entries, |r, mine, theirs| {
+            let sum = |e: &PnEntry| u128::from(e.p) + u128::from(e.n);
+            counts::check_growth(r, (mine.seq, sum(mine)), (theirs.seq, sum(theirs)))?;
+            let (older, newer) = if mine.seq <= theirs.seq {
+                (mine, theirs)
+            } else {
+                (theirs, mine)
+            };
+            if newer.p < older.p || newer.n < older.n {
+                return Err(format!(
+                    "replica {r} goes from p={}, n={} (change {}) to p={}, n={} (change {}): increments and decrements only grow",
+                    older.p, older.n, older.seq, newer.p, newer.n, newer.seq
+                ));
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 
-impl Crdt for PnCounter {
-    fn merge(&mut self, other: &Self) {
-        for (r, e) in &other.entries {
-            let mine = self.entries.entry(r.clone()).or_default();
-            *mine = (*mine).max(*e);
-        }
-    }
-
-    fn version(&self) -> VersionVector {
-        self.entries
-            .iter()
-            .map(|(r, e)| (r.clone(), e.seq))
-            .collect()
-    }
-
-    fn delta_since(&self, vv: &VersionVector) -> Self {
-        PnCounter {
-            entries: self
-                .entries
-                .iter()
-                .filter(|(r, e)| e.seq > vv.get(r))
-                .map(|(r, e)| (r.clone(), *e))
-                .collect(),
-        }
-    }
-
-    fn covered_by(&self, vv: &VersionVector) -> bool {
-        self.entries.iter().all(|(r, e)| e.seq <= vv.get(r))
-    }
-
-    fn value_json(&self) -> Value {
-        number_json(self.value())
-    }
-}
+crate::counts::counter_crdt!(PnCounter, PnEntry, |c: &PnCounter| number_json(c.value()));
 
 impl PnCounter {
     /// [`Codec::encode`]'s text, written straight.
@@ -182,27 +133,20 @@ impl PnCounter {
                 n: e.n,
             })
         })?;
-        Some(PnCounter { entries })
+        Some(PnCounter {
+            entries: entries.into(),
+        })
     }
 }
 
 impl Codec for PnCounter {
     fn encode(&self) -> Value {
-        let counts: serde_json::Map<String, Value> = self
-            .entries
-            .iter()
-            .map(|(r, e)| (r.to_string(), json!({"seq": e.seq, "p": e.p, "n": e.n})))
-            .collect();
-        json!({ "counts": counts })
+        self.entries
+            .encode(|e| json!({"seq": e.seq, "p": e.p, "n": e.n}))
     }
 
     fn decode(at: &At<'_>) -> Result<Self, SnapshotError> {
-        at.fields(&["counts"], &[])?;
-        let counts = at.field("counts")?;
-        let mut entries = BTreeMap::new();
-        for (key, e) in counts.entries()? {
-            let replica = counts.replica_key(key)?;
-            e.fields(&["seq", "p", "n"], &[])?;
+        let entries = Counts::decode(at, &["seq", "p", "n"], |e| {
             let seq = e.field("seq")?.seq()?;
             let p = e.field("p")?.u64()?;
             let n = e.field("n")?.u64()?;
@@ -211,8 +155,8 @@ impl Codec for PnCounter {
                     "{seq} changes of at least 1 cannot sum to p={p}, n={n}"
                 )));
             }
-            entries.insert(replica, PnEntry { seq, p, n });
-        }
+            Ok(PnEntry { seq, p, n })
+        })?;
         Ok(PnCounter { entries })
     }
 }
