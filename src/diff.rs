@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::clock::{Causality, Dot, Hlc, ReplicaId};
 use crate::codec::canonical;
 use crate::object::{CrdtType, Object};
-use crate::store::{Store, selects};
+use crate::store::{Store, selected};
 
 /// How one (name, type) compares between side A and side B.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,7 +98,7 @@ pub struct ElementDiff {
 
 /// Compares the objects of `a` and `b` selected by `select` (all when empty).
 pub fn diff_stores(a: &Store, b: &Store, select: &[String]) -> Vec<NameDiff> {
-    let wanted = |name: &str| select.is_empty() || select.iter().any(|p| selects(p, name));
+    let wanted = |name: &str| selected(select, name);
     let mut keys: BTreeSet<(String, CrdtType)> = BTreeSet::new();
     for (name, o) in a.iter().chain(b.iter()) {
         if wanted(name) {

@@ -60,6 +60,13 @@ pub fn validate_name(name: &str) -> Result<(), InvalidName> {
     Ok(())
 }
 
+/// True when one of `select` picks `name` (see [`selects`]); an empty list
+/// picks everything. The one selector rule of `ls`, `export`, `sync`,
+/// `watch`, `diff` and the server.
+pub fn selected(select: &[String], name: &str) -> bool {
+    select.is_empty() || select.iter().any(|p| selects(p, name))
+}
+
 /// True when `pattern` selects `name`: the name itself, or a namespace
 /// (`metrics` and `metrics:` both select `metrics:requests`).
 pub fn selects(pattern: &str, name: &str) -> bool {
@@ -187,6 +194,22 @@ impl Store {
         Ok(())
     }
 
+    /// Checks `delta` ([`Store::check_mergeable`]), then merges it; returns
+    /// the objects whose version it changed (nothing is merged when the
+    /// check fails). The step every import, sync reply and update takes.
+    pub fn merge_changed(&mut self, delta: &Store) -> Result<Vec<(String, CrdtType)>, String> {
+        self.check_mergeable(delta)?;
+        let mut changed = Vec::new();
+        for (name, o) in delta.iter() {
+            let before = self.get(name, o.ty()).map(Object::version);
+            self.merge_object(name, o);
+            if before.as_ref() != self.get(name, o.ty()).map(Object::version).as_ref() {
+                changed.push((name.to_string(), o.ty()));
+            }
+        }
+        Ok(changed)
+    }
+
     /// [`Store::check_mergeable`] for one object of a delta.
     pub fn check_mergeable_object(&self, name: &str, o: &Object) -> Result<(), String> {
         if let Some(mine) = self.get(name, o.ty()) {
@@ -296,7 +319,7 @@ impl Store {
     pub fn select(&self, patterns: &[String]) -> Store {
         let mut out = Store::new(self.replica.clone());
         for (name, list) in &self.objects {
-            if patterns.is_empty() || patterns.iter().any(|p| selects(p, name)) {
+            if selected(patterns, name) {
                 out.objects.insert(name.clone(), list.clone());
             }
         }

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use crdt::db::Db;
+use crdt::store::selected;
 use crdt::store::{Store, StoreVersion};
 use crdt::sync::auth::Auth;
 use crdt::sync::client::{Client, ClientError, SyncReport};
 use crdt::sync::parts::{Local, Range};
-use crdt::sync::protocol::selected;
 use crdt::sync::server::{Config, Server};
 use crdt::{Object, ReplicaId};
 use serde_json::{Value, json};
@@ -564,17 +564,14 @@ fn apply_update(ctx: &Ctx, msg: &Value) -> Result<Vec<(String, crdt::CrdtType, V
             c.load_name(name)?;
         }
         let store = c.store_mut();
-        store.check_mergeable(&delta).map_err(|e| anyhow!(e))?;
-        let mut changed = Vec::new();
-        for (name, o) in delta.iter() {
-            let before = store.get(name, o.ty()).map(Object::version);
-            store.merge_object(name, o);
-            let now = store.get(name, o.ty()).expect("just merged");
-            if before.as_ref() != Some(&now.version()) {
-                changed.push((name.to_string(), o.ty(), now.value_json()));
-            }
-        }
-        Ok(changed)
+        let changed = store.merge_changed(&delta).map_err(|e| anyhow!(e))?;
+        Ok(changed
+            .into_iter()
+            .map(|(name, ty)| {
+                let value = store.get(&name, ty).expect("just merged").value_json();
+                (name, ty, value)
+            })
+            .collect())
     })
 }
 

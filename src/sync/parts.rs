@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use crate::clock::VersionVector;
 use crate::codec::vv_json;
 use crate::object::{CrdtType, Object};
+use crate::store::selected;
 use crate::store::{Store, StoreVersion};
-use crate::sync::protocol::{ProtoError, SyncRequest, push_object_head, selected};
+use crate::sync::protocol::{ProtoError, SyncRequest, push_object_head};
 
 /// What a message may carry besides its objects (type, id, `want`, `more`).
 const HEADROOM: usize = 512;
@@ -375,16 +376,7 @@ impl Local for Store {
         delta: &Store,
         _bytes: usize,
     ) -> Result<Vec<(String, CrdtType)>, String> {
-        self.check_mergeable(delta)?;
-        let mut changed = Vec::new();
-        for (name, o) in delta.iter() {
-            let before = self.get(name, o.ty()).map(Object::version);
-            self.merge_object(name, o);
-            if before.as_ref() != self.get(name, o.ty()).map(Object::version).as_ref() {
-                changed.push((name.to_string(), o.ty()));
-            }
-        }
-        Ok(changed)
+        self.merge_changed(delta)
     }
 
     fn deltas(&mut self, want: &StoreVersion) -> Result<Store, String> {

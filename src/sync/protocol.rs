@@ -15,7 +15,8 @@ pub use crate::objects_line::{
     ObjectIn, decode_objects, decode_objects_in, decode_objects_text, objects_json, objects_line,
     push_object_head, push_objects, push_objects_in,
 };
-use crate::store::{Store, StoreVersion, selects};
+use crate::store::selected;
+use crate::store::{Store, StoreVersion};
 use crate::sync::auth::Grant;
 use crate::sync::parts::{self, Local, Reply};
 
@@ -60,11 +61,6 @@ impl From<ObjectsError> for ProtoError {
 
 fn bad(message: impl Into<String>) -> ProtoError {
     ProtoError::new("bad-message", message)
-}
-
-/// True when one of `select` picks `name` (an empty list picks everything).
-pub fn selected(select: &[String], name: &str) -> bool {
-    select.is_empty() || select.iter().any(|p| selects(p, name))
 }
 
 /// `[{"name", "type", "version"}]` of the objects of `store` that `select` picks.

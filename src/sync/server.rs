@@ -1343,7 +1343,7 @@ impl Ws {
         };
         let mut added = false;
         for (name, o) in delta.iter() {
-            if !protocol::selected(select, name) {
+            if !crate::store::selected(select, name) {
                 continue;
             }
             added = true;
