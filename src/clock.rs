@@ -161,11 +161,6 @@ impl VersionVector {
     pub fn iter(&self) -> impl Iterator<Item = (&ReplicaId, u64)> {
         self.0.iter().map(|(r, &s)| (r, s))
     }
-
-    /// Total number of events this vector covers.
-    pub fn total(&self) -> u64 {
-        self.0.values().sum()
-    }
 }
 
 impl fmt::Display for VersionVector {

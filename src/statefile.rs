@@ -139,8 +139,9 @@ fn replay(path: &Path, journal: &[u8], store: &mut Store) -> Result<usize, State
     Ok(lines.len())
 }
 
-/// An exclusive hold on a state file, released when dropped.
-pub struct Locked {
+/// An exclusive hold on a state file, released when dropped (a migration
+/// holds it, so an old version's writer cannot change the file meanwhile).
+pub(crate) struct Locked {
     path: PathBuf,
     _lock: File,
 }

@@ -907,11 +907,6 @@ impl Rga {
         Ok(())
     }
 
-    /// Number of characters ever inserted, tombstones included.
-    pub fn total_len(&self) -> usize {
-        self.chunks.iter().map(|c| c.chars).sum()
-    }
-
     pub fn context(&self) -> &CausalContext {
         &self.context
     }

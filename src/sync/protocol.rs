@@ -399,12 +399,6 @@ pub fn commit_push(
     (ack, resolutions)
 }
 
-/// The `update` a watcher with `select` gets for `delta`, if any of it is selected.
-pub fn update_for(delta: &Store, select: &[String]) -> Option<Value> {
-    let part = delta.select(select);
-    (!part.is_empty()).then(|| update(&part))
-}
-
 /// The `update` that carries `objects` to a watcher.
 pub fn update(objects: &Store) -> Value {
     json!({"type": "update", "objects": objects_json(objects)})
@@ -893,14 +887,6 @@ mod test {
         assert_eq!(server.len(), 600);
         let again = sync_in_memory(&mut server, &mut client, &[], limit).unwrap();
         assert!(again.bytes < ex.bytes / 2, "{again:?} after {ex:?}");
-    }
-
-    #[test]
-    fn watchers_get_only_what_they_select() {
-        let mut delta = Store::new(id("a"));
-        delta.get_or_create("metrics:x", CrdtType::GCounter);
-        assert!(update_for(&delta, &["metrics".into()]).is_some());
-        assert!(update_for(&delta, &["config".into()]).is_none());
     }
 }
 
