@@ -1500,6 +1500,13 @@ fn piped_values_are_whole_raw_strings_and_opaque_names() {
         stat.contains(members[10].as_str()) && !stat.contains('…'),
         "{stat}"
     );
+    // explain, inspect and visualize too (they cut long values at a terminal).
+    let long = "y".repeat(120);
+    r.ok(&["set", "--string", "config:long", &long]);
+    for cmd in ["explain", "inspect", "visualize", "show"] {
+        let text = r.ok(&[cmd, "config:long"]);
+        assert!(text.contains(&long) && !text.contains('…'), "{cmd}: {text}");
+    }
     // --raw
     r.ok(&["set", "config:mode", "fast"]);
     assert_eq!(r.ok(&["get", "config:mode"]), "\"fast\"\n");

@@ -204,6 +204,8 @@ pub struct Ctx {
     pub json: bool,
     /// stdout is a terminal: tables with borders, progress bars.
     pub tty: bool,
+    /// Colors, and whether values are shown whole.
+    pub style: output::Style,
     pub url: Option<String>,
     pub token: Option<String>,
     pub connect_timeout: f64,
@@ -212,13 +214,17 @@ pub struct Ctx {
 impl Ctx {
     fn new(cli: &Cli) -> Ctx {
         let tty = io::stdout().is_terminal();
-        output::show_whole_values(!tty);
         let color = match cli.global.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         };
-        colored::control::set_override(color);
+        // Piped output and JSON are for scripts: values whole, never cut.
+        let style = if cli.global.json {
+            output::Style::plain()
+        } else {
+            output::Style { color, whole: !tty }
+        };
         // An option, else its variable (empty ones were removed at start).
         let env = |key: &str| std::env::var_os(key).map(|v| v.to_string_lossy().into_owned());
         let state = cli
@@ -232,6 +238,7 @@ impl Ctx {
             replica: cli.global.replica.clone().or_else(|| env("CRDT_REPLICA")),
             json: cli.global.json,
             tty,
+            style,
             url: cli
                 .global
                 .url
@@ -249,7 +256,7 @@ impl Ctx {
     }
 
     fn out(&self) -> Out {
-        Out::new(self.tty)
+        Out::new(self.tty, self.style)
     }
 
     /// Opens the local replica, migrating a JSON state file of an earlier

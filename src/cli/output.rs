@@ -3,23 +3,124 @@
 
 use std::io::{self, BufWriter, Stdout, Write};
 
+use colored::Color;
 use comfy_table::{ContentArrangement, Table, presets};
 use crdt::snapshot::write_pretty;
 use serde_json::Value;
 
-/// Buffered stdout. Write errors (a closed pipe included) propagate, so
+/// How output looks: colors, and whether values are shown whole. Decided
+/// once per process (`--color`, `NO_COLOR`, whether stdout is a terminal)
+/// and carried by the output and its renderers, not held in a global.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    /// Paint with ANSI colors.
+    pub color: bool,
+    /// Show values whole, never cut with "…" (piped output is for scripts).
+    pub whole: bool,
+}
+
+impl Style {
+    /// No colors, values whole: what a script reads.
+    pub fn plain() -> Style {
+        Style {
+            color: false,
+            whole: true,
+        }
+    }
+
+    /// `text` with the SGR `codes` (`1`, `2;31`) when painting.
+    fn sgr(self, codes: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{codes}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn bold(self, text: &str) -> String {
+        self.sgr("1", text)
+    }
+
+    pub fn dim(self, text: &str) -> String {
+        self.sgr("2", text)
+    }
+
+    pub fn paint(self, text: &str, color: Color) -> String {
+        self.sgr(&color.to_fg_str(), text)
+    }
+
+    /// Struck through and dimmed, in `color` (deleted text).
+    pub fn struck(self, text: &str, color: Color) -> String {
+        self.sgr(&format!("2;9;{}", color.to_fg_str()), text)
+    }
+
+    /// Underlined, in `color` (inserted text).
+    pub fn underlined(self, text: &str, color: Color) -> String {
+        self.sgr(&format!("4;{}", color.to_fg_str()), text)
+    }
+
+    /// A short summary of a value for listings; with `whole`, the same
+    /// words with nothing cut: every member, the whole text.
+    pub fn summary(self, v: &Value, max: usize) -> String {
+        let text = match v {
+            Value::Array(items) => {
+                let n = items.len();
+                let take = if self.whole { n } else { 3 };
+                let shown: Vec<String> = items.iter().take(take).map(|i| i.to_string()).collect();
+                let more = if n > take { ", …" } else { "" };
+                format!(
+                    "{n} member{}: {{{}{more}}}",
+                    if n == 1 { "" } else { "s" },
+                    shown.join(", ")
+                )
+            }
+            Value::String(s) => format!("{:?}", s),
+            other => other.to_string(),
+        };
+        self.cut(&text, max)
+    }
+
+    /// `text` cut to `max` characters with "…", unless values are whole.
+    pub fn cut(self, text: &str, max: usize) -> String {
+        if self.whole || text.chars().count() <= max {
+            text.to_string()
+        } else {
+            let mut t: String = text.chars().take(max.saturating_sub(1)).collect();
+            t.push('…');
+            t
+        }
+    }
+}
+
+/// Where output goes: buffered stdout, or any writer (a `Vec<u8>` in the
+/// renderers' tests). Write errors (a closed pipe included) propagate, so
 /// `main` can tell a closed pipe from a real failure.
-pub struct Out {
-    inner: BufWriter<Stdout>,
+pub struct Out<W: Write = BufWriter<Stdout>> {
+    inner: W,
     tty: bool,
+    style: Style,
 }
 
 impl Out {
-    pub fn new(tty: bool) -> Out {
-        Out {
-            inner: BufWriter::new(io::stdout()),
-            tty,
-        }
+    pub fn new(tty: bool, style: Style) -> Out {
+        Out::to(BufWriter::new(io::stdout()), tty, style)
+    }
+}
+
+impl<W: Write> Out<W> {
+    /// Output into `inner`: `tty` draws tables with borders.
+    pub fn to(inner: W, tty: bool, style: Style) -> Out<W> {
+        Out { inner, tty, style }
+    }
+
+    pub fn style(&self) -> Style {
+        self.style
+    }
+
+    /// The writer, with everything written.
+    #[cfg(test)]
+    pub fn into_inner(self) -> W {
+        self.inner
     }
 
     /// One JSON document, pretty, keys sorted.
@@ -94,7 +195,7 @@ impl Out {
     }
 }
 
-impl Write for Out {
+impl<W: Write> Write for Out<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write(buf)
     }
@@ -108,46 +209,5 @@ pub fn one_line(v: &Value, is_text: bool) -> String {
     match v {
         Value::String(s) if is_text => s.clone(),
         other => other.to_string(),
-    }
-}
-
-/// Values are shown whole (stdout is not a terminal): piped output is for
-/// scripts, and a value cut with "…" would lose what they read.
-static WHOLE_VALUES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Set once at start: `true` when stdout is not a terminal.
-pub fn show_whole_values(whole: bool) {
-    WHOLE_VALUES.store(whole, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// A short summary for listings at a terminal; piped, the same words
-/// with nothing cut: every member, the whole text (see [`show_whole_values`]).
-pub fn summary(v: &Value, max: usize) -> String {
-    let whole = WHOLE_VALUES.load(std::sync::atomic::Ordering::Relaxed);
-    let text = match v {
-        Value::Array(items) => {
-            let n = items.len();
-            let take = if whole { n } else { 3 };
-            let shown: Vec<String> = items.iter().take(take).map(|i| i.to_string()).collect();
-            let more = if n > take { ", …" } else { "" };
-            format!(
-                "{n} member{}: {{{}{more}}}",
-                if n == 1 { "" } else { "s" },
-                shown.join(", ")
-            )
-        }
-        Value::String(s) => format!("{:?}", s),
-        other => other.to_string(),
-    };
-    if whole { text } else { truncate(&text, max) }
-}
-
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
     }
 }

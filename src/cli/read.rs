@@ -3,12 +3,12 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use colored::Colorize;
 use crdt::{CrdtType, Object, Store};
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::output::{Out, one_line, summary};
+use super::output::{Out, one_line};
+use colored::Color;
 
 /// The store (at least the objects of `name`), or an error saying there is nothing yet.
 fn existing(ctx: &Ctx, name: &str) -> Result<Store> {
@@ -46,7 +46,7 @@ pub fn print_value_line(
     Ok(())
 }
 
-pub fn get(ctx: &Ctx, out: &mut Out, name: &str, raw: bool) -> Result<()> {
+pub fn get(ctx: &Ctx, out: &mut Out<impl Write>, name: &str, raw: bool) -> Result<()> {
     let store = existing(ctx, name)?;
     let list = objects(&store, name)?;
     if ctx.json {
@@ -90,7 +90,7 @@ pub fn write_value(out: &mut impl Write, o: &Object, raw: bool) -> std::io::Resu
     }
 }
 
-pub fn ls(ctx: &Ctx, out: &mut Out, prefix: &str) -> Result<()> {
+pub fn ls(ctx: &Ctx, out: &mut Out<impl Write>, prefix: &str) -> Result<()> {
     // The one selector rule (as export and sync): a name, or a namespace
     // (`metrics` and `metrics:` both select `metrics:requests`), read from
     // the database alone.
@@ -124,14 +124,15 @@ pub fn ls(ctx: &Ctx, out: &mut Out, prefix: &str) -> Result<()> {
         );
         return Ok(());
     }
+    let st = out.style();
     let rows = items
         .iter()
         .map(|(n, o)| {
             let mut ty = o.ty().to_string();
             if conflicted(n) {
-                ty = format!("{ty} {}", "(type conflict)".red());
+                ty = format!("{ty} {}", st.paint("(type conflict)", Color::Red));
             }
-            vec![n.to_string(), ty, summary(&o.value_json(), 60)]
+            vec![n.to_string(), ty, st.summary(&o.value_json(), 60)]
         })
         .collect();
     out.table(&["name", "type", "value"], rows)?;
@@ -216,7 +217,35 @@ pub fn version_json(o: &Object) -> Value {
     )
 }
 
-pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
+/// The lines `show` and `inspect` begin with: name, type (and a type
+/// conflict), value, version.
+pub fn header(
+    out: &mut Out<impl Write>,
+    name: &str,
+    o: &Object,
+    conflict: bool,
+) -> std::io::Result<()> {
+    let st = out.style();
+    writeln!(out, "{}    {name}", st.bold("name:"))?;
+    let conflict = if conflict {
+        format!(
+            " {}",
+            st.paint("(type conflict: this name has several types)", Color::Red)
+        )
+    } else {
+        String::new()
+    };
+    writeln!(out, "{}    {}{conflict}", st.bold("type:"), o.ty())?;
+    writeln!(
+        out,
+        "{}   {}",
+        st.bold("value:"),
+        st.summary(&o.value_json(), 200)
+    )?;
+    writeln!(out, "{} {}", st.bold("version:"), o.version())
+}
+
+pub fn show(ctx: &Ctx, out: &mut Out<impl Write>, name: &str) -> Result<()> {
     let store = existing(ctx, name)?;
     let list = objects(&store, name)?;
     if ctx.json {
@@ -234,21 +263,8 @@ pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
         if i > 0 {
             writeln!(out)?;
         }
-        writeln!(out, "{}    {}", "name:".bold(), name)?;
-        let conflict = if list.len() > 1 {
-            format!(" {}", "(type conflict: this name has several types)".red())
-        } else {
-            String::new()
-        };
-        writeln!(out, "{}    {}{conflict}", "type:".bold(), o.ty())?;
-        writeln!(
-            out,
-            "{}   {}",
-            "value:".bold(),
-            summary(&o.value_json(), 200)
-        )?;
-        writeln!(out, "{} {}", "version:".bold(), o.version())?;
-        writeln!(out, "{}", "peers:".bold())?;
+        header(out, name, o, list.len() > 1)?;
+        writeln!(out, "{}", out.style().bold("peers:"))?;
         for (r, what) in peers(o) {
             writeln!(out, "  {r}: {what}")?;
         }
@@ -256,7 +272,7 @@ pub fn show(ctx: &Ctx, out: &mut Out, name: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn info(ctx: &Ctx, out: &mut Out) -> Result<()> {
+pub fn info(ctx: &Ctx, out: &mut Out<impl Write>) -> Result<()> {
     let path = ctx.state.display().to_string();
     let Some(db) = ctx.open_db()? else {
         if ctx.json {
@@ -306,7 +322,8 @@ pub fn info(ctx: &Ctx, out: &mut Out) -> Result<()> {
                 out,
                 "conflicts: {} {}",
                 conflicts,
-                "(names with several types; see `crdt ls`)".red()
+                out.style()
+                    .paint("(names with several types; see `crdt ls`)", Color::Red)
             )?;
         }
     }
@@ -334,7 +351,7 @@ pub fn parse_moment(text: &str, now_ms: u64) -> Result<u64> {
     )
 }
 
-pub fn history_trim(ctx: &Ctx, out: &mut Out, before: &str) -> Result<()> {
+pub fn history_trim(ctx: &Ctx, out: &mut Out<impl Write>, before: &str) -> Result<()> {
     let before_ms = parse_moment(before, super::ops::now_ms())?;
     let Some(mut db) = ctx.open_db()? else {
         bail!(

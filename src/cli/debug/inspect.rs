@@ -1,0 +1,173 @@
+//! `crdt inspect NAME`: an object's whole state, per type.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use crdt::diff::writes;
+use crdt::{Object, ReplicaId};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::cli::Ctx;
+use crate::cli::output::Out;
+use crate::cli::read::{header, objects, peers, peers_json, version_json};
+
+pub fn inspect(
+    ctx: &Ctx,
+    out: &mut Out<impl Write>,
+    name: &str,
+    from: Option<PathBuf>,
+) -> Result<()> {
+    let store = source(ctx, name, from.as_deref())?;
+    let list = objects(&store, name)?;
+    if ctx.json {
+        let docs: Vec<Value> = list.iter().map(|o| inspect_json(name, o)).collect();
+        out.json_docs(name, docs)?;
+        return Ok(());
+    }
+    for (i, o) in list.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        inspect_text(out, name, o)?;
+    }
+    Ok(())
+}
+
+fn state_size(o: &Object) -> usize {
+    o.state_json().to_string().len()
+}
+
+fn inspect_json(name: &str, o: &Object) -> Value {
+    json!({"name": name, "type": o.ty().as_str(), "value": o.value_json(), "state": o.state_json(),
+           "version": version_json(o), "peers": peers_json(o), "size": state_size(o)})
+}
+
+pub(super) fn inspect_text(out: &mut Out<impl Write>, name: &str, o: &Object) -> Result<()> {
+    let st = out.style();
+    header(out, name, o, false)?;
+    writeln!(
+        out,
+        "{}    {} bytes of state JSON",
+        st.bold("size:"),
+        state_size(o)
+    )?;
+    writeln!(out, "{}", st.bold("peers:"))?;
+    for (r, what) in peers(o) {
+        writeln!(out, "  {r}: {what}")?;
+    }
+    writeln!(out, "{}", st.bold("state:"))?;
+    match o {
+        Object::GCounter(c) => {
+            let rows = c
+                .entries()
+                .map(|(r, e)| vec![r.to_string(), e.count.to_string(), e.seq.to_string()])
+                .collect();
+            out.labeled_table(&["replica", "count", "increments"], rows)?;
+        }
+        Object::PnCounter(c) => {
+            let rows = c
+                .entries()
+                .map(|(r, e)| {
+                    let net = i128::from(e.p) - i128::from(e.n);
+                    vec![
+                        r.to_string(),
+                        e.p.to_string(),
+                        e.n.to_string(),
+                        net.to_string(),
+                        e.seq.to_string(),
+                    ]
+                })
+                .collect();
+            out.labeled_table(&["replica", "P (up)", "N (down)", "net", "changes"], rows)?;
+        }
+        Object::LwwRegister(r) => {
+            let list = writes(r);
+            let rows = list
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let role = if i == 0 {
+                        "value"
+                    } else {
+                        "loses (concurrent)"
+                    };
+                    vec![
+                        w.dot.to_string(),
+                        w.dot.replica.to_string(),
+                        fmt_ts(w.ts),
+                        st.cut(&w.value.to_string(), 50),
+                        role.into(),
+                    ]
+                })
+                .collect();
+            out.labeled_table(&["dot", "writer", "timestamp", "value", "role"], rows)?;
+            match r.lost() {
+                Some(l) => writeln!(
+                    out,
+                    "  last conflict lost: {} by {} at {}",
+                    st.cut(&l.value.to_string(), 60),
+                    l.writer,
+                    fmt_ts(l.ts)
+                )?,
+                None => writeln!(
+                    out,
+                    "  last conflict lost: none (no concurrent writes seen)"
+                )?,
+            }
+            writeln!(out, "  causal context: {}", context_text(r.context()))?;
+        }
+        Object::OrSet(s) => {
+            let rows = s
+                .elements()
+                .map(|e| {
+                    vec![
+                        st.cut(&e.value.to_string(), 50),
+                        dots_text(&e.dots.iter().cloned().collect::<Vec<_>>()),
+                    ]
+                })
+                .collect();
+            out.labeled_table(&["element", "dots (adds keeping it)"], rows)?;
+            let live: usize = s.elements().map(|e| e.dots.len()).sum();
+            writeln!(out, "  causal context: {}", context_text(s.context()))?;
+            writeln!(
+                out,
+                "  {} events seen, {live} dots live: {} adds and removes left no tombstone",
+                s.context().count(),
+                s.context().count() as usize - live
+            )?;
+        }
+        Object::Rga(t) => {
+            let total = t.elements().len();
+            let visible = t.len();
+            writeln!(
+                out,
+                "  {total} elements: {visible} visible, {} tombstones",
+                total - visible
+            )?;
+            let mut by: BTreeMap<ReplicaId, (usize, usize, usize)> = BTreeMap::new();
+            for run in t.runs() {
+                let e = by.entry(run.elems[0].id.replica.clone()).or_default();
+                e.0 += 1;
+                e.1 += run.elems.len();
+                e.2 += run.elems.iter().filter(|x| x.deleted.is_some()).count();
+            }
+            let rows = by
+                .iter()
+                .map(|(r, (runs, chars, del))| {
+                    vec![
+                        r.to_string(),
+                        runs.to_string(),
+                        chars.to_string(),
+                        del.to_string(),
+                    ]
+                })
+                .collect();
+            out.labeled_table(&["replica", "runs", "characters", "deleted"], rows)?;
+            writeln!(out, "  causal context: {}", context_text(t.context()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The debugger: inspect, visualize, diff, explain and `merge --dry-run`.
+//! Builds on the library's semantic diff (`crdt::diff`); only renders.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use colored::Color;
+use crdt::{CausalContext, Dot, Hlc, ReplicaId, Store};
+
+use super::Ctx;
+use super::files::read_snapshot;
+
+mod diff;
+mod explain;
+mod inspect;
+mod merge;
+mod visualize;
+
+pub use diff::diff;
+pub use explain::explain;
+pub use inspect::inspect;
+pub use merge::merge_dry_run;
+pub use visualize::visualize;
+
+/// The objects of `name` in the local replica or in a snapshot file (the
+/// store may hold more).
+pub(super) fn source(ctx: &Ctx, name: &str, from: Option<&Path>) -> Result<Store> {
+    match from {
+        Some(p) => read_snapshot(p),
+        None => match ctx.load_name(name)? {
+            Some(s) => Ok(s),
+            None => bail!(
+                "no replica at {} yet (use --from FILE to read a snapshot)",
+                ctx.state.display()
+            ),
+        },
+    }
+}
+
+/// `2023-11-14T22:13:20.000Z`, with `#N` when the logical counter is not 0.
+pub fn fmt_ts(ts: Hlc) -> String {
+    let secs = (ts.ms / 1000) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let mut s = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ts.ms % 1000
+    );
+    if ts.counter > 0 {
+        let _ = write!(s, "#{}", ts.counter);
+    }
+    s
+}
+
+pub(super) fn context_text(cc: &CausalContext) -> String {
+    let parts: Vec<String> = cc
+        .iter()
+        .map(|(r, ranges)| {
+            let rs: Vec<String> = ranges
+                .as_slice()
+                .iter()
+                .map(|&(lo, hi)| {
+                    if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}..{hi}")
+                    }
+                })
+                .collect();
+            format!("{r} {}", rs.join(","))
+        })
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+pub(super) fn dots_text(dots: &[Dot]) -> String {
+    dots.iter()
+        .map(Dot::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const PALETTE: [Color; 6] = [
+    Color::Cyan,
+    Color::Magenta,
+    Color::Yellow,
+    Color::Green,
+    Color::Blue,
+    Color::Red,
+];
+
+/// A stable color per replica of one object.
+pub(super) fn replica_colors(
+    replicas: impl Iterator<Item = ReplicaId>,
+) -> BTreeMap<ReplicaId, Color> {
+    let mut set: Vec<ReplicaId> = replicas.collect();
+    set.sort();
+    set.dedup();
+    set.into_iter()
+        .enumerate()
+        .map(|(i, r)| (r, PALETTE[i % PALETTE.len()]))
+        .collect()
+}
+
+/// The renderers, written into a buffer: plain (what a script reads) and
+/// colored (what a terminal shows), for every type.
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::cli::output::{Out, Style};
+    use crdt::diff::diff_stores;
+    use crdt::{CrdtType, GCounter, LwwRegister, Object, OrSet, PnCounter, Rga};
+    use serde_json::json;
+
+    fn id(s: &str) -> ReplicaId {
+        ReplicaId::new(s).unwrap()
+    }
+
+    /// One object of each type, made by two replicas.
+    fn objects() -> Vec<Object> {
+        let (a, b) = (id("agent-1"), id("agent-2"));
+        let mut g = GCounter::default();
+        g.inc(&a, 5).unwrap();
+        g.inc(&b, 1).unwrap();
+        let mut p = PnCounter::default();
+        p.inc(&a, 30).unwrap();
+        p.dec(&b, 50).unwrap();
+        let mut r = LwwRegister::default();
+        r.set(&a, json!({"mode": "fast"}), 1_700_000_000_000)
+            .unwrap();
+        let mut s = OrSet::default();
+        s.add(&a, json!("task-1")).unwrap();
+        s.add(&b, json!("task-2")).unwrap();
+        s.remove(&a, &json!("task-1")).unwrap();
+        let mut t = Rga::default();
+        t.insert(&a, 0, "Hello world").unwrap();
+        t.delete(&b, 5, 6).unwrap();
+        vec![
+            Object::GCounter(g),
+            Object::PnCounter(p),
+            Object::LwwRegister(r),
+            Object::OrSet(s),
+            Object::Rga(t),
+        ]
+    }
+
+    fn render(style: Style, f: impl FnOnce(&mut Out<Vec<u8>>)) -> String {
+        let mut out = Out::to(Vec::new(), false, style);
+        f(&mut out);
+        String::from_utf8(out.into_inner()).unwrap()
+    }
+
+    const COLOR: Style = Style {
+        color: true,
+        whole: false,
+    };
+
+    #[test]
+    fn inspect_shows_each_type_plain_or_colored() {
+        for o in objects() {
+            let plain = render(Style::plain(), |out| {
+                inspect::inspect_text(out, "n", &o).unwrap()
+            });
+            assert!(plain.starts_with("name:    n\ntype:    "), "{plain}");
+            assert!(plain.contains("\nstate:\n"), "{plain}");
+            assert!(!plain.contains('\u{1b}'), "{plain}");
+            let colored = render(COLOR, |out| inspect::inspect_text(out, "n", &o).unwrap());
+            assert!(colored.contains("\u{1b}[1mname:\u{1b}[0m"), "{colored}");
+        }
+        let counter = render(Style::plain(), |out| {
+            inspect::inspect_text(out, "n", &objects()[0]).unwrap()
+        });
+        assert!(counter.contains("value:   6\n"), "{counter}");
+        assert!(counter.contains("agent-1  5"), "{counter}");
+    }
+
+    #[test]
+    fn visualize_draws_text_and_dot() {
+        for o in objects() {
+            let text = visualize::viz_text(Style::plain(), "n", &o);
+            assert!(text.starts_with("n ("), "{text}");
+            let dot = visualize::viz_dot(Style::plain(), "n", &o);
+            assert!(
+                dot.starts_with("digraph \"n\" {") && dot.ends_with("}\n"),
+                "{dot}"
+            );
+        }
+        // Deleted text is marked in brackets when plain, struck when colored.
+        let text = &objects()[4];
+        assert!(visualize::viz_text(Style::plain(), "doc", text).contains("Hello[- world-]"));
+        let colored = visualize::viz_text(COLOR, "doc", text);
+        assert!(colored.contains("\u{1b}[2;9;"), "{colored}");
+        assert!(!colored.contains("[-"), "{colored}");
+    }
+
+    #[test]
+    fn explain_speaks_per_type_and_cuts_only_at_a_terminal() {
+        let lines: Vec<Vec<String>> = objects()
+            .iter()
+            .map(|o| explain::explain_lines(Style::plain(), "n", o, 1))
+            .collect();
+        assert!(lines[0][0].contains("is 6 because"), "{:?}", lines[0]);
+        assert!(lines[1][0].contains("is -20"), "{:?}", lines[1]);
+        assert!(
+            lines[3]
+                .iter()
+                .any(|l| l.contains("\"task-2\" is a member"))
+        );
+        let mut r = LwwRegister::default();
+        r.set(&id("a"), json!("x".repeat(100)), 1).unwrap();
+        let long = Object::LwwRegister(r);
+        let whole = explain::explain_lines(Style::plain(), "n", &long, 1);
+        assert!(whole[0].contains(&"x".repeat(100)), "{whole:?}");
+        let cut = explain::explain_lines(COLOR, "n", &long, 1);
+        assert!(cut[0].contains('…') && !cut[0].contains(&"x".repeat(100)));
+    }
+
+    #[test]
+    fn diff_renders_what_differs_and_the_verdict() {
+        let (a, b) = (id("agent-1"), id("agent-2"));
+        let mut left = Store::new(a.clone());
+        let mut right = Store::new(b.clone());
+        for (store, who, n) in [(&mut left, &a, 2), (&mut right, &b, 3)] {
+            let Object::GCounter(c) = store.get_or_create("m", CrdtType::GCounter) else {
+                unreachable!()
+            };
+            c.inc(who, n).unwrap();
+        }
+        let diffs = diff_stores(&left, &right, &[]);
+        let full = render(Style::plain(), |out| {
+            diff::write_diff(out, ("a.json", "b.json"), &diffs).unwrap()
+        });
+        assert!(
+            full.starts_with("A = a.json   B = b.json\nm (g-counter): different"),
+            "{full}"
+        );
+        assert!(
+            full.contains("verdict: merge gives 5; both sides change"),
+            "{full}"
+        );
+        let stat = render(Style::plain(), |out| diff::write_stat(out, &diffs).unwrap());
+        assert_eq!(stat, "m  g-counter  concurrent  A=2 B=3 merge=5\n");
+        let colored = render(COLOR, |out| {
+            diff::write_diff(out, ("a", "b"), &diffs).unwrap()
+        });
+        assert!(
+            colored.contains("\u{1b}[31mdifferent\u{1b}[0m"),
+            "{colored}"
+        );
+    }
+
+    #[test]
+    fn show_and_inspect_share_their_header() {
+        let o = &objects()[0];
+        let show = render(Style::plain(), |out| {
+            crate::cli::read::header(out, "n", o, true).unwrap()
+        });
+        assert_eq!(
+            show,
+            "name:    n\ntype:    g-counter (type conflict: this name has several types)\nvalue:   6\nversion: {agent-1: 1, agent-2: 1}\n"
+        );
+    }
+}
