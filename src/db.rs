@@ -839,6 +839,10 @@ fn check_schema_or_blank(conn: &Connection, path: &Path) -> Result<Option<Replic
         why,
     };
     let err = |e| wrap(path, "read", e);
+    // One read transaction: its reads see one moment of the file. Read one
+    // by one, a process creating the replica meanwhile could commit between
+    // them (the header read before, the tables after: "another application").
+    let _snapshot = conn.unchecked_transaction().map_err(err)?;
     let (app, version): (i32, i32) = conn
         .query_row(
             "SELECT (SELECT application_id FROM pragma_application_id),
