@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use crdt::diff::writes;
 use crdt::{Dot, Object, ReplicaId};
+use crdt::{GCounter, LwwRegister, OrSet, PnCounter, Rga};
 use serde_json::json;
 
 use super::diff::write_text;
@@ -46,134 +47,146 @@ pub(super) fn explain_lines(st: Style, name: &str, o: &Object, types: usize) -> 
         l.push(format!("{name} holds {types} objects of different types: replicas created it with different types, and a merge keeps them all. This is the {} one.", o.ty()));
     }
     match o {
-        Object::GCounter(c) => {
-            let parts: Vec<String> = c
-                .entries()
-                .map(|(r, e)| {
-                    format!(
-                        "{r} added {} in {}",
-                        e.count,
-                        if e.seq == 1 {
-                            "1 increment".into()
-                        } else {
-                            format!("{} increments", e.seq)
-                        }
-                    )
-                })
-                .collect();
-            l.push(format!(
-                "{name} is {} because it is the sum of what each replica added: {}.",
-                c.value(),
-                if parts.is_empty() {
-                    "nobody has added anything yet".into()
-                } else {
-                    parts.join("; ")
-                }
-            ));
-            l.push("A merge takes each replica's highest count, so no increment is counted twice or lost.".into());
-        }
-        Object::PnCounter(c) => {
-            let parts: Vec<String> = c
-                .entries()
-                .map(|(r, e)| format!("{r} added {} and subtracted {}", e.p, e.n))
-                .collect();
-            l.push(format!(
-                "{name} is {} = increments minus decrements over all replicas: {}.",
-                c.value(),
-                if parts.is_empty() {
-                    "no changes yet".into()
-                } else {
-                    parts.join("; ")
-                }
-            ));
-        }
-        Object::LwwRegister(r) => {
-            let list = writes(r);
-            match list.as_slice() {
-                [] => l.push(format!(
-                    "{name} has never been written, so it has no value (null)."
-                )),
-                [only] => {
-                    l.push(format!("{name} is {} because {} wrote it at {}, after seeing every earlier write known here; no concurrent write is known.", st.cut(&only.value.to_string(), 60), only.dot.replica, fmt_ts(only.ts)));
-                    if let Some(lost) = r.lost() {
-                        l.push(format!(
-                            "The last conflict it settled: {} written by {} at {} lost.",
-                            st.cut(&lost.value.to_string(), 60),
-                            lost.writer,
-                            fmt_ts(lost.ts)
-                        ));
-                    }
-                }
-                [win, rest @ ..] => {
-                    let second = &rest[0];
-                    let why = if win.ts > second.ts {
-                        format!(
-                            "its timestamp {} is later than {}",
-                            fmt_ts(win.ts),
-                            fmt_ts(second.ts)
-                        )
-                    } else {
-                        format!(
-                            "the timestamps are equal and the replica id {} sorts after {} (the tie-break every replica applies)",
-                            win.dot.replica, second.dot.replica
-                        )
-                    };
-                    l.push(format!(
-                        "{name} is {}, written by {} at {}.",
-                        st.cut(&win.value.to_string(), 60),
-                        win.dot.replica,
-                        fmt_ts(win.ts)
-                    ));
-                    l.push(format!("{} writes were made concurrently (none saw the others); this one wins because {why}.", list.len()));
-                    for w in rest {
-                        l.push(format!("Lost: {}.", write_text(st, w)));
-                    }
-                    l.push(
-                        "The next write on any replica that has seen these replaces them all."
-                            .into(),
-                    );
-                }
-            }
-        }
-        Object::OrSet(s) => {
-            if s.is_empty() {
-                l.push(format!("{name} is empty: every add it has seen was removed by a replica that had seen that add."));
-            }
-            for e in s.elements() {
-                let v = st.cut(&e.value.to_string(), 50);
-                let dots: Vec<Dot> = e.dots.iter().cloned().collect();
-                if dots.len() == 1 {
-                    l.push(format!(
-                        "{v} is a member: the add {} keeps it alive; no remove has seen that add.",
-                        dots[0]
-                    ));
-                } else {
-                    l.push(format!("{v} is a member: {} concurrent adds keep it alive ({}); a remove must see all of them to drop it (add wins over a concurrent remove).", dots.len(), dots_text(&dots)));
-                }
-            }
-            let live: usize = s.elements().map(|e| e.dots.len()).sum();
-            let gone = s.context().count() as usize - live;
-            if gone > 0 {
-                l.push(format!("{gone} other events (removes, and adds that were removed or replaced) were seen; they need no tombstones."));
-            }
-        }
-        Object::Rga(t) => {
-            let mut by: BTreeMap<ReplicaId, (usize, usize)> = BTreeMap::new();
-            for e in t.elements() {
-                let x = by.entry(e.id.replica.clone()).or_default();
-                x.0 += 1;
-                x.1 += usize::from(e.deleted.is_some());
-            }
-            l.push(format!(
-                "{name} is {} characters of text built from {} runs.",
-                t.len(),
-                t.runs().len()
-            ));
-            for (r, (typed, deleted)) in by {
-                l.push(format!("{r} typed {typed} characters; {deleted} of them have been deleted (by any replica)."));
-            }
-            l.push("Characters typed after the same character are ordered newest first, the same on every replica; each run stays together.".into());
-        }
+        Object::GCounter(c) => explain_g_counter(&mut l, name, c),
+        Object::PnCounter(c) => explain_pn_counter(&mut l, name, c),
+        Object::LwwRegister(r) => explain_register(st, &mut l, name, r),
+        Object::OrSet(s) => explain_set(st, &mut l, name, s),
+        Object::Rga(t) => explain_text(&mut l, name, t),
     }
     l
+}
+
+fn explain_g_counter(l: &mut Vec<String>, name: &str, c: &GCounter) {
+    let parts: Vec<String> = c
+        .entries()
+        .map(|(r, e)| {
+            format!(
+                "{r} added {} in {}",
+                e.count,
+                if e.seq == 1 {
+                    "1 increment".into()
+                } else {
+                    format!("{} increments", e.seq)
+                }
+            )
+        })
+        .collect();
+    l.push(format!(
+        "{name} is {} because it is the sum of what each replica added: {}.",
+        c.value(),
+        if parts.is_empty() {
+            "nobody has added anything yet".into()
+        } else {
+            parts.join("; ")
+        }
+    ));
+    l.push(
+        "A merge takes each replica's highest count, so no increment is counted twice or lost."
+            .into(),
+    );
+}
+
+fn explain_pn_counter(l: &mut Vec<String>, name: &str, c: &PnCounter) {
+    let parts: Vec<String> = c
+        .entries()
+        .map(|(r, e)| format!("{r} added {} and subtracted {}", e.p, e.n))
+        .collect();
+    l.push(format!(
+        "{name} is {} = increments minus decrements over all replicas: {}.",
+        c.value(),
+        if parts.is_empty() {
+            "no changes yet".into()
+        } else {
+            parts.join("; ")
+        }
+    ));
+}
+
+fn explain_register(st: Style, l: &mut Vec<String>, name: &str, r: &LwwRegister) {
+    let list = writes(r);
+    match list.as_slice() {
+        [] => l.push(format!(
+            "{name} has never been written, so it has no value (null)."
+        )),
+        [only] => {
+            l.push(format!("{name} is {} because {} wrote it at {}, after seeing every earlier write known here; no concurrent write is known.", st.cut(&only.value.to_string(), 60), only.dot.replica, fmt_ts(only.ts)));
+            if let Some(lost) = r.lost() {
+                l.push(format!(
+                    "The last conflict it settled: {} written by {} at {} lost.",
+                    st.cut(&lost.value.to_string(), 60),
+                    lost.writer,
+                    fmt_ts(lost.ts)
+                ));
+            }
+        }
+        [win, rest @ ..] => {
+            let second = &rest[0];
+            let why = if win.ts > second.ts {
+                format!(
+                    "its timestamp {} is later than {}",
+                    fmt_ts(win.ts),
+                    fmt_ts(second.ts)
+                )
+            } else {
+                format!(
+                    "the timestamps are equal and the replica id {} sorts after {} (the tie-break every replica applies)",
+                    win.dot.replica, second.dot.replica
+                )
+            };
+            l.push(format!(
+                "{name} is {}, written by {} at {}.",
+                st.cut(&win.value.to_string(), 60),
+                win.dot.replica,
+                fmt_ts(win.ts)
+            ));
+            l.push(format!("{} writes were made concurrently (none saw the others); this one wins because {why}.", list.len()));
+            for w in rest {
+                l.push(format!("Lost: {}.", write_text(st, w)));
+            }
+            l.push("The next write on any replica that has seen these replaces them all.".into());
+        }
+    }
+}
+
+fn explain_set(st: Style, l: &mut Vec<String>, name: &str, s: &OrSet) {
+    if s.is_empty() {
+        l.push(format!("{name} is empty: every add it has seen was removed by a replica that had seen that add."));
+    }
+    for e in s.elements() {
+        let v = st.cut(&e.value.to_string(), 50);
+        let dots: Vec<Dot> = e.dots.iter().cloned().collect();
+        if dots.len() == 1 {
+            l.push(format!(
+                "{v} is a member: the add {} keeps it alive; no remove has seen that add.",
+                dots[0]
+            ));
+        } else {
+            l.push(format!("{v} is a member: {} concurrent adds keep it alive ({}); a remove must see all of them to drop it (add wins over a concurrent remove).", dots.len(), dots_text(&dots)));
+        }
+    }
+    let live: usize = s.elements().map(|e| e.dots.len()).sum();
+    let gone = s.context().count() as usize - live;
+    if gone > 0 {
+        l.push(format!("{gone} other events (removes, and adds that were removed or replaced) were seen; they need no tombstones."));
+    }
+}
+
+fn explain_text(l: &mut Vec<String>, name: &str, t: &Rga) {
+    let mut by: BTreeMap<ReplicaId, (usize, usize)> = BTreeMap::new();
+    for e in t.elements() {
+        let x = by.entry(e.id.replica.clone()).or_default();
+        x.0 += 1;
+        x.1 += usize::from(e.deleted.is_some());
+    }
+    l.push(format!(
+        "{name} is {} characters of text built from {} runs.",
+        t.len(),
+        t.runs().len()
+    ));
+    for (r, (typed, deleted)) in by {
+        l.push(format!(
+            "{r} typed {typed} characters; {deleted} of them have been deleted (by any replica)."
+        ));
+    }
+    l.push("Characters typed after the same character are ordered newest first, the same on every replica; each run stays together.".into());
 }

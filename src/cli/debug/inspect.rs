@@ -6,12 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use crdt::diff::writes;
+use crdt::{GCounter, LwwRegister, OrSet, PnCounter, Rga};
 use crdt::{Object, ReplicaId};
 use serde_json::{Value, json};
 
 use super::*;
 use crate::cli::Ctx;
-use crate::cli::output::Out;
+use crate::cli::output::{Out, Style};
 use crate::cli::read::{header, objects, peers, peers_json, version_json};
 
 pub fn inspect(
@@ -60,114 +61,128 @@ pub(super) fn inspect_text(out: &mut Out<impl Write>, name: &str, o: &Object) ->
     }
     writeln!(out, "{}", st.bold("state:"))?;
     match o {
-        Object::GCounter(c) => {
-            let rows = c
-                .entries()
-                .map(|(r, e)| vec![r.to_string(), e.count.to_string(), e.seq.to_string()])
-                .collect();
-            out.labeled_table(&["replica", "count", "increments"], rows)?;
-        }
-        Object::PnCounter(c) => {
-            let rows = c
-                .entries()
-                .map(|(r, e)| {
-                    let net = i128::from(e.p) - i128::from(e.n);
-                    vec![
-                        r.to_string(),
-                        e.p.to_string(),
-                        e.n.to_string(),
-                        net.to_string(),
-                        e.seq.to_string(),
-                    ]
-                })
-                .collect();
-            out.labeled_table(&["replica", "P (up)", "N (down)", "net", "changes"], rows)?;
-        }
-        Object::LwwRegister(r) => {
-            let list = writes(r);
-            let rows = list
-                .iter()
-                .enumerate()
-                .map(|(i, w)| {
-                    let role = if i == 0 {
-                        "value"
-                    } else {
-                        "loses (concurrent)"
-                    };
-                    vec![
-                        w.dot.to_string(),
-                        w.dot.replica.to_string(),
-                        fmt_ts(w.ts),
-                        st.cut(&w.value.to_string(), 50),
-                        role.into(),
-                    ]
-                })
-                .collect();
-            out.labeled_table(&["dot", "writer", "timestamp", "value", "role"], rows)?;
-            match r.lost() {
-                Some(l) => writeln!(
-                    out,
-                    "  last conflict lost: {} by {} at {}",
-                    st.cut(&l.value.to_string(), 60),
-                    l.writer,
-                    fmt_ts(l.ts)
-                )?,
-                None => writeln!(
-                    out,
-                    "  last conflict lost: none (no concurrent writes seen)"
-                )?,
-            }
-            writeln!(out, "  causal context: {}", context_text(r.context()))?;
-        }
-        Object::OrSet(s) => {
-            let rows = s
-                .elements()
-                .map(|e| {
-                    vec![
-                        st.cut(&e.value.to_string(), 50),
-                        dots_text(&e.dots.iter().cloned().collect::<Vec<_>>()),
-                    ]
-                })
-                .collect();
-            out.labeled_table(&["element", "dots (adds keeping it)"], rows)?;
-            let live: usize = s.elements().map(|e| e.dots.len()).sum();
-            writeln!(out, "  causal context: {}", context_text(s.context()))?;
-            writeln!(
-                out,
-                "  {} events seen, {live} dots live: {} adds and removes left no tombstone",
-                s.context().count(),
-                s.context().count() as usize - live
-            )?;
-        }
-        Object::Rga(t) => {
-            let total = t.elements().len();
-            let visible = t.len();
-            writeln!(
-                out,
-                "  {total} elements: {visible} visible, {} tombstones",
-                total - visible
-            )?;
-            let mut by: BTreeMap<ReplicaId, (usize, usize, usize)> = BTreeMap::new();
-            for run in t.runs() {
-                let e = by.entry(run.elems[0].id.replica.clone()).or_default();
-                e.0 += 1;
-                e.1 += run.elems.len();
-                e.2 += run.elems.iter().filter(|x| x.deleted.is_some()).count();
-            }
-            let rows = by
-                .iter()
-                .map(|(r, (runs, chars, del))| {
-                    vec![
-                        r.to_string(),
-                        runs.to_string(),
-                        chars.to_string(),
-                        del.to_string(),
-                    ]
-                })
-                .collect();
-            out.labeled_table(&["replica", "runs", "characters", "deleted"], rows)?;
-            writeln!(out, "  causal context: {}", context_text(t.context()))?;
-        }
+        Object::GCounter(c) => state_g_counter(out, c),
+        Object::PnCounter(c) => state_pn_counter(out, c),
+        Object::LwwRegister(r) => state_register(out, st, r),
+        Object::OrSet(s) => state_set(out, st, s),
+        Object::Rga(t) => state_text(out, t),
     }
+}
+
+fn state_g_counter(out: &mut Out<impl Write>, c: &GCounter) -> Result<()> {
+    let rows = c
+        .entries()
+        .map(|(r, e)| vec![r.to_string(), e.count.to_string(), e.seq.to_string()])
+        .collect();
+    out.labeled_table(&["replica", "count", "increments"], rows)?;
+    Ok(())
+}
+
+fn state_pn_counter(out: &mut Out<impl Write>, c: &PnCounter) -> Result<()> {
+    let rows = c
+        .entries()
+        .map(|(r, e)| {
+            let net = i128::from(e.p) - i128::from(e.n);
+            vec![
+                r.to_string(),
+                e.p.to_string(),
+                e.n.to_string(),
+                net.to_string(),
+                e.seq.to_string(),
+            ]
+        })
+        .collect();
+    out.labeled_table(&["replica", "P (up)", "N (down)", "net", "changes"], rows)?;
+    Ok(())
+}
+
+fn state_register(out: &mut Out<impl Write>, st: Style, r: &LwwRegister) -> Result<()> {
+    let list = writes(r);
+    let rows = list
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let role = if i == 0 {
+                "value"
+            } else {
+                "loses (concurrent)"
+            };
+            vec![
+                w.dot.to_string(),
+                w.dot.replica.to_string(),
+                fmt_ts(w.ts),
+                st.cut(&w.value.to_string(), 50),
+                role.into(),
+            ]
+        })
+        .collect();
+    out.labeled_table(&["dot", "writer", "timestamp", "value", "role"], rows)?;
+    match r.lost() {
+        Some(l) => writeln!(
+            out,
+            "  last conflict lost: {} by {} at {}",
+            st.cut(&l.value.to_string(), 60),
+            l.writer,
+            fmt_ts(l.ts)
+        )?,
+        None => writeln!(
+            out,
+            "  last conflict lost: none (no concurrent writes seen)"
+        )?,
+    }
+    writeln!(out, "  causal context: {}", context_text(r.context()))?;
+    Ok(())
+}
+
+fn state_set(out: &mut Out<impl Write>, st: Style, s: &OrSet) -> Result<()> {
+    let rows = s
+        .elements()
+        .map(|e| {
+            vec![
+                st.cut(&e.value.to_string(), 50),
+                dots_text(&e.dots.iter().cloned().collect::<Vec<_>>()),
+            ]
+        })
+        .collect();
+    out.labeled_table(&["element", "dots (adds keeping it)"], rows)?;
+    let live: usize = s.elements().map(|e| e.dots.len()).sum();
+    writeln!(out, "  causal context: {}", context_text(s.context()))?;
+    writeln!(
+        out,
+        "  {} events seen, {live} dots live: {} adds and removes left no tombstone",
+        s.context().count(),
+        s.context().count() as usize - live
+    )?;
+    Ok(())
+}
+
+fn state_text(out: &mut Out<impl Write>, t: &Rga) -> Result<()> {
+    let total = t.elements().len();
+    let visible = t.len();
+    writeln!(
+        out,
+        "  {total} elements: {visible} visible, {} tombstones",
+        total - visible
+    )?;
+    let mut by: BTreeMap<ReplicaId, (usize, usize, usize)> = BTreeMap::new();
+    for run in t.runs() {
+        let e = by.entry(run.elems[0].id.replica.clone()).or_default();
+        e.0 += 1;
+        e.1 += run.elems.len();
+        e.2 += run.elems.iter().filter(|x| x.deleted.is_some()).count();
+    }
+    let rows = by
+        .iter()
+        .map(|(r, (runs, chars, del))| {
+            vec![
+                r.to_string(),
+                runs.to_string(),
+                chars.to_string(),
+                del.to_string(),
+            ]
+        })
+        .collect();
+    out.labeled_table(&["replica", "runs", "characters", "deleted"], rows)?;
+    writeln!(out, "  causal context: {}", context_text(t.context()))?;
     Ok(())
 }
