@@ -16,6 +16,8 @@ trait Sim: Crdt {
     fn op() -> BoxedStrategy<Self::Op>;
     fn apply(&mut self, me: &ReplicaId, op: &Self::Op);
     fn wrap(self) -> Object;
+    /// The type's own invariants (the text's index), after every step.
+    fn check(&self) {}
 }
 
 impl Sim for GCounter {
@@ -89,6 +91,9 @@ impl Sim for Rga {
     fn wrap(self) -> Object {
         Object::Rga(self)
     }
+    fn check(&self) {
+        self.dbg_check().unwrap();
+    }
     type Op = TextOp;
     fn op() -> BoxedStrategy<TextOp> {
         prop_oneof![
@@ -111,6 +116,7 @@ impl Sim for Rga {
                 }
             }
         }
+        self.check();
     }
 }
 
@@ -172,6 +178,7 @@ fn run<T: Sim>(n: usize, schedule: &[Step<T::Op>]) -> Vec<T> {
                 };
                 honest(&states[to], &msg);
                 states[to].merge(&msg);
+                states[to].check();
             }
         }
     }
@@ -179,6 +186,7 @@ fn run<T: Sim>(n: usize, schedule: &[Step<T::Op>]) -> Vec<T> {
     while let Some((to, msg)) = queue.pop() {
         honest(&states[to], &msg);
         states[to].merge(&msg);
+        states[to].check();
     }
     states
 }

@@ -283,6 +283,11 @@ fn apply(fast: &mut [Rga], slow: &mut [RefRga], op: &Op) {
             slow[*to].merge(&s);
         }
     }
+    // The fast structure's own invariants hold after every operation.
+    let (Op::Insert(i, ..) | Op::Delete(i, ..) | Op::Merge(i, _) | Op::Delta(i, _)) = op;
+    if let Err(why) = fast[*i].dbg_check() {
+        panic!("replica {i} after {op:?}: {why}");
+    }
 }
 
 proptest! {

@@ -1,0 +1,168 @@
+//! The gate of a text delta: what an honest replica could not send.
+
+use super::*;
+
+impl Rga {
+    /// A character `delta` places after (or deletes) that neither this text
+    /// nor `delta` has, if any. Merging such a delta would have to guess where
+    /// its text goes, so callers refuse it (it comes from a replica that
+    /// assumed this one knew more than it does).
+    pub fn missing_reference(&self, delta: &Rga) -> Option<Dot> {
+        let known = |id: Id| {
+            delta.has(id.r, id.seq)
+                || self
+                    .index_of
+                    .get(&delta.replicas[id.r as usize])
+                    .is_some_and(|&r| self.has(r, id.seq))
+        };
+        for s in delta.spans() {
+            if let Some(o) = s.origin
+                && !known(o)
+            {
+                return Some(delta.dot(o));
+            }
+        }
+        None
+    }
+
+    /// Why merging `delta` would give a text no honest replica has, if it
+    /// would (merge itself never fails; callers refuse such a delta): a
+    /// character this text holds with other content, a new character outside
+    /// the delta's context or whose dot is already another event here, one
+    /// placed after a later character, or a delete whose dot is unseen or is
+    /// a character. Work: one look per character of `delta`.
+    pub fn check_merge(&self, delta: &Rga) -> Result<(), String> {
+        for s in delta.spans() {
+            let replica = &delta.replicas[s.r as usize];
+            let mine = self.index_of.get(replica).copied();
+            let col = &delta.cols[s.r as usize];
+            for i in 0..s.len {
+                let seq = s.seq + u64::from(i);
+                let dot = Dot::new(replica.clone(), seq);
+                let held = mine.is_some_and(|r| self.has(r, seq));
+                if held {
+                    let r = mine.expect("held");
+                    let same_char = self.cols[r as usize].char_at(seq) == col.char_at(seq);
+                    // Lamport and origin: once per run (the rest follow from it).
+                    let same_place = i > 0 || {
+                        let p = self.locate_id(Id { r, seq });
+                        let span = &self.chunks[p.c].spans[p.s];
+                        let lamport = span.lamport + u64::from(p.off);
+                        let origin = if p.off == 0 {
+                            span.origin.map(|o| self.dot(o))
+                        } else {
+                            Some(Dot::new(replica.clone(), seq - 1))
+                        };
+                        lamport == s.lamport && origin == s.origin.map(|o| delta.dot(o))
+                    };
+                    if !same_char || !same_place {
+                        return Err(format!(
+                            "character {dot} differs from the one held here: one event cannot be two characters"
+                        ));
+                    }
+                } else {
+                    if !delta.context.contains(&dot) {
+                        return Err(format!(
+                            "character {dot} is new here but outside the change's context"
+                        ));
+                    }
+                    if self.context.contains(&dot) {
+                        return Err(format!(
+                            "character {dot} is new here, but {dot} is already another event here"
+                        ));
+                    }
+                    if i == 0
+                        && let Some(o) = s.origin
+                        && !delta.has(o.r, o.seq)
+                    {
+                        let od = delta.dot(o);
+                        if let Some(&or) = self.index_of.get(&od.replica)
+                            && self.has(or, od.seq)
+                        {
+                            let p = self.locate_id(Id { r: or, seq: od.seq });
+                            let ol = self.chunks[p.c].spans[p.s].lamport + u64::from(p.off);
+                            if ol >= s.lamport {
+                                return Err(format!(
+                                    "character {dot} (lamport {}) follows {od} (lamport {ol}): it must come after what it follows",
+                                    s.lamport
+                                ));
+                            }
+                        }
+                    }
+                }
+                if let Some(d) = s.del {
+                    let del = delta.dot(Id {
+                        r: d.r,
+                        seq: d.at(i),
+                    });
+                    if !delta.context.contains(&del) && !self.context.contains(&del) {
+                        return Err(format!("delete {del} of {dot} is an event nobody has seen"));
+                    }
+                    let is_char = |rga: &Rga| {
+                        rga.index_of
+                            .get(&del.replica)
+                            .is_some_and(|&r| rga.has(r, del.seq))
+                    };
+                    if is_char(self) || is_char(delta) {
+                        return Err(format!("delete {del} of {dot} is also a character"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Rga {
+    /// Checks the text's internal invariants: the snapshot text written
+    /// straight equals the encoded one, each chunk's cached lengths match
+    /// its runs, the chunk index and the per-replica slots point where the
+    /// characters are. For the tests and the reference model, after every
+    /// operation; `Err` says which invariant broke.
+    #[doc(hidden)]
+    pub fn dbg_check(&self) -> Result<(), String> {
+        let mut text = String::new();
+        self.write_text(&mut text);
+        let encoded = self.encode().to_string();
+        if text != encoded {
+            return Err("write_text differs from encode".into());
+        }
+        let mut visible = 0;
+        for (i, c) in self.chunks.iter().enumerate() {
+            if self.slot[c.id as usize] as usize != i {
+                return Err(format!(
+                    "chunk {i}: its slot says {}",
+                    self.slot[c.id as usize]
+                ));
+            }
+            if c.visible != c.spans.iter().map(Span::visible).sum::<usize>() {
+                return Err(format!("chunk {i}: cached visible length is wrong"));
+            }
+            if c.chars != c.spans.iter().map(|s| s.len as usize).sum::<usize>() {
+                return Err(format!("chunk {i}: cached length is wrong"));
+            }
+            for s in &c.spans {
+                if s.len == 0 {
+                    return Err(format!("chunk {i}: an empty run"));
+                }
+                for k in 0..s.len {
+                    if self.cols[s.r as usize].chunk(s.seq + u64::from(k)) != c.id {
+                        return Err(format!(
+                            "chunk {i}: character {} of replica {} is indexed elsewhere",
+                            s.seq + u64::from(k),
+                            self.replicas[s.r as usize]
+                        ));
+                    }
+                }
+            }
+            visible += c.visible;
+        }
+        if visible != self.visible {
+            return Err(format!("visible length {} != {visible}", self.visible));
+        }
+        if self.text().chars().count() != self.visible {
+            return Err("the text's length is not the visible length".into());
+        }
+        Ok(())
+    }
+}
