@@ -1,0 +1,655 @@
+//! `crdt serve`: one thread, one event loop (mio), plain HTTP (`/healthz`,
+//! `/metrics`) and WebSocket (`/ws`) on one port. The protocol logic is in
+//! [`super::protocol`]; this module moves frames and keeps the state: the
+//! loop and the round here, plain HTTP in `http`, a connection in `conn`.
+//!
+//! A round of the loop reads every frame that arrived, runs the protocol on
+//! each (a push is merged at once, so later frames see it), then appends all
+//! the round's pushes to the log with one fsync (group commit), and only then
+//! sends what the round produced: acknowledgements, replies and updates to
+//! watchers. Nothing leaves the server before the changes it reflects are on
+//! disk; should the fsync fail the server stops rather than serve changes it
+//! could not keep.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use serde_json::Value;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tungstenite::{Message, WebSocket};
+
+use crate::clock::ReplicaId;
+use crate::object::CrdtType;
+use crate::store::Store;
+use crate::sync::auth::{Auth, Grant, Tokens};
+use crate::sync::metrics::{Metrics, StateSizes};
+use crate::sync::offload::{self, BIG_FRAME, BIG_OBJECT, Decoded, Done, Job, Worker};
+use crate::sync::parts::{self, Reply};
+use crate::sync::persist::{Durable, Entry, Loaded, encode_entry};
+use crate::sync::protocol::{self, Effect, Session};
+
+mod conn;
+mod http;
+use conn::*;
+use http::*;
+
+/// Settings of `crdt serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub data: PathBuf,
+    /// Who may connect, as which replicas.
+    pub auth: Auth,
+    /// Where `auth`'s tokens came from (`--tokens`), read again on [`Server::reload`].
+    pub tokens_file: Option<PathBuf>,
+    /// `/metrics` answers without a token even when one is required.
+    pub metrics_public: bool,
+    /// The log size that starts a compaction (`persist::COMPACT_BYTES`).
+    pub compact_bytes: u64,
+    pub max_message_bytes: usize,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+}
+
+/// Receives one line per connection event (the CLI prints them).
+pub type Log = Arc<dyn Fn(String) + Send + Sync>;
+
+const LISTENER: Token = Token(0);
+/// The worker's results are ready (see [`offload`]).
+const WAKER: Token = Token(usize::MAX);
+
+/// Bytes a connection reads from its socket at a time.
+const READ_CHUNK: usize = 1024;
+/// How long a client has to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing connection may take to answer the close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Largest request head read.
+const HEAD_MAX: usize = 16 * 1024;
+/// Replies and updates a slow client has not read yet, at most; beyond this
+/// it is disconnected rather than allowed to grow the server's memory.
+const MAX_UNSENT_BYTES: usize = 16 << 20;
+
+pub struct Server {
+    listener: TcpListener,
+    store: Store,
+    metrics: Metrics,
+    durable: Durable,
+    config: Config,
+    log: Log,
+    stop: Arc<AtomicBool>,
+    /// Set (by SIGHUP) to read the tokens file again.
+    reload: Arc<AtomicBool>,
+    /// A compaction's frozen copy of the store, for the snapshot writer.
+    snapshot_due: Option<Store>,
+    /// The last accept failed (out of descriptors, say): connections may be
+    /// waiting in the backlog, and the listener will not signal them again.
+    accept_failing: bool,
+}
+
+/// The connections by token. Every event looks its connection up (and takes
+/// it out and puts it back): foldhash hashes a token in a few instructions,
+/// the standard SipHash in about a hundred.
+type Conns = foldhash::HashMap<Token, Conn>;
+
+struct Conn {
+    peer: SocketAddr,
+    io: Io,
+}
+
+/// A push of this round, acknowledged once the log is fsynced.
+struct Pending {
+    /// The types it changed (bit i: `CrdtType::ALL[i]`), for the latency metric.
+    types: u8,
+    started: Instant,
+}
+
+/// Everything one round of the loop produces (kept between rounds, so its
+/// buffers are not allocated anew: a large allocation per round costs
+/// glibc's allocator a consolidation of its free lists).
+struct Round {
+    pending: Vec<Pending>,
+    /// The log lines of the round's pushes.
+    log: String,
+    /// Connections with something to send, in the order they first had
+    /// (each once: [`Ws::dirty`]).
+    dirty: Vec<Token>,
+    /// The order to send in (writers, then watchers).
+    order: Vec<Token>,
+    /// Connections to drop, with the reason to log.
+    gone: Vec<(Token, String)>,
+    /// Connections whose read budget ran out: read again next turn.
+    again: Vec<Token>,
+}
+
+/// Objects changed since their size was measured: name -> types (bit i:
+/// `CrdtType::ALL[i]`), looked up without allocating.
+type Resized = std::collections::BTreeMap<String, u8>;
+
+/// What the event handlers need during one turn of the loop, besides the
+/// connection they serve.
+struct Turn<'a> {
+    store: &'a mut Store,
+    metrics: &'a mut Metrics,
+    sizes: &'a StateSizes,
+    /// Objects that have no size yet (measured at the end of the turn).
+    fresh: &'a mut Vec<(String, CrdtType)>,
+    /// Objects changed since their size was last measured.
+    resized: &'a mut Resized,
+    config: &'a Config,
+    log: &'a Log,
+    round: &'a mut Round,
+    /// Connections that watch something (a push visits only these).
+    watchers: &'a mut BTreeSet<Token>,
+    worker: &'a Worker,
+}
+
+impl Server {
+    /// Loads the durable state and binds the port. `stop` ends [`Server::run`].
+    pub fn bind(
+        config: Config,
+        log: Log,
+        stop: Arc<AtomicBool>,
+    ) -> Result<(Server, Loaded), String> {
+        let (durable, store, loaded) = Durable::open(&config.data, new_server_id)?;
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&config.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
+            .next()
+            .ok_or_else(|| format!("cannot listen on {}: no address", config.listen))?;
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+
+        Ok((
+            Server {
+                listener,
+                store,
+                metrics: Metrics::default(),
+                durable,
+                config,
+                log,
+                stop,
+                reload: Arc::new(AtomicBool::new(false)),
+                snapshot_due: None,
+                accept_failing: false,
+            },
+            loaded,
+        ))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn replica(&self) -> ReplicaId {
+        self.store.replica().clone()
+    }
+
+    /// A flag that, once set, makes the server read its tokens file again
+    /// (the CLI sets it on SIGHUP).
+    pub fn reload_flag(&self) -> Arc<AtomicBool> {
+        self.reload.clone()
+    }
+
+    /// Reads the tokens file again: new connections get the new tokens, and
+    /// a connection whose token is gone, or no longer allows its replica, is
+    /// closed (1008). A file that does not parse changes nothing.
+    fn reload_tokens(&mut self, conns: &mut Conns, round: &mut Round) {
+        let Some(path) = self.config.tokens_file.clone() else {
+            return;
+        };
+        let tokens = match read_tokens(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                (self.log)(format!("{e}; keeping the tokens loaded before"));
+                return;
+            }
+        };
+        (self.log)(format!(
+            "reloaded {} ({} tokens)",
+            path.display(),
+            tokens.len()
+        ));
+        self.config.auth = Auth::Tokens(tokens);
+        for (token, conn) in conns.iter_mut() {
+            if let Io::Ws(ws) = &mut conn.io {
+                let grant = self.config.auth.grant(ws.authorization.as_deref());
+                let still = grant
+                    .as_ref()
+                    .is_some_and(|g| ws.session.replica.as_ref().is_none_or(|r| g.allows(r)));
+                match grant {
+                    Some(g) if still => ws.session.grant = g,
+                    _ => {
+                        let err = protocol::ProtoError::new(
+                            "forbidden",
+                            "the token of this connection was withdrawn",
+                        );
+                        ws.outbox.push(err.to_json(None).to_string());
+                        close(ws, CloseCode::Policy, "token withdrawn");
+                    }
+                }
+                round.mark(*token, ws);
+            }
+        }
+    }
+
+    /// Serves until the stop flag is set, then closes the connections and
+    /// writes a snapshot.
+    pub fn run(mut self) -> io::Result<()> {
+        let max = self.config.max_connections;
+        if let Some(short) = raise_fd_limit(max as u64 + SPARE_FDS) {
+            (self.log)(format!(
+                "only {short} file descriptors (ulimit -n): fewer than --max-connections {max} connections fit"
+            ));
+        }
+        let mut poll = Poll::new()?;
+        let mut events = Events::with_capacity(1024);
+        let mut worker = Worker::start(Arc::new(Waker::new(poll.registry(), WAKER)?))?;
+        let mut sizes = StateSizes::default();
+        for (name, o) in self.store.iter() {
+            sizes.set(name, o.ty(), offload::state_size(o));
+        }
+        let mut resized = Resized::new();
+        let mut measuring: BTreeSet<(String, CrdtType)> = BTreeSet::new();
+        let mut pending_sizes: Vec<(String, CrdtType)> = Vec::new();
+        let mut fresh: Vec<(String, CrdtType)> = Vec::new();
+        let mut last_sizes = Instant::now();
+        poll.registry()
+            .register(&mut self.listener, LISTENER, Interest::READABLE)?;
+        let mut conns = Conns::default();
+        let mut watchers = BTreeSet::new();
+        let mut next = 1usize;
+        let mut last_sweep = Instant::now();
+        let mut stopping: Option<Instant> = None;
+        // Kept between rounds, so its lists are not allocated every time.
+        let mut round = Round::new();
+        // The context of one event's handler (what it borrows of the loop's state).
+        macro_rules! handler {
+            () => {
+                Turn {
+                    store: &mut self.store,
+                    metrics: &mut self.metrics,
+                    sizes: &sizes,
+                    fresh: &mut fresh,
+                    resized: &mut resized,
+                    config: &self.config,
+                    log: &self.log,
+                    round: &mut round,
+                    watchers: &mut watchers,
+                    worker: &worker,
+                }
+            };
+        }
+        loop {
+            if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
+                // Close every connection, then give them a moment to answer.
+                stopping = Some(Instant::now());
+                for (token, conn) in conns.iter_mut() {
+                    match &mut conn.io {
+                        Io::Ws(ws) => {
+                            close(ws, CloseCode::Away, "server shutting down");
+                            round.mark(*token, ws);
+                        }
+                        Io::Http(_) => round.gone.push((*token, "server shutting down".into())),
+                    }
+                }
+                self.finish_round(&mut conns, &mut watchers, &mut round)?;
+            }
+            if let Some(since) = stopping
+                && (conns.is_empty() || since.elapsed() > CLOSE_TIMEOUT)
+            {
+                break;
+            }
+            if self.reload.swap(false, Ordering::Relaxed) {
+                self.reload_tokens(&mut conns, &mut round);
+            }
+            // Connections with bytes left over from their last turn: no waiting.
+            let wait = if round.again.is_empty() { 50 } else { 0 };
+            match poll.poll(&mut events, Some(Duration::from_millis(wait))) {
+                Ok(()) => {}
+                // A signal (SIGTERM sets the stop flag): look at the flag.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for event in events.iter() {
+                if event.token() == WAKER {
+                    while let Some(done) = worker.try_recv() {
+                        match done {
+                            Done::Size { key, bytes } => {
+                                sizes.set(&key.0, key.1, bytes);
+                                measuring.remove(&key);
+                            }
+                            Done::Snapshot(written) => {
+                                if let Err(e) = self.durable.finish_compaction(written) {
+                                    (self.log)(format!(
+                                        "compaction failed (a restart replays the old log too): {e}"
+                                    ));
+                                }
+                            }
+                            Done::Frame {
+                                token,
+                                started,
+                                decoded,
+                            } => {
+                                let Some(mut conn) = conns.remove(&token) else {
+                                    continue;
+                                };
+                                let mut ctx = handler!();
+                                ctx.decoded(token, &mut conn, decoded, started, &mut conns);
+                                conns.insert(token, conn);
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if event.token() == LISTENER {
+                    self.accept(&poll, &mut conns, &mut next, stopping.is_some())?;
+                    continue;
+                }
+                let token = event.token();
+                let Some(conn) = conns.remove(&token) else {
+                    continue;
+                };
+                let mut ctx = handler!();
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                let conn = ctx.event(token, readable, conn, &mut conns);
+                conns.insert(token, conn);
+            }
+            // Their next turn (after everyone who had an event).
+            let again = std::mem::take(&mut round.again);
+            for token in again {
+                let Some(conn) = conns.remove(&token) else {
+                    continue;
+                };
+                let mut ctx = handler!();
+                let conn = ctx.event(token, true, conn, &mut conns);
+                conns.insert(token, conn);
+            }
+            if self.accept_failing {
+                // Descriptors may have freed up since: try again.
+                self.accept(&poll, &mut conns, &mut next, stopping.is_some())?;
+            }
+            if last_sweep.elapsed() >= Duration::from_millis(100) {
+                last_sweep = Instant::now();
+                self.sweep(&mut conns, &mut round);
+            }
+            self.finish_round(&mut conns, &mut watchers, &mut round)?;
+            // Sizes for /metrics of what changed: small objects here, large
+            // ones by the worker (one job per object at a time).
+            if let Some(frozen) = self.snapshot_due.take()
+                && let Err(e) = worker.write_snapshot(self.durable.snapshot_path(), frozen)
+            {
+                let _ = self.durable.finish_compaction(Err(e));
+            }
+            // At most every 100 ms: a counter pushed by every round is
+            // measured once per period, not once per push.
+            if last_sizes.elapsed() >= Duration::from_millis(100) {
+                last_sizes = Instant::now();
+                for (name, types) in std::mem::take(&mut resized) {
+                    for (i, ty) in CrdtType::ALL.iter().enumerate() {
+                        if types & (1 << i) != 0 {
+                            pending_sizes.push((name.clone(), *ty));
+                        }
+                    }
+                }
+            }
+            pending_sizes.append(&mut fresh);
+            while let Some(key) = pending_sizes.pop() {
+                let Some(o) = self.store.get_shared(&key.0, key.1) else {
+                    continue;
+                };
+                if sizes.get(&key.0, key.1).is_some_and(|n| n < BIG_OBJECT) {
+                    sizes.set(&key.0, key.1, offload::state_size(o));
+                } else if measuring.insert(key.clone()) {
+                    worker.send(Job::Size {
+                        object: o.clone(),
+                        key,
+                    });
+                } else {
+                    // Measured again once the job in flight is done.
+                    let bit = 1u8 << CrdtType::ALL.iter().position(|t| *t == key.1).unwrap_or(0);
+                    *resized.entry(key.0).or_default() |= bit;
+                }
+            }
+        }
+        drop(worker);
+        for (_, conn) in conns.drain() {
+            if let Io::Ws(_) = conn.io {
+                self.metrics.connected -= 1;
+            }
+        }
+        // Everything acknowledged is in the log already; write a snapshot.
+        self.durable.compact(&self.store)
+    }
+
+    fn accept(
+        &mut self,
+        poll: &Poll,
+        conns: &mut Conns,
+        next: &mut usize,
+        stopping: bool,
+    ) -> io::Result<()> {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, peer)) => {
+                    if stopping {
+                        continue;
+                    }
+                    *next += 1;
+                    let token = Token(*next);
+                    poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    )?;
+                    let _ = stream.set_nodelay(true);
+                    conns.insert(
+                        token,
+                        Conn {
+                            peer,
+                            io: Io::Http(Http {
+                                stream,
+                                since: Instant::now(),
+                                out: None,
+                            }),
+                        },
+                    );
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_failing = false;
+                    return Ok(());
+                }
+                // The peer gave up before we accepted; or out of descriptors:
+                // every round tries again (the loop wakes at least every
+                // 50 ms), and the log says so once per spell of failures.
+                Err(e) => {
+                    if !self.accept_failing {
+                        (self.log)(format!("accept failed: {e} (retrying)"));
+                    }
+                    self.accept_failing = true;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Idle and stuck connections: pings, closes, drops.
+    fn sweep(&mut self, conns: &mut Conns, round: &mut Round) {
+        let idle = self.config.idle_timeout;
+        for (token, conn) in conns.iter_mut() {
+            match &mut conn.io {
+                Io::Http(h) => {
+                    if h.since.elapsed() > HEAD_TIMEOUT {
+                        round.gone.push((*token, "no request in time".into()));
+                    }
+                }
+                Io::Ws(ws) => {
+                    if let Some((deadline, why)) = &ws.closing {
+                        if Instant::now() > *deadline {
+                            round.gone.push((*token, why.clone()));
+                        }
+                        continue;
+                    }
+                    let quiet = ws.last_heard.elapsed();
+                    if quiet > idle {
+                        close(ws, CloseCode::Away, "idle timeout");
+                        round.mark(*token, ws);
+                    } else if quiet > idle / 2 && !ws.pinged {
+                        ws.pinged = true;
+                        let _ = ws.ws.write(Message::Ping(Vec::new().into()));
+                        round.mark(*token, ws);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the round's pushes durably, then sends what the round produced
+    /// and drops the connections that ended.
+    fn finish_round(
+        &mut self,
+        conns: &mut Conns,
+        watchers: &mut BTreeSet<Token>,
+        round: &mut Round,
+    ) -> io::Result<()> {
+        if !round.pending.is_empty() {
+            if let Err(e) = self.durable.write(&round.log) {
+                (self.log)(format!(
+                    "cannot write the log durably ({e}); stopping without acknowledging"
+                ));
+                return Err(io::Error::other(format!(
+                    "cannot write the log durably: {e}"
+                )));
+            }
+            for p in &round.pending {
+                let ms = p.started.elapsed().as_secs_f64() * 1e3;
+                for (i, ty) in CrdtType::ALL.iter().enumerate() {
+                    if p.types & (1 << i) != 0 {
+                        self.metrics.observe(ty.as_str(), "push", ms);
+                    }
+                }
+            }
+            // A large log is compacted off the loop: new lines go to a new
+            // log, and the worker writes a frozen copy of the store (a
+            // pointer per object) as the snapshot.
+            if self.durable.wants_compaction(self.config.compact_bytes) {
+                match self.durable.begin_compaction() {
+                    Ok(()) => self.snapshot_due = Some(self.store.clone()),
+                    Err(e) => (self.log)(format!(
+                        "cannot start a compaction (the log keeps growing): {e}"
+                    )),
+                }
+            }
+        }
+        let gone = &mut round.gone;
+        // Acks and replies first, then the watchers' updates: a writer's
+        // ack does not wait for the fan-out. Each in the order the
+        // connections had something to send (first come, first served: in
+        // the order of their tokens, the same clients would wait longest in
+        // every round).
+        let mut order = std::mem::take(&mut round.order);
+        order.extend(round.dirty.iter().filter(|t| !watchers.contains(t)));
+        order.extend(round.dirty.iter().filter(|t| watchers.contains(t)));
+        for token in order.drain(..) {
+            let Some(Conn {
+                io: Io::Ws(ws),
+                peer,
+            }) = conns.get_mut(&token)
+            else {
+                continue;
+            };
+            ws.dirty = false;
+            match flush(ws, &mut self.metrics, &self.store) {
+                Ok(Flushed::Done) => {}
+                // The socket takes more: the reply goes on next turn.
+                Ok(Flushed::More) => round.again.push(token),
+                Err(why) => {
+                    (self.log)(format!("{peer}: {why}"));
+                    gone.push((token, why));
+                }
+            }
+        }
+        for (token, why) in gone.drain(..) {
+            if let Some(Conn {
+                io: Io::Ws(_),
+                peer,
+            }) = conns.remove(&token)
+            {
+                self.metrics.connected -= 1;
+                watchers.remove(&token);
+                (self.log)(format!("{peer}: disconnected ({why})"));
+            }
+        }
+        round.order = order;
+        round.dirty.clear();
+        round.pending.clear();
+        round.log.clear();
+        Ok(())
+    }
+}
+
+impl Round {
+    /// Puts a connection on the round's list of those to send to.
+    fn mark(&mut self, token: Token, ws: &mut Ws) {
+        if !ws.dirty {
+            ws.dirty = true;
+            self.dirty.push(token);
+        }
+    }
+
+    fn new() -> Round {
+        Round {
+            log: String::new(),
+            pending: Vec::new(),
+            dirty: Vec::new(),
+            order: Vec::new(),
+            gone: Vec::new(),
+            again: Vec::new(),
+        }
+    }
+}
+
+/// Descriptors the server needs besides its connections (listener, poll,
+/// log, lock, snapshot writes, standard streams).
+const SPARE_FDS: u64 = 32;
+
+/// Raises the soft limit on open files to `want` (within the hard limit), as
+/// a server that holds a socket per client must: many systems start processes
+/// at 1,024. The limit it has when that is short of `want`.
+fn raise_fd_limit(want: u64) -> Option<u64> {
+    use rlimit::Resource;
+    let (soft, hard) = Resource::NOFILE.get().ok()?;
+    let mut now = soft;
+    if soft < want && Resource::NOFILE.set(want.min(hard), hard).is_ok() {
+        now = want.min(hard);
+    }
+    (now < want).then_some(now)
+}
+
+/// What an accepted upgrade brings: the socket's settings, the grant of its
+/// token, and the `Authorization` header (for reloads).
+type Upgraded = (WebSocketConfig, Grant, Option<String>);
+
+/// Reads and parses a tokens file (`--tokens`), naming the file and line.
+pub fn read_tokens(path: &std::path::Path) -> Result<Tokens, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the tokens file {}: {e}", path.display()))?;
+    let tokens = Tokens::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if tokens.is_empty() {
+        return Err(format!("{}: no tokens in the file", path.display()));
+    }
+    Ok(tokens)
+}
+
+fn new_server_id() -> ReplicaId {
+    use std::hash::{BuildHasher, RandomState};
+    let n = RandomState::new().hash_one(std::process::id()) as u32;
+    ReplicaId::new(format!("server-{n:08x}")).expect("valid")
+}
