@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Fuzzes every decoder (tests/fuzz.rs) for MINUTES in all (default 10),
 # split over the six targets, in a release build. A failure prints the
-# seed that replays it: CRDT_FUZZ_SEED=N cargo test --release --test fuzz.
+# input that replays it: CRDT_FUZZ_INPUT=N cargo test --release --test fuzz TARGET.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${1:-10}"
 targets=6
 secs=$(python3 -c "print($minutes * 60 / $targets * 2)")  # 2 cores: two targets at a time
-CRDT_FUZZ_SECS="$secs" cargo test --release --locked --test fuzz -- --nocapture --test-threads 2 2>&1 \
+# Overflow checks on, as in the debug build CI fuzzes: a wrapped number is a bug.
+CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true CRDT_FUZZ_SECS="$secs" cargo test --release --locked --test fuzz -- --nocapture --test-threads 2 2>&1 \
   | grep -E '^fuzz |test result|panicked|FAILED|replay'

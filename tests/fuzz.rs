@@ -7,9 +7,11 @@
 //! merge gate against a valid state, and when it passes, the merge encodes
 //! and reloads too. A panic, an abort or a hang is a failure.
 //!
-//! `CRDT_FUZZ_SECS` (default 2) is the time per target, `CRDT_FUZZ_SEED`
-//! replays a run (each failure prints its seed); `scripts/fuzz.sh MINUTES`
-//! runs longer. Each target prints its iterations.
+//! `CRDT_FUZZ_SECS` (default 2) is the time per target; a failure prints
+//! the input that replays it alone (`CRDT_FUZZ_INPUT=N cargo test --test
+//! fuzz TARGET`); `CRDT_FUZZ_SEED` fixes a run's base seed (default: the
+//! clock); `scripts/fuzz.sh MINUTES` runs longer. Each target prints its
+//! iterations.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -63,6 +65,14 @@ fn seed(target: &str) -> u64 {
 
 /// Runs `one` on fresh inputs until the time is up; a panic names the seed.
 fn fuzz(target: &str, mut one: impl FnMut(&mut Rng)) {
+    // One input again, as a failure names it.
+    if let Some(input) = std::env::var("CRDT_FUZZ_INPUT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        one(&mut Rng(input));
+        return;
+    }
     let seed = seed(target);
     let deadline = Instant::now() + secs();
     let mut rng = Rng(seed);
@@ -79,7 +89,7 @@ fn fuzz(target: &str, mut one: impl FnMut(&mut Rng)) {
                 .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
             panic!(
-                "{target}: input {n} failed (replay: CRDT_FUZZ_SEED={seed}, input seed {input_seed}): {msg}"
+                "{target}: input {n} failed (replay it: CRDT_FUZZ_INPUT={input_seed} cargo test --test fuzz {target}): {msg}"
             );
         }
         n += 1;

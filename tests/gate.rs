@@ -110,6 +110,48 @@ fn a_forged_text_character_under_a_held_dot_is_refused() {
     refused(&h, &reused, "already another event");
 }
 
+/// A replica's characters are numbered in the order it typed them, each
+/// after all it had seen: along its seqs, Lamport numbers grow. A delta
+/// whose new characters break that (found by the fuzzer: the merged text
+/// could not even be written) is refused; honest continuations pass.
+#[test]
+fn text_characters_out_of_lamport_order_with_their_replica_are_refused() {
+    // alice typed "abc" (alice:1..3, lamport 1..3).
+    let h = held(
+        "doc",
+        "rga",
+        json!({"context": {"alice": 3}, "deletes": {}, "inserts": {"alice": [0, 3, 0, null]}, "text": {"alice": "abc"}}),
+    );
+    // alice:11 with lamport 2: typed after alice:3 (lamport 3), yet lower.
+    let low = incoming("doc", "rga", json!({"context": {"alice": [[11, 11]]}, "deletes": {}, "inserts": {"alice": [10, 1, 1, null]}, "text": {"alice": "y"}})).unwrap();
+    refused(&h, &low, "not in Lamport order");
+    // Equal is refused too: two characters of one replica, one Lamport number.
+    let equal = incoming("doc", "rga", json!({"context": {"alice": [[4, 4]]}, "deletes": {}, "inserts": {"alice": [3, 1, 2, null]}, "text": {"alice": "y"}})).unwrap();
+    refused(&h, &equal, "not in Lamport order");
+    // The honest continuations pass: alice:4 at lamport 4, or later ones.
+    for (gap, lamport_gap) in [(3, 3), (3, 10), (20, 5)] {
+        let ok = incoming("doc", "rga", json!({"context": {"alice": [[gap + 1, gap + 2]]}, "deletes": {}, "inserts": {"alice": [gap, 2, lamport_gap, null]}, "text": {"alice": "yz"}})).unwrap();
+        h.check_mergeable(&ok)
+            .unwrap_or_else(|e| panic!("gap {gap}: {e}"));
+        let mut merged = h.clone();
+        merged.merge(&ok);
+        assert_eq!(
+            snapshot::decode(&snapshot::encode(&merged)).unwrap(),
+            merged
+        );
+    }
+    // Filling a gap: alice:1..2 and alice:10 held; alice:5 must sit between.
+    let h = held(
+        "doc",
+        "rga",
+        json!({"context": {"alice": [[1, 2], [10, 10]]}, "deletes": {}, "inserts": {"alice": [0, 2, 0, null, 7, 1, 7, null]}, "text": {"alice": "abz"}}),
+    );
+    let above = incoming("doc", "rga", json!({"context": {"alice": [[5, 5]]}, "deletes": {}, "inserts": {"alice": [4, 1, 20, null]}, "text": {"alice": "m"}})).unwrap();
+    refused(&h, &above, "comes before alice:10");
+    let between = incoming("doc", "rga", json!({"context": {"alice": [[5, 5]]}, "deletes": {}, "inserts": {"alice": [4, 1, 3, null]}, "text": {"alice": "m"}})).unwrap();
+    h.check_mergeable(&between).unwrap();
+}
+
 #[test]
 fn one_dot_for_two_set_members_or_two_register_writes_is_refused() {
     let h = held(

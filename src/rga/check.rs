@@ -32,6 +32,10 @@ impl Rga {
     /// placed after a later character, or a delete whose dot is unseen or is
     /// a character. Work: one look per character of `delta`.
     pub fn check_merge(&self, delta: &Rga) -> Result<(), String> {
+        // Runs of new characters of replicas this text knows: (replica here,
+        // first seq, last seq, first lamport), checked against the held
+        // characters around them once all are known.
+        let mut fresh: Vec<(u32, u64, u64, u64)> = Vec::new();
         for s in delta.spans() {
             let replica = &delta.replicas[s.r as usize];
             let mine = self.index_of.get(replica).copied();
@@ -40,6 +44,12 @@ impl Rga {
                 let seq = s.seq + u64::from(i);
                 let dot = Dot::new(replica.clone(), seq);
                 let held = mine.is_some_and(|r| self.has(r, seq));
+                if let (false, Some(r)) = (held, mine) {
+                    match fresh.last_mut() {
+                        Some(run) if run.0 == r && run.2 + 1 == seq && i > 0 => run.2 = seq,
+                        _ => fresh.push((r, seq, seq, s.lamport + u64::from(i))),
+                    }
+                }
                 if held {
                     let r = mine.expect("held");
                     let same_char = self.cols[r as usize].char_at(seq) == col.char_at(seq);
@@ -107,6 +117,64 @@ impl Rga {
                         return Err(format!("delete {del} of {dot} is also a character"));
                     }
                 }
+            }
+        }
+        self.check_lamport_order(fresh)
+    }
+
+    /// A replica numbers its characters in the order it types them, each
+    /// after everything it has seen: along its seqs, Lamport numbers only
+    /// grow. New characters must fit between the held ones of their replica
+    /// (the snapshot format cannot even write a text where they do not).
+    /// Work: the slots between the runs, once (the runs are visited in seq
+    /// order, and what was scanned is not scanned again).
+    fn check_lamport_order(&self, mut fresh: Vec<(u32, u64, u64, u64)>) -> Result<(), String> {
+        fresh.sort_unstable();
+        let lamport_of = |r: u32, seq: u64| {
+            let p = self.locate_id(Id { r, seq });
+            self.chunks[p.c].spans[p.s].lamport + u64::from(p.off)
+        };
+        // For the runs of one replica in seq order: the last run's first seq
+        // (less 1) and the character below it; the character above the last
+        // run (none lies between the two).
+        let mut prev_memo: Option<(u32, u64, Option<u64>)> = None;
+        let mut next_memo: Option<(u32, u64, Option<u64>)> = None;
+        for &(r, first, last, lamport) in &fresh {
+            let col = &self.cols[r as usize];
+            let prev = match prev_memo {
+                Some((mr, scanned, found)) if mr == r && scanned < first => {
+                    col.prev_char(first, scanned).or(found)
+                }
+                _ => col.prev_char(first, 0),
+            };
+            prev_memo = Some((r, first.saturating_sub(1), prev));
+            let next = match next_memo {
+                // No character between the last run and the one found after it.
+                Some((mr, found_at, found)) if mr == r && last < found_at => found,
+                _ => col.next_char(last, u64::MAX),
+            };
+            next_memo = Some((r, next.unwrap_or(u64::MAX), next));
+            let last_lamport = lamport + (last - first);
+            let who = &self.replicas[r as usize];
+            if let Some(p) = prev
+                && lamport_of(r, p) >= lamport
+            {
+                return Err(format!(
+                    "character {} (lamport {lamport}) comes after {} (lamport {}) in its replica's typing order but not in Lamport order",
+                    Dot::new(who.clone(), first),
+                    Dot::new(who.clone(), p),
+                    lamport_of(r, p)
+                ));
+            }
+            if let Some(n) = next
+                && lamport_of(r, n) <= last_lamport
+            {
+                return Err(format!(
+                    "character {} (lamport {last_lamport}) comes before {} (lamport {}) in its replica's typing order but not in Lamport order",
+                    Dot::new(who.clone(), last),
+                    Dot::new(who.clone(), n),
+                    lamport_of(r, n)
+                ));
             }
         }
         Ok(())

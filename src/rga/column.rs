@@ -60,6 +60,45 @@ impl Column {
             .map_or(NOWHERE, |(i, off)| self.segs[i].chunks[off])
     }
 
+    /// The greatest seq below `seq` and above `floor` that is a character
+    /// here. Scans slots (deletes and gaps) down to `floor`, which a caller
+    /// that asks in ascending order sets to what it already scanned.
+    pub fn prev_char(&self, seq: u64, floor: u64) -> Option<u64> {
+        let mut i = self.segs.partition_point(|s| s.start < seq);
+        while i > 0 {
+            i -= 1;
+            let s = &self.segs[i];
+            if s.end() <= floor + 1 {
+                return None;
+            }
+            let top = (seq.min(s.end()) - s.start) as usize;
+            let low = floor.saturating_add(1).saturating_sub(s.start) as usize;
+            if let Some(k) = (low..top).rev().find(|&k| s.chunks[k] != NOWHERE) {
+                return Some(s.start + k as u64);
+            }
+        }
+        None
+    }
+
+    /// The smallest seq above `seq` and below `ceiling` that is a
+    /// character here (the mirror of [`Column::prev_char`]).
+    pub fn next_char(&self, seq: u64, ceiling: u64) -> Option<u64> {
+        let mut i = self.segs.partition_point(|s| s.end() <= seq + 1);
+        while i < self.segs.len() {
+            let s = &self.segs[i];
+            if s.start >= ceiling {
+                return None;
+            }
+            let from = (seq + 1).saturating_sub(s.start) as usize;
+            let to = (ceiling.min(s.end()) - s.start) as usize;
+            if let Some(k) = (from..to).find(|&k| s.chunks[k] != NOWHERE) {
+                return Some(s.start + k as u64);
+            }
+            i += 1;
+        }
+        None
+    }
+
     #[inline]
     pub fn has(&self, seq: u64) -> bool {
         self.chunk(seq) != NOWHERE
@@ -162,5 +201,22 @@ mod test {
         assert_eq!(c.chars(5, 5), ['x', 'p', 'q', 'y', 'z']);
         assert_eq!(c.chunk(7), 3);
         assert_eq!(c.slots(), 7);
+    }
+
+    #[test]
+    fn neighbours_skip_deletes_and_gaps() {
+        let mut c = Column::default();
+        c.record(1, 2, "ab".chars(), 0);
+        c.record(3, 3, "\0\0\0".chars(), NOWHERE); // delete events
+        c.record(100, 1, "z".chars(), 1);
+        assert_eq!(c.prev_char(6, 0), Some(2));
+        assert_eq!(c.prev_char(2, 0), Some(1));
+        assert_eq!(c.prev_char(1, 0), None);
+        assert_eq!(c.prev_char(6, 2), None, "nothing above the floor");
+        assert_eq!(c.prev_char(u64::MAX, 0), Some(100));
+        assert_eq!(c.next_char(2, u64::MAX), Some(100));
+        assert_eq!(c.next_char(0, u64::MAX), Some(1));
+        assert_eq!(c.next_char(100, u64::MAX), None);
+        assert_eq!(c.next_char(2, 100), None, "nothing below the ceiling");
     }
 }
