@@ -1,0 +1,308 @@
+//! A change: one transaction that loads objects, applies, records
+//! history rows and commits whole or not at all.
+
+use super::*;
+
+/// One history row, not written yet.
+pub(super) struct HistoryRow {
+    pub(super) time_ms: u64,
+    pub(super) source: Arc<str>,
+    pub(super) name: Arc<str>,
+    pub(super) ty: CrdtType,
+    pub(super) delta: String,
+    pub(super) replicas: Arc<str>,
+}
+
+/// Inserts rows with one statement, prepared once.
+pub(super) fn insert_history_rows(
+    tx: &Connection,
+    path: &Path,
+    rows: &[HistoryRow],
+) -> Result<(), DbError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO history (time_ms, source, name, type, delta, replicas)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(|e| wrap(path, "write", e))?;
+    for row in rows {
+        stmt.execute(params![
+            row.time_ms as i64,
+            &*row.source,
+            &*row.name,
+            row.ty.as_str(),
+            row.delta,
+            &*row.replicas
+        ])
+        .map_err(|e| wrap(path, "write", e))?;
+    }
+    Ok(())
+}
+
+pub(super) fn insert_history(
+    tx: &Connection,
+    path: &Path,
+    row: &HistoryRow,
+) -> Result<(), DbError> {
+    insert_history_rows(tx, path, std::slice::from_ref(row))
+}
+
+/// What an object was when loaded into a change.
+#[derive(Default)]
+pub(super) struct Base {
+    /// Its version at the last history row recorded (or at load).
+    pub(super) mark: VersionVector,
+    /// This replica's last event in it at that point.
+    pub(super) own: u64,
+    /// The last seq this replica gave an event of it (`issued`).
+    pub(super) issued: u64,
+}
+
+/// One change to the replica: a transaction holding the write lock, with
+/// the objects it loaded. Record each change (`record`, `record_merges`),
+/// then [`Change::commit`]; dropped, it changes nothing.
+pub struct Change<'a> {
+    pub(super) tx: rusqlite::Transaction<'a>,
+    pub(super) conn: &'a Connection,
+    pub(super) path: &'a Path,
+    pub(super) store: Store,
+    pub(super) all: bool,
+    pub(super) loaded: HashSet<String>,
+    pub(super) base: HashMap<(String, CrdtType), Base>,
+    pub(super) rows: Vec<HistoryRow>,
+    /// The objects to write; `Some(i)`: history row `i`'s delta is the
+    /// object's whole state (a new object), written once for both.
+    pub(super) touched: BTreeMap<(String, CrdtType), Option<usize>>,
+    /// The object recorded last, and its name shared by its history rows.
+    pub(super) last: Option<((String, CrdtType), Arc<str>)>,
+    /// `["<this replica>"]`, the `replicas` of a local change's rows.
+    pub(super) me_json: Arc<str>,
+    pub(super) source: Arc<str>,
+    pub(super) time_ms: u64,
+}
+
+impl Change<'_> {
+    pub fn replica(&self) -> &ReplicaId {
+        self.store.replica()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The loaded objects, to change. Each change must be recorded.
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Adds loaded rows and what `issued` says of them; an `issued` entry
+    /// without a row (a row lost) is remembered too, for the check.
+    pub(super) fn add_loaded(
+        &mut self,
+        rows: Vec<(String, Object)>,
+        mut issued: HashMap<(String, CrdtType), u64>,
+    ) {
+        for (name, o) in rows {
+            let me = self.store.replica();
+            let key = (name, o.ty());
+            let base = Base {
+                mark: o.version(),
+                own: o.max_seq(me),
+                issued: issued.remove(&key).unwrap_or(0),
+            };
+            self.store.insert_object(&key.0, o);
+            self.base.insert(key, base);
+        }
+        for (key, seq) in issued {
+            self.base.entry(key).or_insert(Base {
+                issued: seq,
+                ..Base::default()
+            });
+        }
+    }
+
+    /// Loads the objects of `name` (once).
+    pub fn load_name(&mut self, name: &str) -> Result<(), DbError> {
+        if self.all || self.loaded.contains(name) {
+            return Ok(());
+        }
+        let rows = rows_of(&self.tx, self.path, name)?;
+        let issued = issued_where(&self.tx, self.path, Some(name))?;
+        self.add_loaded(rows, issued);
+        self.loaded.insert(name.to_string());
+        Ok(())
+    }
+
+    /// Loads every object.
+    pub fn load_all(&mut self) -> Result<(), DbError> {
+        if self.all {
+            return Ok(());
+        }
+        let mut rows = rows_where(&self.tx, self.path, "true", &[])?;
+        rows.retain(|(n, _)| !self.loaded.contains(n));
+        let mut issued = issued_where(&self.tx, self.path, None)?;
+        issued.retain(|(n, _), _| !self.loaded.contains(n));
+        self.add_loaded(rows, issued);
+        self.all = true;
+        Ok(())
+    }
+
+    /// Records a local change to `name` (`ty`): `delta` is what it made
+    /// (it holds only this replica's new events). Refused when the object
+    /// lacks events this replica made before (see the module docs). Record
+    /// after each change: a batch records each line.
+    pub fn record(
+        &mut self,
+        name: &str,
+        ty: CrdtType,
+        delta: &Object,
+        source: Option<&str>,
+    ) -> Result<(), DbError> {
+        self.record_text(name, ty, state_text(delta), source)
+    }
+
+    /// [`Change::record`] with the delta as its snapshot-format text (as
+    /// `Object::write_state` writes it; `Rga::insert_delta_text` gives it
+    /// without building the delta).
+    pub fn record_text(
+        &mut self,
+        name: &str,
+        ty: CrdtType,
+        delta: String,
+        source: Option<&str>,
+    ) -> Result<(), DbError> {
+        let Some(now) = self.store.get(name, ty) else {
+            return Ok(());
+        };
+        let version = now.version();
+        let own = now.max_seq(self.store.replica());
+        // A batch records one object many times over: its key and name
+        // are made once.
+        let same = matches!(&self.last, Some((k, _)) if k.0 == name && k.1 == ty);
+        if !same {
+            self.last = Some(((name.to_string(), ty), Arc::from(name)));
+        }
+        let (key, shared_name) = self.last.as_ref().expect("just set");
+        let base = match self.base.get_mut(key) {
+            Some(b) => b,
+            None => self.base.entry(key.clone()).or_default(),
+        };
+        if base.issued > base.own && own > base.own {
+            return Err(DbError::Behind {
+                path: self.path.to_path_buf(),
+                name: name.to_string(),
+                ty,
+                issued: base.issued,
+                held: base.own,
+            });
+        }
+        let made = own > base.own;
+        base.mark = version;
+        base.own = own;
+        base.issued = base.issued.max(own);
+        let replicas = if made {
+            self.me_json.clone()
+        } else {
+            Arc::from("[]")
+        };
+        let source = match source {
+            Some(s) => Arc::from(s),
+            None => self.source.clone(),
+        };
+        self.rows.push(HistoryRow {
+            time_ms: self.time_ms,
+            source,
+            name: shared_name.clone(),
+            ty,
+            delta,
+            replicas,
+        });
+        match self.touched.get_mut(key) {
+            Some(whole) => *whole = None,
+            None => {
+                self.touched.insert(key.clone(), None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records every loaded object that changed since it was loaded or
+    /// last recorded (merges: an import, a sync), one history row each,
+    /// with what it gained and the replicas whose events it gained.
+    /// Returns how many objects changed.
+    pub fn record_merges(&mut self, source: Option<&str>) -> usize {
+        let me = self.store.replica().clone();
+        let source: Arc<str> = match source {
+            Some(s) => Arc::from(s),
+            None => self.source.clone(),
+        };
+        let mut rows = Vec::new();
+        for (name, o) in self.store.iter() {
+            let key = (name.to_string(), o.ty());
+            let version = o.version();
+            let base = self.base.get(&key);
+            let empty = VersionVector::new();
+            let mark = base.map_or(&empty, |b| &b.mark);
+            if base.is_some() && *mark == version {
+                continue;
+            }
+            let gained: Vec<&ReplicaId> = version
+                .iter()
+                .filter(|(r, s)| *s > mark.get(r))
+                .map(|(r, _)| r)
+                .collect();
+            // New here: the delta is the whole object.
+            let whole = base.is_none();
+            let delta = if whole {
+                state_text(o)
+            } else {
+                state_text(&o.delta_since(mark))
+            };
+            rows.push((
+                key,
+                version.clone(),
+                o.max_seq(&me),
+                whole,
+                HistoryRow {
+                    time_ms: self.time_ms,
+                    source: source.clone(),
+                    name: Arc::from(name),
+                    ty: o.ty(),
+                    delta,
+                    replicas: Arc::from(replicas_json(gained.into_iter())),
+                },
+            ));
+        }
+        let changed = rows.len();
+        for (key, version, own, whole, row) in rows {
+            let b = self.base.entry(key.clone()).or_default();
+            b.mark = version;
+            b.own = own;
+            b.issued = b.issued.max(own);
+            self.touched.insert(key, whole.then_some(self.rows.len()));
+            self.rows.push(row);
+        }
+        changed
+    }
+
+    /// Writes every recorded object and its history rows, and commits: on
+    /// `Ok` the change is on disk; on `Err` nothing was changed.
+    pub fn commit(mut self) -> Result<(), DbError> {
+        // A change not recorded is recorded now, with the change's source.
+        self.record_merges(None);
+        let me = self.store.replica().clone();
+        for ((name, ty), whole) in &self.touched {
+            if let Some(o) = self.store.get(name, *ty) {
+                let text = whole.map(|i| self.rows[i].delta.as_str());
+                write_object(&self.tx, self.path, &me, name, o, text)?;
+            }
+        }
+        insert_history_rows(&self.tx, self.path, &self.rows)?;
+        self.tx.commit().map_err(|e| wrap(self.path, "write", e))?;
+        tidy(self.conn, self.path);
+        Ok(())
+    }
+}

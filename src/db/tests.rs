@@ -1,0 +1,202 @@
+//! The database: changes and their history, lost rows, refused files.
+
+use super::*;
+
+fn id(s: &str) -> ReplicaId {
+    ReplicaId::new(s).unwrap()
+}
+
+fn inc(db: &mut Db, name: &str) -> Result<(), DbError> {
+    let mut c = db.change("local", 1)?;
+    c.load_name(name)?;
+    let me = c.replica().clone();
+    let o = c.store_mut().get_or_create(name, CrdtType::GCounter);
+    let before = o.version();
+    if let Object::GCounter(g) = o {
+        g.inc(&me, 1).unwrap();
+    }
+    let delta = o.delta_since(&before);
+    c.record(name, CrdtType::GCounter, &delta, None)?;
+    c.commit()
+}
+
+#[test]
+fn a_change_is_written_with_its_history_and_a_dropped_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replica.db");
+    assert!(Db::open(&path).unwrap().is_none());
+    let (mut db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+    inc(&mut db, "metrics:requests").unwrap();
+    inc(&mut db, "metrics:requests").unwrap();
+    {
+        let mut c = db.change("local", 1).unwrap();
+        c.load_name("other").unwrap();
+        c.store_mut().get_or_create("other", CrdtType::OrSet);
+        // dropped: nothing written
+    }
+    let store = db.load().unwrap();
+    assert_eq!(store.len(), 1);
+    assert_eq!(
+        store
+            .get("metrics:requests", CrdtType::GCounter)
+            .unwrap()
+            .value_json(),
+        2
+    );
+    assert_eq!(db.counts().unwrap(), (1, 2));
+    // The history replays to the state.
+    let mut replay = Store::new(id("agent-1"));
+    let mut stmt = db
+        .conn
+        .prepare("SELECT name, type, delta FROM history ORDER BY id")
+        .unwrap();
+    let rows: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (n, t, d) in rows {
+        let (_, o) = snapshot::decode_delta_text(&n, &t, &d, "delta").unwrap();
+        replay.merge_object(&n, &o);
+    }
+    assert_eq!(snapshot::encode(&replay), snapshot::encode(&store));
+}
+
+#[test]
+fn a_lost_row_is_never_given_new_events_with_old_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replica.db");
+    let (mut db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+    for _ in 0..3 {
+        inc(&mut db, "n").unwrap();
+    }
+    let saved = db.load().unwrap();
+    db.conn.execute("DELETE FROM objects", []).unwrap();
+    let err = inc(&mut db, "n").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DbError::Behind {
+                issued: 3,
+                held: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(db.counts().unwrap().0, 0, "nothing written");
+    // The events come back (an import): changes go on from 3.
+    {
+        let mut c = db.change("import x", 1).unwrap();
+        c.load_all().unwrap();
+        c.store_mut().merge(&saved);
+        c.record_merges(None);
+        c.commit().unwrap();
+    }
+    inc(&mut db, "n").unwrap();
+    let o = db.load().unwrap();
+    let n = o.get("n", CrdtType::GCounter).unwrap();
+    assert_eq!(n.value_json(), 4);
+    assert_eq!(n.max_seq(&id("agent-1")), 4);
+}
+
+#[test]
+fn a_file_that_is_not_a_replica_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk");
+    fs::write(&junk, b"hello world, not a database").unwrap();
+    let err = Db::open(&junk).unwrap_err();
+    assert!(matches!(err, DbError::NotReplica { .. }), "{err}");
+    assert_eq!(fs::read(&junk).unwrap(), b"hello world, not a database");
+    // An SQLite database of something else.
+    let other = dir.path().join("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let err = Db::open(&other).unwrap_err();
+    assert!(err.to_string().contains("another application"), "{err}");
+    // A database deleted without its WAL: the WAL is not replayed into
+    // a new one at its path.
+    let gone = dir.path().join("gone.db");
+    let (mut db, _) = Db::open_or_create(&gone, || Ok(id("agent-1"))).unwrap();
+    inc(&mut db, "n").unwrap();
+    drop(db);
+    fs::remove_file(&gone).unwrap();
+    let err = Db::open_or_create(&gone, || Ok(id("agent-2"))).unwrap_err();
+    assert!(
+        err.to_string().contains("left from a deleted database"),
+        "{err}"
+    );
+    // An empty file is a new replica.
+    let empty = dir.path().join("empty.db");
+    fs::write(&empty, b"").unwrap();
+    assert!(Db::open(&empty).unwrap().is_none());
+    let (db, _) = Db::open_or_create(&empty, || Ok(id("agent-9"))).unwrap();
+    assert_eq!(db.replica().as_str(), "agent-9");
+}
+
+/// A crafted database (from `import` or `--from`): a view or a trigger
+/// in place of a table, an extra table, is refused before anything in
+/// it is read.
+#[test]
+fn a_crafted_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, sql) in [
+        "DROP TABLE objects; CREATE VIEW objects AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT 'n', 'g-counter', x FROM c",
+        "CREATE TRIGGER t AFTER INSERT ON history BEGIN DELETE FROM objects; END",
+        "CREATE TABLE extra (x)",
+        "CREATE INDEX i ON history (name)",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = dir.path().join(format!("r{i}.db"));
+        let (mut db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+        inc(&mut db, "n").unwrap();
+        drop(db);
+        Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+        let err = Db::open_read_only(&path).unwrap_err();
+        assert!(matches!(err, DbError::NotReplica { .. }), "{sql}: {err}");
+        assert!(err.to_string().contains("its schema has"), "{err}");
+        assert!(Db::open(&path).is_err());
+    }
+}
+
+/// What durability and the checks rest on is set on every connection.
+#[test]
+fn connections_are_durable_and_defensive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replica.db");
+    let (db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+    let get = |pragma: &str| -> i64 {
+        db.conn
+            .query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(get("synchronous"), 2, "FULL");
+    assert_eq!(get("wal_autocheckpoint"), 0);
+    assert_eq!(get("cell_size_check"), 1);
+    assert_eq!(get("trusted_schema"), 0);
+    let mode: String = db
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_damaged_row_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replica.db");
+    let (mut db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+    inc(&mut db, "n").unwrap();
+    db.conn
+        .execute("UPDATE objects SET state = '{\"counts\": 7}'", [])
+        .unwrap();
+    let err = db.load().unwrap_err();
+    let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(text.contains("\"n\" (g-counter)"), "{text}");
+    assert!(text.contains("state.counts"), "{text}");
+    assert!(inc(&mut db, "n").is_err());
+}
