@@ -297,309 +297,361 @@ impl Codec for Rga {
         for (replica, _) in context.iter() {
             rga.intern(replica);
         }
-        let inserts = at.field("inserts")?;
-        let texts = at.field("text")?;
-        // Numbers are read straight from the arrays; a path is built only for an error.
-        let item = |list: &At<'_>, i: usize, expected: &str| SnapshotError::Shape {
-            path: format!("{}[{i}]", list.path),
-            expected: expected.into(),
-            found: crate::codec::describe(&list.value[i]),
-        };
-        let causal = |list: &At<'_>, i: usize, detail: String| SnapshotError::Causal {
-            path: format!("{}[{i}]", list.path),
-            detail,
-        };
-        let mut all: Vec<(Span, String, usize)> = Vec::new();
-        for (name, list) in inserts.entries()? {
-            let replica = inserts.replica_key(name)?;
-            let r = match rga.index_of.get(&replica) {
-                Some(&r) => r,
-                // A delta carries old characters of replicas it has no new
-                // events of (to deliver their deletes).
-                None if at.delta => rga.intern(&replica),
-                None => return Err(list.causal(format!("replica {replica} is not in the context"))),
-            };
-            let text_at = texts.field(name)?;
-            let chars: Vec<char> = text_at.str()?.chars().collect();
-            let items = list
-                .value
-                .as_array()
-                .ok_or_else(|| list.shape("an array"))?;
-            if items.len() % 4 != 0 {
-                return Err(list.shape("groups of 4: [seq gap, length, lamport gap, origin]"));
-            }
-            let num = |i: usize| {
-                items[i]
-                    .as_u64()
-                    .ok_or_else(|| item(&list, i, "a non-negative integer"))
-            };
-            let (mut prev_end, mut prev_lamport_end, mut used) = (0u64, 0u64, 0usize);
-            for g in (0..items.len()).step_by(4) {
-                let seq = prev_end
-                    .checked_add(num(g)?)
-                    .filter(|&s| s < MAX_SEQ)
-                    .ok_or_else(|| item(&list, g, "a seq gap within 2^53"))?
-                    + 1;
-                let len = num(g + 1)?;
-                if len == 0 || len > u64::from(u32::MAX) {
-                    return Err(item(&list, g + 1, "a length from 1 to 2^32-1"));
-                }
-                let lamport = prev_lamport_end
-                    .checked_add(num(g + 2)?)
-                    .filter(|&l| l < MAX_SEQ)
-                    .ok_or_else(|| item(&list, g + 2, "a lamport gap within 2^53"))?
-                    + 1;
-                if lamport.checked_add(len - 1).is_none_or(|l| l > MAX_SEQ) {
-                    return Err(item(&list, g + 2, "lamport numbers within 2^53"));
-                }
-                let origin = match &items[g + 3] {
-                    Value::Null => None,
-                    Value::Number(n) => match n.as_u64() {
-                        Some(back) if back > 0 && back < seq => Some(Id { r, seq: seq - back }),
-                        _ => {
-                            return Err(item(
-                                &list,
-                                g + 3,
-                                "a positive distance back to an earlier character",
-                            ));
-                        }
-                    },
-                    _ => {
-                        let d = list.child(&items[g + 3], &format!("[{}]", g + 3)).dot()?;
-                        if d.replica == replica && d.seq >= seq {
-                            return Err(causal(
-                                &list,
-                                g + 3,
-                                format!("origin {d} is not an earlier character"),
-                            ));
-                        }
-                        let or = match rga.index_of.get(&d.replica) {
-                            Some(&or) => or,
-                            // A delta may start after a character of a replica it
-                            // says nothing else about.
-                            None if at.delta => rga.intern(&d.replica),
-                            None => {
-                                return Err(causal(
-                                    &list,
-                                    g + 3,
-                                    format!("origin {d} is not in the context"),
-                                ));
-                            }
-                        };
-                        Some(Id { r: or, seq: d.seq })
-                    }
-                };
-                let end = seq
-                    .checked_add(len - 1)
-                    .filter(|&e| e <= MAX_SEQ)
-                    .ok_or_else(|| item(&list, g + 1, "seqs within 2^53"))?;
-                if !at.delta && !context.contains_range(&replica, seq, end) {
-                    return Err(causal(
-                        &list,
-                        g,
-                        format!("characters {replica}:{seq}..{end} are not in the context"),
-                    ));
-                }
-                if used + len as usize > chars.len() {
-                    return Err(
-                        text_at.shape(&format!("at least {} characters", used + len as usize))
-                    );
-                }
-                let run = &chars[used..used + len as usize];
-                rga.cols[r as usize].record(seq, run.len(), run.iter().copied(), NOWHERE);
-                used += len as usize;
-                all.push((
-                    Span {
-                        r,
-                        seq,
-                        lamport,
-                        len: len as u32,
-                        origin,
-                        del: None,
-                    },
-                    list.path.clone(),
-                    g,
-                ));
-                prev_end = end;
-                prev_lamport_end = lamport + len - 1;
-            }
-            if used != chars.len() {
-                return Err(text_at.shape(&format!(
-                    "exactly {used} characters, one per inserted character"
-                )));
-            }
-        }
-        // Every character of the state is pending until placed: an origin
-        // that is pending when its follower's turn comes has the greater
-        // Lamport number (a delta may only refer *outside* itself).
-        for (span, _, _) in &all {
-            rga.cols[span.r as usize].fill_chunk(span.seq, span.len as usize, PENDING);
-        }
-        // Replay in Lamport order: every origin comes before what follows it.
-        all.sort_by(|a, b| {
-            (a.0.lamport, &rga.replicas[a.0.r as usize], a.0.seq).cmp(&(
-                b.0.lamport,
-                &rga.replicas[b.0.r as usize],
-                b.0.seq,
-            ))
-        });
-        for (span, path, g) in all {
-            let at_run = |detail: String| SnapshotError::Causal {
-                path: format!("{path}[{g}]"),
-                detail,
-            };
-            let mut detached = false;
-            if let Some(o) = span.origin {
-                let origin_chunk = rga.cols[o.r as usize].chunk(o.seq);
-                if origin_chunk == PENDING {
-                    return Err(at_run(format!(
-                        "origin {} comes after the character (its lamport is greater)",
-                        rga.dot(o)
-                    )));
-                }
-                if origin_chunk == NOWHERE {
-                    if !at.delta {
-                        return Err(at_run(format!(
-                            "origin {} is not an earlier character",
-                            rga.dot(o)
-                        )));
-                    }
-                    // A delta refers to characters the receiver has: keep the run
-                    // aside; merging places it by its origin.
-                    detached = true;
-                } else {
-                    let p = rga.locate_id(o);
-                    let ol = rga.chunks[p.c].spans[p.s].lamport + u64::from(p.off);
-                    if ol >= span.lamport {
-                        return Err(at_run(format!(
-                            "lamport {} is not greater than its origin's ({ol})",
-                            span.lamport
-                        )));
-                    }
-                }
-            }
-            if rga.cols[span.r as usize].chunk(span.seq) != PENDING {
-                return Err(at_run(format!(
-                    "character {} appears twice",
-                    rga.dot(Id {
-                        r: span.r,
-                        seq: span.seq
-                    })
-                )));
-            }
-            // Mark the seqs as present before placing (the index needs the slots).
-            let n = span.len as usize;
-            rga.cols[span.r as usize].fill_chunk(span.seq, n, 0);
-            let chunk = if detached {
-                let c = rga.chunks.len().saturating_sub(1);
-                let s = rga.chunks.last().map_or(0, |ch| ch.spans.len());
-                rga.insert_span(c, s, span)
-            } else {
-                rga.integrate(span)
-            };
-            rga.cols[span.r as usize].fill_chunk(span.seq, n, chunk);
-            rga.max_lamport = rga.max_lamport.max(span.lamport + u64::from(span.len) - 1);
-        }
-        let deletes = at.field("deletes")?;
-        for (name, list) in deletes.entries()? {
-            let replica = deletes.replica_key(name)?;
-            let dr = match rga.index_of.get(&replica) {
-                Some(&dr) => dr,
-                None if at.delta => rga.intern(&replica),
-                None => return Err(list.causal(format!("replica {replica} is not in the context"))),
-            };
-            let items = list
-                .value
-                .as_array()
-                .ok_or_else(|| list.shape("an array"))?;
-            if items.len() % 5 != 0 {
-                return Err(
-                    list.shape("groups of 5: [dot gap, dot step, target, target step, count]")
-                );
-            }
-            let num = |i: usize| {
-                items[i]
-                    .as_u64()
-                    .ok_or_else(|| item(&list, i, "a non-negative integer"))
-            };
-            let mut prev = 0u64;
-            for g in (0..items.len()).step_by(5) {
-                let dot = prev
-                    .checked_add(num(g)?)
-                    .filter(|&d| d > 0)
-                    .ok_or_else(|| item(&list, g, "a gap to a dot of at least 1"))?;
-                let ds = match num(g + 1)? {
-                    v @ 0..=1 => v,
-                    _ => return Err(item(&list, g + 1, "a dot step of 0 or 1")),
-                };
-                let (tr, tseq) = if let Some(t) = items[g + 2].as_u64() {
-                    (dr, t)
-                } else {
-                    let d = list.child(&items[g + 2], &format!("[{}]", g + 2)).dot()?;
-                    let tr = *rga
-                        .index_of
-                        .get(&d.replica)
-                        .ok_or_else(|| causal(&list, g + 2, format!("target {d} is not here")))?;
-                    (tr, d.seq)
-                };
-                let ts = match items[g + 3].as_i64() {
-                    Some(v @ (-1 | 1)) => v,
-                    _ => return Err(item(&list, g + 3, "a target step of -1 or 1")),
-                };
-                let n = num(g + 4)?;
-                if n == 0 || n > u64::from(u32::MAX) {
-                    return Err(item(&list, g + 4, "a count from 1 to 2^32-1"));
-                }
-                let last_dot = (ds * (n - 1))
-                    .checked_add(dot)
-                    .filter(|&d| d <= MAX_SEQ)
-                    .ok_or_else(|| item(&list, g, "delete dots within 2^53"))?;
-                if tseq > MAX_SEQ {
-                    return Err(item(&list, g + 2, "a target seq within 2^53"));
-                }
-                if !at.delta && !context.contains_range(&replica, dot, last_dot) {
-                    return Err(causal(
-                        &list,
-                        g,
-                        format!("deletes {replica}:{dot}..{last_dot} are not in the context"),
-                    ));
-                }
-                let last_t = tseq as i128 + i128::from(ts) * (n as i128 - 1);
-                let (lo, first_dot, step) = if ts == 1 {
-                    (tseq, dot, ds as i8)
-                } else {
-                    (last_t.max(0) as u64, last_dot, -(ds as i8))
-                };
-                if last_t < 1 || tseq == 0 || (0..n).any(|k| !rga.has(tr, lo + k)) {
-                    return Err(causal(
-                        &list,
-                        g + 2,
-                        "a deleted character is not in the text".into(),
-                    ));
-                }
-                // (After the targets: n is then bounded by the characters here.)
-                if (dot..=last_dot).any(|d| rga.has(dr, d)) {
-                    return Err(causal(
-                        &list,
-                        g,
-                        format!("a delete {replica}:{dot}..{last_dot} is also a character"),
-                    ));
-                }
-                // As an ascending target range: dots run the other way for ts = -1.
-                rga.merge_deletes(
-                    tr,
-                    lo,
-                    n as u32,
-                    Del {
-                        r: dr,
-                        seq: first_dot,
-                        step,
-                    },
-                );
-                prev = last_dot;
-            }
-        }
+        let all = decode_inserts(&mut rga, at, &context)?;
+        place_runs(&mut rga, all, at.delta)?;
+        decode_deletes(&mut rga, at, &context)?;
         rga.context = context;
         Ok(rga)
     }
+}
+
+/// `list[i]` is not what was expected (numbers are read straight from the
+/// arrays; a path is built only for an error).
+fn item(list: &At<'_>, i: usize, expected: &str) -> SnapshotError {
+    SnapshotError::Shape {
+        path: format!("{}[{i}]", list.path),
+        expected: expected.into(),
+        found: crate::codec::describe(&list.value[i]),
+    }
+}
+
+/// `list[i]` is causally impossible.
+fn causal(list: &At<'_>, i: usize, detail: String) -> SnapshotError {
+    SnapshotError::Causal {
+        path: format!("{}[{i}]", list.path),
+        detail,
+    }
+}
+
+/// Reads every replica's insert runs and their characters (recorded in
+/// the columns, not placed yet): the runs, each with where it was read.
+fn decode_inserts(
+    rga: &mut Rga,
+    at: &At<'_>,
+    context: &CausalContext,
+) -> Result<Vec<(Span, String, usize)>, SnapshotError> {
+    let inserts = at.field("inserts")?;
+    let texts = at.field("text")?;
+    let mut all: Vec<(Span, String, usize)> = Vec::new();
+    for (name, list) in inserts.entries()? {
+        let replica = inserts.replica_key(name)?;
+        let r = match rga.index_of.get(&replica) {
+            Some(&r) => r,
+            // A delta carries old characters of replicas it has no new
+            // events of (to deliver their deletes).
+            None if at.delta => rga.intern(&replica),
+            None => return Err(list.causal(format!("replica {replica} is not in the context"))),
+        };
+        let text_at = texts.field(name)?;
+        let chars: Vec<char> = text_at.str()?.chars().collect();
+        let items = list
+            .value
+            .as_array()
+            .ok_or_else(|| list.shape("an array"))?;
+        if items.len() % 4 != 0 {
+            return Err(list.shape("groups of 4: [seq gap, length, lamport gap, origin]"));
+        }
+        let num = |i: usize| {
+            items[i]
+                .as_u64()
+                .ok_or_else(|| item(&list, i, "a non-negative integer"))
+        };
+        let (mut prev_end, mut prev_lamport_end, mut used) = (0u64, 0u64, 0usize);
+        for g in (0..items.len()).step_by(4) {
+            let seq = prev_end
+                .checked_add(num(g)?)
+                .filter(|&s| s < MAX_SEQ)
+                .ok_or_else(|| item(&list, g, "a seq gap within 2^53"))?
+                + 1;
+            let len = num(g + 1)?;
+            if len == 0 || len > u64::from(u32::MAX) {
+                return Err(item(&list, g + 1, "a length from 1 to 2^32-1"));
+            }
+            let lamport = prev_lamport_end
+                .checked_add(num(g + 2)?)
+                .filter(|&l| l < MAX_SEQ)
+                .ok_or_else(|| item(&list, g + 2, "a lamport gap within 2^53"))?
+                + 1;
+            if lamport.checked_add(len - 1).is_none_or(|l| l > MAX_SEQ) {
+                return Err(item(&list, g + 2, "lamport numbers within 2^53"));
+            }
+            let origin = decode_origin(
+                rga,
+                &list,
+                &items[g + 3],
+                g + 3,
+                (r, &replica, seq),
+                at.delta,
+            )?;
+            let end = seq
+                .checked_add(len - 1)
+                .filter(|&e| e <= MAX_SEQ)
+                .ok_or_else(|| item(&list, g + 1, "seqs within 2^53"))?;
+            if !at.delta && !context.contains_range(&replica, seq, end) {
+                return Err(causal(
+                    &list,
+                    g,
+                    format!("characters {replica}:{seq}..{end} are not in the context"),
+                ));
+            }
+            if used + len as usize > chars.len() {
+                return Err(text_at.shape(&format!("at least {} characters", used + len as usize)));
+            }
+            let run = &chars[used..used + len as usize];
+            rga.cols[r as usize].record(seq, run.len(), run.iter().copied(), NOWHERE);
+            used += len as usize;
+            all.push((
+                Span {
+                    r,
+                    seq,
+                    lamport,
+                    len: len as u32,
+                    origin,
+                    del: None,
+                },
+                list.path.clone(),
+                g,
+            ));
+            prev_end = end;
+            prev_lamport_end = lamport + len - 1;
+        }
+        if used != chars.len() {
+            return Err(text_at.shape(&format!(
+                "exactly {used} characters, one per inserted character"
+            )));
+        }
+    }
+    Ok(all)
+}
+
+/// The origin of an insert run (`items[i]` of `list`): none, a distance
+/// back within its replica, or a dot; `(r, replica, seq)` is the run's.
+fn decode_origin(
+    rga: &mut Rga,
+    list: &At<'_>,
+    value: &Value,
+    i: usize,
+    (r, replica, seq): (u32, &ReplicaId, u64),
+    delta: bool,
+) -> Result<Option<Id>, SnapshotError> {
+    Ok(match value {
+        Value::Null => None,
+        Value::Number(n) => match n.as_u64() {
+            Some(back) if back > 0 && back < seq => Some(Id { r, seq: seq - back }),
+            _ => {
+                return Err(item(
+                    list,
+                    i,
+                    "a positive distance back to an earlier character",
+                ));
+            }
+        },
+        _ => {
+            let d = list.child(value, &format!("[{i}]")).dot()?;
+            if &d.replica == replica && d.seq >= seq {
+                return Err(causal(
+                    list,
+                    i,
+                    format!("origin {d} is not an earlier character"),
+                ));
+            }
+            let or = match rga.index_of.get(&d.replica) {
+                Some(&or) => or,
+                // A delta may start after a character of a replica it
+                // says nothing else about.
+                None if delta => rga.intern(&d.replica),
+                None => {
+                    return Err(causal(list, i, format!("origin {d} is not in the context")));
+                }
+            };
+            Some(Id { r: or, seq: d.seq })
+        }
+    })
+}
+
+/// Places the runs in Lamport order (every origin before what follows
+/// it), refusing an origin that comes later or is not a character.
+fn place_runs(
+    rga: &mut Rga,
+    mut all: Vec<(Span, String, usize)>,
+    delta: bool,
+) -> Result<(), SnapshotError> {
+    // Every character of the state is pending until placed: an origin
+    // that is pending when its follower's turn comes has the greater
+    // Lamport number (a delta may only refer *outside* itself).
+    for (span, _, _) in &all {
+        rga.cols[span.r as usize].fill_chunk(span.seq, span.len as usize, PENDING);
+    }
+    // Replay in Lamport order: every origin comes before what follows it.
+    all.sort_by(|a, b| {
+        (a.0.lamport, &rga.replicas[a.0.r as usize], a.0.seq).cmp(&(
+            b.0.lamport,
+            &rga.replicas[b.0.r as usize],
+            b.0.seq,
+        ))
+    });
+    for (span, path, g) in all {
+        let at_run = |detail: String| SnapshotError::Causal {
+            path: format!("{path}[{g}]"),
+            detail,
+        };
+        let mut detached = false;
+        if let Some(o) = span.origin {
+            let origin_chunk = rga.cols[o.r as usize].chunk(o.seq);
+            if origin_chunk == PENDING {
+                return Err(at_run(format!(
+                    "origin {} comes after the character (its lamport is greater)",
+                    rga.dot(o)
+                )));
+            }
+            if origin_chunk == NOWHERE {
+                if !delta {
+                    return Err(at_run(format!(
+                        "origin {} is not an earlier character",
+                        rga.dot(o)
+                    )));
+                }
+                // A delta refers to characters the receiver has: keep the run
+                // aside; merging places it by its origin.
+                detached = true;
+            } else {
+                let p = rga.locate_id(o);
+                let ol = rga.chunks[p.c].spans[p.s].lamport + u64::from(p.off);
+                if ol >= span.lamport {
+                    return Err(at_run(format!(
+                        "lamport {} is not greater than its origin's ({ol})",
+                        span.lamport
+                    )));
+                }
+            }
+        }
+        if rga.cols[span.r as usize].chunk(span.seq) != PENDING {
+            return Err(at_run(format!(
+                "character {} appears twice",
+                rga.dot(Id {
+                    r: span.r,
+                    seq: span.seq
+                })
+            )));
+        }
+        // Mark the seqs as present before placing (the index needs the slots).
+        let n = span.len as usize;
+        rga.cols[span.r as usize].fill_chunk(span.seq, n, 0);
+        let chunk = if detached {
+            let c = rga.chunks.len().saturating_sub(1);
+            let s = rga.chunks.last().map_or(0, |ch| ch.spans.len());
+            rga.insert_span(c, s, span)
+        } else {
+            rga.integrate(span)
+        };
+        rga.cols[span.r as usize].fill_chunk(span.seq, n, chunk);
+        rga.max_lamport = rga.max_lamport.max(span.lamport + u64::from(span.len) - 1);
+    }
+    Ok(())
+}
+
+/// Reads every replica's delete runs and marks the characters they delete.
+fn decode_deletes(
+    rga: &mut Rga,
+    at: &At<'_>,
+    context: &CausalContext,
+) -> Result<(), SnapshotError> {
+    let deletes = at.field("deletes")?;
+    for (name, list) in deletes.entries()? {
+        let replica = deletes.replica_key(name)?;
+        let dr = match rga.index_of.get(&replica) {
+            Some(&dr) => dr,
+            None if at.delta => rga.intern(&replica),
+            None => return Err(list.causal(format!("replica {replica} is not in the context"))),
+        };
+        let items = list
+            .value
+            .as_array()
+            .ok_or_else(|| list.shape("an array"))?;
+        if items.len() % 5 != 0 {
+            return Err(list.shape("groups of 5: [dot gap, dot step, target, target step, count]"));
+        }
+        let num = |i: usize| {
+            items[i]
+                .as_u64()
+                .ok_or_else(|| item(&list, i, "a non-negative integer"))
+        };
+        let mut prev = 0u64;
+        for g in (0..items.len()).step_by(5) {
+            let dot = prev
+                .checked_add(num(g)?)
+                .filter(|&d| d > 0)
+                .ok_or_else(|| item(&list, g, "a gap to a dot of at least 1"))?;
+            let ds = match num(g + 1)? {
+                v @ 0..=1 => v,
+                _ => return Err(item(&list, g + 1, "a dot step of 0 or 1")),
+            };
+            let (tr, tseq) = if let Some(t) = items[g + 2].as_u64() {
+                (dr, t)
+            } else {
+                let d = list.child(&items[g + 2], &format!("[{}]", g + 2)).dot()?;
+                let tr = *rga
+                    .index_of
+                    .get(&d.replica)
+                    .ok_or_else(|| causal(&list, g + 2, format!("target {d} is not here")))?;
+                (tr, d.seq)
+            };
+            let ts = match items[g + 3].as_i64() {
+                Some(v @ (-1 | 1)) => v,
+                _ => return Err(item(&list, g + 3, "a target step of -1 or 1")),
+            };
+            let n = num(g + 4)?;
+            if n == 0 || n > u64::from(u32::MAX) {
+                return Err(item(&list, g + 4, "a count from 1 to 2^32-1"));
+            }
+            let last_dot = (ds * (n - 1))
+                .checked_add(dot)
+                .filter(|&d| d <= MAX_SEQ)
+                .ok_or_else(|| item(&list, g, "delete dots within 2^53"))?;
+            if tseq > MAX_SEQ {
+                return Err(item(&list, g + 2, "a target seq within 2^53"));
+            }
+            if !at.delta && !context.contains_range(&replica, dot, last_dot) {
+                return Err(causal(
+                    &list,
+                    g,
+                    format!("deletes {replica}:{dot}..{last_dot} are not in the context"),
+                ));
+            }
+            let last_t = tseq as i128 + i128::from(ts) * (n as i128 - 1);
+            let (lo, first_dot, step) = if ts == 1 {
+                (tseq, dot, ds as i8)
+            } else {
+                (last_t.max(0) as u64, last_dot, -(ds as i8))
+            };
+            if last_t < 1 || tseq == 0 || (0..n).any(|k| !rga.has(tr, lo + k)) {
+                return Err(causal(
+                    &list,
+                    g + 2,
+                    "a deleted character is not in the text".into(),
+                ));
+            }
+            // (After the targets: n is then bounded by the characters here.)
+            if (dot..=last_dot).any(|d| rga.has(dr, d)) {
+                return Err(causal(
+                    &list,
+                    g,
+                    format!("a delete {replica}:{dot}..{last_dot} is also a character"),
+                ));
+            }
+            // As an ascending target range: dots run the other way for ts = -1.
+            rga.merge_deletes(
+                tr,
+                lo,
+                n as u32,
+                Del {
+                    r: dr,
+                    seq: first_dot,
+                    step,
+                },
+            );
+            prev = last_dot;
+        }
+    }
+    Ok(())
 }
