@@ -34,6 +34,14 @@ impl CrdtType {
         CrdtType::Rga,
     ];
 
+    /// "a" or "an", as the type's name is said ("an rga": letter by letter).
+    pub fn article(self) -> &'static str {
+        match self {
+            CrdtType::OrSet | CrdtType::LwwRegister | CrdtType::Rga => "an",
+            _ => "a",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CrdtType::GCounter => "g-counter",

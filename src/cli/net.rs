@@ -745,7 +745,7 @@ fn current(ctx: &Ctx, name: &str, cond: &Cond, until: &str) -> Result<Option<Val
     if let Err(why) = possible(cond, o.ty()) {
         bail!(
             "`{until}` can never hold for {name}: it is {} {}; {why}",
-            super::ops::article(o.ty()),
+            o.ty().article(),
             o.ty()
         );
     }
