@@ -12,13 +12,11 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use mio::{Token, Waker};
-use serde_json::Value;
 
 use crate::clock::ReplicaId;
 use crate::object::{CrdtType, Object};
 use crate::store::Store;
-use crate::sync::persist::{Entry, encode_entry};
-use crate::sync::protocol::{self, ObjectIn, ProtoError};
+use crate::sync::protocol::{self, Request};
 
 /// Frames larger than this are decoded by the worker (smaller ones cost
 /// less than the hand-off).
@@ -47,87 +45,13 @@ pub(crate) enum Done {
     Frame {
         token: Token,
         started: Instant,
-        decoded: Decoded,
+        decoded: Request,
     },
     Size {
         key: (String, CrdtType),
         bytes: usize,
     },
     Snapshot(std::io::Result<()>),
-}
-
-/// A frame, decoded as the loop would have.
-pub(crate) enum Decoded {
-    /// A push from a greeted connection: its delta (or why not) and, when
-    /// it decoded, its log line (newline included).
-    Push {
-        id: Option<Value>,
-        delta: Result<Store, ProtoError>,
-        line: String,
-    },
-    /// A `sync`: its id and fields (or why they do not decode).
-    Sync {
-        id: Option<Value>,
-        request: Result<protocol::SyncRequest, ProtoError>,
-    },
-    /// Any other message: the parsed JSON, or a `bad-json` error.
-    Message(Result<Value, ProtoError>),
-}
-
-/// The top level of a message, its values left as JSON text.
-#[derive(serde::Deserialize)]
-pub(crate) struct PushFrame<'a> {
-    #[serde(rename = "type", borrow)]
-    pub ty: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    pub id: Option<&'a serde_json::value::RawValue>,
-    /// Read in the same pass (a list of another shape fails the whole
-    /// frame, which then takes the value path and its precise errors).
-    #[serde(borrow)]
-    pub objects: Option<Vec<ObjectIn<'a>>>,
-}
-
-/// A push read at its top level: its id and its objects decoded (the
-/// server's inline path and the worker share it).
-pub(crate) fn decode_push(
-    top: &PushFrame<'_>,
-    from: &ReplicaId,
-) -> (Option<Value>, Result<Store, ProtoError>) {
-    let id = top
-        .id
-        .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-    let delta = match &top.objects {
-        Some(list) => protocol::decode_objects_in(list, from),
-        None => protocol::decode_objects(None, from),
-    };
-    (id, delta.map_err(ProtoError::from))
-}
-
-/// Decodes a frame: what [`Decoded`] says. Pure; the worker runs it.
-pub(crate) fn decode_frame(text: &str, replica: Option<&ReplicaId>) -> Decoded {
-    if let Some(from) = replica
-        && let Ok(top) = serde_json::from_str::<PushFrame<'_>>(text)
-        && top.ty == "push"
-    {
-        let (id, delta) = decode_push(&top, from);
-        let mut line = String::new();
-        if let (Ok(d), Some(objects)) = (&delta, top.objects.as_deref()) {
-            encode_entry(&mut line, &Entry::Sent { objects, delta: d });
-        } else if let Ok(d) = &delta {
-            encode_entry(&mut line, &Entry::Delta(d));
-        }
-        return Decoded::Push { id, delta, line };
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(v) if replica.is_some() && v.get("type").and_then(Value::as_str) == Some("sync") => {
-            Decoded::Sync {
-                id: v.get("id").cloned(),
-                request: protocol::decode_sync(&v),
-            }
-        }
-        Ok(v) => Decoded::Message(Ok(v)),
-        Err(e) => Decoded::Message(Err(ProtoError::new("bad-json", e.to_string()))),
-    }
 }
 
 /// The encoded size of an object's state, in bytes.
@@ -167,7 +91,7 @@ impl Worker {
                         } => Done::Frame {
                             token,
                             started,
-                            decoded: decode_frame(text.as_str(), replica.as_ref()),
+                            decoded: protocol::decode_request(text.as_str(), replica.as_ref()),
                         },
                         Job::Size { key, object } => Done::Size {
                             bytes: state_size(&object),

@@ -19,8 +19,13 @@ use crate::store::selected;
 use crate::store::{Store, StoreVersion};
 use crate::sync::auth::Grant;
 use crate::sync::parts::{self, Local, Reply};
+use crate::sync::persist::{Entry, encode_entry};
 
 pub const PROTOCOL: u64 = 1;
+
+/// The message types a client sends (the dispatcher's, and the metrics'
+/// labels: any other type is counted as `invalid`).
+pub const MESSAGE_TYPES: [&str; 4] = ["hello", "sync", "push", "unwatch"];
 
 /// The server's default `--max-message-bytes`.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 << 20;
@@ -148,6 +153,103 @@ pub fn check_push(server: &Store, session: &Session, delta: &Store) -> Result<()
         .map_err(|why| ProtoError::new("bad-state", why))
 }
 
+/// A client frame, decoded once (by the server's loop, or its worker for a
+/// large frame): what the protocol then acts on.
+pub enum Request {
+    /// A push from a greeted connection: its delta (or why not) and, when
+    /// it decoded, its log line (newline included).
+    Push {
+        id: Option<Value>,
+        delta: Result<Store, ProtoError>,
+        line: String,
+    },
+    /// A `sync`: its id and fields (or why they do not decode).
+    Sync {
+        id: Option<Value>,
+        request: Result<SyncRequest, ProtoError>,
+    },
+    /// Any other message: the parsed JSON, or a `bad-json` error.
+    Message(Result<Value, ProtoError>),
+}
+
+/// The top level of a message, its values left as JSON text.
+#[derive(serde::Deserialize)]
+struct PushFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    id: Option<&'a serde_json::value::RawValue>,
+    /// Read in the same pass (a list of another shape fails the whole
+    /// frame, which then takes the value path and its precise errors).
+    #[serde(borrow)]
+    objects: Option<Vec<ObjectIn<'a>>>,
+}
+
+/// A push read at its top level: its id and its objects decoded.
+fn decode_push(
+    top: &PushFrame<'_>,
+    from: &ReplicaId,
+) -> (Option<Value>, Result<Store, ProtoError>) {
+    let id = top
+        .id
+        .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+    let delta = match &top.objects {
+        Some(list) => decode_objects_in(list, from),
+        None => decode_objects(None, from),
+    };
+    (id, delta.map_err(ProtoError::from))
+}
+
+/// Decodes a frame: what [`Request`] says. A push, the message that comes
+/// by the thousand, is read at its top level only: its objects are parsed
+/// once, and its log line is the objects as sent. Pure.
+pub fn decode_request(text: &str, replica: Option<&ReplicaId>) -> Request {
+    if let Some(from) = replica
+        && let Ok(top) = serde_json::from_str::<PushFrame<'_>>(text)
+        && top.ty == "push"
+    {
+        let (id, delta) = decode_push(&top, from);
+        let mut line = String::new();
+        if let (Ok(d), Some(objects)) = (&delta, top.objects.as_deref()) {
+            encode_entry(&mut line, &Entry::Sent { objects, delta: d });
+        } else if let Ok(d) = &delta {
+            encode_entry(&mut line, &Entry::Delta(d));
+        }
+        return Request::Push { id, delta, line };
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) if replica.is_some() && v.get("type").and_then(Value::as_str) == Some("sync") => {
+            Request::Sync {
+                id: v.get("id").cloned(),
+                request: decode_sync(&v),
+            }
+        }
+        Ok(v) => Request::Message(Ok(v)),
+        Err(e) => Request::Message(Err(ProtoError::new("bad-json", e.to_string()))),
+    }
+}
+
+/// A push the server accepted: the ack to send once it is on disk, and
+/// the conflicts it resolved.
+pub struct PushOutcome {
+    pub ack: String,
+    pub resolutions: Vec<Resolution>,
+}
+
+/// A push, whole: the gate ([`check_push`]), then the merge
+/// ([`commit_push`]). The one place the rules of a push live; the server
+/// adds only the log, the metrics and the fan-out to watchers.
+pub fn handle_push(
+    server: &mut Store,
+    session: &Session,
+    delta: &Store,
+    id: Option<&Value>,
+) -> Result<PushOutcome, ProtoError> {
+    check_push(server, session, delta)?;
+    let (ack, resolutions) = commit_push(server, delta, id);
+    Ok(PushOutcome { ack, resolutions })
+}
+
 /// What the socket layer must do after a message.
 #[derive(Debug)]
 pub enum Effect {
@@ -155,7 +257,9 @@ pub enum Effect {
     Reply(Value),
     /// Send this reply, a message at a time as the client reads them.
     Stream(Box<Reply>),
-    /// Write this delta durably, then call [`commit_push`] (with `id`).
+    /// A push to accept: the server runs [`handle_push`] on it at once
+    /// (later frames see it), logs it, and sends the ack (with `id`) only
+    /// once the round's log is on disk.
     Persist { delta: Store, id: Option<Value> },
     /// Close the connection with this close code after the replies.
     Close(u16),
@@ -598,8 +702,7 @@ pub fn sync_in_memory(
                 for effect in handle(server, &mut session, &text) {
                     match effect {
                         Effect::Persist { delta, id } => {
-                            check_push(server, &session, &delta)?;
-                            commit_push(server, &delta, id.as_ref());
+                            handle_push(server, &session, &delta, id.as_ref())?;
                         }
                         Effect::Reply(v) => {
                             return Err(ProtoError::new("server-error", v.to_string()));

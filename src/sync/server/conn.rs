@@ -268,28 +268,7 @@ impl Turn<'_> {
         conns: &mut Conns,
     ) {
         self.metrics.bytes_in += text.len() as u64;
-        // A push, the message that comes by the thousand, is read at its top
-        // level only: its objects are parsed once, and logged as sent,
-        // straight into the round's log.
-        if let Some(from) = &ws.session.replica
-            && let Ok(top) = serde_json::from_str::<offload::PushFrame<'_>>(text)
-            && top.ty == "push"
-        {
-            self.metrics.message("push");
-            let (id, delta) = offload::decode_push(&top, from);
-            match delta {
-                Ok(delta) => {
-                    let line = match top.objects.as_deref() {
-                        Some(objects) => LogLine::Sent(objects),
-                        None => LogLine::Text(String::new()),
-                    };
-                    self.push(token, ws, delta, line, id, started, conns);
-                }
-                Err(e) => ws.outbox.push(e.to_json(id.as_ref()).to_string()),
-            }
-            return;
-        }
-        let decoded = offload::decode_frame(text, ws.session.replica.as_ref());
+        let decoded = protocol::decode_request(text, ws.session.replica.as_ref());
         self.apply(token, ws, decoded, started, conns);
     }
 
@@ -299,7 +278,7 @@ impl Turn<'_> {
         &mut self,
         token: Token,
         conn: &mut Conn,
-        decoded: Decoded,
+        decoded: Request,
         started: Instant,
         conns: &mut Conns,
     ) {
@@ -331,24 +310,20 @@ impl Turn<'_> {
         &mut self,
         token: Token,
         ws: &mut Ws,
-        decoded: Decoded,
+        decoded: Request,
         started: Instant,
         conns: &mut Conns,
     ) {
-        // A push, the message that comes by the thousand, was read at its
-        // top level only: its objects are parsed once, and logged as sent.
         let msg = match decoded {
-            Decoded::Push { id, delta, line } => {
+            Request::Push { id, delta, line } => {
                 self.metrics.message("push");
                 match delta {
-                    Ok(delta) => {
-                        self.push(token, ws, delta, LogLine::Text(line), id, started, conns)
-                    }
+                    Ok(delta) => self.push(token, ws, delta, line, id, started, conns),
                     Err(e) => ws.outbox.push(e.to_json(id.as_ref()).to_string()),
                 }
                 return;
             }
-            Decoded::Sync { id, request } => {
+            Request::Sync { id, request } => {
                 self.metrics.message("sync");
                 let effects = match request {
                     Ok(req) => protocol::handle_sync(&mut ws.session, id.as_ref(), req),
@@ -368,8 +343,8 @@ impl Turn<'_> {
                 }
                 return;
             }
-            Decoded::Message(Ok(msg)) => msg,
-            Decoded::Message(Err(err)) => {
+            Request::Message(Ok(msg)) => msg,
+            Request::Message(Err(err)) => {
                 self.metrics.message("invalid");
                 ws.outbox.push(err.to_json(None).to_string());
                 return;
@@ -379,7 +354,7 @@ impl Turn<'_> {
         let kind = msg
             .get("type")
             .and_then(Value::as_str)
-            .filter(|t| ["hello", "sync", "push", "unwatch"].contains(t))
+            .filter(|t| protocol::MESSAGE_TYPES.contains(t))
             .unwrap_or("invalid");
         self.metrics.message(kind);
         let effects = protocol::handle_parsed(self.store, &mut ws.session, &msg);
@@ -401,15 +376,7 @@ impl Turn<'_> {
                     return;
                 }
                 Effect::Persist { delta, id } => {
-                    self.push(
-                        token,
-                        ws,
-                        delta,
-                        LogLine::Text(String::new()),
-                        id,
-                        started,
-                        conns,
-                    );
+                    self.push(token, ws, delta, String::new(), id, started, conns);
                 }
             }
         }
@@ -417,13 +384,14 @@ impl Turn<'_> {
 
     /// A push: checked, merged, acknowledged and forwarded to watchers (all
     /// of which leaves the server only after this round's fsync).
+    /// `line`: its log line as the decoder wrote it (empty: encode the delta).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn push(
         &mut self,
         token: Token,
         ws: &mut Ws,
         delta: Store,
-        line: LogLine<'_>,
+        line: String,
         id: Option<Value>,
         started: Instant,
         conns: &mut Conns,
@@ -431,18 +399,20 @@ impl Turn<'_> {
         // The gate: dots this connection may not introduce, a text delta
         // that refers to characters the server lacks, a change no honest
         // replica makes: refused before anything is written.
-        if let Err(err) = protocol::check_push(self.store, &ws.session, &delta) {
-            if err.code == "forbidden" {
-                self.metrics.message("forbidden");
+        let outcome = match protocol::handle_push(self.store, &ws.session, &delta, id.as_ref()) {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                if err.code == "forbidden" {
+                    self.metrics.message("forbidden");
+                }
+                ws.outbox.push(err.to_json(id.as_ref()).to_string());
+                return;
             }
-            ws.outbox.push(err.to_json(id.as_ref()).to_string());
-            return;
-        }
-        let (ack, resolutions) = protocol::commit_push(self.store, &delta, id.as_ref());
-        for r in resolutions {
+        };
+        for r in outcome.resolutions {
             self.metrics.conflict(r.ty.as_str(), r.kind);
         }
-        ws.outbox.push(ack);
+        ws.outbox.push(outcome.ack);
         for other in self.watchers.iter().filter(|w| **w != token) {
             let Some(Conn {
                 io: Io::Ws(watcher),
@@ -456,16 +426,10 @@ impl Turn<'_> {
             }
         }
         // The log line: the objects as sent, as the worker wrote it, or the delta.
-        match line {
-            LogLine::Sent(objects) => encode_entry(
-                &mut self.round.log,
-                &Entry::Sent {
-                    objects,
-                    delta: &delta,
-                },
-            ),
-            LogLine::Text(t) if !t.is_empty() => self.round.log.push_str(&t),
-            LogLine::Text(_) => encode_entry(&mut self.round.log, &Entry::Delta(&delta)),
+        if line.is_empty() {
+            encode_entry(&mut self.round.log, &Entry::Delta(&delta));
+        } else {
+            self.round.log.push_str(&line);
         }
         let mut types = 0u8;
         for (name, o) in delta.iter() {
@@ -645,11 +609,4 @@ pub(super) fn write_now(stream: &mut TcpStream, mut bytes: &[u8]) -> io::Result<
         }
     }
     Ok(())
-}
-
-/// How a push's log line is made: from the objects as sent (in the frame's
-/// text), or already written (by the worker; empty: encode the delta).
-pub(super) enum LogLine<'a> {
-    Sent(&'a [protocol::ObjectIn<'a>]),
-    Text(String),
 }

@@ -31,10 +31,10 @@ use crate::object::CrdtType;
 use crate::store::Store;
 use crate::sync::auth::{Auth, Grant, Tokens};
 use crate::sync::metrics::{Metrics, StateSizes};
-use crate::sync::offload::{self, BIG_FRAME, BIG_OBJECT, Decoded, Done, Job, Worker};
+use crate::sync::offload::{self, BIG_FRAME, BIG_OBJECT, Done, Job, Worker};
 use crate::sync::parts::{self, Reply};
 use crate::sync::persist::{Durable, Entry, Loaded, encode_entry};
-use crate::sync::protocol::{self, Effect, Session};
+use crate::sync::protocol::{self, Effect, Request, Session};
 
 mod conn;
 mod http;
