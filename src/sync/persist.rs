@@ -19,12 +19,9 @@ pub const COMPACT_BYTES: u64 = 64 << 20;
 /// fsynced ahead of use. A group commit then writes over bytes that are
 /// already on disk, so its fdatasync flushes only those bytes: growing the
 /// file with every write would also make it write the inode (its size), a
-/// second synchronous disk write (measured: 135 vs 157 us per fdatasync, and a
-/// sixth of the server's CPU at one client). The zeros end the log: JSON text
-/// never holds a NUL byte. Small steps: the round that writes the zeros
-/// waits for them (a durable 1 MiB write takes 4.4 ms on this project's
-/// machine kind, 64 KiB 0.5 ms), and with 1 MiB steps those waits were the
-/// 100-client p99 (5-6 ms; 2.6-3.1 ms with 64 KiB steps).
+/// second synchronous disk write. The zeros end the log: JSON text never
+/// holds a NUL byte. Small steps, because the round that writes the zeros
+/// waits for them (the measurements are in the README, *The sync endpoint*).
 const LOG_STEP: u64 = 64 << 10;
 
 /// One line of the log.
@@ -89,8 +86,8 @@ pub enum LogIo {
 /// lines are kept in `tail` and written again with it; the rest of the block
 /// is zeros, which end the log). Buffered writes with an fdatasync copy the
 /// lines into the page cache and then make ext4 find and write the dirty
-/// pages back: measured on this machine kind, 150 bytes durably took 130-165
-/// us and 37-52 us of CPU that way, 105-125 us and 19-30 us direct.
+/// pages back, slower and with more CPU (figures: README, *The sync
+/// endpoint*).
 struct LogWriter {
     file: File,
     path: PathBuf,

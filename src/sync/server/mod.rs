@@ -97,7 +97,7 @@ pub struct Server {
 
 /// The connections by token. Every event looks its connection up (and takes
 /// it out and puts it back): foldhash hashes a token in a few instructions,
-/// the standard SipHash in about a hundred.
+/// where the standard SipHash takes many more.
 type Conns = foldhash::HashMap<Token, Conn>;
 
 struct Conn {
