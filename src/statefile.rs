@@ -133,7 +133,9 @@ fn replay(path: &Path, journal: &[u8], store: &mut Store) -> Result<usize, State
         let value: Value = serde_json::from_slice(line).map_err(|e| damaged(e.to_string()))?;
         let delta = decode_objects(value.get("objects"), store.replica())
             .map_err(|e| damaged(e.message().to_string()))?;
-        store.check_mergeable(&delta).map_err(damaged)?;
+        store
+            .check_mergeable(&delta)
+            .map_err(|e| damaged(e.to_string()))?;
         store.merge(&delta);
     }
     Ok(lines.len())

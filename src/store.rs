@@ -60,6 +60,31 @@ pub fn validate_name(name: &str) -> Result<(), InvalidName> {
     Ok(())
 }
 
+/// Why a delta cannot be merged into a store: it is not a change an honest
+/// replica could make against what is held, or it refers to a character
+/// the store lacks (`missing`: the delta is fine, the store must sync first).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct Refused {
+    pub name: String,
+    pub ty: CrdtType,
+    /// What no honest replica could do (empty with `missing`).
+    pub why: String,
+    pub missing: Option<crate::Dot>,
+}
+
+impl Refused {
+    fn describe(&self) -> String {
+        match &self.missing {
+            Some(dot) => format!(
+                "{}: the change refers to character {dot}, which this replica does not have; sync first",
+                self.name
+            ),
+            None => format!("{} ({}): {}", self.name, self.ty, self.why),
+        }
+    }
+}
+
 /// True when one of `select` picks `name` (see [`selects`]); an empty list
 /// picks everything. The one selector rule of `ls`, `export`, `sync`,
 /// `watch`, `diff` and the server.
@@ -187,7 +212,7 @@ impl Store {
     /// replica could make against what is held (a counter that goes down,
     /// one dot with two contents: see [`Object::check_merge`]). The gate of
     /// every state that enters a replica; nothing is merged when it fails.
-    pub fn check_mergeable(&self, delta: &Store) -> Result<(), String> {
+    pub fn check_mergeable(&self, delta: &Store) -> Result<(), Refused> {
         for (name, o) in delta.iter() {
             self.check_mergeable_object(name, o)?;
         }
@@ -197,7 +222,7 @@ impl Store {
     /// Checks `delta` ([`Store::check_mergeable`]), then merges it; returns
     /// the objects whose version it changed (nothing is merged when the
     /// check fails). The step every import, sync reply and update takes.
-    pub fn merge_changed(&mut self, delta: &Store) -> Result<Vec<(String, CrdtType)>, String> {
+    pub fn merge_changed(&mut self, delta: &Store) -> Result<Vec<(String, CrdtType)>, Refused> {
         self.check_mergeable(delta)?;
         let mut changed = Vec::new();
         for (name, o) in delta.iter() {
@@ -211,15 +236,18 @@ impl Store {
     }
 
     /// [`Store::check_mergeable`] for one object of a delta.
-    pub fn check_mergeable_object(&self, name: &str, o: &Object) -> Result<(), String> {
+    pub fn check_mergeable_object(&self, name: &str, o: &Object) -> Result<(), Refused> {
+        let refused = |why: String| Refused {
+            name: name.to_string(),
+            ty: o.ty(),
+            why,
+            missing: None,
+        };
         if let Some(mine) = self.get(name, o.ty()) {
-            mine.check_merge(o)
-                .map_err(|why| format!("{name} ({}): {why}", o.ty()))?;
+            mine.check_merge(o).map_err(refused)?;
         } else if let Object::Rga(d) = o {
             // A new text: its own characters must be in its context too.
-            crate::Rga::default()
-                .check_merge(d)
-                .map_err(|why| format!("{name} ({}): {why}", o.ty()))?;
+            crate::Rga::default().check_merge(d).map_err(refused)?;
         }
         if let Object::Rga(d) = o {
             let empty = crate::Rga::default();
@@ -228,9 +256,10 @@ impl Store {
                 _ => &empty,
             };
             if let Some(dot) = mine.missing_reference(d) {
-                return Err(format!(
-                    "{name}: the change refers to character {dot}, which this replica does not have; sync first"
-                ));
+                return Err(Refused {
+                    missing: Some(dot),
+                    ..refused(String::new())
+                });
             }
         }
         Ok(())

@@ -31,7 +31,7 @@ fn refused(held: &Store, delta: &Store, why: &str) {
     let err = held
         .check_mergeable(delta)
         .expect_err("a forged change was let in");
-    assert!(err.contains(why), "{err}");
+    assert!(err.to_string().contains(why), "{err}");
 }
 
 #[test]

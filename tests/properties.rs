@@ -289,7 +289,7 @@ macro_rules! properties {
                                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
                             let mut got = Store::new(replica(0));
                             got.insert_object("x", b.clone().wrap());
-                            got.check_mergeable(&back).map_err(TestCaseError::fail)?;
+                            got.check_mergeable(&back).map_err(|e| TestCaseError::fail(e.to_string()))?;
                             got.merge(&back);
                             let mut want = Store::new(replica(0));
                             want.insert_object("x", merged(b, a).wrap());
@@ -313,7 +313,7 @@ macro_rules! properties {
                             let mut got = Store::new(replica(0));
                             got.insert_object("x", b.clone().wrap());
                             for p in &parts {
-                                got.check_mergeable_object("x", p).map_err(TestCaseError::fail)?;
+                                got.check_mergeable_object("x", p).map_err(|e| TestCaseError::fail(e.to_string()))?;
                                 got.merge_object("x", p);
                             }
                             let got = got.get("x", delta.ty()).unwrap().clone();

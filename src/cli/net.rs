@@ -196,7 +196,7 @@ impl Local for DbLocal {
         // Another process may have changed these objects meanwhile: merged
         // (through the gate), nothing of it is lost.
         let store = c.store_mut();
-        store.check_mergeable(&held)?;
+        store.check_mergeable(&held).map_err(|e| e.to_string())?;
         store.merge(&held);
         c.commit().map_err(|e| e.to_string())
     }

@@ -376,7 +376,7 @@ impl Local for Store {
         delta: &Store,
         _bytes: usize,
     ) -> Result<Vec<(String, CrdtType)>, String> {
-        self.merge_changed(delta)
+        self.merge_changed(delta).map_err(|e| e.to_string())
     }
 
     fn deltas(&mut self, want: &StoreVersion) -> Result<Store, String> {

@@ -12,6 +12,40 @@ use crate::statefile::{open_lock_file, write_atomic};
 use crate::store::Store;
 use crate::sync::protocol::{ObjectIn, decode_objects, objects_line, push_objects_in};
 
+/// Why the server's durable state cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DurableError {
+    #[error("cannot {doing} {}: {source}", path.display())]
+    Io {
+        doing: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is in use by another crdt serve (it holds {})", dir.display(), lock.display())]
+    InUse { dir: PathBuf, lock: PathBuf },
+    /// A snapshot or log line that does not decode, or contradicts the
+    /// state before it: damage, never something the server wrote.
+    #[error("{}{} is damaged{}", path.display(), line.map_or(String::new(), |n| format!(" line {n}")), why.as_ref().map_or(String::new(), |w| format!(": {w}")))]
+    Damaged {
+        path: PathBuf,
+        /// The log line (none: the whole file).
+        line: Option<usize>,
+        why: Option<String>,
+    },
+}
+
+fn io_error<'a>(
+    doing: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> DurableError + 'a {
+    move |source| DurableError::Io {
+        doing,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// Compact once the log is this large.
 pub const COMPACT_BYTES: u64 = 64 << 20;
 
@@ -125,7 +159,7 @@ impl Durable {
     pub fn open(
         dir: &Path,
         new_replica: impl FnOnce() -> ReplicaId,
-    ) -> Result<(Durable, Store, Loaded), String> {
+    ) -> Result<(Durable, Store, Loaded), DurableError> {
         Durable::open_with(dir, new_replica, LogIo::Direct)
     }
 
@@ -134,24 +168,20 @@ impl Durable {
         dir: &Path,
         new_replica: impl FnOnce() -> ReplicaId,
         io: LogIo,
-    ) -> Result<(Durable, Store, Loaded), String> {
-        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    ) -> Result<(Durable, Store, Loaded), DurableError> {
+        fs::create_dir_all(dir).map_err(io_error("create", dir))?;
         // Two servers appending to one log would lose each other's changes.
         let lock_path = dir.join("lock");
-        let lock = open_lock_file(&lock_path)
-            .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+        let lock = open_lock_file(&lock_path).map_err(io_error("open", &lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                return Err(format!(
-                    "{} is in use by another crdt serve (it holds {})",
-                    dir.display(),
-                    lock_path.display()
-                ));
+                return Err(DurableError::InUse {
+                    dir: dir.to_path_buf(),
+                    lock: lock_path,
+                });
             }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(format!("cannot lock {}: {e}", lock_path.display()));
-            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_error("lock", &lock_path)(e)),
         }
         let snap = dir.join("snapshot.json");
         // A snapshot write killed halfway leaves its temporary file: the
@@ -167,15 +197,18 @@ impl Durable {
             }
         }
         let mut store = match fs::read_to_string(&snap) {
-            Ok(text) => snapshot::decode(&text)
-                .map_err(|e| format!("{} is damaged: {e}", snap.display()))?,
+            Ok(text) => snapshot::decode(&text).map_err(|e| DurableError::Damaged {
+                path: snap.clone(),
+                line: None,
+                why: Some(e.to_string()),
+            })?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let s = Store::new(new_replica());
                 write_atomic(&snap, snapshot::encode(&s).as_bytes())
-                    .map_err(|e| format!("cannot write {}: {e}", snap.display()))?;
+                    .map_err(io_error("write", &snap))?;
                 s
             }
-            Err(e) => return Err(format!("cannot read {}: {e}", snap.display())),
+            Err(e) => return Err(io_error("read", &snap)(e)),
         };
         // A compaction that did not finish: its lines first (they were all
         // whole and durable when it began), then the log after them.
@@ -433,12 +466,16 @@ fn open_log_file(path: &Path, direct: bool) -> io::Result<(File, bool)> {
 /// a write that was never acknowledged: it is dropped, and so is anything
 /// after it (the file is cut to the lines it keeps). A whole line that does
 /// not decode, or contradicts the state before it, is damage: an error.
-fn replay_log(path: &Path, store: &mut Store, io: LogIo) -> Result<(LogWriter, Loaded), String> {
+fn replay_log(
+    path: &Path,
+    store: &mut Store,
+    io: LogIo,
+) -> Result<(LogWriter, Loaded), DurableError> {
     let mut loaded = Loaded::default();
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(io_error("read", path)(e)),
     };
     let used = memchr::memchr(0, &bytes).unwrap_or(bytes.len());
     let lines: Vec<&[u8]> = bytes[..used].split_inclusive(|b| *b == b'\n').collect();
@@ -454,11 +491,11 @@ fn replay_log(path: &Path, store: &mut Store, io: LogIo) -> Result<(LogWriter, L
                 // The same gate as a push: a line that contradicts the state
                 // before it is damage, not something the server wrote.
                 if let Err(why) = store.check_mergeable(&delta) {
-                    return Err(format!(
-                        "{} line {} is damaged: {why}",
-                        path.display(),
-                        i + 1
-                    ));
+                    return Err(DurableError::Damaged {
+                        path: path.to_path_buf(),
+                        line: Some(i + 1),
+                        why: Some(why.to_string()),
+                    });
                 }
                 store.merge(&delta);
                 loaded.log_entries += 1;
@@ -468,7 +505,13 @@ fn replay_log(path: &Path, store: &mut Store, io: LogIo) -> Result<(LogWriter, L
             // acknowledged); a whole line that does not decode is damage,
             // kept for whoever looks into it.
             None if i + 1 == lines.len() && !line.ends_with(b"\n") => {}
-            None => return Err(format!("{} line {} is damaged", path.display(), i + 1)),
+            None => {
+                return Err(DurableError::Damaged {
+                    path: path.to_path_buf(),
+                    line: Some(i + 1),
+                    why: None,
+                });
+            }
         }
     }
     // A torn write leaves bytes after the kept lines: its start, or (the disk
@@ -481,11 +524,10 @@ fn replay_log(path: &Path, store: &mut Store, io: LogIo) -> Result<(LogWriter, L
             .write(true)
             .open(path)
             .and_then(|f| f.set_len(keep as u64).and_then(|()| f.sync_all()))
-            .map_err(|e| format!("cannot cut {}: {e}", path.display()))?;
+            .map_err(io_error("cut", path))?;
     }
     let tail = &bytes[keep - keep % BLOCK as usize..keep];
-    let log = LogWriter::open(path, keep as u64, tail, io)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let log = LogWriter::open(path, keep as u64, tail, io).map_err(io_error("open", path))?;
     Ok((log, loaded))
 }
 
@@ -691,7 +733,10 @@ mod test {
         let err = Durable::open_with(dir.path(), || unreachable!(), io)
             .err()
             .unwrap();
-        assert!(err.contains("in use by another crdt serve"), "{err}");
+        assert!(
+            err.to_string().contains("in use by another crdt serve"),
+            "{err}"
+        );
         drop(held);
         assert!(Durable::open_with(dir.path(), || unreachable!(), io).is_ok());
     }
@@ -814,7 +859,7 @@ mod test {
         let Err(e) = Durable::open_with(dir.path(), || unreachable!(), io) else {
             panic!("a damaged whole line was accepted");
         };
-        assert!(e.contains("line 3 is damaged"), "{e}");
+        assert!(e.to_string().contains("line 3 is damaged"), "{e}");
     }
 
     #[test]
@@ -848,6 +893,9 @@ mod test {
         let err = Durable::open_with(dir.path(), || unreachable!(), io)
             .err()
             .unwrap();
-        assert!(err.contains("log.jsonl line 4 is damaged"), "{err}");
+        assert!(
+            err.to_string().contains("log.jsonl line 4 is damaged"),
+            "{err}"
+        );
     }
 }

@@ -150,7 +150,7 @@ pub fn check_push(server: &Store, session: &Session, delta: &Store) -> Result<()
     }
     server
         .check_mergeable(delta)
-        .map_err(|why| ProtoError::new("bad-state", why))
+        .map_err(|why| ProtoError::new("bad-state", why.to_string()))
 }
 
 /// A client frame, decoded once (by the server's loop, or its worker for a

@@ -33,7 +33,7 @@ use crate::sync::auth::{Auth, Grant, Tokens};
 use crate::sync::metrics::{Metrics, StateSizes};
 use crate::sync::offload::{self, BIG_FRAME, BIG_OBJECT, Done, Job, Worker};
 use crate::sync::parts::{self, Reply};
-use crate::sync::persist::{Durable, Entry, Loaded, encode_entry};
+use crate::sync::persist::{Durable, DurableError, Entry, Loaded, encode_entry};
 use crate::sync::protocol::{self, Effect, Request, Session};
 
 mod conn;
@@ -152,20 +152,36 @@ struct Turn<'a> {
     worker: &'a Worker,
 }
 
+/// Why a server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error(transparent)]
+    Durable(#[from] DurableError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
 impl Server {
     /// Loads the durable state and binds the port. `stop` ends [`Server::run`].
     pub fn bind(
         config: Config,
         log: Log,
         stop: Arc<AtomicBool>,
-    ) -> Result<(Server, Loaded), String> {
+    ) -> Result<(Server, Loaded), BindError> {
         let (durable, store, loaded) = Durable::open(&config.data, new_server_id)?;
+        let listen = |source: io::Error| BindError::Listen {
+            addr: config.listen.clone(),
+            source,
+        };
         let addr = std::net::ToSocketAddrs::to_socket_addrs(&config.listen)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
+            .map_err(listen)?
             .next()
-            .ok_or_else(|| format!("cannot listen on {}: no address", config.listen))?;
-        let listener = TcpListener::bind(addr)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+            .ok_or_else(|| listen(io::Error::other("no address")))?;
+        let listener = TcpListener::bind(addr).map_err(listen)?;
 
         Ok((
             Server {
