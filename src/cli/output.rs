@@ -211,3 +211,86 @@ pub fn one_line(v: &Value, is_text: bool) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use serde_json::json;
+
+    fn rendered(tty: bool, f: impl FnOnce(&mut Out<Vec<u8>>)) -> String {
+        let mut out = Out::to(Vec::new(), tty, Style::plain());
+        f(&mut out);
+        String::from_utf8(out.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn tables_are_plain_columns_when_piped_and_boxes_at_a_terminal() {
+        let rows = || {
+            vec![
+                vec![
+                    "metrics:requests".to_string(),
+                    "g-counter".into(),
+                    "6".into(),
+                ],
+                vec![
+                    "tasks:active".to_string(),
+                    "or-set".into(),
+                    "2 members".into(),
+                ],
+            ]
+        };
+        let piped = rendered(false, |o| {
+            o.table(&["name", "type", "value"], rows()).unwrap()
+        });
+        assert_eq!(
+            piped,
+            "metrics:requests  g-counter  6\ntasks:active      or-set     2 members\n"
+        );
+        let labeled = rendered(false, |o| {
+            o.labeled_table(&["name", "type", "value"], rows()).unwrap()
+        });
+        assert!(
+            labeled.starts_with("NAME              TYPE       VALUE\n"),
+            "{labeled}"
+        );
+        let boxed = rendered(true, |o| {
+            o.table(&["name", "type", "value"], rows()).unwrap()
+        });
+        assert!(boxed.contains('┌') && boxed.contains("│ name"), "{boxed}");
+    }
+
+    #[test]
+    fn json_is_one_document_and_a_conflict_is_wrapped() {
+        let one = rendered(false, |o| {
+            o.json_docs("n", vec![json!({"name": "n"})]).unwrap()
+        });
+        assert_eq!(one, "{\n  \"conflict\": false,\n  \"name\": \"n\"\n}\n");
+        let two = rendered(false, |o| {
+            o.json_docs("n", vec![json!({"type": "a"}), json!({"type": "b"})])
+                .unwrap()
+        });
+        let v: Value = serde_json::from_str(&two).unwrap();
+        assert_eq!(v["conflict"], true);
+        assert_eq!(v["objects"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_style_paints_and_cuts_only_when_asked() {
+        let terminal = Style {
+            color: true,
+            whole: false,
+        };
+        assert_eq!(terminal.bold("x"), "\u{1b}[1mx\u{1b}[0m");
+        assert_eq!(Style::plain().bold("x"), "x");
+        let members = json!(["a", "b", "c", "d"]);
+        assert_eq!(
+            terminal.summary(&members, 80),
+            "4 members: {\"a\", \"b\", \"c\", …}"
+        );
+        assert_eq!(
+            Style::plain().summary(&members, 5),
+            "4 members: {\"a\", \"b\", \"c\", \"d\"}"
+        );
+        assert_eq!(terminal.cut("abcdef", 4), "abc…");
+    }
+}
