@@ -114,11 +114,7 @@ fn picture_g_counter(st: Style, s: &mut String, c: &GCounter) {
         .map(|(_, e)| u128::from(e.count))
         .max()
         .unwrap_or(0);
-    let w = c
-        .entries()
-        .map(|(r, _)| r.as_str().len())
-        .max()
-        .unwrap_or(0);
+    let w = widest(c.entries().map(|(r, _)| r));
     let colors = replica_colors(c.entries().map(|(r, _)| r.clone()));
     for (r, e) in c.entries() {
         let _ = writeln!(
@@ -137,11 +133,7 @@ fn picture_pn_counter(st: Style, s: &mut String, c: &PnCounter) {
         .map(|(_, e)| u128::from(e.p.max(e.n)))
         .max()
         .unwrap_or(0);
-    let w = c
-        .entries()
-        .map(|(r, _)| r.as_str().len())
-        .max()
-        .unwrap_or(0);
+    let w = widest(c.entries().map(|(r, _)| r));
     for (r, e) in c.entries() {
         let _ = writeln!(
             s,
@@ -421,4 +413,9 @@ fn dot_text(st: Style, s: &mut String, t: &Rga) {
             i - 1
         );
     }
+}
+
+/// The width of the longest replica id.
+fn widest<'a>(replicas: impl Iterator<Item = &'a ReplicaId>) -> usize {
+    replicas.map(|r| r.as_str().len()).max().unwrap_or(0)
 }

@@ -534,6 +534,21 @@ pub(super) enum Flushed {
     More,
 }
 
+/// Queues one message on the socket; false when the connection is closing
+/// or closed (what is left cannot be sent), an error when the client reads
+/// too slowly (its buffer is full: `what` it was sent).
+fn send(ws: &mut Ws, metrics: &mut Metrics, text: String, what: &str) -> Result<bool, String> {
+    metrics.bytes_out += text.len() as u64;
+    match ws.ws.write(Message::text(text)) {
+        Ok(()) => Ok(true),
+        Err(e) if crate::sync::is_timeout(&e) => Ok(true),
+        Err(tungstenite::Error::WriteBufferFull(_)) => {
+            Err(format!("too slow to read its {what}; disconnected"))
+        }
+        Err(_) => Ok(false),
+    }
+}
+
 /// Sends the outbox and whatever a full socket held back, then the next
 /// messages of its sync replies while the socket takes them: a reply is
 /// made a message at a time, only when the one before it is out of the
@@ -544,16 +559,10 @@ pub(super) fn flush(ws: &mut Ws, metrics: &mut Metrics, store: &Store) -> Result
         let limit = ws.session.max_message_bytes;
         ws.outbox.extend(parts::update_messages(&update, limit));
     }
-    for text in ws.outbox.drain(..) {
-        metrics.bytes_out += text.len() as u64;
-        match ws.ws.write(Message::text(text)) {
-            Ok(()) => {}
-            Err(e) if crate::sync::is_timeout(&e) => {}
-            Err(tungstenite::Error::WriteBufferFull(_)) => {
-                return Err("too slow to read its updates; disconnected".into());
-            }
-            // Closing or closed: what is left cannot be sent.
-            Err(_) => return Ok(Flushed::Done),
+    let outbox = std::mem::take(&mut ws.outbox);
+    for text in outbox {
+        if !send(ws, metrics, text, "updates")? {
+            return Ok(Flushed::Done);
         }
     }
     let mut given = 0;
@@ -578,14 +587,8 @@ pub(super) fn flush(ws: &mut Ws, metrics: &mut Metrics, store: &Store) -> Result
         match reply.next_message(store) {
             Some(text) => {
                 given += text.len();
-                metrics.bytes_out += text.len() as u64;
-                match ws.ws.write(Message::text(text)) {
-                    Ok(()) => {}
-                    Err(e) if crate::sync::is_timeout(&e) => {}
-                    Err(tungstenite::Error::WriteBufferFull(_)) => {
-                        return Err("too slow to read its replies; disconnected".into());
-                    }
-                    Err(_) => return Ok(Flushed::Done),
+                if !send(ws, metrics, text, "replies")? {
+                    return Ok(Flushed::Done);
                 }
             }
             None => {
