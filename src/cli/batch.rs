@@ -285,29 +285,9 @@ pub(crate) fn fast_parse(words: &[Cow<'_, str>]) -> Option<Command> {
 const MAX_SHOWN_ERRORS: usize = 50;
 
 pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool) -> Result<Exit> {
-    let input: Box<dyn Read> = match &file {
-        Some(p) if p != Path::new("-") => Box::new(
-            std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
-        ),
-        _ => Box::new(std::io::stdin()),
-    };
-    let mut text = String::new();
-    BufReader::new(input)
-        .read_to_string(&mut text)
-        .context("cannot read the batch (it must be UTF-8 text)")?;
+    let text = read_batch(file.as_deref())?;
     let lines: Vec<&str> = text.lines().collect();
-    let bar = if std::io::stderr().is_terminal() && lines.len() >= 10_000 {
-        let bar = ProgressBar::new(lines.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:40} {human_pos}/{human_len} lines ({percent}%), {elapsed} so far{msg}",
-            )
-            .expect("valid template"),
-        );
-        Some(bar)
-    } else {
-        None
-    };
+    let bar = progress(lines.len());
 
     // With --url, the endpoint is asked first: one that refuses changes nothing.
     let link = if ctx.url.is_some() {
@@ -411,6 +391,54 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
         }
         None => None,
     };
+    report(ctx, out, applied, &errors, gets, synced)?;
+    Ok(if failed > 0 {
+        Exit::Error
+    } else {
+        synced.unwrap_or(Exit::Success)
+    })
+}
+
+/// The batch's text: a file, or stdin (none, or `-`).
+fn read_batch(file: Option<&Path>) -> Result<String> {
+    let input: Box<dyn Read> = match file {
+        Some(p) if p != Path::new("-") => Box::new(
+            std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+        ),
+        _ => Box::new(std::io::stdin()),
+    };
+    let mut text = String::new();
+    BufReader::new(input)
+        .read_to_string(&mut text)
+        .context("cannot read the batch (it must be UTF-8 text)")?;
+    Ok(text)
+}
+
+/// A progress bar on stderr for a long batch at a terminal.
+fn progress(lines: usize) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() || lines < 10_000 {
+        return None;
+    }
+    let bar = ProgressBar::new(lines as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {human_pos}/{human_len} lines ({percent}%), {elapsed} so far{msg}",
+        )
+        .expect("valid template"),
+    );
+    Some(bar)
+}
+
+/// The batch's report: one JSON document, or a line on stderr.
+fn report(
+    ctx: &Ctx,
+    out: &mut Out,
+    applied: usize,
+    errors: &[(usize, String)],
+    gets: Vec<(String, serde_json::Value)>,
+    synced: Option<Exit>,
+) -> Result<()> {
+    let failed = errors.len();
     if ctx.json {
         let errs: Vec<_> = errors
             .iter()
@@ -432,11 +460,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
         }
         eprintln!("crdt: batch: {applied} applied, {failed} failed");
     }
-    Ok(if failed > 0 {
-        Exit::Error
-    } else {
-        synced.unwrap_or(Exit::Success)
-    })
+    Ok(())
 }
 
 /// What `get` prints for an object, as text.

@@ -503,54 +503,58 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             None => manual::main_page(&mut out).context("cannot write the man page")?,
             Some(dir) => manual::write_all(&dir)?,
         },
-        change => {
-            // With --url, the endpoint is asked first: one that refuses (a
-            // malformed URL, a wrong path or token) changes nothing here;
-            // one that cannot be reached leaves the change local (exit 3).
-            let link = if ctx.url.is_some() {
-                Some(net::link_before_change(ctx)?)
-            } else {
-                None
-            };
-            // A register value too large for the endpoint's messages could
-            // never be sent: refused before anything changes.
-            let limit = match &link {
-                Some(net::Link::Open(client)) => Some(client.limit),
-                _ => None,
-            };
-            let now = ops::now_ms();
-            let target = ops::command_name(&change).unwrap_or_default().to_string();
-            let (name, ty, value) = ctx.update("local", |c| {
-                c.load_name(&target)?;
-                let (name, ty, delta) = ops::apply(c.store_mut(), &change, now)?;
-                if let Some(limit) = limit
-                    && ty == crdt::CrdtType::LwwRegister
-                    && delta.len() + 512 > limit
-                {
-                    bail!(
-                        "nothing was changed: the value is {} bytes, and the endpoint takes messages of at most {limit} bytes (a register's value travels whole)",
-                        delta.len()
-                    );
-                }
-                c.record_text(&name, ty, delta, None)?;
-                // A change that made nothing (`rm` on a set not here yet)
-                // prints the empty value of its type.
-                let value = c.store().get(&name, ty).map(|o| o.value_json());
-                Ok((
-                    name,
-                    ty,
-                    value.unwrap_or_else(|| crdt::Object::new(ty).value_json()),
-                ))
-            })?;
-            let (code, value) = match link {
-                Some(link) => net::sync_after_change(ctx, link, &name, value, ty)?,
-                None => (Exit::Success, value),
-            };
-            read::print_value_line(ctx, &mut out, &name, ty, &value)?;
-            out.flush()?;
-            return Ok(code);
-        }
+        change => return change_command(ctx, &mut out, change),
     }
     out.flush()?;
     Ok(Exit::Success)
+}
+
+/// A change command (`inc`, `set`, `add`, ...): one transaction, its history
+/// row, and with `--url` the endpoint asked first and synced after.
+fn change_command(ctx: &Ctx, out: &mut Out, change: Command) -> Result<Exit> {
+    // With --url, the endpoint is asked first: one that refuses (a
+    // malformed URL, a wrong path or token) changes nothing here;
+    // one that cannot be reached leaves the change local (exit 3).
+    let link = if ctx.url.is_some() {
+        Some(net::link_before_change(ctx)?)
+    } else {
+        None
+    };
+    // A register value too large for the endpoint's messages could
+    // never be sent: refused before anything changes.
+    let limit = match &link {
+        Some(net::Link::Open(client)) => Some(client.limit),
+        _ => None,
+    };
+    let now = ops::now_ms();
+    let target = ops::command_name(&change).unwrap_or_default().to_string();
+    let (name, ty, value) = ctx.update("local", |c| {
+        c.load_name(&target)?;
+        let (name, ty, delta) = ops::apply(c.store_mut(), &change, now)?;
+        if let Some(limit) = limit
+            && ty == crdt::CrdtType::LwwRegister
+            && delta.len() + 512 > limit
+        {
+            bail!(
+                "nothing was changed: the value is {} bytes, and the endpoint takes messages of at most {limit} bytes (a register's value travels whole)",
+                delta.len()
+            );
+        }
+        c.record_text(&name, ty, delta, None)?;
+        // A change that made nothing (`rm` on a set not here yet)
+        // prints the empty value of its type.
+        let value = c.store().get(&name, ty).map(|o| o.value_json());
+        Ok((
+            name,
+            ty,
+            value.unwrap_or_else(|| crdt::Object::new(ty).value_json()),
+        ))
+    })?;
+    let (code, value) = match link {
+        Some(link) => net::sync_after_change(ctx, link, &name, value, ty)?,
+        None => (Exit::Success, value),
+    };
+    read::print_value_line(ctx, out, &name, ty, &value)?;
+    out.flush()?;
+    Ok(code)
 }

@@ -130,6 +130,77 @@ struct Round {
     again: Vec<Token>,
 }
 
+/// The encoded size of each object, for `/metrics`: measured when it
+/// changes, small objects on the loop, large ones by the worker.
+struct Sizing {
+    sizes: StateSizes,
+    /// Changed since measured.
+    resized: Resized,
+    /// With the worker now.
+    measuring: BTreeSet<(String, CrdtType)>,
+    /// To measure this turn.
+    pending: Vec<(String, CrdtType)>,
+    /// New this turn (no size yet).
+    fresh: Vec<(String, CrdtType)>,
+    last: Instant,
+}
+
+impl Sizing {
+    fn new(store: &Store) -> Sizing {
+        let mut sizes = StateSizes::default();
+        for (name, o) in store.iter() {
+            sizes.set(name, o.ty(), offload::state_size(o));
+        }
+        Sizing {
+            sizes,
+            resized: Resized::new(),
+            measuring: BTreeSet::new(),
+            pending: Vec::new(),
+            fresh: Vec::new(),
+            last: Instant::now(),
+        }
+    }
+
+    /// Measures what changed: new objects at once, changed ones at most
+    /// every 100 ms (a counter pushed by every round is measured once per
+    /// period, not once per push), large ones by the worker (one job per
+    /// object at a time).
+    fn measure(&mut self, store: &Store, worker: &Worker) {
+        if self.last.elapsed() >= Duration::from_millis(100) {
+            self.last = Instant::now();
+            for (name, types) in std::mem::take(&mut self.resized) {
+                for (i, ty) in CrdtType::ALL.iter().enumerate() {
+                    if types & (1 << i) != 0 {
+                        self.pending.push((name.clone(), *ty));
+                    }
+                }
+            }
+        }
+        self.pending.append(&mut self.fresh);
+        while let Some(key) = self.pending.pop() {
+            let Some(o) = store.get_shared(&key.0, key.1) else {
+                continue;
+            };
+            if self
+                .sizes
+                .get(&key.0, key.1)
+                .is_some_and(|n| n < BIG_OBJECT)
+            {
+                self.sizes.set(&key.0, key.1, offload::state_size(o));
+            } else if self.measuring.insert(key.clone()) {
+                worker.send(Job::Size {
+                    object: o.clone(),
+                    key,
+                });
+            } else {
+                // Measured again once the job in flight is done.
+                let bit = 1u8 << CrdtType::ALL.iter().position(|t| *t == key.1).unwrap_or(0);
+                *self.resized.entry(key.0).or_default() |= bit;
+            }
+        }
+    }
+}
+
 /// Objects changed since their size was measured: name -> types (bit i:
 /// `CrdtType::ALL[i]`), looked up without allocating.
 type Resized = std::collections::BTreeMap<String, u8>;
@@ -268,15 +339,7 @@ impl Server {
         let mut poll = Poll::new()?;
         let mut events = Events::with_capacity(1024);
         let mut worker = Worker::start(Arc::new(Waker::new(poll.registry(), WAKER)?))?;
-        let mut sizes = StateSizes::default();
-        for (name, o) in self.store.iter() {
-            sizes.set(name, o.ty(), offload::state_size(o));
-        }
-        let mut resized = Resized::new();
-        let mut measuring: BTreeSet<(String, CrdtType)> = BTreeSet::new();
-        let mut pending_sizes: Vec<(String, CrdtType)> = Vec::new();
-        let mut fresh: Vec<(String, CrdtType)> = Vec::new();
-        let mut last_sizes = Instant::now();
+        let mut sizing = Sizing::new(&self.store);
         poll.registry()
             .register(&mut self.listener, LISTENER, Interest::READABLE)?;
         let mut conns = Conns::default();
@@ -292,9 +355,9 @@ impl Server {
                 Turn {
                     store: &mut self.store,
                     metrics: &mut self.metrics,
-                    sizes: &sizes,
-                    fresh: &mut fresh,
-                    resized: &mut resized,
+                    sizes: &sizing.sizes,
+                    fresh: &mut sizing.fresh,
+                    resized: &mut sizing.resized,
                     config: &self.config,
                     log: &self.log,
                     round: &mut round,
@@ -305,18 +368,8 @@ impl Server {
         }
         loop {
             if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
-                // Close every connection, then give them a moment to answer.
                 stopping = Some(Instant::now());
-                for (token, conn) in conns.iter_mut() {
-                    match &mut conn.io {
-                        Io::Ws(ws) => {
-                            close(ws, CloseCode::Away, "server shutting down");
-                            round.mark(*token, ws);
-                        }
-                        Io::Http(_) => round.gone.push((*token, "server shutting down".into())),
-                    }
-                }
-                self.finish_round(&mut conns, &mut watchers, &mut round)?;
+                self.close_all(&mut conns, &mut watchers, &mut round)?;
             }
             if let Some(since) = stopping
                 && (conns.is_empty() || since.elapsed() > CLOSE_TIMEOUT)
@@ -339,8 +392,8 @@ impl Server {
                     while let Some(done) = worker.try_recv() {
                         match done {
                             Done::Size { key, bytes } => {
-                                sizes.set(&key.0, key.1, bytes);
-                                measuring.remove(&key);
+                                sizing.sizes.set(&key.0, key.1, bytes);
+                                sizing.measuring.remove(&key);
                             }
                             Done::Snapshot(written) => {
                                 if let Err(e) = self.durable.finish_compaction(written) {
@@ -404,36 +457,7 @@ impl Server {
             {
                 let _ = self.durable.finish_compaction(Err(e));
             }
-            // At most every 100 ms: a counter pushed by every round is
-            // measured once per period, not once per push.
-            if last_sizes.elapsed() >= Duration::from_millis(100) {
-                last_sizes = Instant::now();
-                for (name, types) in std::mem::take(&mut resized) {
-                    for (i, ty) in CrdtType::ALL.iter().enumerate() {
-                        if types & (1 << i) != 0 {
-                            pending_sizes.push((name.clone(), *ty));
-                        }
-                    }
-                }
-            }
-            pending_sizes.append(&mut fresh);
-            while let Some(key) = pending_sizes.pop() {
-                let Some(o) = self.store.get_shared(&key.0, key.1) else {
-                    continue;
-                };
-                if sizes.get(&key.0, key.1).is_some_and(|n| n < BIG_OBJECT) {
-                    sizes.set(&key.0, key.1, offload::state_size(o));
-                } else if measuring.insert(key.clone()) {
-                    worker.send(Job::Size {
-                        object: o.clone(),
-                        key,
-                    });
-                } else {
-                    // Measured again once the job in flight is done.
-                    let bit = 1u8 << CrdtType::ALL.iter().position(|t| *t == key.1).unwrap_or(0);
-                    *resized.entry(key.0).or_default() |= bit;
-                }
-            }
+            sizing.measure(&self.store, &worker);
         }
         drop(worker);
         for (_, conn) in conns.drain() {
@@ -443,6 +467,25 @@ impl Server {
         }
         // Everything acknowledged is in the log already; write a snapshot.
         self.durable.compact(&self.store)
+    }
+
+    /// Shutting down: closes every connection (they get a moment to answer).
+    fn close_all(
+        &mut self,
+        conns: &mut Conns,
+        watchers: &mut BTreeSet<Token>,
+        round: &mut Round,
+    ) -> io::Result<()> {
+        for (token, conn) in conns.iter_mut() {
+            match &mut conn.io {
+                Io::Ws(ws) => {
+                    close(ws, CloseCode::Away, "server shutting down");
+                    round.mark(*token, ws);
+                }
+                Io::Http(_) => round.gone.push((*token, "server shutting down".into())),
+            }
+        }
+        self.finish_round(conns, watchers, round)
     }
 
     fn accept(
