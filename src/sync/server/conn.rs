@@ -318,7 +318,15 @@ impl Turn<'_> {
             Request::Push { id, delta, line } => {
                 self.metrics.message("push");
                 match delta {
-                    Ok(delta) => self.push(token, ws, delta, line, id, started, conns),
+                    Ok(delta) => {
+                        let push = Push {
+                            delta,
+                            line,
+                            id,
+                            started,
+                        };
+                        self.push(token, ws, push, conns)
+                    }
                     Err(e) => ws.outbox.push(e.to_json(id.as_ref()).to_string()),
                 }
                 return;
@@ -376,7 +384,14 @@ impl Turn<'_> {
                     return;
                 }
                 Effect::Persist { delta, id } => {
-                    self.push(token, ws, delta, String::new(), id, started, conns);
+                    let line = String::new();
+                    let push = Push {
+                        delta,
+                        line,
+                        id,
+                        started,
+                    };
+                    self.push(token, ws, push, conns);
                 }
             }
         }
@@ -384,18 +399,13 @@ impl Turn<'_> {
 
     /// A push: checked, merged, acknowledged and forwarded to watchers (all
     /// of which leaves the server only after this round's fsync).
-    /// `line`: its log line as the decoder wrote it (empty: encode the delta).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn push(
-        &mut self,
-        token: Token,
-        ws: &mut Ws,
-        delta: Store,
-        line: String,
-        id: Option<Value>,
-        started: Instant,
-        conns: &mut Conns,
-    ) {
+    pub(super) fn push(&mut self, token: Token, ws: &mut Ws, push: Push, conns: &mut Conns) {
+        let Push {
+            delta,
+            line,
+            id,
+            started,
+        } = push;
         // The gate: dots this connection may not introduce, a text delta
         // that refers to characters the server lacks, a change no honest
         // replica makes: refused before anything is written.
@@ -449,6 +459,16 @@ impl Turn<'_> {
         }
         self.round.pending.push(Pending { types, started });
     }
+}
+
+/// A push that decoded, on its way in.
+pub(super) struct Push {
+    pub(super) delta: Store,
+    /// Its log line as the decoder wrote it (empty: encode the delta).
+    pub(super) line: String,
+    pub(super) id: Option<Value>,
+    /// When its frame was read.
+    pub(super) started: Instant,
 }
 
 impl Ws {
