@@ -56,9 +56,9 @@ impl Rga {
                     // Lamport and origin: once per run (the rest follow from it).
                     let same_place = i > 0 || {
                         let p = self.locate_id(Id { r, seq });
-                        let span = &self.chunks[p.c].spans[p.s];
-                        let lamport = span.lamport + u64::from(p.off);
-                        let origin = if p.off == 0 {
+                        let span = &self.chunks[p.chunk].spans[p.span];
+                        let lamport = span.lamport + u64::from(p.offset);
+                        let origin = if p.offset == 0 {
                             span.origin.map(|o| self.dot(o))
                         } else {
                             Some(Dot::new(replica.clone(), seq - 1))
@@ -90,7 +90,8 @@ impl Rga {
                             && self.has(or, od.seq)
                         {
                             let p = self.locate_id(Id { r: or, seq: od.seq });
-                            let ol = self.chunks[p.c].spans[p.s].lamport + u64::from(p.off);
+                            let ol =
+                                self.chunks[p.chunk].spans[p.span].lamport + u64::from(p.offset);
                             if ol >= s.lamport {
                                 return Err(format!(
                                     "character {dot} (lamport {}) follows {od} (lamport {ol}): it must come after what it follows",
@@ -132,7 +133,7 @@ impl Rga {
         fresh.sort_unstable();
         let lamport_of = |r: u32, seq: u64| {
             let p = self.locate_id(Id { r, seq });
-            self.chunks[p.c].spans[p.s].lamport + u64::from(p.off)
+            self.chunks[p.chunk].spans[p.span].lamport + u64::from(p.offset)
         };
         // For the runs of one replica in seq order: the last run's first seq
         // (less 1) and the character below it; the character above the last

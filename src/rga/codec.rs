@@ -516,7 +516,7 @@ fn place_runs(
                 detached = true;
             } else {
                 let p = rga.locate_id(o);
-                let ol = rga.chunks[p.c].spans[p.s].lamport + u64::from(p.off);
+                let ol = rga.chunks[p.chunk].spans[p.span].lamport + u64::from(p.offset);
                 if ol >= span.lamport {
                     return Err(at_run(format!(
                         "lamport {} is not greater than its origin's ({ol})",

@@ -7,7 +7,11 @@ impl Rga {
     /// skipping the characters that sort before it. Returns its chunk id.
     pub(super) fn integrate(&mut self, span: Span) -> u32 {
         let start = match span.origin {
-            None => Pos { c: 0, s: 0, off: 0 },
+            None => Pos {
+                chunk: 0,
+                span: 0,
+                offset: 0,
+            },
             Some(o) => self.after(self.locate_id(o)),
         };
         let mut pos = start;
@@ -16,19 +20,19 @@ impl Rga {
         // Skip characters with a greater key; a span's later characters have
         // even greater keys, so a skipped character takes its span's rest along.
         while let Some(p) = self.next_valid(pos) {
-            let s = &self.chunks[p.c].spans[p.s];
-            if self.key(s, p.off) > new_key {
+            let s = &self.chunks[p.chunk].spans[p.span];
+            if self.key(s, p.offset) > new_key {
                 pos = Pos {
-                    c: p.c,
-                    s: p.s + 1,
-                    off: 0,
+                    chunk: p.chunk,
+                    span: p.span + 1,
+                    offset: 0,
                 };
             } else {
                 pos = p;
                 break;
             }
         }
-        let (c, s) = if pos.c >= self.chunks.len() {
+        let (c, s) = if pos.chunk >= self.chunks.len() {
             (
                 self.chunks.len().saturating_sub(1),
                 self.chunks.last().map_or(0, |c| c.spans.len()),
@@ -50,8 +54,8 @@ impl Rga {
                 seq: seq + u64::from(i),
             };
             let p = self.locate_id(id);
-            let span = self.chunks[p.c].spans[p.s];
-            let take = (span.len - p.off).min(len - i);
+            let span = self.chunks[p.chunk].spans[p.span];
+            let take = (span.len - p.offset).min(len - i);
             let theirs = Del {
                 seq: del.at(i),
                 ..del
@@ -62,7 +66,7 @@ impl Rga {
                 Some(mine) => {
                     // Compare dot by dot: keep the least (by replica id, then seq).
                     (0..take).any(|k| {
-                        let (mr, ms) = dot_of(&mine, p.off + k);
+                        let (mr, ms) = dot_of(&mine, p.offset + k);
                         let (tr, ts) = dot_of(&theirs, k);
                         (&self.replicas[tr as usize], ts) < (&self.replicas[mr as usize], ms)
                     })
@@ -73,7 +77,7 @@ impl Rga {
                 // go character by character then.
                 let uniform = span.del.is_none_or(|mine| {
                     (0..take).all(|k| {
-                        let (mr, ms) = dot_of(&mine, p.off + k);
+                        let (mr, ms) = dot_of(&mine, p.offset + k);
                         let (tr, ts) = dot_of(&theirs, k);
                         (&self.replicas[tr as usize], ts) < (&self.replicas[mr as usize], ms)
                     })
@@ -81,11 +85,19 @@ impl Rga {
                 let take = if uniform { take } else { 1 };
                 let (c, s) = self.split_at(p);
                 let (c, s) = self
-                    .next_valid(Pos { c, s, off: 0 })
-                    .map(|p| (p.c, p.s))
+                    .next_valid(Pos {
+                        chunk: c,
+                        span: s,
+                        offset: 0,
+                    })
+                    .map(|p| (p.chunk, p.span))
                     .expect("the character is here");
                 if self.chunks[c].spans[s].len > take {
-                    self.split_at(Pos { c, s, off: take });
+                    self.split_at(Pos {
+                        chunk: c,
+                        span: s,
+                        offset: take,
+                    });
                 }
                 let (c, s) = self.refind(r, id.seq);
                 let target = &mut self.chunks[c].spans[s];

@@ -199,9 +199,9 @@ impl Chunk {
 /// Where a character is: chunk index, span index, offset in the span.
 #[derive(Clone, Copy, Debug)]
 struct Pos {
-    c: usize,
-    s: usize,
-    off: u32,
+    chunk: usize,
+    span: usize,
+    offset: u32,
 }
 
 /// Ordered text where every character has a unique id (a dot).
@@ -336,7 +336,11 @@ impl Rga {
             .position(|s| s.contains(id))
             .expect("the index points at the chunk holding the character");
         let off = (id.seq - self.chunks[c].spans[s].seq) as u32;
-        Pos { c, s, off }
+        Pos {
+            chunk: c,
+            span: s,
+            offset: off,
+        }
     }
 
     /// Where the `p`-th visible character is (`p < len`).
@@ -359,9 +363,9 @@ impl Rga {
             let v = span.visible();
             if acc + v > p {
                 return Pos {
-                    c,
-                    s,
-                    off: (p - acc) as u32,
+                    chunk: c,
+                    span: s,
+                    offset: (p - acc) as u32,
                 };
             }
             acc += v;
@@ -423,44 +427,44 @@ impl Rga {
     /// Splits the span at `pos` so that a span boundary falls at `pos.off`;
     /// returns the span index that now starts there (maybe past the end).
     fn split_at(&mut self, pos: Pos) -> (usize, usize) {
-        if pos.off == 0 {
-            return (pos.c, pos.s);
+        if pos.offset == 0 {
+            return (pos.chunk, pos.span);
         }
-        let right = self.chunks[pos.c].spans[pos.s].split(pos.off);
-        self.chunks[pos.c].spans.insert(pos.s + 1, right);
-        if self.chunks[pos.c].spans.len() > CHUNK {
-            self.split_chunk(pos.c);
-            let left_len = self.chunks[pos.c].spans.len();
-            if pos.s + 1 >= left_len {
-                return (pos.c + 1, pos.s + 1 - left_len);
+        let right = self.chunks[pos.chunk].spans[pos.span].split(pos.offset);
+        self.chunks[pos.chunk].spans.insert(pos.span + 1, right);
+        if self.chunks[pos.chunk].spans.len() > CHUNK {
+            self.split_chunk(pos.chunk);
+            let left_len = self.chunks[pos.chunk].spans.len();
+            if pos.span + 1 >= left_len {
+                return (pos.chunk + 1, pos.span + 1 - left_len);
             }
         }
-        (pos.c, pos.s + 1)
+        (pos.chunk, pos.span + 1)
     }
 
     /// The position right after `pos`, in document order.
     fn after(&self, pos: Pos) -> Pos {
-        let span = &self.chunks[pos.c].spans[pos.s];
-        if pos.off + 1 < span.len {
+        let span = &self.chunks[pos.chunk].spans[pos.span];
+        if pos.offset + 1 < span.len {
             return Pos {
-                off: pos.off + 1,
+                offset: pos.offset + 1,
                 ..pos
             };
         }
         Pos {
-            c: pos.c,
-            s: pos.s + 1,
-            off: 0,
+            chunk: pos.chunk,
+            span: pos.span + 1,
+            offset: 0,
         }
     }
 
     /// Normalizes a position past the end of a chunk to the next chunk's start.
     fn next_valid(&self, mut pos: Pos) -> Option<Pos> {
-        while pos.s >= self.chunks.get(pos.c)?.spans.len() {
+        while pos.span >= self.chunks.get(pos.chunk)?.spans.len() {
             pos = Pos {
-                c: pos.c + 1,
-                s: 0,
-                off: 0,
+                chunk: pos.chunk + 1,
+                span: 0,
+                offset: 0,
             };
         }
         Some(pos)
@@ -543,9 +547,9 @@ impl Rga {
             let end = seq + u64::from(len);
             while seq < end {
                 let p = self.locate_id(Id { r, seq });
-                let mut part = self.chunks[p.c].spans[p.s];
-                if p.off > 0 {
-                    part = part.split(p.off);
+                let mut part = self.chunks[p.chunk].spans[p.span];
+                if p.offset > 0 {
+                    part = part.split(p.offset);
                 }
                 let want = (end - seq).min(u64::from(part.len)) as u32;
                 if want < part.len {
@@ -589,26 +593,26 @@ impl Rga {
             (None, None)
         } else {
             let p = self.locate_visible(pos - 1);
-            let span = self.chunks[p.c].spans[p.s];
+            let span = self.chunks[p.chunk].spans[p.span];
             (
                 Some(Id {
                     r: span.r,
-                    seq: span.seq + u64::from(p.off),
+                    seq: span.seq + u64::from(p.offset),
                 }),
                 Some(p),
             )
         };
         // Typing on: the character before is the end of this replica's last run.
         if let Some(p) = at {
-            let span = &mut self.chunks[p.c].spans[p.s];
-            if p.off + 1 == span.len
+            let span = &mut self.chunks[p.chunk].spans[p.span];
+            if p.offset + 1 == span.len
                 && span.r == r
                 && span.del.is_none()
                 && span.seq + u64::from(span.len) == seq
                 && span.lamport + u64::from(span.len) == lamport
             {
                 span.len += n;
-                let chunk = &mut self.chunks[p.c];
+                let chunk = &mut self.chunks[p.chunk];
                 chunk.visible += n as usize;
                 chunk.chars += n as usize;
                 self.visible += n as usize;
@@ -704,23 +708,30 @@ impl Rga {
         let mut p = self.locate_visible(pos);
         loop {
             let (c, s) = self.split_at(p);
-            let Some(Pos { c, s, .. }) = self.next_valid(Pos { c, s, off: 0 }) else {
+            let Some(Pos {
+                chunk: c, span: s, ..
+            }) = self.next_valid(Pos {
+                chunk: c,
+                span: s,
+                offset: 0,
+            })
+            else {
                 break;
             };
             let span = self.chunks[c].spans[s];
             if span.del.is_some() {
                 p = self.after(Pos {
-                    c,
-                    s,
-                    off: span.len - 1,
+                    chunk: c,
+                    span: s,
+                    offset: span.len - 1,
                 });
                 continue;
             }
             if span.len as usize > left {
                 self.split_at(Pos {
-                    c,
-                    s,
-                    off: left as u32,
+                    chunk: c,
+                    span: s,
+                    offset: left as u32,
                 });
             }
             let (c, s) = self.refind(span.r, span.seq);
@@ -740,7 +751,11 @@ impl Rga {
                 break;
             }
             let len = self.chunks[c].spans[s].len;
-            p = self.after(Pos { c, s, off: len - 1 });
+            p = self.after(Pos {
+                chunk: c,
+                span: s,
+                offset: len - 1,
+            });
         }
         Ok(Some((dot, pieces)))
     }
@@ -748,8 +763,8 @@ impl Rga {
     /// The span starting exactly at (r, seq).
     fn refind(&self, r: u32, seq: u64) -> (usize, usize) {
         let p = self.locate_id(Id { r, seq });
-        debug_assert_eq!(p.off, 0);
-        (p.c, p.s)
+        debug_assert_eq!(p.offset, 0);
+        (p.chunk, p.span)
     }
 
     /// Joins the span at (c, s) with its neighbours in the chunk when they
