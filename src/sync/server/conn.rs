@@ -314,7 +314,7 @@ impl Turn<'_> {
         started: Instant,
         conns: &mut Conns,
     ) {
-        let msg = match decoded {
+        let (kind, effects) = match decoded {
             Request::Push { id, delta, line } => {
                 self.metrics.message("push");
                 match delta {
@@ -332,40 +332,31 @@ impl Turn<'_> {
                 return;
             }
             Request::Sync { id, request } => {
-                self.metrics.message("sync");
                 let effects = match request {
                     Ok(req) => protocol::handle_sync(&mut ws.session, id.as_ref(), req),
                     Err(e) => vec![Effect::Reply(e.to_json(id.as_ref()))],
                 };
-                if ws.session.watching.is_some() {
-                    self.watchers.insert(token);
-                }
-                let ms = started.elapsed().as_secs_f64() * 1e3;
-                self.metrics.observe("all", "sync", ms);
-                for effect in effects {
-                    match effect {
-                        Effect::Reply(v) => ws.outbox.push(v.to_string()),
-                        Effect::Stream(r) => queue_reply(ws, r),
-                        _ => {}
-                    }
-                }
-                return;
+                ("sync", effects)
             }
-            Request::Message(Ok(msg)) => msg,
+            Request::Message(Ok(msg)) => {
+                // Only the protocol's types become metric labels.
+                let kind = msg
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .and_then(|t| protocol::MESSAGE_TYPES.into_iter().find(|k| *k == t))
+                    .unwrap_or("invalid");
+                (
+                    kind,
+                    protocol::handle_parsed(self.store, &mut ws.session, &msg),
+                )
+            }
             Request::Message(Err(err)) => {
                 self.metrics.message("invalid");
                 ws.outbox.push(err.to_json(None).to_string());
                 return;
             }
         };
-        // Only the protocol's types become metric labels.
-        let kind = msg
-            .get("type")
-            .and_then(Value::as_str)
-            .filter(|t| protocol::MESSAGE_TYPES.contains(t))
-            .unwrap_or("invalid");
         self.metrics.message(kind);
-        let effects = protocol::handle_parsed(self.store, &mut ws.session, &msg);
         if ws.session.watching.is_some() {
             self.watchers.insert(token);
         } else {
