@@ -70,6 +70,8 @@ pub struct Applied {
     pub ty: CrdtType,
     /// The change as a delta, in the snapshot format's text.
     pub delta: String,
+    /// The change in the type's words (`+3`, `insert "Hello" at 0`).
+    pub summary: String,
     /// For [`Edit::Rm`]: the members (indexes into its values) this replica
     /// does not hold, so nothing was removed for them.
     pub absent: Vec<usize>,
@@ -185,6 +187,7 @@ impl Store {
         let mut applied = Applied {
             ty,
             delta: String::new(),
+            summary: String::new(),
             absent: Vec::new(),
             no_object: false,
         };
@@ -239,6 +242,7 @@ impl Store {
             Edit::Append { text } => {
                 let r = self.text_mut(name, ty);
                 let end = r.len();
+                applied.summary = crate::history::describe_edit(edit, end);
                 r.insert_delta_text(&me, end, text)?
             }
             Edit::Delete { pos, len } => {
@@ -251,6 +255,9 @@ impl Store {
             }
             Edit::New { .. } => text_of(self.get_or_create(name, ty)),
         };
+        if applied.summary.is_empty() {
+            applied.summary = crate::history::describe_edit(edit, 0);
+        }
         Ok(applied)
     }
 

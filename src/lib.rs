@@ -33,6 +33,7 @@ pub mod diff;
 pub mod edit;
 pub mod error;
 pub mod gcounter;
+pub mod history;
 pub mod lww;
 pub mod object;
 pub mod objects_line;

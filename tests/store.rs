@@ -59,8 +59,16 @@ impl Replica {
     }
 
     fn fails(&self, args: &[&str]) -> String {
+        self.fails_with(2, args)
+    }
+
+    fn fails_with(&self, code: i32, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?} did not fail");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?} did not exit {code}"
+        );
         String::from_utf8(out.stderr).unwrap()
     }
 
@@ -398,20 +406,54 @@ fn every_change_is_recorded_and_the_history_replays_to_the_state() {
         replay.merge_object(name, &o);
     }
     assert_eq!(snapshot::encode(&replay), snapshot::encode(&a.store()));
-    // Trimming drops what is older than the moment, and nothing else.
+    // Trimming merges each object's rows older than the moment into one
+    // (one row each here: nothing goes), and time travel after the cut
+    // still gives every state as it was.
+    let states = |a: &Replica| -> Vec<String> {
+        ["1500", "2500", "3500", "4500"]
+            .iter()
+            .map(|t| a.ok(&["export", "--at", t]))
+            .collect()
+    };
+    let before = states(&a);
     let out = a.ok(&["--json", "history", "trim", "--before", "2500"]);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         (v["removed"].as_u64(), v["left"].as_u64()),
-        (Some(4), Some(7))
+        (Some(0), Some(11))
     );
     assert_eq!(a.ok(&["get", "t"]), "ello, World\n");
+    assert_eq!(states(&a), before);
     let out = a.ok(&["history", "trim", "--before", "1970-01-01T00:00:04Z"]);
-    assert_eq!(out, "removed 5 history rows; 2 left\n");
+    assert_eq!(out, "removed 5 history rows; 6 left\n");
+    assert_eq!(states(&a)[2..], before[2..]);
+    assert_eq!(a.ok(&["export", "--at", "4500"]), a.ok(&["export"]));
+    // Before the cut, the trimmed objects did not exist yet.
+    let err = a.fails_with(1, &["get", "t", "--at", "2500"]);
+    assert!(err.contains("was trimmed"), "{err}");
     let err = a.fails(&["history", "trim", "--before", "yesterday-ish"]);
     assert!(err.contains("is not a time"), "{err}");
-    let count: i64 = a.sql("SELECT count(*) FROM history");
-    assert_eq!(count, 2);
+    let sources: Vec<String> = {
+        let conn = rusqlite::Connection::open(&a.state).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT source FROM history ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(
+        sources,
+        [
+            "trim",
+            "trim",
+            "trim",
+            "trim",
+            import.as_str(),
+            import.as_str()
+        ]
+    );
 }
 
 /// True when this process may mount file systems.

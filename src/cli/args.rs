@@ -252,6 +252,9 @@ Example:\n  crdt rm tasks:active task-1"
         /// Print strings without JSON quotes (a register's string, string members)
         #[arg(long)]
         raw: bool,
+        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+        #[arg(long, value_name = "WHEN")]
+        at: Option<String>,
     },
     /// List objects: all, or one name or namespace
     #[command(
@@ -262,12 +265,20 @@ Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
     Ls {
         #[arg(value_name = "NAME|NAMESPACE")]
         prefix: Option<String>,
+        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+        #[arg(long, value_name = "WHEN")]
+        at: Option<String>,
     },
     /// Show an object's type, value, version vector and contributing replicas
-    #[command(after_help = "Example:\n  crdt show metrics:requests")]
+    #[command(
+        after_help = "Examples:\n  crdt show metrics:requests\n  crdt show metrics:requests --at 1h   # as it was an hour ago"
+    )]
     Show {
         /// The object's name, e.g. metrics:requests
         name: String,
+        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+        #[arg(long, value_name = "WHEN")]
+        at: Option<String>,
     },
     /// Write a snapshot of the local replica (or of the named objects and namespaces)
     #[command(
@@ -285,6 +296,9 @@ Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
         /// file), or a snapshot or replica database whose versions count
         #[arg(long, value_name = "VERSION|FILE")]
         since: Option<String>,
+        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+        #[arg(long, value_name = "WHEN")]
+        at: Option<String>,
     },
     /// Print this replica's version of the selected objects (a JSON version
     /// document), for another replica's `export --since`
@@ -322,6 +336,15 @@ Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
     /// Show the replica's database: path, replica id, objects, history rows, size
     #[command(after_help = "Examples:\n  crdt info\n  crdt --json info | jq .history")]
     Info,
+    /// The changes this replica applied, newest first: when, what, by whom, from where
+    #[command(
+        after_help = "Each line: the entry's position (@N, for --at @N), its time, the name, the\n\
+type, what changed in the type's words, the replicas whose events it brought,\n\
+and where it came from (local, batch, import FILE, sync URL). TIME is an RFC\n\
+3339 time, a duration ago (10m, 2h, 1d) or milliseconds since the epoch.\n\n\
+Examples:\n  crdt log -n 20\n  crdt log tasks: --since 1h\n  crdt log document:main --replica agent-2\n  crdt log --from agent-2.db config:\n  crdt --json log -n 5 | jq '.[].summary'"
+    )]
+    Log(LogArgs),
     /// The history of changes this replica recorded
     #[command(subcommand, disable_help_subcommand = true)]
     History(HistoryCommand),
@@ -347,8 +370,11 @@ Example:\n  printf 'inc metrics:requests\\nadd tasks:active \"task 1\"\\n' | crd
         /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
         /// Read a snapshot file (`-` is stdin) instead of the local replica
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "at")]
         from: Option<PathBuf>,
+        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+        #[arg(long, value_name = "WHEN")]
+        at: Option<String>,
     },
     /// Draw an object's structure as text or as a Graphviz graph
     #[command(
@@ -360,14 +386,19 @@ Example:\n  printf 'inc metrics:requests\\nadd tasks:active \"task 1\"\\n' | crd
         #[arg(long, value_enum, default_value_t = VizFormat::Text)]
         format: VizFormat,
         /// Read a snapshot file (`-` is stdin) instead of the local replica
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "at")]
         from: Option<PathBuf>,
+        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+        #[arg(long, value_name = "WHEN")]
+        at: Option<String>,
     },
     /// Compare two replica states: what differs, why, and what a merge gives
     #[command(
         after_help = "A and B are snapshot files (`-` is stdin); with --local, A is the local\n\
-replica and the first argument is B. Exit code 0 when equal, 1 when different.\n\n\
-Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.json metrics:\n  crdt diff --stat a.json b.json"
+replica and the first argument is B. With --local --at WHEN, A is the local\n\
+replica as it was then; with --at twice, B is too (then every argument is a\n\
+NAME|PREFIX). Exit code 0 when equal, 1 when different.\n\n\
+Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.json metrics:\n  crdt diff --stat a.json b.json\n  crdt diff --local --at 1h --at @120 document:main"
     )]
     Diff {
         /// Use the local replica as A
@@ -376,9 +407,28 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
         /// One summary line per name
         #[arg(long)]
         stat: bool,
+        /// With --local: A as the local replica was then; given twice, B too
+        /// (an RFC 3339 time, a duration ago, or @N)
+        #[arg(long, value_name = "WHEN", requires = "local", num_args = 1, action = clap::ArgAction::Append)]
+        at: Vec<String>,
         /// A B [NAME|PREFIX...] (or B [NAME|PREFIX...] with --local)
-        #[arg(required = true, value_name = "ARGS")]
+        #[arg(value_name = "ARGS")]
         args: Vec<String>,
+    },
+    /// Who made each part of an object, and when it came here (from the history)
+    #[command(
+        after_help = "For text, each run of characters with the replica that typed it; for a set,\n\
+who added each member; for a register, the write that holds and those that\n\
+lost; for a counter, each replica's contributions over time. Each with the\n\
+history entry (@N) that brought it here, its time and source.\n\n\
+Examples:\n  crdt blame document:main\n  crdt blame tasks:active --json\n  crdt blame metrics:requests --from agent-2.db"
+    )]
+    Blame {
+        /// The object's name, e.g. document:main
+        name: String,
+        /// Read another replica's database (read-only) instead of the local one
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
     },
     /// Explain in plain words why an object's value is what it is
     #[command(
@@ -388,8 +438,11 @@ Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.js
         /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
         name: String,
         /// Read a snapshot file (`-` is stdin) instead of the local replica
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "at")]
         from: Option<PathBuf>,
+        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+        #[arg(long, value_name = "WHEN")]
+        at: Option<String>,
     },
     /// Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)
     #[command(
@@ -500,6 +553,29 @@ pub struct ServeArgs {
     /// Log size that starts a compaction (tests make it small)
     #[arg(long, hide = true, default_value_t = crdt::sync::persist::COMPACT_BYTES)]
     pub compact_bytes: u64,
+}
+
+/// `crdt log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Names or namespaces (all when omitted)
+    #[arg(value_name = "NAME|PREFIX")]
+    pub select: Vec<String>,
+    /// Entries recorded at or after this time
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Entries recorded at or before this time
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Entries that brought events made by this replica
+    #[arg(long = "replica", id = "replica", value_name = "ID")]
+    pub replica: Option<String>,
+    /// The newest N entries
+    #[arg(short = 'n', long = "max-count", value_name = "N")]
+    pub max_count: Option<usize>,
+    /// Read another replica's database (read-only) instead of the local one
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
 }
 
 /// `crdt history ...`

@@ -48,7 +48,10 @@ fn parse_line(parser: &mut clap::Command, line: &str) -> Result<Command> {
         | Command::Delete { .. }
         | Command::Append { .. }
         | Command::New { .. }
-        | Command::Get { .. }) => Ok(c),
+        | Command::Get { at: None, .. }) => Ok(c),
+        Command::Get { .. } => Err(anyhow!(
+            "`get --at` is not allowed in a batch: a batch reads the replica as it is"
+        )),
         other => Err(anyhow!(
             "`{}` is not allowed in a batch (only change commands and get)",
             format!("{other:?}")
@@ -276,6 +279,7 @@ pub(crate) fn fast_parse(words: &[Cow<'_, str>]) -> Option<Command> {
         ("get", 2) => Command::Get {
             name: name(),
             raw: false,
+            at: None,
         },
         _ => return None,
     })
@@ -324,7 +328,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
                 }
             }
             let outcome = cmd.and_then(|cmd| match &cmd {
-                Command::Get { name, raw } => {
+                Command::Get { name, raw, .. } => {
                     let list = c.store().objects(name);
                     if list.is_empty() {
                         return Err(anyhow!("no object named {name}"));
@@ -341,8 +345,8 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
             // A change that cannot be recorded (it would reuse ids) stops
             // the batch: nothing is saved.
             let outcome = match outcome {
-                Ok(Some((name, ty, delta))) => {
-                    c.record_text(&name, ty, delta, None)
+                Ok(Some((name, ty, delta, summary))) => {
+                    c.record_text(&name, ty, delta, summary, None)
                         .with_context(|| format!("line {}", i + 1))?;
                     if link.is_some() && !changed.contains(&name) {
                         changed.insert(name);

@@ -137,6 +137,7 @@ pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<Exit> {
     names.sort();
     names.dedup();
     let report = ctx.update("import", |c| {
+        c.merging();
         c.load_all()?;
         let mut report = Vec::new();
         for (path, other) in &incoming {

@@ -6,6 +6,7 @@ mod batch;
 mod complete;
 mod debug;
 mod files;
+mod history;
 mod manual;
 mod net;
 mod ops;
@@ -18,11 +19,24 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::FromArgMatches;
-use crdt::db::{Change, Db, Migration};
+use crdt::db::{Change, Db, Migration, Moment};
 use crdt::{ReplicaId, Store};
 
 pub use args::{Cli, ColorChoice, Command};
 use output::Out;
+
+/// An error that is a negative answer (exit 1): e.g. an object asked for
+/// at a moment before it existed.
+#[derive(Debug)]
+pub struct Negative(pub String);
+
+impl std::fmt::Display for Negative {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Negative {}
 
 /// Exit codes, as documented in `--help` and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +74,10 @@ pub fn main() -> ExitCode {
     let code = match run(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => Exit::Success,
+        Err(e) if e.downcast_ref::<Negative>().is_some() => {
+            report(&e);
+            Exit::Negative
+        }
         Err(e) => {
             report(&e);
             Exit::Error
@@ -196,6 +214,7 @@ fn report(e: &anyhow::Error) {
 }
 
 /// What every command needs: where the state is and how to print.
+#[derive(Clone)]
 pub struct Ctx {
     pub state: PathBuf,
     /// No --state or CRDT_STATE: the default path.
@@ -209,9 +228,20 @@ pub struct Ctx {
     pub url: Option<String>,
     pub token: Option<String>,
     pub connect_timeout: f64,
+    /// `--at`: read the replica as it was then (the moment, and as given).
+    pub at: Option<(Moment, String)>,
 }
 
 impl Ctx {
+    /// This context reading the replica as it was at `when` (`--at`).
+    fn at(&self, when: Option<String>) -> Result<Ctx> {
+        let mut ctx = self.clone();
+        if let Some(w) = when {
+            ctx.at = Some((history::parse_when(&w)?, w));
+        }
+        Ok(ctx)
+    }
+
     fn new(cli: &Cli) -> Ctx {
         let tty = io::stdout().is_terminal();
         let color = match cli.global.color {
@@ -252,6 +282,7 @@ impl Ctx {
                 .or_else(|| env("CRDT_TOKEN"))
                 .filter(|t| !t.is_empty()),
             connect_timeout: cli.global.connect_timeout,
+            at: None,
         }
     }
 
@@ -287,21 +318,45 @@ impl Ctx {
 
     /// The local replica, for reading. `None` when it does not exist yet.
     pub fn load(&self) -> Result<Option<Store>> {
-        self.open_db()?.map(|db| Ok(db.load()?)).transpose()
+        self.load_selected(&[])
     }
 
-    /// Like [`Ctx::load`], with the objects of `name` only.
+    /// Like [`Ctx::load`], with the objects of `name` only. With `--at`,
+    /// a name that did not exist yet then is a negative answer (exit 1).
     pub fn load_name(&self, name: &str) -> Result<Option<Store>> {
-        self.open_db()?
-            .map(|db| Ok(db.load_name(name)?))
-            .transpose()
+        let Some(db) = self.open_db()? else {
+            return Ok(None);
+        };
+        let Some((moment, when)) = &self.at else {
+            return Ok(Some(db.load_name(name)?));
+        };
+        let store = history::load_at(&db, &[name.to_string()], *moment, when)?;
+        if store.objects(name).is_empty()
+            && let Some(first) = db.first_entry_of(name)?
+        {
+            let (id, time, source) = first;
+            let why = if source == "trim" {
+                format!(
+                    "the history before {} (@{id}) was trimmed (`crdt history trim`)",
+                    debug::fmt_ms(time)
+                )
+            } else {
+                format!("its history here starts at {} (@{id})", debug::fmt_ms(time))
+            };
+            return Err(Negative(format!("{name} did not exist yet at {when}: {why}")).into());
+        }
+        Ok(Some(store))
     }
 
     /// Like [`Ctx::load`], with the objects `select` picks (all when empty).
     pub fn load_selected(&self, select: &[String]) -> Result<Option<Store>> {
-        self.open_db()?
-            .map(|db| Ok(db.load_selected(select)?))
-            .transpose()
+        let Some(db) = self.open_db()? else {
+            return Ok(None);
+        };
+        Ok(Some(match &self.at {
+            None => db.load_selected(select)?,
+            Some((moment, when)) => history::load_at(&db, select, *moment, when)?,
+        }))
     }
 
     /// The local replica's database, created when missing.
@@ -418,9 +473,12 @@ fn generated_replica_id() -> ReplicaId {
 fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
     let mut out = ctx.out();
     match command {
-        Command::Get { name, raw } => read::get(ctx, &mut out, &name, raw)?,
-        Command::Ls { prefix } => read::ls(ctx, &mut out, prefix.as_deref().unwrap_or(""))?,
-        Command::Show { name } => read::show(ctx, &mut out, &name)?,
+        Command::Get { name, raw, at } => read::get(&ctx.at(at)?, &mut out, &name, raw)?,
+        Command::Ls { prefix, at } => {
+            read::ls(&ctx.at(at)?, &mut out, prefix.as_deref().unwrap_or(""))?
+        }
+        Command::Show { name, at } => read::show(&ctx.at(at)?, &mut out, &name)?,
+        Command::Log(args) => history::log(ctx, &mut out, &args)?,
         Command::Info => read::info(ctx, &mut out)?,
         Command::History(args::HistoryCommand::Trim { before }) => {
             read::history_trim(ctx, &mut out, &before)?
@@ -429,7 +487,8 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             select,
             output,
             since,
-        } => files::export(ctx, &mut out, &select, output, since.as_deref())?,
+            at,
+        } => files::export(&ctx.at(at)?, &mut out, &select, output, since.as_deref())?,
         Command::Version { select } => files::version(ctx, &mut out, &select)?,
         Command::Import { files } => {
             let code = files::import(ctx, &mut out, &files)?;
@@ -447,13 +506,22 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
                 files::merge(ctx, &mut out, &files, output)?
             }
         }
-        Command::Inspect { name, from } => debug::inspect(ctx, &mut out, &name, from)?,
-        Command::Visualize { name, format, from } => {
-            debug::visualize(ctx, &mut out, &name, format, from)?
-        }
-        Command::Explain { name, from } => debug::explain(ctx, &mut out, &name, from)?,
-        Command::Diff { local, stat, args } => {
-            let differs = debug::diff(ctx, &mut out, local, stat, &args)?;
+        Command::Inspect { name, from, at } => debug::inspect(&ctx.at(at)?, &mut out, &name, from)?,
+        Command::Visualize {
+            name,
+            format,
+            from,
+            at,
+        } => debug::visualize(&ctx.at(at)?, &mut out, &name, format, from)?,
+        Command::Blame { name, from } => debug::blame(ctx, &mut out, &name, from)?,
+        Command::Explain { name, from, at } => debug::explain(&ctx.at(at)?, &mut out, &name, from)?,
+        Command::Diff {
+            local,
+            stat,
+            at,
+            args,
+        } => {
+            let differs = debug::diff(ctx, &mut out, local, stat, &at, &args)?;
             out.flush()?;
             return Ok(if differs {
                 Exit::Negative
@@ -530,7 +598,7 @@ fn change_command(ctx: &Ctx, out: &mut Out, change: Command) -> Result<Exit> {
     let target = ops::command_name(&change).unwrap_or_default().to_string();
     let (name, ty, value) = ctx.update("local", |c| {
         c.load_name(&target)?;
-        let (name, ty, delta) = ops::apply(c.store_mut(), &change, now)?;
+        let (name, ty, delta, summary) = ops::apply(c.store_mut(), &change, now)?;
         if let Some(limit) = limit
             && ty == crdt::CrdtType::LwwRegister
             && delta.len() + 512 > limit
@@ -540,7 +608,7 @@ fn change_command(ctx: &Ctx, out: &mut Out, change: Command) -> Result<Exit> {
                 delta.len()
             );
         }
-        c.record_text(&name, ty, delta, None)?;
+        c.record_text(&name, ty, delta, summary, None)?;
         // A change that made nothing (`rm` on a set not here yet)
         // prints the empty value of its type.
         let value = c.store().get(&name, ty).map(|o| o.value_json());

@@ -190,6 +190,7 @@ impl Local for DbLocal {
             .db
             .change(&self.source, super::ops::now_ms())
             .map_err(|e| e.to_string())?;
+        c.merging();
         for name in held.names_after(None) {
             c.load_name(name).map_err(|e| e.to_string())?;
         }

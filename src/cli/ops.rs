@@ -48,8 +48,13 @@ pub fn parse_value(text: &str, force_string: bool) -> anyhow::Result<Value> {
 /// Applies one change command: its arguments become an [`Edit`], which the
 /// store applies whole or not at all. Returns the name and the type of the
 /// object it changed, and the change as a delta in the snapshot format's
-/// text (what the history records). On error the store is as it was.
-pub fn apply(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, CrdtType, String)> {
+/// text and in words (what the history records). On error the store is as
+/// it was.
+pub fn apply(
+    store: &mut Store,
+    cmd: &Command,
+    now: u64,
+) -> Result<(String, CrdtType, String, String)> {
     let Some((name, edit)) = edit_of(cmd)? else {
         bail!("{cmd:?} is not a change command");
     };
@@ -68,7 +73,7 @@ pub fn apply(store: &mut Store, cmd: &Command, now: u64) -> Result<(String, Crdt
             );
         }
     }
-    Ok((name.to_string(), applied.ty, applied.delta))
+    Ok((name.to_string(), applied.ty, applied.delta, applied.summary))
 }
 
 /// The edit a change command asks for, its values parsed (every one before

@@ -11,6 +11,8 @@ pub(super) struct HistoryRow {
     pub(super) ty: CrdtType,
     pub(super) delta: String,
     pub(super) replicas: Arc<str>,
+    /// What it did, in the type's words (see [`crate::history`]).
+    pub(super) summary: String,
 }
 
 /// Inserts rows with one statement, prepared once.
@@ -24,8 +26,8 @@ pub(super) fn insert_history_rows(
     }
     let mut stmt = tx
         .prepare_cached(
-            "INSERT INTO history (time_ms, source, name, type, delta, replicas)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO history (time_ms, source, name, type, delta, replicas, summary)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(|e| wrap(path, "write", e))?;
     for row in rows {
@@ -35,7 +37,8 @@ pub(super) fn insert_history_rows(
             &*row.name,
             row.ty.as_str(),
             row.delta,
-            &*row.replicas
+            &*row.replicas,
+            row.summary
         ])
         .map_err(|e| wrap(path, "write", e))?;
     }
@@ -59,6 +62,10 @@ pub(super) struct Base {
     pub(super) own: u64,
     /// The last seq this replica gave an event of it (`issued`).
     pub(super) issued: u64,
+    /// The object at that point, for the summary of a merge (kept when
+    /// [`Change::merging`] asked, and not for texts, whose summary needs
+    /// only `mark`).
+    pub(super) before: Option<Object>,
 }
 
 /// One change to the replica: a transaction holding the write lock, with
@@ -82,6 +89,8 @@ pub struct Change<'a> {
     pub(super) me_json: Arc<str>,
     pub(super) source: Arc<str>,
     pub(super) time_ms: u64,
+    /// Keep each loaded object as it was (see [`Base::before`]).
+    pub(super) merging: bool,
 }
 
 impl Change<'_> {
@@ -98,6 +107,13 @@ impl Change<'_> {
         &mut self.store
     }
 
+    /// This change merges (an import, a sync): objects loaded from now on
+    /// are also kept as they were, so that the history says what each
+    /// merge brought (`+3`, `add "x"`).
+    pub fn merging(&mut self) {
+        self.merging = true;
+    }
+
     /// Adds loaded rows and what `issued` says of them; an `issued` entry
     /// without a row (a row lost) is remembered too, for the check.
     pub(super) fn add_loaded(
@@ -108,10 +124,12 @@ impl Change<'_> {
         for (name, o) in rows {
             let me = self.store.replica();
             let key = (name, o.ty());
+            let keep = self.merging && o.ty() != CrdtType::Rga;
             let base = Base {
                 mark: o.version(),
                 own: o.max_seq(me),
                 issued: issued.remove(&key).unwrap_or(0),
+                before: keep.then(|| o.clone()),
             };
             self.store.insert_object(&key.0, o);
             self.base.insert(key, base);
@@ -159,19 +177,22 @@ impl Change<'_> {
         name: &str,
         ty: CrdtType,
         delta: &Object,
+        summary: String,
         source: Option<&str>,
     ) -> Result<(), DbError> {
-        self.record_text(name, ty, state_text(delta), source)
+        self.record_text(name, ty, state_text(delta), summary, source)
     }
 
     /// [`Change::record`] with the delta as its snapshot-format text (as
     /// `Object::write_state` writes it; `Rga::insert_delta_text` gives it
-    /// without building the delta).
+    /// without building the delta). `summary`: what it did, in the type's
+    /// words ([`crate::history::describe_edit`]).
     pub fn record_text(
         &mut self,
         name: &str,
         ty: CrdtType,
         delta: String,
+        summary: String,
         source: Option<&str>,
     ) -> Result<(), DbError> {
         let Some(now) = self.store.get(name, ty) else {
@@ -203,6 +224,9 @@ impl Change<'_> {
         base.mark = version;
         base.own = own;
         base.issued = base.issued.max(own);
+        if base.before.is_some() {
+            base.before = Some(now.clone());
+        }
         let replicas = if made {
             self.me_json.clone()
         } else {
@@ -219,6 +243,7 @@ impl Change<'_> {
             ty,
             delta,
             replicas,
+            summary,
         });
         match self.touched.get_mut(key) {
             Some(whole) => *whole = None,
@@ -261,6 +286,10 @@ impl Change<'_> {
             } else {
                 state_text(&o.delta_since(mark))
             };
+            let summary = match base {
+                Some(Base { before: None, .. }) if o.ty() != CrdtType::Rga => String::new(),
+                _ => crate::history::describe_merge(base.and_then(|b| b.before.as_ref()), o, mark),
+            };
             rows.push((
                 key,
                 version.clone(),
@@ -273,12 +302,20 @@ impl Change<'_> {
                     ty: o.ty(),
                     delta,
                     replicas: Arc::from(replicas_json(gained.into_iter())),
+                    summary,
                 },
             ));
         }
         let changed = rows.len();
         for (key, version, own, whole, row) in rows {
+            let keep = self.merging && key.1 != CrdtType::Rga;
+            let now = if keep {
+                self.store.get(&key.0, key.1).cloned()
+            } else {
+                None
+            };
             let b = self.base.entry(key.clone()).or_default();
+            b.before = now;
             b.mark = version;
             b.own = own;
             b.issued = b.issued.max(own);

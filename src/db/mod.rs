@@ -29,7 +29,7 @@
 //! Everything read is checked like a snapshot: a row that does not decode is
 //! [`DbError::Damaged`], naming the row and the field, and nothing is written.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ use crate::store::{Store, selects};
 /// `PRAGMA application_id` of a replica database: "crdt".
 pub const APPLICATION_ID: i32 = 0x6372_6474;
 /// `PRAGMA user_version`: the schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 /// `meta.format`.
 pub const FORMAT: &str = "crdt-replica";
 /// A WAL larger than this after a change is folded into the database and
@@ -60,6 +60,10 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
 
+/// The tables of schema version 2. `history.summary` (what a change did,
+/// in its type's words) and the index by name came with version 2: the
+/// table is written the way `ALTER TABLE ... ADD COLUMN` leaves a version 1
+/// table, so an upgraded database and a new one have one schema text.
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE objects (
@@ -82,8 +86,22 @@ CREATE TABLE history (
     type TEXT NOT NULL,
     delta TEXT NOT NULL,
     replicas TEXT NOT NULL
-);
+, summary TEXT NOT NULL DEFAULT '');
+CREATE INDEX history_name ON history (name, id);
 ";
+
+/// What upgrades a version 1 database to [`SCHEMA`].
+const UPGRADE_FROM_1: &str = "
+ALTER TABLE history ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+CREATE INDEX history_name ON history (name, id);
+";
+
+/// The tables of schema version 1 (read, and upgraded when opened to write).
+fn schema_v1() -> String {
+    SCHEMA
+        .replace("\n, summary TEXT NOT NULL DEFAULT '')", "\n)")
+        .replace("CREATE INDEX history_name ON history (name, id);\n", "")
+}
 
 #[derive(Debug, Error)]
 pub enum DbError {
@@ -201,6 +219,9 @@ pub struct Db {
     conn: Connection,
     path: PathBuf,
     replica: ReplicaId,
+    /// Its schema version: older than [`SCHEMA_VERSION`] only when opened
+    /// read-only (no `history.summary` then).
+    version: i32,
 }
 
 impl std::fmt::Debug for Db {
@@ -235,15 +256,11 @@ impl Db {
                 // One connection per process: the first one to open a WAL
                 // database reads the WAL, so a second would read it again.
                 let conn = raw_connection(path, false)?;
-                let Some(replica) = check_schema_or_blank(&conn, path)? else {
+                let Some((replica, version)) = check_schema_or_blank(&conn, path)? else {
                     // Being created by another process, or left empty: none yet.
                     return Ok(None);
                 };
-                let db = Db {
-                    conn,
-                    path: path.to_path_buf(),
-                    replica,
-                };
+                let db = Db::upgraded(conn, path, replica, version)?;
                 db.finish_migration();
                 Ok(Some((db, None)))
             }
@@ -304,19 +321,39 @@ impl Db {
         }
         let conn = raw_connection(path, false)?;
         create_schema(&conn, path, &replica, true)?;
-        Ok((Db::with(conn, path)?, None))
+        let (replica, version) = check_schema(&conn, path)?;
+        Ok((Db::upgraded(conn, path, replica, version)?, None))
     }
 
     fn connect(path: &Path, read_only: bool) -> Result<Db, DbError> {
-        Db::with(raw_connection(path, read_only)?, path)
+        let conn = raw_connection(path, read_only)?;
+        let (replica, version) = check_schema(&conn, path)?;
+        if read_only {
+            return Ok(Db {
+                conn,
+                path: path.to_path_buf(),
+                replica,
+                version,
+            });
+        }
+        Db::upgraded(conn, path, replica, version)
     }
 
-    fn with(conn: Connection, path: &Path) -> Result<Db, DbError> {
-        let replica = check_schema(&conn, path)?;
+    /// The database, upgraded to this build's schema when older.
+    fn upgraded(
+        conn: Connection,
+        path: &Path,
+        replica: ReplicaId,
+        version: i32,
+    ) -> Result<Db, DbError> {
+        if version < SCHEMA_VERSION {
+            upgrade(&conn, path)?;
+        }
         Ok(Db {
             conn,
             path: path.to_path_buf(),
             replica,
+            version: SCHEMA_VERSION,
         })
     }
 
@@ -541,22 +578,62 @@ impl Db {
         Ok((names, last))
     }
 
-    /// Deletes the history rows older than `before_ms`; returns how many.
+    /// Trims the history rows older than `before_ms`: those of each object
+    /// become one row (source `trim`, at the position and time of the last
+    /// of them) holding what they brought, merged, so that time travel to
+    /// any moment after the cut still gives the state as it was. Returns
+    /// how many rows went.
     pub fn trim_history(&mut self, before_ms: u64) -> Result<u64, DbError> {
         let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| wrap(&path, "lock", e))?;
+        let (store, folded) = log::fold(
+            &tx,
+            &path,
+            self.replica.clone(),
+            "SELECT name, type, delta, id, time_ms, replicas FROM history \
+             WHERE time_ms < CAST(?1 AS INTEGER) ORDER BY id",
+            &[before_ms.to_string()],
+        )?;
         let n = tx
             .execute(
                 "DELETE FROM history WHERE time_ms < ?1",
                 params![before_ms as i64],
             )
             .map_err(|e| wrap(&path, "write", e))?;
+        let mut stmt = tx
+            .prepare(
+                "INSERT INTO history (id, time_ms, source, name, type, delta, replicas, summary)
+                 VALUES (?1, ?2, 'trim', ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(|e| wrap(&path, "write", e))?;
+        for ((name, ty), f) in &folded {
+            let Some(o) = store.get(name, *ty) else {
+                continue;
+            };
+            let summary = format!(
+                "{} change{} before the trim, merged: {}",
+                f.rows,
+                if f.rows == 1 { "" } else { "s" },
+                crate::history::describe_merge(None, o, &VersionVector::new())
+            );
+            stmt.execute(params![
+                f.last_id as i64,
+                f.last_time as i64,
+                name,
+                ty.as_str(),
+                state_text(o),
+                replicas_json(f.replicas.iter()),
+                summary
+            ])
+            .map_err(|e| wrap(&path, "write", e))?;
+        }
+        drop(stmt);
         tx.commit().map_err(|e| wrap(&path, "write", e))?;
         tidy(&self.conn, &path);
-        Ok(n as u64)
+        Ok(n as u64 - folded.len() as u64)
     }
 
     /// Starts a change: a transaction that holds the write lock (other
@@ -579,6 +656,7 @@ impl Db {
             me_json: Arc::from(replicas_json(std::iter::once(&self.replica))),
             source: Arc::from(source),
             time_ms,
+            merging: false,
         })
     }
 
@@ -631,6 +709,7 @@ impl Db {
                         ty: o.ty(),
                         delta: state_text(o),
                         replicas: Arc::from(replicas_json(o.version().iter().map(|(r, _)| r))),
+                        summary: crate::history::describe_merge(None, o, &VersionVector::new()),
                     },
                 )?;
             }
@@ -754,6 +833,7 @@ fn tidy(conn: &Connection, path: &Path) {
 }
 
 mod change;
+mod log;
 mod rows;
 mod schema;
 #[cfg(test)]
@@ -761,5 +841,6 @@ mod tests;
 
 pub use change::Change;
 use change::*;
+pub use log::{Entry, LogQuery, Moment};
 use rows::*;
 use schema::*;

@@ -72,8 +72,9 @@ pub(super) fn create_schema(
     Ok(())
 }
 
-/// Checks what a replica database must have; returns its replica id.
-pub(super) fn check_schema(conn: &Connection, path: &Path) -> Result<ReplicaId, DbError> {
+/// Checks what a replica database must have; returns its replica id and
+/// schema version.
+pub(super) fn check_schema(conn: &Connection, path: &Path) -> Result<(ReplicaId, i32), DbError> {
     check_schema_or_blank(conn, path)?.ok_or_else(|| DbError::NotReplica {
         path: path.to_path_buf(),
         why: "it has no tables".into(),
@@ -85,7 +86,7 @@ pub(super) fn check_schema(conn: &Connection, path: &Path) -> Result<ReplicaId, 
 pub(super) fn check_schema_or_blank(
     conn: &Connection,
     path: &Path,
-) -> Result<Option<ReplicaId>, DbError> {
+) -> Result<Option<(ReplicaId, i32)>, DbError> {
     let not = |why: String| DbError::NotReplica {
         path: path.to_path_buf(),
         why,
@@ -118,20 +119,35 @@ pub(super) fn check_schema_or_blank(
             "it is an SQLite database of another application (application_id {app:#x})"
         )));
     }
-    if version != SCHEMA_VERSION {
-        return Err(not(format!(
-            "its schema version is {version}; this build reads version {SCHEMA_VERSION}"
-        )));
-    }
-    // Exactly the tables this build creates: nothing else (a view or a
-    // trigger in their place, an index) runs or is read.
-    let expected: Vec<&str> = SCHEMA
+    let v1 = schema_v1();
+    let schema = match version {
+        1 => v1.as_str(),
+        SCHEMA_VERSION => SCHEMA,
+        _ => {
+            return Err(not(format!(
+                "its schema version is {version}; this build reads versions 1 to {SCHEMA_VERSION}"
+            )));
+        }
+    };
+    // Exactly the tables and indexes this build creates: nothing else (a
+    // view or a trigger in their place, another index) runs or is read.
+    let expected: Vec<(&str, &str)> = schema
         .split(';')
         .map(str::trim)
         .filter(|t| !t.is_empty())
+        .map(|t| {
+            (
+                if t.starts_with("CREATE INDEX") {
+                    "index"
+                } else {
+                    "table"
+                },
+                t,
+            )
+        })
         .collect();
     for (kind, name, sql) in &found {
-        if kind != "table" || !expected.contains(&sql.as_str()) {
+        if !expected.contains(&(kind.as_str(), sql.as_str())) {
             return Err(not(format!(
                 "its schema has {kind} {name:?}, which a crdt replica does not have"
             )));
@@ -139,7 +155,7 @@ pub(super) fn check_schema_or_blank(
     }
     if found.len() != expected.len() {
         return Err(not(format!(
-            "its schema has {} tables, not the {} of a crdt replica",
+            "its schema has {} tables and indexes, not the {} of a crdt replica",
             found.len(),
             expected.len()
         )));
@@ -176,15 +192,39 @@ pub(super) fn check_schema_or_blank(
         }
     }
     match meta("version")? {
-        Some(v) if v == SCHEMA_VERSION.to_string() => {}
+        Some(v) if v == version.to_string() => {}
         other => {
             return Err(damaged(format!(
-                "meta.version is {other:?}, expected \"1\""
+                "meta.version is {other:?}, expected \"{version}\""
             )));
         }
     }
     let replica = meta("replica")?.ok_or_else(|| damaged("meta.replica is missing".into()))?;
     ReplicaId::new(replica)
-        .map(Some)
+        .map(|r| Some((r, version)))
         .map_err(|e| damaged(format!("meta.replica: {e}")))
+}
+
+/// Upgrades a version 1 database to this build's schema, in one
+/// transaction (another process may have done it meanwhile).
+pub(super) fn upgrade(conn: &Connection, path: &Path) -> Result<(), DbError> {
+    let err = |e| wrap(path, "upgrade", e);
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+    let done = (|| {
+        let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == 1 {
+            conn.execute_batch(UPGRADE_FROM_1)?;
+            conn.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'version'",
+                params![SCHEMA_VERSION.to_string()],
+            )?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        conn.execute_batch("COMMIT")
+    })();
+    if let Err(e) = done {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(err(e));
+    }
+    Ok(())
 }

@@ -16,7 +16,7 @@ fn inc(db: &mut Db, name: &str) -> Result<(), DbError> {
         g.inc(&me, 1).unwrap();
     }
     let delta = o.delta_since(&before);
-    c.record(name, CrdtType::GCounter, &delta, None)?;
+    c.record(name, CrdtType::GCounter, &delta, String::new(), None)?;
     c.commit()
 }
 

@@ -278,17 +278,35 @@ pub fn diff(
     out: &mut Out<impl Write>,
     local: bool,
     stat: bool,
+    at: &[String],
     args: &[String],
 ) -> Result<bool> {
-    let (a, b, select, names) = if local {
-        let Some(a) = ctx.load()? else {
+    let local_at = |when: Option<&String>| -> Result<(Store, String)> {
+        let ctx = ctx.at(when.cloned())?;
+        let Some(store) = ctx.load()? else {
             bail!(
                 "no replica at {} yet: nothing to compare",
                 ctx.state.display()
             );
         };
-        let b = read_snapshot(Path::new(&args[0]))?;
-        (a, b, &args[1..], ("local".to_string(), args[0].clone()))
+        let label = when.map_or("local".to_string(), |w| format!("local at {w}"));
+        Ok((store, label))
+    };
+    let (a, b, select, names) = if local {
+        if at.len() > 2 {
+            bail!("--at is given at most twice: A's moment, then B's");
+        }
+        let (a, a_name) = local_at(at.first())?;
+        if at.len() == 2 {
+            let (b, b_name) = local_at(at.get(1))?;
+            (a, b, args, (a_name, b_name))
+        } else {
+            let Some(file) = args.first() else {
+                bail!("diff --local needs B: a snapshot file (or a second --at WHEN)");
+            };
+            let b = read_snapshot(Path::new(file))?;
+            (a, b, &args[1..], (a_name, file.clone()))
+        }
     } else {
         if args.len() < 2 {
             bail!("diff needs two snapshots: crdt diff A.json B.json (or --local B.json)");

@@ -12,12 +12,14 @@ use crdt::{CausalContext, Dot, Hlc, ReplicaId, Store};
 use super::Ctx;
 use super::files::read_snapshot;
 
+mod blame;
 mod diff;
 mod explain;
 mod inspect;
 mod merge;
 mod visualize;
 
+pub use blame::blame;
 pub use diff::diff;
 pub use explain::explain;
 pub use inspect::inspect;
@@ -66,6 +68,11 @@ pub fn fmt_ts(ts: Hlc) -> String {
     s
 }
 
+/// A time in milliseconds since the epoch, as [`fmt_ts`] writes it.
+pub fn fmt_ms(ms: u64) -> String {
+    fmt_ts(Hlc { ms, counter: 0 })
+}
+
 pub(super) fn context_text(cc: &CausalContext) -> String {
     let parts: Vec<String> = cc
         .iter()
@@ -104,7 +111,7 @@ const PALETTE: [Color; 6] = [
 ];
 
 /// A stable color per replica of one object.
-pub(super) fn replica_colors(
+pub(in crate::cli) fn replica_colors(
     replicas: impl Iterator<Item = ReplicaId>,
 ) -> BTreeMap<ReplicaId, Color> {
     let mut set: Vec<ReplicaId> = replicas.collect();

@@ -1,0 +1,329 @@
+//! Reading the history: the changes applied here (`crdt log`), and the
+//! objects as they were at a moment (time travel: the deltas up to it,
+//! merged).
+
+use super::*;
+use serde_json::Value;
+
+/// One history row, read and checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// Its position in the history (`@N`): increasing, never reused.
+    pub id: u64,
+    pub time_ms: u64,
+    /// `local`, `batch`, `import FILE`, `sync URL`, `migrate FILE`, `trim`.
+    pub source: String,
+    pub name: String,
+    pub ty: CrdtType,
+    /// What it brought, as a delta.
+    pub delta: Object,
+    /// The replicas whose new events it brought.
+    pub replicas: Vec<ReplicaId>,
+    /// What it did in the type's words; empty when nothing visible.
+    pub summary: String,
+}
+
+/// Which rows [`Db::log`] reads.
+#[derive(Clone, Debug, Default)]
+pub struct LogQuery {
+    /// Names or namespaces (`metrics`, `metrics:`); all when empty.
+    pub select: Vec<String>,
+    /// Rows at or after this time (ms since the epoch).
+    pub since: Option<u64>,
+    /// Rows at or before this time.
+    pub until: Option<u64>,
+    /// Rows at or before this position.
+    pub upto: Option<u64>,
+    /// Rows that brought events of this replica.
+    pub replica: Option<ReplicaId>,
+    /// The newest this many.
+    pub limit: Option<usize>,
+}
+
+/// A moment of the history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    /// Just after the row at this position (`@N`).
+    Position(u64),
+    /// Every row recorded at or before this time (ms since the epoch).
+    Time(u64),
+}
+
+/// The SQL condition that selects the names `patterns` select (see
+/// [`crate::store::selects`]), and its arguments.
+fn name_filter(patterns: &[String]) -> (String, Vec<String>) {
+    if patterns.is_empty() {
+        return ("1".into(), Vec::new());
+    }
+    let mut parts = Vec::new();
+    let mut args = Vec::new();
+    for p in patterns {
+        let exact = p.trim_end_matches(':');
+        let ns = format!("{exact}:");
+        let mut upper = ns.as_bytes().to_vec();
+        *upper.last_mut().expect("ends with ':'") += 1;
+        let n = args.len();
+        if p.ends_with(':') {
+            parts.push(format!("(name >= ?{} AND name < ?{})", n + 1, n + 2));
+        } else {
+            parts.push(format!(
+                "(name = ?{} OR (name >= ?{} AND name < ?{}))",
+                n + 3,
+                n + 1,
+                n + 2
+            ));
+        }
+        args.push(ns);
+        args.push(String::from_utf8(upper).expect("':' + 1 is ';'"));
+        if !p.ends_with(':') {
+            args.push(exact.to_string());
+        }
+    }
+    (format!("({})", parts.join(" OR ")), args)
+}
+
+fn decode_entry(path: &Path, row: &rusqlite::Row<'_>) -> Result<Entry, DbError> {
+    let damaged = |what: String| DbError::Damaged {
+        path: path.to_path_buf(),
+        what,
+    };
+    let id: i64 = row
+        .get(0)
+        .map_err(|e| damaged(format!("history id: {e}")))?;
+    let at = |field: &str, e: rusqlite::Error| damaged(format!("history row @{id}, {field}: {e}"));
+    let time: i64 = row.get(1).map_err(|e| at("time_ms", e))?;
+    let source: String = row.get(2).map_err(|e| at("source", e))?;
+    let name: String = row.get(3).map_err(|e| at("name", e))?;
+    let ty: String = row.get(4).map_err(|e| at("type", e))?;
+    let delta: String = row.get(5).map_err(|e| at("delta", e))?;
+    let replicas: String = row.get(6).map_err(|e| at("replicas", e))?;
+    let summary: String = row.get(7).map_err(|e| at("summary", e))?;
+    let (ty, delta) =
+        snapshot::decode_delta_text(&name, &ty, &delta, "delta").map_err(|source| {
+            DbError::Row {
+                path: path.to_path_buf(),
+                row: format!("history @{id} ({name:?})"),
+                source,
+            }
+        })?;
+    let ids: Vec<String> = serde_json::from_str(&replicas)
+        .map_err(|e| damaged(format!("history row @{id}, replicas: {e}")))?;
+    let replicas = ids
+        .into_iter()
+        .map(|r| {
+            ReplicaId::new(r).map_err(|e| damaged(format!("history row @{id}, replicas: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    if time < 0 || id < 0 {
+        return Err(damaged(format!("history row @{id}: a negative time or id")));
+    }
+    Ok(Entry {
+        id: id as u64,
+        time_ms: time as u64,
+        source,
+        name,
+        ty,
+        delta,
+        replicas,
+        summary,
+    })
+}
+
+/// What [`fold`] merged into one object.
+#[derive(Debug, Default)]
+pub(super) struct Folded {
+    pub(super) rows: u64,
+    pub(super) last_id: u64,
+    pub(super) last_time: u64,
+    pub(super) replicas: BTreeSet<ReplicaId>,
+}
+
+/// Per object, what [`fold`] merged.
+pub(super) type FoldedRows = BTreeMap<(String, CrdtType), Folded>;
+
+/// Merges the deltas of the history rows `sql` selects (`name, type,
+/// delta, id, time_ms, replicas`, oldest first), each checked: the first
+/// row of an object holds it whole; a later one may refer to what earlier
+/// ones brought, and must fit them.
+pub(super) fn fold(
+    conn: &Connection,
+    path: &Path,
+    replica: ReplicaId,
+    sql: &str,
+    args: &[String],
+) -> Result<(Store, FoldedRows), DbError> {
+    let read = |e| wrap(path, "read the history of", e);
+    let mut stmt = conn.prepare(sql).map_err(read)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args)).map_err(read)?;
+    let mut store = Store::new(replica);
+    let mut folded = FoldedRows::new();
+    while let Some(row) = rows.next().map_err(read)? {
+        let id: i64 = row.get(3).map_err(read)?;
+        let damaged = |what: String| DbError::Damaged {
+            path: path.to_path_buf(),
+            what: format!("history row @{id}: {what}"),
+        };
+        let text = |i: usize| -> Result<String, DbError> {
+            row.get::<_, String>(i).map_err(|e| damaged(e.to_string()))
+        };
+        let (name, ty) = (text(0)?, text(1)?);
+        let as_row = |source| DbError::Row {
+            path: path.to_path_buf(),
+            row: format!("history @{id} ({name:?})"),
+            source,
+        };
+        let held = ty.parse().ok().and_then(|t| store.get(&name, t));
+        let (ty, delta) = match held {
+            None => snapshot::decode_state_text(&name, &ty, &text(2)?, "delta").map_err(as_row)?,
+            Some(o) => {
+                let (t, d) =
+                    snapshot::decode_delta_text(&name, &ty, &text(2)?, "delta").map_err(as_row)?;
+                o.check_merge(&d).map_err(|why| {
+                    damaged(format!("its delta does not fit the rows before it: {why}"))
+                })?;
+                (t, d)
+            }
+        };
+        store.merge_object(&name, &delta);
+        let time: i64 = row.get(4).map_err(read)?;
+        let ids: Vec<String> =
+            serde_json::from_str(&text(5)?).map_err(|e| damaged(format!("replicas: {e}")))?;
+        let f = folded.entry((name, ty)).or_default();
+        f.rows += 1;
+        f.last_id = f.last_id.max(id.max(0) as u64);
+        f.last_time = f.last_time.max(time.max(0) as u64);
+        for r in ids {
+            f.replicas
+                .insert(ReplicaId::new(r).map_err(|e| damaged(format!("replicas: {e}")))?);
+        }
+    }
+    Ok((store, folded))
+}
+
+impl Db {
+    /// `history.summary`, or an empty text in a version 1 database.
+    fn summary_column(&self) -> &'static str {
+        if self.version >= 2 { "summary" } else { "''" }
+    }
+
+    /// The history rows `q` selects, newest first.
+    pub fn log(&self, q: &LogQuery) -> Result<Vec<Entry>, DbError> {
+        let (names, mut args) = name_filter(&q.select);
+        let mut cond = vec![names];
+        let mut arg = |v: String, sql: &str| {
+            args.push(v);
+            cond.push(sql.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(t) = q.since {
+            arg(t.to_string(), "time_ms >= CAST(? AS INTEGER)");
+        }
+        if let Some(t) = q.until {
+            arg(t.to_string(), "time_ms <= CAST(? AS INTEGER)");
+        }
+        if let Some(n) = q.upto {
+            arg(n.to_string(), "id <= CAST(? AS INTEGER)");
+        }
+        if let Some(r) = &q.replica {
+            arg(
+                Value::from(r.as_str()).to_string(),
+                "instr(replicas, ?) > 0",
+            );
+        }
+        let limit = q.limit.map_or(String::new(), |n| format!(" LIMIT {n}"));
+        let sql = format!(
+            "SELECT id, time_ms, source, name, type, delta, replicas, {} FROM history \
+             WHERE {} ORDER BY id DESC{limit}",
+            self.summary_column(),
+            cond.join(" AND ")
+        );
+        self.entries(&sql, &args)
+    }
+
+    fn entries(&self, sql: &str, args: &[String]) -> Result<Vec<Entry>, DbError> {
+        let read = self.sqlite_err("read the history of");
+        let mut stmt = self.conn.prepare(sql).map_err(&read)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args))
+            .map_err(&read)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(&read)? {
+            out.push(decode_entry(&self.path, row)?);
+        }
+        Ok(out)
+    }
+
+    /// Every history row of the objects named `name`, oldest first.
+    pub fn entries_of(&self, name: &str) -> Result<Vec<Entry>, DbError> {
+        let sql = format!(
+            "SELECT id, time_ms, source, name, type, delta, replicas, {} FROM history \
+             WHERE name = ?1 ORDER BY id",
+            self.summary_column()
+        );
+        self.entries(&sql, &[name.to_string()])
+    }
+
+    /// The history row at position `id`, if any.
+    pub fn entry(&self, id: u64) -> Result<Option<Entry>, DbError> {
+        let sql = format!(
+            "SELECT id, time_ms, source, name, type, delta, replicas, {} FROM history WHERE id = ?1",
+            self.summary_column()
+        );
+        Ok(self.entries(&sql, &[id.to_string()])?.pop())
+    }
+
+    /// The objects `select` picks (all when empty) as this replica had
+    /// them at `at`: every delta recorded up to it, merged. Names with no
+    /// row up to then are absent (they did not exist yet).
+    pub fn load_at(&self, select: &[String], at: Moment) -> Result<Store, DbError> {
+        let (names, mut args) = name_filter(select);
+        let (field, bound) = match at {
+            Moment::Position(n) => ("id", n),
+            Moment::Time(t) => ("time_ms", t),
+        };
+        args.push(bound.to_string());
+        let sql = format!(
+            "SELECT name, type, delta, id, time_ms, replicas FROM history \
+             WHERE {names} AND {field} <= CAST(?{} AS INTEGER) ORDER BY id",
+            args.len()
+        );
+        let (store, _) = fold(&self.conn, &self.path, self.replica.clone(), &sql, &args)?;
+        Ok(store)
+    }
+
+    /// The first history row of `name`, if any: when it came to exist
+    /// here (its position, time and source).
+    pub fn first_entry_of(&self, name: &str) -> Result<Option<(u64, u64, String)>, DbError> {
+        self.conn
+            .query_row(
+                "SELECT id, time_ms, source FROM history WHERE name = ?1 ORDER BY id LIMIT 1",
+                [name],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?.max(0) as u64,
+                        r.get::<_, i64>(1)?.max(0) as u64,
+                        r.get(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.sqlite_err("read the history of"))
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn names_select_as_stores_do() {
+        let (sql, args) = name_filter(&["metrics".into(), "tasks:".into()]);
+        assert_eq!(
+            sql,
+            "((name = ?3 OR (name >= ?1 AND name < ?2)) OR (name >= ?4 AND name < ?5))"
+        );
+        assert_eq!(
+            args,
+            ["metrics:", "metrics;", "metrics", "tasks:", "tasks;"]
+        );
+    }
+}
