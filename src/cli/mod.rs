@@ -66,10 +66,21 @@ pub fn main() -> ExitCode {
     if let Some(e) = client_options_on_serve(&matches) {
         usage_error(e);
     }
-    let cli = match Cli::from_arg_matches(&matches) {
+    let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => usage_error(e),
     };
+    // `log --replica ID` selects entries; clap also gives its value to the
+    // global option of the same id (the local replica's id, checked).
+    if let Command::Log(args) = &cli.command
+        && args.replica.is_some()
+        && matches
+            .subcommand_matches("log")
+            .and_then(|m| m.value_source("replica"))
+            == Some(clap::parser::ValueSource::CommandLine)
+    {
+        cli.global.replica = None;
+    }
     let ctx = Ctx::new(&cli);
     let code = match run(&ctx, cli.command) {
         Ok(code) => code,

@@ -15,11 +15,91 @@ pub(super) struct HistoryRow {
     pub(super) summary: String,
 }
 
-/// Inserts rows with one statement, prepared once.
+/// Time travel merges the deltas after an object's last checkpoint (a
+/// copy of its state at a history row): one is written once this many rows
+/// of it came after the last...
+const CHECKPOINT_ROWS: u64 = 3000;
+/// ...and their deltas are this many times the last checkpoint's size. So
+/// time travel merges at most about that many bytes of deltas, and the
+/// checkpoints cost about 1/CHECKPOINT_GROWTH of the deltas again.
+const CHECKPOINT_GROWTH: u64 = 2;
+
+/// A checkpoint to write with the history row it follows.
+pub(super) struct Checkpoint {
+    /// Index of its row in [`Change::rows`].
+    pub(super) row: usize,
+    pub(super) name: Arc<str>,
+    pub(super) ty: CrdtType,
+    pub(super) state: String,
+}
+
+/// How far an object is from its last checkpoint.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct SinceCheckpoint {
+    pub(super) rows: u64,
+    pub(super) bytes: u64,
+    /// The size of the last checkpoint's state.
+    pub(super) size: u64,
+}
+
+impl SinceCheckpoint {
+    /// Read from the database: the rows after the object's last checkpoint.
+    fn read(tx: &Connection, path: &Path, name: &str, ty: CrdtType) -> Result<Self, DbError> {
+        let err = |e| wrap(path, "read", e);
+        let (id, size): (i64, i64) = tx
+            .query_row(
+                "SELECT coalesce(max(id), 0), coalesce(length(state), 0) FROM checkpoints
+                 WHERE name = ?1 AND type = ?2",
+                params![name, ty.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(err)?;
+        let (rows, bytes): (i64, i64) = tx
+            .query_row(
+                "SELECT count(*), coalesce(sum(length(delta)), 0) FROM history
+                 WHERE name = ?1 AND id > ?2 AND type = ?3",
+                params![name, id, ty.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(err)?;
+        Ok(SinceCheckpoint {
+            rows: rows.max(0) as u64,
+            bytes: bytes.max(0) as u64,
+            size: size.max(0) as u64,
+        })
+    }
+
+    /// Counts a row of `bytes`; true when a checkpoint is due after it.
+    fn add(&mut self, bytes: usize) -> bool {
+        self.rows += 1;
+        self.bytes += bytes as u64;
+        self.rows >= CHECKPOINT_ROWS && self.bytes >= CHECKPOINT_GROWTH * self.size
+    }
+
+    fn reset(&mut self, size: usize) {
+        *self = SinceCheckpoint {
+            rows: 0,
+            bytes: 0,
+            size: size as u64,
+        };
+    }
+}
+
+/// Inserts rows with one statement, prepared once, and the checkpoints
+/// that follow them (at the id each row got).
 pub(super) fn insert_history_rows(
     tx: &Connection,
     path: &Path,
     rows: &[HistoryRow],
+) -> Result<(), DbError> {
+    insert_history_with(tx, path, rows, &[])
+}
+
+pub(super) fn insert_history_with(
+    tx: &Connection,
+    path: &Path,
+    rows: &[HistoryRow],
+    checkpoints: &[Checkpoint],
 ) -> Result<(), DbError> {
     if rows.is_empty() {
         return Ok(());
@@ -30,7 +110,11 @@ pub(super) fn insert_history_rows(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(|e| wrap(path, "write", e))?;
-    for row in rows {
+    let mut cp = tx
+        .prepare_cached("INSERT INTO checkpoints (name, type, id, state) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(|e| wrap(path, "write", e))?;
+    let mut next = checkpoints.iter().peekable();
+    for (i, row) in rows.iter().enumerate() {
         stmt.execute(params![
             row.time_ms as i64,
             &*row.source,
@@ -41,6 +125,15 @@ pub(super) fn insert_history_rows(
             row.summary
         ])
         .map_err(|e| wrap(path, "write", e))?;
+        while let Some(c) = next.next_if(|c| c.row == i) {
+            cp.execute(params![
+                &*c.name,
+                c.ty.as_str(),
+                tx.last_insert_rowid(),
+                c.state
+            ])
+            .map_err(|e| wrap(path, "write", e))?;
+        }
     }
     Ok(())
 }
@@ -66,6 +159,8 @@ pub(super) struct Base {
     /// [`Change::merging`] asked, and not for texts, whose summary needs
     /// only `mark`).
     pub(super) before: Option<Object>,
+    /// Read at its first row in this change.
+    pub(super) since_checkpoint: Option<SinceCheckpoint>,
 }
 
 /// One change to the replica: a transaction holding the write lock, with
@@ -91,6 +186,8 @@ pub struct Change<'a> {
     pub(super) time_ms: u64,
     /// Keep each loaded object as it was (see [`Base::before`]).
     pub(super) merging: bool,
+    /// Checkpoints to write, in the order of their rows.
+    pub(super) checkpoints: Vec<Checkpoint>,
 }
 
 impl Change<'_> {
@@ -130,6 +227,7 @@ impl Change<'_> {
                 own: o.max_seq(me),
                 issued: issued.remove(&key).unwrap_or(0),
                 before: keep.then(|| o.clone()),
+                since_checkpoint: None,
             };
             self.store.insert_object(&key.0, o);
             self.base.insert(key, base);
@@ -236,6 +334,22 @@ impl Change<'_> {
             Some(s) => Arc::from(s),
             None => self.source.clone(),
         };
+        let since = match &mut base.since_checkpoint {
+            Some(s) => s,
+            None => base
+                .since_checkpoint
+                .insert(SinceCheckpoint::read(&self.tx, self.path, name, ty)?),
+        };
+        if since.add(delta.len()) {
+            let state = state_text(now);
+            since.reset(state.len());
+            self.checkpoints.push(Checkpoint {
+                row: self.rows.len(),
+                name: shared_name.clone(),
+                ty,
+                state,
+            });
+        }
         self.rows.push(HistoryRow {
             time_ms: self.time_ms,
             source,
@@ -319,6 +433,25 @@ impl Change<'_> {
             b.mark = version;
             b.own = own;
             b.issued = b.issued.max(own);
+            // A new object's row holds it whole: time travel starts there.
+            // A read that fails here fails the commit too.
+            let since = b.since_checkpoint.get_or_insert_with(|| {
+                SinceCheckpoint::read(&self.tx, self.path, &key.0, key.1).unwrap_or_default()
+            });
+            if whole {
+                since.reset(row.delta.len());
+            } else if since.add(row.delta.len())
+                && let Some(o) = self.store.get(&key.0, key.1)
+            {
+                let state = state_text(o);
+                since.reset(state.len());
+                self.checkpoints.push(Checkpoint {
+                    row: self.rows.len(),
+                    name: row.name.clone(),
+                    ty: key.1,
+                    state,
+                });
+            }
             self.touched.insert(key, whole.then_some(self.rows.len()));
             self.rows.push(row);
         }
@@ -337,7 +470,7 @@ impl Change<'_> {
                 write_object(&self.tx, self.path, &me, name, o, text)?;
             }
         }
-        insert_history_rows(&self.tx, self.path, &self.rows)?;
+        insert_history_with(&self.tx, self.path, &self.rows, &self.checkpoints)?;
         self.tx.commit().map_err(|e| wrap(self.path, "write", e))?;
         tidy(self.conn, self.path);
         Ok(())

@@ -52,6 +52,11 @@ pub enum Moment {
 /// The SQL condition that selects the names `patterns` select (see
 /// [`crate::store::selects`]), and its arguments.
 fn name_filter(patterns: &[String]) -> (String, Vec<String>) {
+    name_filter_after(patterns, 0)
+}
+
+/// [`name_filter`] with its parameters numbered after `before` others.
+fn name_filter_after(patterns: &[String], before: usize) -> (String, Vec<String>) {
     if patterns.is_empty() {
         return ("1".into(), Vec::new());
     }
@@ -62,7 +67,7 @@ fn name_filter(patterns: &[String]) -> (String, Vec<String>) {
         let ns = format!("{exact}:");
         let mut upper = ns.as_bytes().to_vec();
         *upper.last_mut().expect("ends with ':'") += 1;
-        let n = args.len();
+        let n = before + args.len();
         if p.ends_with(':') {
             parts.push(format!("(name >= ?{} AND name < ?{})", n + 1, n + 2));
         } else {
@@ -152,10 +157,22 @@ pub(super) fn fold(
     sql: &str,
     args: &[String],
 ) -> Result<(Store, FoldedRows), DbError> {
-    let read = |e| wrap(path, "read the history of", e);
-    let mut stmt = conn.prepare(sql).map_err(read)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args)).map_err(read)?;
     let mut store = Store::new(replica);
+    let folded = fold_into(conn, path, &mut store, sql, args)?;
+    Ok((store, folded))
+}
+
+/// [`fold`] into `store`, which may hold objects already (checkpoints).
+fn fold_into(
+    conn: &Connection,
+    path: &Path,
+    store: &mut Store,
+    sql: &str,
+    args: &[String],
+) -> Result<FoldedRows, DbError> {
+    let read = |e| wrap(path, "read the history of", e);
+    let mut stmt = conn.prepare_cached(sql).map_err(read)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args)).map_err(read)?;
     let mut folded = FoldedRows::new();
     while let Some(row) = rows.next().map_err(read)? {
         let id: i64 = row.get(3).map_err(read)?;
@@ -197,8 +214,16 @@ pub(super) fn fold(
                 .insert(ReplicaId::new(r).map_err(|e| damaged(format!("replicas: {e}")))?);
         }
     }
-    Ok((store, folded))
+    Ok(folded)
 }
+
+/// Up to this many objects, [`Db::load_at`] reads each from its last
+/// checkpoint (a few queries each); above, all their rows in one pass.
+const PER_OBJECT: usize = 1000;
+
+/// Up to this many names, [`Db::log`] reads each name's newest rows by the
+/// index; above, it walks the history from the newest row.
+const PER_NAME: usize = 200;
 
 impl Db {
     /// `history.summary`, or an empty text in a version 1 database.
@@ -208,8 +233,8 @@ impl Db {
 
     /// The history rows `q` selects, newest first.
     pub fn log(&self, q: &LogQuery) -> Result<Vec<Entry>, DbError> {
-        let (names, mut args) = name_filter(&q.select);
-        let mut cond = vec![names];
+        let mut args = Vec::new();
+        let mut cond = Vec::new();
         let mut arg = |v: String, sql: &str| {
             args.push(v);
             cond.push(sql.replace('?', &format!("?{}", args.len())));
@@ -230,12 +255,46 @@ impl Db {
             );
         }
         let limit = q.limit.map_or(String::new(), |n| format!(" LIMIT {n}"));
-        let sql = format!(
-            "SELECT id, time_ms, source, name, type, delta, replicas, {} FROM history \
-             WHERE {} ORDER BY id DESC{limit}",
-            self.summary_column(),
-            cond.join(" AND ")
+        let cols = format!(
+            "id, time_ms, source, name, type, delta, replicas, {}",
+            self.summary_column()
         );
+        // A few names: one query each (the index by name finds its newest
+        // rows at once), merged newest first. Many: one walk from the
+        // newest row (`+name`: not by the index, which would sort them all).
+        let mut terms = Vec::new();
+        let names = match q.select.is_empty() {
+            true => None,
+            false => self.objects_selected(&q.select, PER_NAME)?,
+        };
+        match names {
+            Some(list) => {
+                let mut list: Vec<String> = list.into_iter().map(|(n, _)| n).collect();
+                list.dedup();
+                for n in list {
+                    args.push(n);
+                    terms.push(format!("name = ?{}", args.len()));
+                }
+                if terms.is_empty() {
+                    return Ok(Vec::new());
+                }
+            }
+            None => {
+                let (names, more) = name_filter_after(&q.select, args.len());
+                args.extend(more);
+                terms.push(names.replace("name", "+name"));
+            }
+        }
+        let rest: String = cond.iter().map(|c| format!(" AND {c}")).collect();
+        let arms: Vec<String> = terms
+            .iter()
+            .map(|t| {
+                format!(
+                    "SELECT * FROM (SELECT {cols} FROM history WHERE {t}{rest} ORDER BY id DESC{limit})"
+                )
+            })
+            .collect();
+        let sql = format!("{} ORDER BY 1 DESC{limit}", arms.join(" UNION "));
         self.entries(&sql, &args)
     }
 
@@ -271,23 +330,138 @@ impl Db {
         Ok(self.entries(&sql, &[id.to_string()])?.pop())
     }
 
-    /// The objects `select` picks (all when empty) as this replica had
-    /// them at `at`: every delta recorded up to it, merged. Names with no
-    /// row up to then are absent (they did not exist yet).
-    pub fn load_at(&self, select: &[String], at: Moment) -> Result<Store, DbError> {
-        let (names, mut args) = name_filter(select);
-        let (field, bound) = match at {
-            Moment::Position(n) => ("id", n),
-            Moment::Time(t) => ("time_ms", t),
+    /// The position of the last history row recorded at or before `time`
+    /// (0: none). Times never go back along the history (see
+    /// [`Db::change`]), so a binary search finds it.
+    pub fn position_at(&self, time: u64) -> Result<u64, DbError> {
+        let read = self.sqlite_err("read the history of");
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, time_ms FROM history WHERE id >= ?1 ORDER BY id LIMIT 1")
+            .map_err(&read)?;
+        let mut first_from = |id: u64| -> Result<Option<(u64, u64)>, DbError> {
+            stmt.query_row([id as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?.max(0) as u64,
+                    r.get::<_, i64>(1)?.max(0) as u64,
+                ))
+            })
+            .optional()
+            .map_err(&read)
         };
-        args.push(bound.to_string());
-        let sql = format!(
-            "SELECT name, type, delta, id, time_ms, replicas FROM history \
-             WHERE {names} AND {field} <= CAST(?{} AS INTEGER) ORDER BY id",
-            args.len()
-        );
-        let (store, _) = fold(&self.conn, &self.path, self.replica.clone(), &sql, &args)?;
+        // Rows up to `lo` are at or before `time`; rows from `hi` are after.
+        let (mut lo, mut hi) = (0, self.last_history_id()? + 1);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            match first_from(mid)? {
+                Some((id, t)) if id < hi && t <= time => lo = id,
+                _ => hi = mid,
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The objects `select` picks (all when empty) as this replica had
+    /// them at `at`: each object's last checkpoint up to then and the
+    /// deltas recorded after it, merged. Names with no row up to then are
+    /// absent (they did not exist yet).
+    pub fn load_at(&self, select: &[String], at: Moment) -> Result<Store, DbError> {
+        let upto = match at {
+            Moment::Position(n) => n,
+            Moment::Time(t) => self.position_at(t)?,
+        };
+        let cols = "SELECT name, type, delta, id, time_ms, replicas FROM history";
+        let mut store = Store::new(self.replica.clone());
+        let objects = match self.objects_selected(select, PER_OBJECT)? {
+            Some(list) if self.version >= 2 => list,
+            // Many objects: one pass over their rows, from the start.
+            _ => {
+                let (names, mut args) = name_filter(select);
+                args.push(upto.to_string());
+                let sql = format!(
+                    "{cols} WHERE {names} AND id <= CAST(?{} AS INTEGER) ORDER BY id",
+                    args.len()
+                );
+                fold_into(&self.conn, &self.path, &mut store, &sql, &args)?;
+                return Ok(store);
+            }
+        };
+        // Few objects: each from its last checkpoint up to then.
+        let read = self.sqlite_err("read the checkpoints of");
+        let mut cp = self
+            .conn
+            .prepare_cached(
+                "SELECT id, state FROM checkpoints WHERE name = ?1 AND type = ?2 AND id <= ?3
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .map_err(&read)?;
+        for (name, ty) in objects {
+            let found: Option<(i64, String)> = cp
+                .query_row(params![name, ty.as_str(), upto as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(&read)?;
+            let mut from = 0;
+            if let Some((id, state)) = found {
+                let (_, o) = snapshot::decode_state_text(&name, ty.as_str(), &state, "state")
+                    .map_err(|source| DbError::Row {
+                        path: self.path.clone(),
+                        row: format!("checkpoint @{id} ({name:?})"),
+                        source,
+                    })?;
+                store.insert_object(&name, o);
+                from = id.max(0) as u64;
+            }
+            fold_into(
+                &self.conn,
+                &self.path,
+                &mut store,
+                &format!(
+                    "{cols} WHERE name = ?1 AND type = ?2 AND id > ?3 AND id <= ?4 ORDER BY id"
+                ),
+                &[
+                    name,
+                    ty.as_str().to_string(),
+                    from.to_string(),
+                    upto.to_string(),
+                ],
+            )?;
+        }
         Ok(store)
+    }
+
+    /// The objects (name, type) `select` picks (all when empty), from the
+    /// objects table; `None` when there are more than `limit`.
+    fn objects_selected(
+        &self,
+        select: &[String],
+        limit: usize,
+    ) -> Result<Option<Vec<(String, CrdtType)>>, DbError> {
+        let (names, args) = name_filter(select);
+        let read = self.sqlite_err("read the object names of");
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT name, type FROM objects WHERE {names} ORDER BY name, type LIMIT {}",
+                limit + 1
+            ))
+            .map_err(&read)?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map(rusqlite::params_from_iter(&args), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(&read)?
+            .collect::<Result<_, _>>()
+            .map_err(&read)?;
+        if rows.len() > limit {
+            return Ok(None);
+        }
+        Ok(Some(
+            rows.into_iter()
+                .filter_map(|(n, t)| Some((n, t.parse().ok()?)))
+                .collect(),
+        ))
     }
 
     /// The first history row of `name`, if any: when it came to exist

@@ -88,19 +88,34 @@ CREATE TABLE history (
     replicas TEXT NOT NULL
 , summary TEXT NOT NULL DEFAULT '');
 CREATE INDEX history_name ON history (name, id);
+CREATE TABLE checkpoints (
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (name, type, id)
+) WITHOUT ROWID;
 ";
 
 /// What upgrades a version 1 database to [`SCHEMA`].
 const UPGRADE_FROM_1: &str = "
 ALTER TABLE history ADD COLUMN summary TEXT NOT NULL DEFAULT '';
 CREATE INDEX history_name ON history (name, id);
+CREATE TABLE checkpoints (
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (name, type, id)
+) WITHOUT ROWID;
 ";
 
 /// The tables of schema version 1 (read, and upgraded when opened to write).
 fn schema_v1() -> String {
-    SCHEMA
+    let v1 = SCHEMA
         .replace("\n, summary TEXT NOT NULL DEFAULT '')", "\n)")
-        .replace("CREATE INDEX history_name ON history (name, id);\n", "")
+        .replace("CREATE INDEX history_name ON history (name, id);\n", "");
+    v1[..v1.find("CREATE TABLE checkpoints").expect("in SCHEMA")].to_string()
 }
 
 #[derive(Debug, Error)]
@@ -603,6 +618,15 @@ impl Db {
                 params![before_ms as i64],
             )
             .map_err(|e| wrap(&path, "write", e))?;
+        // A checkpoint at or before the last trimmed row of its object is
+        // what that object's trim row now holds.
+        for ((name, ty), f) in &folded {
+            tx.execute(
+                "DELETE FROM checkpoints WHERE name = ?1 AND type = ?2 AND id <= ?3",
+                params![name, ty.as_str(), f.last_id as i64],
+            )
+            .map_err(|e| wrap(&path, "write", e))?;
+        }
         let mut stmt = tx
             .prepare(
                 "INSERT INTO history (id, time_ms, source, name, type, delta, replicas, summary)
@@ -639,9 +663,22 @@ impl Db {
     /// Starts a change: a transaction that holds the write lock (other
     /// writers wait) until it is committed or dropped. Dropped uncommitted,
     /// it changes nothing.
+    ///
+    /// Its history rows get `time_ms`, or the last row's time if that is
+    /// later: the history's times never go back (a clock set back records
+    /// the time of the last change), so a time cuts it in one place.
     pub fn change(&mut self, source: &str, time_ms: u64) -> Result<Change<'_>, DbError> {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(|e| wrap(&self.path, "lock", e))?;
+        let last: Option<i64> = tx
+            .query_row(
+                "SELECT time_ms FROM history ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| wrap(&self.path, "read", e))?;
+        let time_ms = time_ms.max(last.unwrap_or(0).max(0) as u64);
         Ok(Change {
             tx,
             conn: &self.conn,
@@ -657,6 +694,7 @@ impl Db {
             source: Arc::from(source),
             time_ms,
             merging: false,
+            checkpoints: Vec::new(),
         })
     }
 
