@@ -202,6 +202,21 @@ impl Object {
         each!(self, x => x.version())
     }
 
+    /// Per replica, the greatest seq of its events here ([`Object::max_seq`]
+    /// of each): unlike [`Object::version`], past any gap (a delta holds
+    /// events that do not start at 1).
+    pub fn max_seqs(&self) -> VersionVector {
+        let cc = match self {
+            Object::GCounter(_) | Object::PnCounter(_) => return self.version(),
+            Object::LwwRegister(x) => x.context(),
+            Object::OrSet(x) => x.context(),
+            Object::Rga(x) => x.context(),
+        };
+        cc.iter()
+            .map(|(r, ranges)| (r.clone(), ranges.max()))
+            .collect()
+    }
+
     /// The greatest seq of `replica`'s events in this object (0: none): the
     /// last one it made here, since each object numbers a replica's events
     /// 1, 2, 3...

@@ -200,3 +200,155 @@ fn a_damaged_row_is_named() {
     assert!(text.contains("state.counts"), "{text}");
     assert!(inc(&mut db, "n").is_err());
 }
+
+mod time_travel {
+    use super::*;
+    use crate::edit::Edit;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// A local edit of the replica (several edits make one change).
+        Local(Vec<(usize, Edit)>),
+        /// The peer edits its copy.
+        Peer(usize, Edit),
+        /// The peer's state is imported.
+        Import,
+    }
+
+    const NAMES: [&str; 3] = ["c", "s", "t"];
+
+    fn edit(name: usize) -> BoxedStrategy<Edit> {
+        match name {
+            0 => (1u64..5)
+                .prop_map(|amount| Edit::Inc { amount, ty: None })
+                .boxed(),
+            1 => prop_oneof![
+                (0u8..4).prop_map(|v| Edit::Add {
+                    values: vec![json!(v)]
+                }),
+                (0u8..4).prop_map(|v| Edit::Rm {
+                    values: vec![json!(v)]
+                }),
+            ]
+            .boxed(),
+            _ => prop_oneof![
+                ("[a-z]{1,3}").prop_map(|text| Edit::Append { text }),
+                (0usize..4, "[A-Z]{1,2}").prop_map(|(pos, text)| Edit::Insert { pos, text }),
+                (0usize..3, 1usize..3).prop_map(|(pos, len)| Edit::Delete { pos, len }),
+            ]
+            .boxed(),
+        }
+    }
+
+    fn named_edit() -> impl Strategy<Value = (usize, Edit)> {
+        (0usize..3).prop_flat_map(|n| edit(n).prop_map(move |e| (n, e)))
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => proptest::collection::vec(named_edit(), 1..4).prop_map(Step::Local),
+            2 => named_edit().prop_map(|(n, e)| Step::Peer(n, e)),
+            1 => Just(Step::Import),
+        ]
+    }
+
+    /// Applies an edit; one that does not apply (a delete past the end)
+    /// changes nothing and is skipped.
+    fn apply(store: &mut Store, name: &str, e: &Edit, now: u64) -> Option<crate::Applied> {
+        store.apply(name, e, now).ok()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Time travel to every position gives the replica as it was then,
+        /// with checkpoints (every 3 rows in tests) and without, whole and
+        /// by name; to a time, as it was after the last change at or
+        /// before it (times never go back, even when the clock does).
+        #[test]
+        fn each_moment_reads_as_it_was(steps in proptest::collection::vec(step(), 1..40)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("replica.db");
+            let (mut db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+            let mut peer = Store::new(id("agent-2"));
+            let mut moments: Vec<(u64, u64, String)> = Vec::new();
+            for (i, s) in steps.iter().enumerate() {
+                // The clock goes back now and then.
+                let now = 1000 + (i as u64 * 10) - if i % 7 == 6 { 35 } else { 0 };
+                match s {
+                    Step::Peer(n, e) => {
+                        apply(&mut peer, NAMES[*n], e, now);
+                        continue;
+                    }
+                    Step::Local(edits) => {
+                        let mut c = db.change("local", now).unwrap();
+                        for (n, e) in edits {
+                            c.load_name(NAMES[*n]).unwrap();
+                            if let Some(a) = apply(c.store_mut(), NAMES[*n], e, now) {
+                                c.record_text(NAMES[*n], a.ty, a.delta, a.summary, None).unwrap();
+                            }
+                        }
+                        c.commit().unwrap();
+                    }
+                    Step::Import => {
+                        let mut c = db.change("import", now).unwrap();
+                        c.merging();
+                        c.load_all().unwrap();
+                        if c.store().check_mergeable(&peer).is_err() {
+                            continue;
+                        }
+                        c.store_mut().merge(&peer);
+                        c.record_merges(None);
+                        c.commit().unwrap();
+                    }
+                }
+                let last = db.last_history_id().unwrap();
+                let time: i64 = db
+                    .conn
+                    .query_row("SELECT coalesce(max(time_ms), 0) FROM history", [], |r| r.get(0))
+                    .unwrap();
+                moments.push((last, time as u64, snapshot::encode(&db.load().unwrap())));
+            }
+            let none = snapshot::encode(&Store::new(id("agent-1")));
+            prop_assert_eq!(
+                snapshot::encode(&db.load_at(&[], Moment::Position(0)).unwrap()),
+                none
+            );
+            for (pos, time, state) in &moments {
+                let at = db.load_at(&[], Moment::Position(*pos)).unwrap();
+                prop_assert_eq!(&snapshot::encode(&at), state, "at @{}", pos);
+                // The last moment of a time is the state after its last change.
+                let last_at_time = moments.iter().rev().find(|m| m.1 <= *time).unwrap();
+                let at = db.load_at(&[], Moment::Time(*time)).unwrap();
+                prop_assert_eq!(&snapshot::encode(&at), &last_at_time.2, "at time {}", time);
+                for n in NAMES {
+                    let one = db.load_at(&[n.to_string()], Moment::Position(*pos)).unwrap();
+                    let want = snapshot::decode(state).unwrap().select(&[n.to_string()]);
+                    prop_assert_eq!(snapshot::encode(&one), snapshot::encode(&want));
+                }
+            }
+            // The history's times never go back.
+            let times: Vec<i64> = db
+                .conn
+                .prepare("SELECT time_ms FROM history ORDER BY id")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            prop_assert!(times.windows(2).all(|w| w[0] <= w[1]));
+            // Trimming keeps every moment after the cut as it was.
+            if let Some((_, cut, _)) = moments.get(moments.len() / 2) {
+                db.trim_history(*cut).unwrap();
+                for (pos, time, state) in &moments {
+                    if *time >= *cut {
+                        let at = db.load_at(&[], Moment::Position(*pos)).unwrap();
+                        prop_assert_eq!(&snapshot::encode(&at), state, "at @{} after trim", pos);
+                    }
+                }
+            }
+        }
+    }
+}

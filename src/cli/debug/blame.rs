@@ -45,7 +45,7 @@ pub fn blame(
                     time_ms: e.time_ms,
                     source: e.source.clone(),
                 },
-                e.delta.version(),
+                e.delta.max_seqs(),
             )
         }));
         let (lines, doc) = match o {
