@@ -121,6 +121,59 @@ pub fn describe_merge(before: Option<&Object>, after: &Object, mark: &VersionVec
     }
 }
 
+/// What a delta holds, in the type's words, without the state it is
+/// merged into (`crdt decode`): a counter's entries are totals, not what
+/// they add, and a text's characters have no place yet.
+pub fn describe_delta(delta: &Object) -> String {
+    match delta {
+        Object::GCounter(c) => listed(
+            c.entries()
+                .map(|(r, e)| format!("{r} total {}", e.count))
+                .collect(),
+        ),
+        Object::PnCounter(c) => listed(
+            c.entries()
+                .map(|(r, e)| format!("{r} total +{} -{}", e.p, e.n))
+                .collect(),
+        ),
+        Object::LwwRegister(_) => describe_merge(None, delta, &VersionVector::new()),
+        Object::OrSet(s) => {
+            let adds: Vec<String> = s.elements().map(|e| value_words(&e.value)).collect();
+            let mut parts = Vec::new();
+            if !adds.is_empty() {
+                parts.push(format!("add {}", listed(adds)));
+            }
+            let live: usize = s.elements().map(|e| e.dots.len()).sum();
+            let seen: u64 = s.context().iter().map(|(_, r)| r.count()).sum();
+            if seen > live as u64 {
+                parts.push(format!(
+                    "{} event(s) of removes or replaced adds",
+                    seen - live as u64
+                ));
+            }
+            parts.join("; ")
+        }
+        Object::Rga(t) => {
+            let mut inserted = String::new();
+            let mut deleted = 0;
+            for e in t.elements() {
+                match e.deleted {
+                    None => inserted.push(e.ch),
+                    Some(_) => deleted += 1,
+                }
+            }
+            let mut parts = Vec::new();
+            if !inserted.is_empty() {
+                parts.push(format!("insert {}", quoted(&inserted)));
+            }
+            if deleted > 0 {
+                parts.push(format!("delete {deleted}"));
+            }
+            parts.join(", ")
+        }
+    }
+}
+
 fn signed(n: i128) -> String {
     if n < 0 {
         format!("{n}")

@@ -1443,6 +1443,16 @@ mod json_schemas {
         run(&a, "show", &["show", "votes"]);
         run(&a, "inspect", &["inspect", "votes"]);
         run(&a, "explain", &["explain", "votes"]);
+        run(&a, "blame", &["blame", "votes"]);
+        run(&a, "blame", &["blame", "metrics:requests"]);
+        // log and decode print one array (of entries, of messages).
+        let frame = r#"{"type":"push","id":1,"objects":[{"name":"n","type":"g-counter","state":{"counts":{"a":{"seq":1,"count":2}}}}]}"#;
+        for (schema, args) in [("log", &["log"][..]), ("decode", &["decode", frame][..])] {
+            let v = a.json(args);
+            assert!(v.as_array().is_some_and(|l| !l.is_empty()), "{args:?}: {v}");
+            check(schema, &v);
+            covered.borrow_mut().push(schema.to_string());
+        }
         let out = a
             .cmd()
             .args(["--json", "batch"])

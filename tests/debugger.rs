@@ -11,6 +11,8 @@ use assert_cmd::Command;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+mod common;
+
 /// Two agents share a base, then diverge on every type:
 /// concurrent increments, concurrent register writes, a remove racing a
 /// re-add, and concurrent edits of one text. Files: a.json, b.json, m.json.
@@ -301,42 +303,6 @@ fn dot_output_is_valid_graphviz() {
     }
 }
 
-/// The `$ crdt ...` examples of a README section with their outputs: each
-/// command line, its shell words, and what it prints.
-fn readme_examples(readme: &str, section: &str) -> Vec<(String, Vec<String>, String)> {
-    let start = readme
-        .find(section)
-        .unwrap_or_else(|| panic!("no {section} in the README"));
-    let rest = &readme[start + section.len()..];
-    let end = rest.find("\n## ").unwrap_or(rest.len());
-    let mut out = Vec::new();
-    let mut in_block = false;
-    let mut current: Option<(String, Vec<String>, String)> = None;
-    for line in rest[..end].lines() {
-        if line.starts_with("```") {
-            in_block = line == "```console";
-            if let Some(c) = current.take() {
-                out.push(c);
-            }
-            continue;
-        }
-        if !in_block {
-            continue;
-        }
-        if let Some(cmd) = line.strip_prefix("$ ") {
-            if let Some(c) = current.take() {
-                out.push(c);
-            }
-            let words = shlex::split(cmd).unwrap_or_else(|| panic!("cannot split {cmd:?}"));
-            current = Some((line.to_string(), words, String::new()));
-        } else if let Some((_, _, text)) = current.as_mut() {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    out
-}
-
 /// The README's debugging examples print what the README says (run on the
 /// fixture: two agents that shared a base and diverged), so they cannot
 /// drift. `UPDATE_README=1 cargo test --test debugger readme` rewrites them
@@ -345,7 +311,7 @@ fn readme_examples(readme: &str, section: &str) -> Vec<(String, Vec<String>, Str
 fn the_readme_debugging_examples_print_what_it_says() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     let mut readme = std::fs::read_to_string(&path).unwrap();
-    let examples = readme_examples(&readme, "## Debugging: why do two replicas disagree?");
+    let examples = common::readme_examples(&readme, "## Debugging: why do two replicas disagree?");
     assert!(
         examples.len() >= 6,
         "the README's debugging examples were not found"
@@ -374,7 +340,7 @@ fn the_readme_debugging_examples_print_what_it_says() {
 fn the_readme_intro_prints_what_it_says() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let examples = readme_examples(&readme, "# crdt\n");
+    let examples = common::readme_examples(&readme, "# crdt\n");
     assert!(
         examples.len() >= 3,
         "the README's intro example was not found"

@@ -85,6 +85,22 @@ impl Replica {
         String::from_utf8(out.stderr).unwrap()
     }
 
+    /// Runs with `input` on stdin; its stdout, or `None` when it failed.
+    fn cmd_stdin(&self, args: &[&str], input: Vec<u8>) -> Option<String> {
+        let out = Command::new(BIN)
+            .env_remove("CRDT_URL")
+            .env("CRDT_STATE", self.db())
+            .env("CRDT_REPLICA", self.id)
+            .timeout(Duration::from_secs(60))
+            .args(args)
+            .write_stdin(input)
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8(out.stdout).unwrap())
+    }
+
     fn json(&self, args: &[&str]) -> Value {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
@@ -409,7 +425,7 @@ fn blame_says_who_typed_each_run_and_who_added_each_member() {
 struct Server {
     child: Child,
     url: String,
-    _data: TempDir,
+    data: TempDir,
 }
 
 impl Server {
@@ -434,11 +450,7 @@ impl Server {
             .unwrap_or_else(|| panic!("no URL in {first:?}"))
             .trim_end_matches([',', '.'])
             .to_string();
-        Server {
-            child,
-            url,
-            _data: data,
-        }
+        Server { child, url, data }
     }
 }
 
@@ -474,6 +486,28 @@ fn a_sync_is_logged_with_its_url_and_travels_in_time() {
         "{log}"
     );
     assert_eq!(a.ok(&["get", "tasks:active", "--at", "@1"]), "\"task-1\"\n");
+    // The server's log, in the same words; and one frame, and bad input.
+    let log = std::fs::read(server.data.path().join("log.jsonl")).unwrap();
+    let out = a
+        .cmd_stdin(&["decode", "-"], log)
+        .expect("decode reads the server's log");
+    assert_eq!(
+        out,
+        "1: log line\n  tasks:active  or-set  add \"task-1\"  (events up to agent-1:1)\n\
+         2: log line\n  tasks:active  or-set  add \"task-2\"  (events up to agent-2:1)\n"
+    );
+    let frame = r#"{"type":"push","id":7,"objects":[{"name":"document:main","type":"rga","state":{"context":{"agent-1":2},"deletes":{},"inserts":{"agent-1":[0,2,0,null]},"text":{"agent-1":"Hi"}}}]}"#;
+    assert_eq!(
+        a.ok(&["decode", frame]),
+        "push (id 7)\n  document:main  rga  insert \"Hi\"  (events up to agent-1:2)\n"
+    );
+    let err = a.exits(2, &["decode", "{\"type\":\"push\",\"objects\":[{\"name\":\"x\",\"type\":\"or-set\",\"state\":{\"elements\":7}}]}"]);
+    assert!(
+        err.contains("the frame does not decode") && err.contains("objects[0] (\"x\").state"),
+        "{err}"
+    );
+    let err = a.exits(2, &["decode", "[1,2"]);
+    assert!(err.contains("not JSON") && err.contains("column"), "{err}");
     let blame = a.ok(&["blame", "tasks:active"]);
     assert!(
         blame.contains(&format!(
@@ -544,4 +578,52 @@ fn the_history_of_a_large_text_travels_in_time_through_checkpoints() {
         entry.contains("insert \"") && entry.contains("at 3999"),
         "{entry}"
     );
+}
+
+/// The README's "What happened?" example prints what the README says: its
+/// commands run in order in one directory, the clock one minute on for
+/// each. `UPDATE_README=1 cargo test --test history readme` rewrites the
+/// outputs from the real ones.
+#[test]
+fn the_readme_history_example_prints_what_it_says() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let mut readme = std::fs::read_to_string(&path).unwrap();
+    let examples =
+        common::readme_examples(&readme, "## What happened? History, time travel and blame");
+    assert!(
+        examples.len() >= 10,
+        "the README's history example was not found"
+    );
+    let update = std::env::var_os("UPDATE_README").is_some();
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (line, words, want)) in examples.into_iter().enumerate() {
+        assert_eq!(words[0], "crdt", "{words:?}");
+        let out = Command::new(BIN)
+            .args(&words[1..])
+            .env_remove("CRDT_URL")
+            .env_remove("CRDT_STATE")
+            .env_remove("CRDT_REPLICA")
+            .env("CRDT_NOW_MS", t(i as u64).to_string())
+            .current_dir(dir.path())
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let got = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if update {
+            readme = readme.replacen(&format!("{line}\n{want}"), &format!("{line}\n{got}"), 1);
+        } else {
+            assert_eq!(
+                got, want,
+                "README: {line} (UPDATE_README=1 cargo test --test history readme rewrites it)"
+            );
+        }
+    }
+    if update {
+        std::fs::write(&path, readme).unwrap();
+    }
 }

@@ -430,6 +430,19 @@ Examples:\n  crdt blame document:main\n  crdt blame tasks:active --json\n  crdt 
         #[arg(long, value_name = "FILE")]
         from: Option<PathBuf>,
     },
+    /// Print a protocol message or a line of the server's log in the words of `crdt log`
+    #[command(
+        after_help = "FRAME is one message as JSON text; `-` reads stdin, one message or log line\n\
+per line (a server's log: DIR/log.jsonl). Each object is described as it is\n\
+on the wire: a counter's entries are totals, a text's characters have no place\n\
+until merged.\n\n\
+Examples:\n  crdt decode '{\"type\":\"push\",\"id\":2,\"objects\":[...]}'\n  crdt decode - < /var/lib/crdt/log.jsonl\n  crdt --json decode - < frames.txt"
+    )]
+    Decode {
+        /// The message (JSON text), or `-` for stdin
+        #[arg(value_name = "FRAME|-")]
+        frame: String,
+    },
     /// Explain in plain words why an object's value is what it is
     #[command(
         after_help = "Examples:\n  crdt explain config:global\n  crdt explain tasks:active --from merged.json"

@@ -5,6 +5,7 @@ mod args;
 mod batch;
 mod complete;
 mod debug;
+mod decode;
 mod files;
 mod history;
 mod manual;
@@ -525,6 +526,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             at,
         } => debug::visualize(&ctx.at(at)?, &mut out, &name, format, from)?,
         Command::Blame { name, from } => debug::blame(ctx, &mut out, &name, from)?,
+        Command::Decode { frame } => decode::decode(ctx, &mut out, &frame)?,
         Command::Explain { name, from, at } => debug::explain(&ctx.at(at)?, &mut out, &name, from)?,
         Command::Diff {
             local,
