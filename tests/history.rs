@@ -85,6 +85,25 @@ impl Replica {
         String::from_utf8(out.stderr).unwrap()
     }
 
+    /// Runs with one more variable; must succeed.
+    fn cmd_env(&self, args: &[&str], key: &str, value: &str) -> String {
+        let out = Command::new(BIN)
+            .env_remove("CRDT_NOW_MS")
+            .env("CRDT_STATE", self.db())
+            .env("CRDT_REPLICA", self.id)
+            .env(key, value)
+            .timeout(Duration::from_secs(60))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Runs with `input` on stdin; its stdout, or `None` when it failed.
     fn cmd_stdin(&self, args: &[&str], input: Vec<u8>) -> Option<String> {
         let out = Command::new(BIN)
@@ -430,7 +449,32 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_in(tempfile::tempdir().unwrap())
+    }
+
+    /// Stops it as SIGTERM does (it compacts its log on the way out) and
+    /// starts it again on the same data.
+    fn restart(mut self) -> Server {
+        let pid = self.child.id().to_string();
+        let status = StdCommand::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let data = tempfile::tempdir().unwrap();
+        let old = std::mem::replace(&mut self.data, data);
+        Server::start_in(old)
+    }
+
+    fn start_in(data: TempDir) -> Server {
         let mut child = StdCommand::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
@@ -491,10 +535,23 @@ fn a_sync_is_logged_with_its_url_and_travels_in_time() {
     let out = a
         .cmd_stdin(&["decode", "-"], log)
         .expect("decode reads the server's log");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(
+        lines[0].starts_with("1: log line: pushed by agent-1 at 20"),
+        "{out}"
+    );
     assert_eq!(
-        out,
-        "1: log line\n  tasks:active  or-set  add \"task-1\"  (events up to agent-1:1)\n\
-         2: log line\n  tasks:active  or-set  add \"task-2\"  (events up to agent-2:1)\n"
+        lines[1],
+        "  tasks:active  or-set  add \"task-1\"  (events up to agent-1:1)"
+    );
+    assert!(
+        lines[2].starts_with("2: log line: pushed by agent-2 at 20"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[3],
+        "  tasks:active  or-set  add \"task-2\"  (events up to agent-2:1)"
     );
     let frame = r#"{"type":"push","id":7,"objects":[{"name":"document:main","type":"rga","state":{"context":{"agent-1":2},"deletes":{},"inserts":{"agent-1":[0,2,0,null]},"text":{"agent-1":"Hi"}}}]}"#;
     assert_eq!(
@@ -514,6 +571,57 @@ fn a_sync_is_logged_with_its_url_and_travels_in_time() {
             "added by agent-2:1 @2 2026-12-01T10:02:00.000Z ({sync})"
         )),
         "{blame}"
+    );
+
+    // The server's view: who pushed what, when (positions from its start).
+    let push = format!("push to {}", server.url);
+    let want = [
+        format!("tasks:active  or-set  add \"task-2\"  by agent-2  ({push})"),
+        format!("tasks:active  or-set  add \"task-1\"  by agent-1  ({push})"),
+    ];
+    let remote = b.ok(&["log", "--url", &server.url]);
+    assert_eq!(log_words(&remote), want, "{remote}");
+    assert!(remote.starts_with("@2  "), "{remote}");
+    assert_eq!(
+        log_words(&b.ok(&["log", "--url", &server.url, "-n", "1"])),
+        want[..1]
+    );
+    assert_eq!(b.ok(&["log", "--url", &server.url, "metrics:"]), "");
+    let v = b.json(&["log", "--url", &server.url, "--replica", "agent-1"]);
+    common::check_schema("log", &v);
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    // A counter's pushes say what they added when the earlier total is known.
+    a.at(
+        t(3),
+        &["--url", &server.url, "inc", "metrics:requests", "2"],
+    );
+    a.at(
+        t(4),
+        &["--url", &server.url, "inc", "metrics:requests", "3"],
+    );
+    let counter = b.ok(&["log", "--url", &server.url, "metrics"]);
+    assert_eq!(
+        log_words(&counter),
+        [
+            format!("metrics:requests  g-counter  +3 (agent-1 total 5)  by agent-1  ({push})"),
+            format!("metrics:requests  g-counter  agent-1 total 2  by agent-1  ({push})"),
+        ],
+        "{counter}"
+    );
+    // Without --url on the command line, CRDT_URL does not make `log` remote.
+    let local = a.cmd_env(&["log", "-n", "1"], "CRDT_URL", &server.url);
+    assert!(local.contains("(local)"), "{local}");
+    // A restart keeps the view (positions start again at 1).
+    let server = server.restart();
+    let push = format!("push to {}", server.url);
+    let again = b.ok(&["log", "--url", &server.url, "tasks:"]);
+    assert_eq!(
+        log_words(&again),
+        [
+            format!("tasks:active  or-set  add \"task-2\"  by agent-2  ({push})"),
+            format!("tasks:active  or-set  add \"task-1\"  by agent-1  ({push})"),
+        ],
+        "{again}"
     );
 }
 

@@ -59,8 +59,19 @@ pub fn decode(ctx: &Ctx, out: &mut Out<impl Write>, frame: &str) -> Result<()> {
         if let Some(id) = head.get("id") {
             words.push_str(&format!(" (id {})", one_line(id, false)));
         }
+        let mut shown = vec!["type", "id"];
+        // A server log line says who pushed it and when.
+        if head.get("type").is_none()
+            && let (Some(who), Some(ms)) = (head["replica"].as_str(), head["time_ms"].as_u64())
+        {
+            words.push_str(&format!(
+                ": pushed by {who} at {}",
+                super::debug::fmt_ms(ms)
+            ));
+            shown.extend(["replica", "time_ms"]);
+        }
         for (k, v) in head.as_object().into_iter().flatten() {
-            if !matches!(k.as_str(), "type" | "id") {
+            if !shown.contains(&k.as_str()) {
                 words.push_str(&format!("  {k}: {}", one_line(v, true)));
             }
         }

@@ -2,9 +2,11 @@
 
 use std::io::Write;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 use crdt::db::{Db, Entry, LogQuery, Moment};
-use crdt::{ReplicaId, Store};
+use crdt::history::describe_delta;
+use crdt::objects_line::decode_objects;
+use crdt::{CrdtType, Object, ReplicaId, Store};
 use serde_json::{Value, json};
 
 use super::args::LogArgs;
@@ -65,6 +67,10 @@ pub fn log(ctx: &Ctx, out: &mut Out<impl Write>, args: &LogArgs) -> Result<()> {
         replica,
         limit: args.max_count,
     };
+    if ctx.url_given {
+        let entries = server_log(ctx, &query)?;
+        return render(ctx, out, &entries);
+    }
     let db = match &args.from {
         Some(path) => Db::open_read_only(path)?,
         None => match ctx.open_db()? {
@@ -76,6 +82,123 @@ pub fn log(ctx: &Ctx, out: &mut Out<impl Write>, args: &LogArgs) -> Result<()> {
         },
     };
     let entries = db.log(&query)?;
+    render(ctx, out, &entries)
+}
+
+/// The server's recent pushes (`log --url`) as entries: position `seq`
+/// (from 1 at the server's start), the pushing replica, source `push`,
+/// what each object's delta holds ([`describe_delta`]).
+fn server_log(ctx: &Ctx, q: &LogQuery) -> Result<Vec<Entry>> {
+    let url = ctx.url.clone().unwrap_or_default();
+    let mut client = ctx.connect().map_err(|e| anyhow!("{e}"))?;
+    let limit = q
+        .limit
+        .unwrap_or(100)
+        .clamp(1, crdt::sync::recent::MAX_LOG_LIMIT);
+    client
+        .send(&json!({"type": "log", "id": 1, "select": q.select, "limit": limit}))
+        .map_err(|e| anyhow!("{e}"))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let reply = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match client.recv(left).map_err(|e| anyhow!("{e}"))? {
+            Some(v) if v["type"] == "log-reply" => break v,
+            Some(v) if v["type"] == "error" => bail!(
+                "{url} refused the log request: {}: {} (a server older than this client has no log)",
+                v["code"].as_str().unwrap_or("?"),
+                v["message"].as_str().unwrap_or("")
+            ),
+            Some(_) => continue,
+            None => bail!("{url} did not answer the log request within 30 s"),
+        }
+    };
+    client.close();
+    let bad = |what: &str| anyhow!("{url} sent a log-reply that does not decode: {what}");
+    let mut entries = Vec::new();
+    for e in reply["entries"]
+        .as_array()
+        .ok_or_else(|| bad("no \"entries\" list"))?
+    {
+        let seq = e["seq"]
+            .as_u64()
+            .ok_or_else(|| bad("an entry without \"seq\""))?;
+        let time_ms = e["time_ms"]
+            .as_u64()
+            .ok_or_else(|| bad("an entry without \"time_ms\""))?;
+        let replica = e["replica"]
+            .as_str()
+            .and_then(|r| ReplicaId::new(r).ok())
+            .ok_or_else(|| bad("an entry without a valid \"replica\""))?;
+        let entry = |name: &str, delta: Object, summary: String| Entry {
+            id: seq,
+            time_ms,
+            source: format!("push to {url}"),
+            name: name.to_string(),
+            ty: delta.ty(),
+            delta,
+            replicas: vec![replica.clone()],
+            summary,
+        };
+        if let Some(omitted) = e["omitted"].as_array() {
+            for o in omitted {
+                let ty = o["type"].as_str().and_then(|t| t.parse::<CrdtType>().ok());
+                if let (Some(name), Some(ty)) = (o["name"].as_str(), ty) {
+                    entries.push(entry(
+                        name,
+                        Object::new(ty),
+                        "(too large for the server to keep)".into(),
+                    ));
+                }
+            }
+            continue;
+        }
+        let store = decode_objects(e.get("objects"), &replica)
+            .map_err(|why| bad(&format!("entry {seq}: {why}")))?;
+        for (name, o) in store.iter() {
+            entries.push(entry(name, o.clone(), describe_delta(o)));
+        }
+    }
+    counter_steps(&mut entries);
+    entries.retain(|e| {
+        q.replica.as_ref().is_none_or(|r| e.replicas.contains(r))
+            && q.since.is_none_or(|t| e.time_ms >= t)
+            && q.until.is_none_or(|t| e.time_ms <= t)
+    });
+    Ok(entries)
+}
+
+/// A counter's entries on the wire are totals: where the entries (newest
+/// first) hold an earlier total of the same replica, say what was added.
+fn counter_steps(entries: &mut [Entry]) {
+    let mut last: std::collections::HashMap<(String, ReplicaId), i128> = Default::default();
+    for e in entries.iter_mut().rev() {
+        let totals: Vec<(ReplicaId, i128)> = match &e.delta {
+            Object::GCounter(c) => c
+                .entries()
+                .map(|(r, x)| (r.clone(), i128::from(x.count)))
+                .collect(),
+            Object::PnCounter(c) => c
+                .entries()
+                .map(|(r, x)| (r.clone(), i128::from(x.p) - i128::from(x.n)))
+                .collect(),
+            _ => continue,
+        };
+        let words: Vec<String> = totals
+            .into_iter()
+            .map(|(r, total)| {
+                let before = last.insert((e.name.clone(), r.clone()), total);
+                match before {
+                    Some(b) if total >= b => format!("+{} ({r} total {total})", total - b),
+                    Some(b) => format!("{} ({r} total {total})", total - b),
+                    None => format!("{r} total {total}"),
+                }
+            })
+            .collect();
+        e.summary = words.join(", ");
+    }
+}
+
+fn render(ctx: &Ctx, out: &mut Out<impl Write>, entries: &[Entry]) -> Result<()> {
     if ctx.json {
         let docs: Vec<Value> = entries.iter().map(entry_json).collect();
         out.json(&Value::Array(docs))?;
@@ -83,7 +206,7 @@ pub fn log(ctx: &Ctx, out: &mut Out<impl Write>, args: &LogArgs) -> Result<()> {
     }
     let colors = replica_colors(entries.iter().flat_map(|e| e.replicas.iter().cloned()));
     let style = out.style();
-    for e in &entries {
+    for e in entries {
         let by: Vec<String> = e
             .replicas
             .iter()

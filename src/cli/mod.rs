@@ -82,7 +82,13 @@ pub fn main() -> ExitCode {
     {
         cli.global.replica = None;
     }
-    let ctx = Ctx::new(&cli);
+    let mut ctx = Ctx::new(&cli);
+    // `log` reads the server only when --url is on the command line (an
+    // agent's CRDT_URL does not turn its `crdt log` into the server's).
+    ctx.url_given = [Some(&matches), matches.subcommand_matches("log")]
+        .into_iter()
+        .flatten()
+        .any(|m| m.value_source("url") == Some(clap::parser::ValueSource::CommandLine));
     let code = match run(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => Exit::Success,
@@ -242,6 +248,8 @@ pub struct Ctx {
     pub connect_timeout: f64,
     /// `--at`: read the replica as it was then (the moment, and as given).
     pub at: Option<(Moment, String)>,
+    /// `--url` was given on the command line (not only `CRDT_URL`).
+    pub url_given: bool,
 }
 
 impl Ctx {
@@ -295,6 +303,7 @@ impl Ctx {
                 .filter(|t| !t.is_empty()),
             connect_timeout: cli.global.connect_timeout,
             at: None,
+            url_given: false,
         }
     }
 

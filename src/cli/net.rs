@@ -33,7 +33,7 @@ impl Ctx {
         })
     }
 
-    fn connect(&self) -> Result<Client, ClientError> {
+    pub(super) fn connect(&self) -> Result<Client, ClientError> {
         let url = self.url.as_deref().unwrap_or_default();
         // The replica id is the database's (or the one it will be created with).
         let me = self

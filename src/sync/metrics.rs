@@ -47,9 +47,9 @@ const KNOWN_RESOLUTIONS: [(&str, &str); 3] = [
 ];
 
 /// The message types counted (the protocol's, and what is refused).
-const KNOWN_MESSAGES: [&str; 6] = {
-    let [hello, sync, push, unwatch] = crate::sync::protocol::MESSAGE_TYPES;
-    [hello, sync, push, unwatch, "invalid", "forbidden"]
+const KNOWN_MESSAGES: [&str; 7] = {
+    let [hello, sync, push, unwatch, log] = crate::sync::protocol::MESSAGE_TYPES;
+    [hello, sync, push, unwatch, log, "invalid", "forbidden"]
 };
 
 /// A label value, escaped as the exposition format wants.

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod parts;
 pub mod persist;
 pub mod protocol;
+pub mod recent;
 
 #[cfg(feature = "net")]
 pub mod client;

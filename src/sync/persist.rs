@@ -152,6 +152,8 @@ pub struct Loaded {
     /// A compaction left unfinished could not be finished now (why): both
     /// logs stay, and the next compaction covers them.
     pub unfinished_compaction: Option<String>,
+    /// The pushes of the log lines (those that say who and when).
+    pub recent: crate::sync::recent::Recent,
 }
 
 impl Durable {
@@ -481,13 +483,15 @@ fn replay_log(
     let lines: Vec<&[u8]> = bytes[..used].split_inclusive(|b| *b == b'\n').collect();
     let mut keep = 0;
     for (i, line) in lines.iter().enumerate() {
-        let parsed = std::str::from_utf8(line)
-            .ok()
-            .filter(|l| l.ends_with('\n'))
+        let text = std::str::from_utf8(line).ok().filter(|l| l.ends_with('\n'));
+        let parsed = text
             .and_then(|l| serde_json::from_str::<serde_json::Value>(l.trim_end()).ok())
             .and_then(|v| decode_objects(v.get("objects"), store.replica()).ok());
         match parsed {
             Some(delta) => {
+                loaded
+                    .recent
+                    .replay(text.unwrap_or_default().trim_end(), &delta);
                 // The same gate as a push: a line that contradicts the state
                 // before it is damage, not something the server wrote.
                 if let Err(why) = store.check_mergeable(&delta) {

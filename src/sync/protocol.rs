@@ -25,7 +25,7 @@ pub const PROTOCOL: u64 = 1;
 
 /// The message types a client sends (the dispatcher's, and the metrics'
 /// labels: any other type is counted as `invalid`).
-pub const MESSAGE_TYPES: [&str; 4] = ["hello", "sync", "push", "unwatch"];
+pub const MESSAGE_TYPES: [&str; 5] = ["hello", "sync", "push", "unwatch", "log"];
 
 /// The server's default `--max-message-bytes`.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 << 20;
@@ -263,6 +263,13 @@ pub enum Effect {
     Persist { delta: Store, id: Option<Value> },
     /// Close the connection with this close code after the replies.
     Close(u16),
+    /// Answer with the server's recent pushes (see [`crate::sync::recent`]):
+    /// the newest `limit` that changed a name `select` picks.
+    Log {
+        id: Option<Value>,
+        select: Vec<String>,
+        limit: usize,
+    },
 }
 
 /// Handles one text frame from a client. Never panics on bad input: errors
@@ -374,6 +381,26 @@ fn handle_value(
         "push" => {
             let from = session.replica.as_ref().expect("checked above");
             Ok(vec![push_effect(from, id, msg.get("objects"))])
+        }
+        "log" => {
+            let select = decode_select(msg.get("select"))?;
+            let limit = match msg.get("limit") {
+                None => 100,
+                Some(v) => v
+                    .as_u64()
+                    .filter(|n| (1..=crate::sync::recent::MAX_LOG_LIMIT as u64).contains(n))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "\"limit\" must be a whole number from 1 to {}",
+                            crate::sync::recent::MAX_LOG_LIMIT
+                        ))
+                    })? as usize,
+            };
+            Ok(vec![Effect::Log {
+                id: id.cloned(),
+                select,
+                limit,
+            }])
         }
         "unwatch" => {
             session.watching = None;

@@ -374,6 +374,11 @@ impl Turn<'_> {
                     close(ws, CloseCode::from(code), "closing");
                     return;
                 }
+                Effect::Log { id, select, limit } => {
+                    let budget = ws.session.max_message_bytes;
+                    ws.outbox
+                        .push(self.recent.reply(id.as_ref(), &select, limit, budget));
+                }
                 Effect::Persist { delta, id } => {
                     let line = String::new();
                     let push = Push {
@@ -426,12 +431,18 @@ impl Turn<'_> {
                 self.round.mark(*other, watcher);
             }
         }
-        // The log line: the objects as sent, as the worker wrote it, or the delta.
+        // The log line: the objects as sent, as the worker wrote it, or
+        // the delta; with who sent it and when.
+        let mut line = line;
         if line.is_empty() {
-            encode_entry(&mut self.round.log, &Entry::Delta(&delta));
-        } else {
-            self.round.log.push_str(&line);
+            encode_entry(&mut line, &Entry::Delta(&delta));
         }
+        if let Some(from) = &ws.session.replica {
+            let now = crate::clock::now_ms();
+            with_origin(&mut line, from, now);
+            self.recent.record(now, from, &delta, &line);
+        }
+        self.round.log.push_str(&line);
         let mut types = 0u8;
         for (name, o) in delta.iter() {
             let bit = 1u8 << CrdtType::ALL.iter().position(|t| *t == o.ty()).unwrap_or(0);

@@ -35,6 +35,7 @@ use crate::sync::offload::{self, BIG_FRAME, BIG_OBJECT, Done, Job, Worker};
 use crate::sync::parts::{self, Reply};
 use crate::sync::persist::{Durable, DurableError, Entry, Loaded, encode_entry};
 use crate::sync::protocol::{self, Effect, Request, Session};
+use crate::sync::recent::{Recent, with_origin};
 
 mod conn;
 mod http;
@@ -90,6 +91,8 @@ pub struct Server {
     reload: Arc<AtomicBool>,
     /// A compaction's frozen copy of the store, for the snapshot writer.
     snapshot_due: Option<Store>,
+    /// The pushes accepted lately (rebuilt from the log at start).
+    recent: Recent,
     /// The last accept failed (out of descriptors, say): connections may be
     /// waiting in the backlog, and the listener will not signal them again.
     accept_failing: bool,
@@ -221,6 +224,8 @@ struct Turn<'a> {
     /// Connections that watch something (a push visits only these).
     watchers: &'a mut BTreeSet<Token>,
     worker: &'a Worker,
+    /// The pushes accepted lately, for `log` requests.
+    recent: &'a mut Recent,
 }
 
 /// Why a server cannot start.
@@ -243,7 +248,7 @@ impl Server {
         log: Log,
         stop: Arc<AtomicBool>,
     ) -> Result<(Server, Loaded), BindError> {
-        let (durable, store, loaded) = Durable::open(&config.data, new_server_id)?;
+        let (durable, store, mut loaded) = Durable::open(&config.data, new_server_id)?;
         let listen = |source: io::Error| BindError::Listen {
             addr: config.listen.clone(),
             source,
@@ -265,6 +270,7 @@ impl Server {
                 stop,
                 reload: Arc::new(AtomicBool::new(false)),
                 snapshot_due: None,
+                recent: std::mem::take(&mut loaded.recent),
                 accept_failing: false,
             },
             loaded,
@@ -363,6 +369,7 @@ impl Server {
                     round: &mut round,
                     watchers: &mut watchers,
                     worker: &worker,
+                    recent: &mut self.recent,
                 }
             };
         }
@@ -466,7 +473,14 @@ impl Server {
             }
         }
         // Everything acknowledged is in the log already; write a snapshot.
-        self.durable.compact(&self.store)
+        self.durable.compact(&self.store)?;
+        // The new log starts with the recent pushes (merged again at the
+        // next start, they change nothing): `log` requests still see them.
+        let lines = self.recent.lines();
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.durable.write(&lines)
     }
 
     /// Shutting down: closes every connection (they get a moment to answer).

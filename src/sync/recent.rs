@@ -1,0 +1,294 @@
+//! The server's view of its history: the pushes it accepted lately, who
+//! sent them and when (`crdt log --url`). Kept in memory, within a budget,
+//! and rebuilt at start from the log lines since the last compaction (each
+//! line names its replica and time). Pure: the server loop records and
+//! asks; nothing here touches a socket.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::clock::ReplicaId;
+use crate::object::CrdtType;
+use crate::store::{Store, selects};
+
+/// Bytes of log lines kept (older entries go first).
+pub const RECENT_BYTES: usize = 16 << 20;
+/// Entries kept.
+pub const RECENT_ENTRIES: usize = 100_000;
+/// A longer line keeps its names, not its objects.
+pub const RECENT_LINE: usize = 1 << 20;
+/// Entries a `log` request may ask for at most (and gets without `limit`: 100).
+pub const MAX_LOG_LIMIT: usize = 10_000;
+
+/// One push.
+#[derive(Clone, Debug)]
+pub struct RecentEntry {
+    /// Increasing, from 1 at the server's start (positions do not survive
+    /// a restart; times do).
+    pub seq: u64,
+    pub time_ms: u64,
+    pub replica: ReplicaId,
+    /// The objects it changed.
+    pub names: Vec<(String, CrdtType)>,
+    /// Its log line (`{"objects":[...],...}`); empty when it was too long
+    /// to keep.
+    pub line: Arc<str>,
+}
+
+#[derive(Debug, Default)]
+pub struct Recent {
+    entries: VecDeque<RecentEntry>,
+    bytes: usize,
+    next: u64,
+}
+
+/// The fields of a log line that say who and when.
+#[derive(serde::Deserialize)]
+struct LineMeta<'a> {
+    #[serde(borrow)]
+    objects: &'a RawValue,
+    replica: Option<String>,
+    time_ms: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct NamedObject<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+}
+
+/// `line` (ending in `}\n`, as [`crate::sync::persist::encode_entry`]
+/// writes it) with who pushed it and when, for the log.
+pub fn with_origin(line: &mut String, replica: &ReplicaId, time_ms: u64) {
+    if line.ends_with("}\n") {
+        line.truncate(line.len() - 2);
+        line.push_str(",\"replica\":");
+        line.push_str(&Value::from(replica.as_str()).to_string());
+        line.push_str(&format!(",\"time_ms\":{time_ms}}}\n"));
+    }
+}
+
+impl Recent {
+    /// Records a push of `delta` by `replica`, with its log line.
+    pub fn record(&mut self, time_ms: u64, replica: &ReplicaId, delta: &Store, line: &str) {
+        let names = delta.iter().map(|(n, o)| (n.to_string(), o.ty())).collect();
+        self.push(time_ms, replica.clone(), names, line);
+    }
+
+    fn push(
+        &mut self,
+        time_ms: u64,
+        replica: ReplicaId,
+        names: Vec<(String, CrdtType)>,
+        line: &str,
+    ) {
+        self.next += 1;
+        let line: Arc<str> = if line.len() > RECENT_LINE {
+            Arc::from("")
+        } else {
+            Arc::from(line.trim_end())
+        };
+        self.bytes += line.len();
+        self.entries.push_back(RecentEntry {
+            seq: self.next,
+            time_ms,
+            replica,
+            names,
+            line,
+        });
+        while self.bytes > RECENT_BYTES || self.entries.len() > RECENT_ENTRIES {
+            let Some(old) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes -= old.line.len();
+        }
+    }
+
+    /// Records a log line read at start; a line without its replica and
+    /// time (written by an earlier version) is not an entry.
+    pub fn replay(&mut self, line: &str, delta: &Store) {
+        let Ok(meta) = serde_json::from_str::<LineMeta<'_>>(line) else {
+            return;
+        };
+        let (Some(replica), Some(time)) = (meta.replica, meta.time_ms) else {
+            return;
+        };
+        let Ok(replica) = ReplicaId::new(replica) else {
+            return;
+        };
+        let names = delta.iter().map(|(n, o)| (n.to_string(), o.ty())).collect();
+        self.push(time, replica, names, line);
+    }
+
+    /// The kept log lines, oldest first, each with its newline: what a new
+    /// log starts with so that a restart keeps them.
+    pub fn lines(&self) -> String {
+        let mut out = String::with_capacity(self.bytes + self.entries.len());
+        for e in self.entries.iter().filter(|e| !e.line.is_empty()) {
+            out.push_str(&e.line);
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `log-reply` to a `log` request: the newest `limit` entries that
+    /// changed a name `select` picks (all when empty), newest first, each
+    /// with those objects as they were pushed; within `budget` bytes (then
+    /// `"more": true`).
+    pub fn reply(
+        &self,
+        id: Option<&Value>,
+        select: &[String],
+        limit: usize,
+        budget: usize,
+    ) -> String {
+        let picks = |name: &str| select.is_empty() || select.iter().any(|p| selects(p, name));
+        let mut out = String::from("{\"type\":\"log-reply\"");
+        if let Some(id) = id {
+            out.push_str(&format!(",\"id\":{id}"));
+        }
+        out.push_str(",\"entries\":[");
+        let (mut n, mut more) = (0, false);
+        for e in self.entries.iter().rev() {
+            if n == limit {
+                more = true;
+                break;
+            }
+            if !e.names.iter().any(|(name, _)| picks(name)) {
+                continue;
+            }
+            let mut item = format!(
+                "{{\"seq\":{},\"time_ms\":{},\"replica\":{}",
+                e.seq,
+                e.time_ms,
+                Value::from(e.replica.as_str())
+            );
+            match objects_of(&e.line, &picks) {
+                Some(objects) => {
+                    item.push_str(",\"objects\":[");
+                    item.push_str(&objects.join(","));
+                    item.push(']');
+                }
+                None => {
+                    let names: Vec<Value> = e
+                        .names
+                        .iter()
+                        .filter(|(name, _)| picks(name))
+                        .map(|(name, ty)| json!({"name": name, "type": ty.as_str()}))
+                        .collect();
+                    item.push_str(&format!(",\"omitted\":{}", Value::from(names)));
+                }
+            }
+            item.push('}');
+            if out.len() + item.len() + 64 > budget {
+                more = true;
+                break;
+            }
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&item);
+            n += 1;
+        }
+        out.push(']');
+        if more {
+            out.push_str(",\"more\":true");
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// The objects of a log line that `picks` selects, as they were written.
+fn objects_of(line: &str, picks: &impl Fn(&str) -> bool) -> Option<Vec<String>> {
+    let meta = serde_json::from_str::<LineMeta<'_>>(line).ok()?;
+    let list = serde_json::from_str::<Vec<&RawValue>>(meta.objects.get()).ok()?;
+    Some(
+        list.into_iter()
+            .filter(|o| {
+                serde_json::from_str::<NamedObject<'_>>(o.get()).is_ok_and(|n| picks(&n.name))
+            })
+            .map(|o| o.get().to_string())
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::objects_line::decode_objects_text;
+
+    fn push(recent: &mut Recent, who: &str, time: u64, objects: &str) {
+        let r = ReplicaId::new(who).unwrap();
+        let delta = decode_objects_text(objects, &r).unwrap();
+        let mut line = format!("{{\"objects\":{objects}}}\n");
+        with_origin(&mut line, &r, time);
+        recent.record(time, &r, &delta, &line);
+    }
+
+    #[test]
+    fn a_reply_lists_the_newest_pushes_of_the_names_asked() {
+        let mut r = Recent::default();
+        let c = |n: &str| {
+            format!(
+                r#"[{{"name":"{n}","type":"g-counter","state":{{"counts":{{"a":{{"seq":1,"count":2}}}}}}}}]"#
+            )
+        };
+        push(&mut r, "a", 10, &c("metrics:x"));
+        push(&mut r, "a", 20, &c("tasks:y"));
+        push(&mut r, "b", 30, &c("metrics:z"));
+        let v: Value =
+            serde_json::from_str(&r.reply(Some(&json!(4)), &["metrics".into()], 100, 1 << 20))
+                .unwrap();
+        assert_eq!(v["id"], 4);
+        let entries = v["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            (entries[0]["seq"].as_u64(), entries[0]["replica"].as_str()),
+            (Some(3), Some("b"))
+        );
+        assert_eq!(entries[1]["objects"][0]["name"], "metrics:x");
+        assert_eq!(entries[1]["time_ms"], 10);
+        // limit and budget: "more".
+        let v: Value = serde_json::from_str(&r.reply(None, &[], 1, 1 << 20)).unwrap();
+        assert_eq!(
+            (v["entries"].as_array().unwrap().len(), v["more"].as_bool()),
+            (1, Some(true))
+        );
+        let v: Value = serde_json::from_str(&r.reply(None, &[], 100, 150)).unwrap();
+        assert_eq!(v["more"], true);
+        // A replayed line without who and when is not an entry.
+        let mut again = Recent::default();
+        let delta = Store::new(ReplicaId::new("s").unwrap());
+        again.replay(r#"{"objects":[]}"#, &delta);
+        assert!(again.is_empty());
+        again.replay(r#"{"objects":[],"replica":"a","time_ms":5}"#, &delta);
+        assert_eq!(again.len(), 1);
+    }
+
+    #[test]
+    fn old_entries_go_first_within_the_budget() {
+        let mut r = Recent::default();
+        let big = "x".repeat(RECENT_LINE / 2);
+        let who = ReplicaId::new("a").unwrap();
+        let delta = Store::new(who.clone());
+        for i in 0..40 {
+            r.push(i, who.clone(), vec![("n".into(), CrdtType::GCounter)], &big);
+        }
+        assert!(r.bytes <= RECENT_BYTES);
+        assert_eq!(r.entries.front().unwrap().seq, 40 - r.len() as u64 + 1);
+        r.record(99, &who, &delta, &"y".repeat(RECENT_LINE + 1));
+        assert!(r.entries.back().unwrap().line.is_empty());
+    }
+}
