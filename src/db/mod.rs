@@ -87,7 +87,7 @@ CREATE TABLE history (
     delta TEXT NOT NULL,
     replicas TEXT NOT NULL
 , summary TEXT NOT NULL DEFAULT '');
-CREATE INDEX history_name ON history (name, id);
+CREATE INDEX history_name ON history (name);
 CREATE TABLE checkpoints (
     name TEXT NOT NULL,
     type TEXT NOT NULL,
@@ -100,7 +100,7 @@ CREATE TABLE checkpoints (
 /// What upgrades a version 1 database to [`SCHEMA`].
 const UPGRADE_FROM_1: &str = "
 ALTER TABLE history ADD COLUMN summary TEXT NOT NULL DEFAULT '';
-CREATE INDEX history_name ON history (name, id);
+CREATE INDEX history_name ON history (name);
 CREATE TABLE checkpoints (
     name TEXT NOT NULL,
     type TEXT NOT NULL,
@@ -114,7 +114,7 @@ CREATE TABLE checkpoints (
 fn schema_v1() -> String {
     let v1 = SCHEMA
         .replace("\n, summary TEXT NOT NULL DEFAULT '')", "\n)")
-        .replace("CREATE INDEX history_name ON history (name, id);\n", "");
+        .replace("CREATE INDEX history_name ON history (name);\n", "");
     v1[..v1.find("CREATE TABLE checkpoints").expect("in SCHEMA")].to_string()
 }
 

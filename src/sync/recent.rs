@@ -5,7 +5,6 @@
 //! asks; nothing here touches a socket.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -15,9 +14,9 @@ use crate::object::CrdtType;
 use crate::store::{Store, selects};
 
 /// Bytes of log lines kept (older entries go first).
-pub const RECENT_BYTES: usize = 16 << 20;
+pub const RECENT_BYTES: usize = 4 << 20;
 /// Entries kept.
-pub const RECENT_ENTRIES: usize = 100_000;
+pub const RECENT_ENTRIES: usize = 10_000;
 /// A longer line keeps its names, not its objects.
 pub const RECENT_LINE: usize = 1 << 20;
 /// Entries a `log` request may ask for at most (and gets without `limit`: 100).
@@ -31,11 +30,25 @@ pub struct RecentEntry {
     pub seq: u64,
     pub time_ms: u64,
     pub replica: ReplicaId,
-    /// The objects it changed.
-    pub names: Vec<(String, CrdtType)>,
-    /// Its log line (`{"objects":[...],...}`); empty when it was too long
-    /// to keep.
-    pub line: Arc<str>,
+    /// Its log line (`{"objects":[...],...}`, without its newline); only
+    /// the names of its objects when it was too long to keep whole.
+    pub line: Kept,
+}
+
+/// What an entry keeps of its push.
+#[derive(Clone, Debug)]
+pub enum Kept {
+    Line(String),
+    Names(Vec<(String, CrdtType)>),
+}
+
+impl Kept {
+    fn bytes(&self) -> usize {
+        match self {
+            Kept::Line(l) => l.len(),
+            Kept::Names(n) => n.iter().map(|(s, _)| s.len() + 16).sum(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -63,47 +76,43 @@ struct NamedObject<'a> {
 /// `line` (ending in `}\n`, as [`crate::sync::persist::encode_entry`]
 /// writes it) with who pushed it and when, for the log.
 pub fn with_origin(line: &mut String, replica: &ReplicaId, time_ms: u64) {
+    use std::fmt::Write as _;
     if line.ends_with("}\n") {
         line.truncate(line.len() - 2);
-        line.push_str(",\"replica\":");
-        line.push_str(&Value::from(replica.as_str()).to_string());
-        line.push_str(&format!(",\"time_ms\":{time_ms}}}\n"));
+        // A replica id is ASCII letters, digits and .-_:@: no escaping.
+        let _ = writeln!(line, ",\"replica\":\"{replica}\",\"time_ms\":{time_ms}}}");
     }
 }
 
 impl Recent {
-    /// Records a push of `delta` by `replica`, with its log line.
-    pub fn record(&mut self, time_ms: u64, replica: &ReplicaId, delta: &Store, line: &str) {
-        let names = delta.iter().map(|(n, o)| (n.to_string(), o.ty())).collect();
-        self.push(time_ms, replica.clone(), names, line);
+    /// Records a push of `delta` by `replica`, with its log line (moved
+    /// in, not copied).
+    pub fn record(&mut self, time_ms: u64, replica: &ReplicaId, delta: &Store, mut line: String) {
+        let kept = if line.len() > RECENT_LINE {
+            Kept::Names(delta.iter().map(|(n, o)| (n.to_string(), o.ty())).collect())
+        } else {
+            if line.ends_with('\n') {
+                line.pop();
+            }
+            Kept::Line(line)
+        };
+        self.push(time_ms, replica.clone(), kept);
     }
 
-    fn push(
-        &mut self,
-        time_ms: u64,
-        replica: ReplicaId,
-        names: Vec<(String, CrdtType)>,
-        line: &str,
-    ) {
+    fn push(&mut self, time_ms: u64, replica: ReplicaId, line: Kept) {
         self.next += 1;
-        let line: Arc<str> = if line.len() > RECENT_LINE {
-            Arc::from("")
-        } else {
-            Arc::from(line.trim_end())
-        };
-        self.bytes += line.len();
+        self.bytes += line.bytes();
         self.entries.push_back(RecentEntry {
             seq: self.next,
             time_ms,
             replica,
-            names,
             line,
         });
         while self.bytes > RECENT_BYTES || self.entries.len() > RECENT_ENTRIES {
             let Some(old) = self.entries.pop_front() else {
                 break;
             };
-            self.bytes -= old.line.len();
+            self.bytes -= old.line.bytes();
         }
     }
 
@@ -119,17 +128,18 @@ impl Recent {
         let Ok(replica) = ReplicaId::new(replica) else {
             return;
         };
-        let names = delta.iter().map(|(n, o)| (n.to_string(), o.ty())).collect();
-        self.push(time, replica, names, line);
+        self.record(time, &replica, delta, line.to_string());
     }
 
     /// The kept log lines, oldest first, each with its newline: what a new
     /// log starts with so that a restart keeps them.
     pub fn lines(&self) -> String {
         let mut out = String::with_capacity(self.bytes + self.entries.len());
-        for e in self.entries.iter().filter(|e| !e.line.is_empty()) {
-            out.push_str(&e.line);
-            out.push('\n');
+        for e in &self.entries {
+            if let Kept::Line(l) = &e.line {
+                out.push_str(l);
+                out.push('\n');
+            }
         }
         out
     }
@@ -165,28 +175,29 @@ impl Recent {
                 more = true;
                 break;
             }
-            if !e.names.iter().any(|(name, _)| picks(name)) {
-                continue;
-            }
             let mut item = format!(
-                "{{\"seq\":{},\"time_ms\":{},\"replica\":{}",
-                e.seq,
-                e.time_ms,
-                Value::from(e.replica.as_str())
+                "{{\"seq\":{},\"time_ms\":{},\"replica\":\"{}\"",
+                e.seq, e.time_ms, e.replica
             );
-            match objects_of(&e.line, &picks) {
-                Some(objects) => {
+            match &e.line {
+                Kept::Line(line) => {
+                    let objects = objects_of(line, &picks).unwrap_or_default();
+                    if objects.is_empty() {
+                        continue;
+                    }
                     item.push_str(",\"objects\":[");
                     item.push_str(&objects.join(","));
                     item.push(']');
                 }
-                None => {
-                    let names: Vec<Value> = e
-                        .names
+                Kept::Names(names) => {
+                    let names: Vec<Value> = names
                         .iter()
                         .filter(|(name, _)| picks(name))
                         .map(|(name, ty)| json!({"name": name, "type": ty.as_str()}))
                         .collect();
+                    if names.is_empty() {
+                        continue;
+                    }
                     item.push_str(&format!(",\"omitted\":{}", Value::from(names)));
                 }
             }
@@ -234,7 +245,7 @@ mod test {
         let delta = decode_objects_text(objects, &r).unwrap();
         let mut line = format!("{{\"objects\":{objects}}}\n");
         with_origin(&mut line, &r, time);
-        recent.record(time, &r, &delta, &line);
+        recent.record(time, &r, &delta, line);
     }
 
     #[test]
@@ -284,11 +295,12 @@ mod test {
         let who = ReplicaId::new("a").unwrap();
         let delta = Store::new(who.clone());
         for i in 0..40 {
-            r.push(i, who.clone(), vec![("n".into(), CrdtType::GCounter)], &big);
+            r.push(i, who.clone(), Kept::Line(big.clone()));
         }
         assert!(r.bytes <= RECENT_BYTES);
+        assert!(r.len() < 40);
         assert_eq!(r.entries.front().unwrap().seq, 40 - r.len() as u64 + 1);
-        r.record(99, &who, &delta, &"y".repeat(RECENT_LINE + 1));
-        assert!(r.entries.back().unwrap().line.is_empty());
+        r.record(99, &who, &delta, "y".repeat(RECENT_LINE + 1));
+        assert!(matches!(r.entries.back().unwrap().line, Kept::Names(_)));
     }
 }

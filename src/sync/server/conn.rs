@@ -438,11 +438,17 @@ impl Turn<'_> {
             encode_entry(&mut line, &Entry::Delta(&delta));
         }
         if let Some(from) = &ws.session.replica {
-            let now = crate::clock::now_ms();
+            // The wall clock (not CRDT_NOW_MS, which costs an environment
+            // lookup per push).
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
             with_origin(&mut line, from, now);
-            self.recent.record(now, from, &delta, &line);
+            self.round.log.push_str(&line);
+            self.recent.record(now, from, &delta, line);
+        } else {
+            self.round.log.push_str(&line);
         }
-        self.round.log.push_str(&line);
         let mut types = 0u8;
         for (name, o) in delta.iter() {
             let bit = 1u8 << CrdtType::ALL.iter().position(|t| *t == o.ty()).unwrap_or(0);
