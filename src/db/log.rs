@@ -107,7 +107,7 @@ fn decode_entry(path: &Path, row: &rusqlite::Row<'_>) -> Result<Entry, DbError> 
         snapshot::decode_delta_text(&name, &ty, &delta, "delta").map_err(|source| {
             DbError::Row {
                 path: path.to_path_buf(),
-                row: format!("history @{id} ({name:?})"),
+                row: format!("{name:?} in history row @{id}"),
                 source,
             }
         })?;
@@ -186,7 +186,7 @@ fn fold_into(
         let (name, ty) = (text(0)?, text(1)?);
         let as_row = |source| DbError::Row {
             path: path.to_path_buf(),
-            row: format!("history @{id} ({name:?})"),
+            row: format!("{name:?} in history row @{id}"),
             source,
         };
         let held = ty.parse().ok().and_then(|t| store.get(&name, t));
@@ -407,7 +407,7 @@ impl Db {
                 let (_, o) = snapshot::decode_state_text(&name, ty.as_str(), &state, "state")
                     .map_err(|source| DbError::Row {
                         path: self.path.clone(),
-                        row: format!("checkpoint @{id} ({name:?})"),
+                        row: format!("{name:?} in checkpoint @{id}"),
                         source,
                     })?;
                 store.insert_object(&name, o);
