@@ -46,6 +46,21 @@ pub fn load_at(db: &Db, select: &[String], moment: Moment, when: &str) -> Result
     Ok(db.load_at(select, moment)?)
 }
 
+/// The database whose history is read: another replica's (`--from`,
+/// read-only), else this one (which must exist).
+pub fn history_db(ctx: &Ctx, from: Option<&std::path::Path>) -> Result<Db> {
+    match from {
+        Some(path) => Ok(Db::open_read_only(path)?),
+        None => match ctx.open_db()? {
+            Some(db) => Ok(db),
+            None => bail!(
+                "no replica at {} yet: no history (change something first, or read another replica's database with --from FILE)",
+                ctx.state.display()
+            ),
+        },
+    }
+}
+
 /// `crdt log`.
 pub fn log(ctx: &Ctx, out: &mut Out<impl Write>, args: &LogArgs) -> Result<()> {
     let now = super::ops::now_ms();
@@ -71,17 +86,7 @@ pub fn log(ctx: &Ctx, out: &mut Out<impl Write>, args: &LogArgs) -> Result<()> {
         let entries = server_log(ctx, &query)?;
         return render(ctx, out, &entries);
     }
-    let db = match &args.from {
-        Some(path) => Db::open_read_only(path)?,
-        None => match ctx.open_db()? {
-            Some(db) => db,
-            None => bail!(
-                "no replica at {} yet: no history (change something first, or read another replica's database with --from FILE)",
-                ctx.state.display()
-            ),
-        },
-    };
-    let entries = db.log(&query)?;
+    let entries = history_db(ctx, args.from.as_deref())?.log(&query)?;
     render(ctx, out, &entries)
 }
 

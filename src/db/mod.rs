@@ -60,11 +60,29 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
 
+/// What version 2 added to version 1's history (`summary` and the index by
+/// name) and its checkpoints: the statements of a new database, and of an
+/// upgrade (after `ALTER TABLE ... ADD COLUMN`, see [`SCHEMA`]).
+macro_rules! added_in_2 {
+    () => {
+        "CREATE INDEX history_name ON history (name);
+CREATE TABLE checkpoints (
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (name, type, id)
+) WITHOUT ROWID;
+"
+    };
+}
+
 /// The tables of schema version 2. `history.summary` (what a change did,
-/// in its type's words) and the index by name came with version 2: the
-/// table is written the way `ALTER TABLE ... ADD COLUMN` leaves a version 1
-/// table, so an upgraded database and a new one have one schema text.
-const SCHEMA: &str = "
+/// in its type's words) came with version 2: the table is written the way
+/// `ALTER TABLE ... ADD COLUMN` leaves a version 1 table, so an upgraded
+/// database and a new one have one schema text.
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE objects (
     name TEXT NOT NULL,
@@ -87,35 +105,21 @@ CREATE TABLE history (
     delta TEXT NOT NULL,
     replicas TEXT NOT NULL
 , summary TEXT NOT NULL DEFAULT '');
-CREATE INDEX history_name ON history (name);
-CREATE TABLE checkpoints (
-    name TEXT NOT NULL,
-    type TEXT NOT NULL,
-    id INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    PRIMARY KEY (name, type, id)
-) WITHOUT ROWID;
-";
+",
+    added_in_2!()
+);
 
 /// What upgrades a version 1 database to [`SCHEMA`].
-const UPGRADE_FROM_1: &str = "
-ALTER TABLE history ADD COLUMN summary TEXT NOT NULL DEFAULT '';
-CREATE INDEX history_name ON history (name);
-CREATE TABLE checkpoints (
-    name TEXT NOT NULL,
-    type TEXT NOT NULL,
-    id INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    PRIMARY KEY (name, type, id)
-) WITHOUT ROWID;
-";
+const UPGRADE_FROM_1: &str = concat!(
+    "ALTER TABLE history ADD COLUMN summary TEXT NOT NULL DEFAULT '';\n",
+    added_in_2!()
+);
 
 /// The tables of schema version 1 (read, and upgraded when opened to write).
 fn schema_v1() -> String {
-    let v1 = SCHEMA
+    SCHEMA
         .replace("\n, summary TEXT NOT NULL DEFAULT '')", "\n)")
-        .replace("CREATE INDEX history_name ON history (name);\n", "");
-    v1[..v1.find("CREATE TABLE checkpoints").expect("in SCHEMA")].to_string()
+        .replace(added_in_2!(), "")
 }
 
 #[derive(Debug, Error)]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
-use crdt::db::{Db, Entry};
+use anyhow::Result;
+use crdt::db::Entry;
 use crdt::history::{Arrival, Arrivals, quoted, value_words};
 use crdt::{Dot, Object, ReplicaId};
 use serde_json::{Value, json};
@@ -22,16 +22,7 @@ pub fn blame(
     name: &str,
     from: Option<PathBuf>,
 ) -> Result<()> {
-    let db = match &from {
-        Some(path) => Db::open_read_only(path)?,
-        None => match ctx.open_db()? {
-            Some(db) => db,
-            None => bail!(
-                "no replica at {} yet (use --from FILE to read another replica's database)",
-                ctx.state.display()
-            ),
-        },
-    };
+    let db = crate::cli::history::history_db(ctx, from.as_deref())?;
     let store = db.load_name(name)?;
     let list = objects(&store, name)?;
     let entries = db.entries_of(name)?;
