@@ -633,7 +633,7 @@ fn a_version_1_database_is_upgraded_and_its_history_kept() {
     // Back to the schema of version 1, as an earlier build left it.
     let conn = rusqlite::Connection::open(a.db()).unwrap();
     conn.execute_batch(
-        "DROP INDEX history_name; DROP TABLE checkpoints; ALTER TABLE history DROP COLUMN summary;
+        "DROP INDEX history_name; DROP TABLE checkpoints; DROP TABLE tally; ALTER TABLE history DROP COLUMN summary;
          UPDATE meta SET value = '1' WHERE key = 'version'; PRAGMA user_version = 1;",
     )
     .unwrap();

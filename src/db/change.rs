@@ -43,9 +43,26 @@ pub(super) struct SinceCheckpoint {
 }
 
 impl SinceCheckpoint {
-    /// Read from the database: the rows after the object's last checkpoint.
+    /// Read from the database: its tally, else (an object without one:
+    /// new, upgraded or trimmed) the rows after its last checkpoint.
     fn read(tx: &Connection, path: &Path, name: &str, ty: CrdtType) -> Result<Self, DbError> {
         let err = |e| wrap(path, "read", e);
+        let kept: Option<(i64, i64, i64)> = tx
+            .prepare_cached("SELECT rows, bytes, size FROM tally WHERE name = ?1 AND type = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![name, ty.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()
+            })
+            .map_err(err)?;
+        if let Some((rows, bytes, size)) = kept {
+            return Ok(SinceCheckpoint {
+                rows: rows.max(0) as u64,
+                bytes: bytes.max(0) as u64,
+                size: size.max(0) as u64,
+            });
+        }
         let (id, size): (i64, i64) = tx
             .query_row(
                 "SELECT coalesce(max(id), 0), coalesce(length(state), 0) FROM checkpoints
@@ -471,6 +488,26 @@ impl Change<'_> {
             }
         }
         insert_history_with(&self.tx, self.path, &self.rows, &self.checkpoints)?;
+        let mut tally = self
+            .tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO tally (name, type, rows, bytes, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(|e| wrap(self.path, "write", e))?;
+        for ((name, ty), base) in &self.base {
+            if let Some(s) = base.since_checkpoint {
+                tally
+                    .execute(params![
+                        name,
+                        ty.as_str(),
+                        s.rows as i64,
+                        s.bytes as i64,
+                        s.size as i64
+                    ])
+                    .map_err(|e| wrap(self.path, "write", e))?;
+            }
+        }
+        drop(tally);
         self.tx.commit().map_err(|e| wrap(self.path, "write", e))?;
         tidy(self.conn, self.path);
         Ok(())

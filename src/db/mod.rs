@@ -8,7 +8,11 @@
 //! issued   (name, type, seq)            the last seq this replica gave an
 //!                                       event of that object
 //! history  (id, time_ms, source, name,  every change applied here, oldest
-//!           type, delta, replicas)      first: what it brought, as a delta
+//!           type, delta, replicas,      first: what it brought, as a delta,
+//!           summary)                    and in the type's words
+//! checkpoints (name, type, id, state)   an object's state at history row id
+//! tally    (name, type, rows, bytes,    how far each object is from its last
+//!           size)                       checkpoint (when the next is due)
 //! ```
 //!
 //! The database is in WAL mode with `synchronous=FULL`: a transaction that
@@ -72,6 +76,14 @@ CREATE TABLE checkpoints (
     id INTEGER NOT NULL,
     state TEXT NOT NULL,
     PRIMARY KEY (name, type, id)
+) WITHOUT ROWID;
+CREATE TABLE tally (
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (name, type)
 ) WITHOUT ROWID;
 "
     };
@@ -623,12 +635,19 @@ impl Db {
             )
             .map_err(|e| wrap(&path, "write", e))?;
         // A checkpoint at or before the last trimmed row of its object is
-        // what that object's trim row now holds.
+        // what that object's trim row now holds; its tally is counted again
+        // at its next change.
         for ((name, ty), f) in &folded {
             tx.execute(
                 "DELETE FROM checkpoints WHERE name = ?1 AND type = ?2 AND id <= ?3",
                 params![name, ty.as_str(), f.last_id as i64],
             )
+            .and_then(|_| {
+                tx.execute(
+                    "DELETE FROM tally WHERE name = ?1 AND type = ?2",
+                    params![name, ty.as_str()],
+                )
+            })
             .map_err(|e| wrap(&path, "write", e))?;
         }
         let mut stmt = tx
