@@ -341,8 +341,10 @@ Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
         after_help = "Each line: the entry's position (@N, for --at @N), its time, the name, the\n\
 type, what changed in the type's words, the replicas whose events it brought,\n\
 and where it came from (local, batch, import FILE, sync URL). TIME is an RFC\n\
-3339 time, a duration ago (10m, 2h, 1d) or milliseconds since the epoch.\n\n\
-Examples:\n  crdt log -n 20\n  crdt log tasks: --since 1h\n  crdt log document:main --replica agent-2\n  crdt log --from agent-2.db config:\n  crdt --json log -n 5 | jq '.[].summary'"
+3339 time, a duration ago (10m, 2h, 1d) or milliseconds since the epoch.\n\
+With --url on the command line (not only $CRDT_URL): the server's recent\n\
+pushes instead, by the replica that pushed each.\n\n\
+Examples:\n  crdt log -n 20\n  crdt log tasks: --since 1h\n  crdt log document:main --replica agent-2\n  crdt log --from agent-2.db config:\n  crdt log --url ws://127.0.0.1:7878/ws tasks:\n  crdt --json log -n 5 | jq '.[].summary'"
     )]
     Log(LogArgs),
     /// The history of changes this replica recorded
