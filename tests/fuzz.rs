@@ -551,8 +551,23 @@ fn fuzz_database_files() {
         n += 1;
         let path = dir.path().join(format!("f{n}.db"));
         std::fs::write(&path, &bytes).unwrap();
-        if let Ok(store) = crdt::db::Db::open_read_only(&path).and_then(|db| db.load()) {
-            holds(&store, &Store::new(id(0)));
+        if let Ok(db) = crdt::db::Db::open_read_only(&path) {
+            if let Ok(store) = db.load() {
+                holds(&store, &Store::new(id(0)));
+            }
+            // The history as `log`, `--at` and `blame` read it.
+            let _ = db.log(&crdt::db::LogQuery::default());
+            if let Ok(then) = db.load_at(&[], crdt::db::Moment::Position(1 << 40)) {
+                holds(&then, &Store::new(id(0)));
+            }
+            let _ = db.load_at(&[], crdt::db::Moment::Time(rng.next()));
+            if let Some((name, _)) = db
+                .load()
+                .ok()
+                .and_then(|s| s.iter().next().map(|(n, _)| (n.to_string(), ())))
+            {
+                let _ = db.entries_of(&name);
+            }
         }
         let _ = std::fs::remove_file(&path);
     });
