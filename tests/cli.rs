@@ -1,66 +1,25 @@
 //! The real binary, driven as a user would: every command, `--json`, errors,
 //! concurrency, crashes and the checked-in completions.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 mod common;
 
-/// A scratch replica: its own directory and state file.
-struct Replica {
-    dir: TempDir,
-    id: &'static str,
+use common::Replica;
+
+/// What the CLI tests read of a replica besides its commands' output.
+trait Held {
+    fn state_bytes(&self) -> Vec<u8>;
+    fn sql(&self, sql: &str);
 }
 
-impl Replica {
-    fn new(id: &'static str) -> Replica {
-        Replica {
-            dir: tempfile::tempdir().unwrap(),
-            id,
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state.db")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_crdt"));
-        c.env_remove("CRDT_STATE")
-            .env_remove("CRDT_REPLICA")
-            .env_remove("NO_COLOR")
-            .env("CRDT_STATE", self.state())
-            .env("CRDT_REPLICA", self.id)
-            .current_dir(self.dir.path())
-            .timeout(Duration::from_secs(30));
-        c
-    }
-
-    /// Runs and returns stdout, asserting success.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self
-            .cmd()
-            .args(args)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(out).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-
+impl Held for Replica {
     /// What the replica holds, whole: its snapshot, and its history rows
     /// (empty when there is no database yet).
     fn state_bytes(&self) -> Vec<u8> {

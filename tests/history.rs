@@ -15,44 +15,32 @@ mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_crdt");
 
-/// One replica: its own database in its own directory.
-struct Replica {
-    dir: TempDir,
-    id: &'static str,
+use common::Replica;
+
+/// Running a replica's commands at a moment, with input, or with one more
+/// variable.
+trait Timed {
+    fn run_at(&self, now: Option<u64>, args: &[&str]) -> Output;
+    /// Runs at `now` (ms since the epoch); must succeed.
+    fn at(&self, now: u64, args: &[&str]) -> String;
+    /// Exports to a file in its directory; returns the path.
+    fn export(&self, name: &str) -> PathBuf;
+    /// Runs with `input` on stdin; its stdout, or `None` when it failed.
+    fn cmd_stdin(&self, args: &[&str], input: Vec<u8>) -> Option<String>;
+    /// Runs with one more variable; must succeed.
+    fn cmd_env(&self, args: &[&str], key: &str, value: &str) -> String;
 }
 
-impl Replica {
-    fn new(id: &'static str) -> Replica {
-        Replica {
-            dir: tempfile::tempdir().unwrap(),
-            id,
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("replica.db")
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
+impl Timed for Replica {
     fn run_at(&self, now: Option<u64>, args: &[&str]) -> Output {
-        let mut c = Command::new(BIN);
-        c.env_remove("CRDT_URL")
-            .env_remove("CRDT_NOW_MS")
-            .env("CRDT_STATE", self.db())
-            .env("CRDT_REPLICA", self.id)
-            .current_dir(self.dir.path())
-            .timeout(Duration::from_secs(60))
-            .args(args);
+        let mut c = self.cmd();
+        c.args(args);
         if let Some(ms) = now {
             c.env("CRDT_NOW_MS", ms.to_string());
         }
         c.output().unwrap()
     }
 
-    /// Runs at `now` (ms since the epoch); must succeed.
     fn at(&self, now: u64, args: &[&str]) -> String {
         let out = self.run_at(Some(now), args);
         assert!(
@@ -63,74 +51,27 @@ impl Replica {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run_at(None, args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+    fn export(&self, name: &str) -> PathBuf {
+        let path = self.file(name);
+        self.ok(&["export", "-o", path.to_str().unwrap()]);
+        path
     }
 
-    /// Runs and expects exit `code`; returns stderr.
-    fn exits(&self, code: i32, args: &[&str]) -> String {
-        let out = self.run_at(None, args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stderr).unwrap()
-    }
-
-    /// Runs with one more variable; must succeed.
-    fn cmd_env(&self, args: &[&str], key: &str, value: &str) -> String {
-        let out = Command::new(BIN)
-            .env_remove("CRDT_NOW_MS")
-            .env("CRDT_STATE", self.db())
-            .env("CRDT_REPLICA", self.id)
-            .env(key, value)
-            .timeout(Duration::from_secs(60))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs with `input` on stdin; its stdout, or `None` when it failed.
     fn cmd_stdin(&self, args: &[&str], input: Vec<u8>) -> Option<String> {
-        let out = Command::new(BIN)
-            .env_remove("CRDT_URL")
-            .env("CRDT_STATE", self.db())
-            .env("CRDT_REPLICA", self.id)
-            .timeout(Duration::from_secs(60))
-            .args(args)
-            .write_stdin(input)
-            .output()
-            .unwrap();
+        let out = self.cmd().args(args).write_stdin(input).output().unwrap();
         out.status
             .success()
             .then(|| String::from_utf8(out.stdout).unwrap())
     }
 
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-
-    /// Exports to a file in its directory; returns the path.
-    fn export(&self, name: &str) -> PathBuf {
-        let path = self.file(name);
-        self.ok(&["export", "-o", path.to_str().unwrap()]);
-        path
+    fn cmd_env(&self, args: &[&str], key: &str, value: &str) -> String {
+        let out = self.cmd().args(args).env(key, value).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 }
 
@@ -220,7 +161,7 @@ fn log_says_what_each_change_did_by_whom_and_from_where() {
     assert_eq!(log_words(&window).len(), 3, "{window}");
     assert_eq!(a.ok(&["log", "nothing:here"]), "");
     // Another replica's database, read-only.
-    let other = a.ok(&["log", "--from", b.db().to_str().unwrap(), "votes"]);
+    let other = a.ok(&["log", "--from", b.state().to_str().unwrap(), "votes"]);
     assert_eq!(log_words(&other).len(), 3);
     // --json: one document, every entry in the documented shape.
     let v = a.json(&["log"]);
@@ -631,7 +572,7 @@ fn a_version_1_database_is_upgraded_and_its_history_kept() {
     a.at(t(0), &["inc", "metrics:requests", "2"]);
     a.at(t(1), &["inc", "metrics:requests"]);
     // Back to the schema of version 1, as an earlier build left it.
-    let conn = rusqlite::Connection::open(a.db()).unwrap();
+    let conn = rusqlite::Connection::open(a.state()).unwrap();
     conn.execute_batch(
         "DROP INDEX history_name; DROP TABLE checkpoints; DROP TABLE tally; ALTER TABLE history DROP COLUMN summary;
          UPDATE meta SET value = '1' WHERE key = 'version'; PRAGMA user_version = 1;",
@@ -640,7 +581,7 @@ fn a_version_1_database_is_upgraded_and_its_history_kept() {
     drop(conn);
     // Read-only (--from), it is read as it is: no summaries yet.
     let b = Replica::new("agent-2");
-    let old = b.ok(&["log", "--from", a.db().to_str().unwrap()]);
+    let old = b.ok(&["log", "--from", a.state().to_str().unwrap()]);
     assert_eq!(
         log_words(&old),
         [
@@ -650,7 +591,7 @@ fn a_version_1_database_is_upgraded_and_its_history_kept() {
     );
     // Opened to write, it is upgraded; the old rows travel in time.
     a.at(t(2), &["inc", "metrics:requests", "4"]);
-    let version: i64 = rusqlite::Connection::open(a.db())
+    let version: i64 = rusqlite::Connection::open(a.state())
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
@@ -672,7 +613,7 @@ fn the_history_of_a_large_text_travels_in_time_through_checkpoints() {
     let lines: String = text.chars().map(|c| format!("append doc {c}\n")).collect();
     std::fs::write(a.file("lines.txt"), lines).unwrap();
     a.at(t(0), &["batch", a.file("lines.txt").to_str().unwrap()]);
-    let checkpoints: i64 = rusqlite::Connection::open(a.db())
+    let checkpoints: i64 = rusqlite::Connection::open(a.state())
         .unwrap()
         .query_row("SELECT count(*) FROM checkpoints", [], |r| r.get(0))
         .unwrap();

@@ -1,9 +1,80 @@
 //! What the integration tests share.
 #![allow(dead_code)] // each test binary uses a part
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use assert_cmd::Command;
 use serde_json::Value;
+use tempfile::TempDir;
+
+/// A scratch replica: its own directory and database (`state.db`), the
+/// commands run in that directory with its `CRDT_STATE` and `CRDT_REPLICA`
+/// and nothing else of the caller's `CRDT_*` or `NO_COLOR`.
+pub struct Replica {
+    pub dir: TempDir,
+    pub id: &'static str,
+}
+
+impl Replica {
+    pub fn new(id: &'static str) -> Replica {
+        Replica {
+            dir: tempfile::tempdir().unwrap(),
+            id,
+        }
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state.db")
+    }
+
+    /// A file in its directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_crdt"));
+        for var in ["CRDT_URL", "CRDT_NOW_MS", "CRDT_TOKEN", "NO_COLOR"] {
+            c.env_remove(var);
+        }
+        c.env("CRDT_STATE", self.state())
+            .env("CRDT_REPLICA", self.id)
+            .current_dir(self.dir.path())
+            .timeout(Duration::from_secs(60));
+        c
+    }
+
+    /// Runs and returns stdout, asserting success.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs with `--json` and parses its stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    /// Runs and expects exit `code`; returns stderr.
+    pub fn exits(&self, code: i32, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
 
 /// Checks `value` against `docs/json/{schema}.schema.json`, the documented
 /// shape of a command's `--json` output.
