@@ -27,12 +27,7 @@ fn crdt(state: &Path) -> Command {
     c
 }
 
-fn once(mut c: Command) -> f64 {
-    let start = Instant::now();
-    let status = c.status().expect("run");
-    assert!(status.success(), "{c:?} failed");
-    start.elapsed().as_secs_f64() * 1e3
-}
+use common::once;
 
 fn sql(state: &Path, q: &str) -> i64 {
     rusqlite::Connection::open(state)
@@ -154,21 +149,7 @@ fn main() {
             }),
         ));
     }
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); jobs.len()];
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-    for _ in 0..runs {
-        // A shuffled turn (xorshift): a noisy moment hits every row alike.
-        for i in (1..order.len()).rev() {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            order.swap(i, (seed % (i as u64 + 1)) as usize);
-        }
-        for &j in &order {
-            times[j].push(once((jobs[j].1)()));
-        }
-    }
+    let mut times = common::in_turns(jobs.len(), runs, |j| once((jobs[j].1)()));
     println!(
         "\nHistory of {rows} rows ({checkpoints} checkpoints), {runs} runs each, whole process\n"
     );

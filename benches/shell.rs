@@ -80,12 +80,7 @@ fn redis() -> Option<Redis> {
     Some(r)
 }
 
-fn once(mut c: Command) -> f64 {
-    let start = Instant::now();
-    let status = c.status().expect("run");
-    assert!(status.success(), "{c:?} failed");
-    start.elapsed().as_secs_f64() * 1e3
-}
+use common::once;
 
 fn main() {
     let runs: usize = std::env::args()
@@ -164,22 +159,9 @@ fn main() {
     for (_, cmd) in &rows {
         once(cmd()); // warm the page cache
     }
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
-    // Each round in its own order (a fixed shuffle): no row always runs
-    // first, or right after redis.
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    for _ in 0..runs {
-        for i in (1..order.len()).rev() {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            order.swap(i, (seed % (i as u64 + 1)) as usize);
-        }
-        for &i in &order {
-            times[i].push(once((rows[i].1)()));
-        }
-    }
+    // Each round in its own order: no row always runs first, or right
+    // after redis.
+    let times = common::in_turns(rows.len(), runs, |i| once((rows[i].1)()));
     let mut medians = Vec::new();
     for ((label, _), mut t) in rows.iter().zip(times) {
         t.sort_by(f64::total_cmp);

@@ -195,3 +195,33 @@ pub fn status_mb(pid: u32, field: &str) -> f64 {
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
+
+/// Runs a command to its end; its wall time in ms (it must succeed).
+pub fn once(mut c: Command) -> f64 {
+    let start = Instant::now();
+    let status = c.status().expect("run");
+    assert!(status.success(), "{c:?} failed");
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+/// `runs` rounds of `jobs` jobs, each round in its own order (a fixed
+/// xorshift shuffle): no job always runs first, and a noisy moment hits
+/// them all alike. `run(j)` runs job j and gives its time; per job, the
+/// times in run order.
+pub fn in_turns(jobs: usize, runs: usize, mut run: impl FnMut(usize) -> f64) -> Vec<Vec<f64>> {
+    let mut times = vec![Vec::new(); jobs];
+    let mut order: Vec<usize> = (0..jobs).collect();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..runs {
+        for i in (1..order.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            order.swap(i, (seed % (i as u64 + 1)) as usize);
+        }
+        for &j in &order {
+            times[j].push(run(j));
+        }
+    }
+    times
+}
