@@ -119,6 +119,21 @@ pub(super) fn check_schema_or_blank(
             "it is an SQLite database of another application (application_id {app:#x})"
         )));
     }
+    check_tables(path, version, &found)?;
+    read_meta(conn, path, version).map(|r| Some((r, version)))
+}
+
+/// Exactly the tables and indexes schema `version` has: nothing else (a
+/// view or a trigger in their place, another index) runs or is read.
+fn check_tables(
+    path: &Path,
+    version: i32,
+    found: &[(String, String, String)],
+) -> Result<(), DbError> {
+    let not = |why: String| DbError::NotReplica {
+        path: path.to_path_buf(),
+        why,
+    };
     let v1 = schema_v1();
     let schema = match version {
         1 => v1.as_str(),
@@ -129,8 +144,6 @@ pub(super) fn check_schema_or_blank(
             )));
         }
     };
-    // Exactly the tables and indexes this build creates: nothing else (a
-    // view or a trigger in their place, another index) runs or is read.
     let expected: Vec<(&str, &str)> = schema
         .split(';')
         .map(str::trim)
@@ -146,7 +159,7 @@ pub(super) fn check_schema_or_blank(
             )
         })
         .collect();
-    for (kind, name, sql) in &found {
+    for (kind, name, sql) in found {
         if !expected.contains(&(kind.as_str(), sql.as_str())) {
             return Err(not(format!(
                 "its schema has {kind} {name:?}, which a crdt replica does not have"
@@ -160,6 +173,11 @@ pub(super) fn check_schema_or_blank(
             expected.len()
         )));
     }
+    Ok(())
+}
+
+/// The replica id in `meta`, with its format and `version` checked.
+fn read_meta(conn: &Connection, path: &Path, version: i32) -> Result<ReplicaId, DbError> {
     let rows: Vec<(String, String)> = conn
         .prepare("SELECT key, value FROM meta WHERE key IN ('format', 'version', 'replica')")
         .and_then(|mut st| {
@@ -200,9 +218,7 @@ pub(super) fn check_schema_or_blank(
         }
     }
     let replica = meta("replica")?.ok_or_else(|| damaged("meta.replica is missing".into()))?;
-    ReplicaId::new(replica)
-        .map(|r| Some((r, version)))
-        .map_err(|e| damaged(format!("meta.replica: {e}")))
+    ReplicaId::new(replica).map_err(|e| damaged(format!("meta.replica: {e}")))
 }
 
 /// Upgrades a version 1 database to this build's schema, in one
