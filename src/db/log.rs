@@ -134,7 +134,7 @@ fn decode_entry(path: &Path, row: &rusqlite::Row<'_>) -> Result<Entry, DbError> 
     })
 }
 
-/// What [`fold`] merged into one object.
+/// What [`fold_into`] merged into one object.
 #[derive(Debug, Default)]
 pub(super) struct Folded {
     pub(super) rows: u64,
@@ -143,27 +143,15 @@ pub(super) struct Folded {
     pub(super) replicas: BTreeSet<ReplicaId>,
 }
 
-/// Per object, what [`fold`] merged.
+/// Per object, what [`fold_into`] merged.
 pub(super) type FoldedRows = BTreeMap<(String, CrdtType), Folded>;
 
-/// Merges the deltas of the history rows `sql` selects (`name, type,
-/// delta, id, time_ms, replicas`, oldest first), each checked: the first
-/// row of an object holds it whole; a later one may refer to what earlier
-/// ones brought, and must fit them.
-pub(super) fn fold(
-    conn: &Connection,
-    path: &Path,
-    replica: ReplicaId,
-    sql: &str,
-    args: &[String],
-) -> Result<(Store, FoldedRows), DbError> {
-    let mut store = Store::new(replica);
-    let folded = fold_into(conn, path, &mut store, sql, args)?;
-    Ok((store, folded))
-}
-
-/// [`fold`] into `store`, which may hold objects already (checkpoints).
-fn fold_into(
+/// Merges into `store` (which may hold objects already: checkpoints) the
+/// deltas of the history rows `sql` selects (`name, type, delta, id,
+/// time_ms, replicas`, oldest first), each checked: the first row of an
+/// object holds it whole; a later one may refer to what earlier ones
+/// brought, and must fit them.
+pub(super) fn fold_into(
     conn: &Connection,
     path: &Path,
     store: &mut Store,

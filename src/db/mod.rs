@@ -620,14 +620,38 @@ impl Db {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| wrap(&path, "lock", e))?;
-        let (store, folded) = log::fold(
-            &tx,
-            &path,
-            self.replica.clone(),
-            "SELECT name, type, delta, id, time_ms, replicas FROM history \
-             WHERE time_ms < CAST(?1 AS INTEGER) ORDER BY id",
-            &[before_ms.to_string()],
-        )?;
+        // Each object's rows before the cut, merged. Rows an earlier
+        // version's trim left without their start (it deleted them) do not
+        // merge from nothing: they are deleted as that trim did.
+        let objects: Vec<(String, String)> = tx
+            .prepare("SELECT DISTINCT name, type FROM history WHERE time_ms < ?1")
+            .and_then(|mut s| {
+                s.query_map(params![before_ms as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .map_err(|e| wrap(&path, "read", e))?;
+        let mut store = Store::new(self.replica.clone());
+        let mut folded = log::FoldedRows::new();
+        for (name, ty) in objects {
+            let mut one = Store::new(self.replica.clone());
+            match log::fold_into(
+                &tx,
+                &path,
+                &mut one,
+                "SELECT name, type, delta, id, time_ms, replicas FROM history \
+                 WHERE name = ?1 AND type = ?2 AND time_ms < CAST(?3 AS INTEGER) ORDER BY id",
+                &[name, ty, before_ms.to_string()],
+            ) {
+                Ok(f) => {
+                    folded.extend(f);
+                    for (n, o) in one.iter() {
+                        store.insert_object(n, o.clone());
+                    }
+                }
+                Err(DbError::Row { .. } | DbError::Damaged { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let n = tx
             .execute(
                 "DELETE FROM history WHERE time_ms < ?1",

@@ -352,3 +352,43 @@ mod time_travel {
         }
     }
 }
+
+#[test]
+fn a_history_an_earlier_trim_cut_is_trimmed_as_that_trim_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replica.db");
+    let (mut db, _) = Db::open_or_create(&path, || Ok(id("agent-1"))).unwrap();
+    for (i, text) in ["Hello", " world", "!"].iter().enumerate() {
+        let mut c = db.change("local", 1000 * (i as u64 + 1)).unwrap();
+        c.load_name("t").unwrap();
+        let a = c
+            .store_mut()
+            .apply(
+                "t",
+                &crate::Edit::Append {
+                    text: text.to_string(),
+                },
+                0,
+            )
+            .unwrap();
+        c.record_text("t", a.ty, a.delta, a.summary, None).unwrap();
+        c.commit().unwrap();
+    }
+    // The trim of the build before deleted rows: "Hello" is gone, and
+    // " world" refers to it.
+    db.conn
+        .execute("DELETE FROM history WHERE id = 1", [])
+        .unwrap();
+    assert!(matches!(
+        db.load_at(&[], Moment::Position(2)),
+        Err(DbError::Row { .. } | DbError::Damaged { .. })
+    ));
+    assert_eq!(db.trim_history(2500).unwrap(), 1);
+    assert_eq!(db.counts().unwrap(), (1, 1));
+    // A history that merges from nothing is merged, as before.
+    inc(&mut db, "n").unwrap();
+    inc(&mut db, "n").unwrap();
+    assert_eq!(db.trim_history(u64::MAX >> 1).unwrap(), 2);
+    let left = db.load_at(&[], Moment::Position(u64::MAX >> 1)).unwrap();
+    assert_eq!(left.get("n", CrdtType::GCounter).unwrap().value_json(), 2);
+}
