@@ -242,6 +242,10 @@ fn time_travel_reads_the_replica_as_it_was() {
     // Every reader takes --at: show, inspect, visualize, explain, export.
     let show = at("@1", &["show", "metrics:requests"]);
     assert!(show.contains("value:   2"), "{show}");
+    assert!(
+        show.contains("at:      @1 (as this replica had it then)"),
+        "{show}"
+    );
     let v: Value =
         serde_json::from_str(&at("@1", &["--json", "inspect", "metrics:requests"])).unwrap();
     assert_eq!(v["value"], 2);

@@ -264,6 +264,13 @@ pub fn show(ctx: &Ctx, out: &mut Out<impl Write>, name: &str) -> Result<()> {
             writeln!(out)?;
         }
         header(out, name, o, list.len() > 1)?;
+        if let Some((_, when)) = &ctx.at {
+            writeln!(
+                out,
+                "{}      {when} (as this replica had it then)",
+                out.style().bold("at:")
+            )?;
+        }
         writeln!(out, "{}", out.style().bold("peers:"))?;
         for (r, what) in peers(o) {
             writeln!(out, "  {r}: {what}")?;
