@@ -532,6 +532,19 @@ fn a_sync_is_logged_with_its_url_and_travels_in_time() {
         want[..1]
     );
     assert_eq!(b.ok(&["log", "--url", &server.url, "metrics:"]), "");
+    // The server picks by replica before the limit.
+    assert_eq!(
+        log_words(&b.ok(&[
+            "log",
+            "--url",
+            &server.url,
+            "-n",
+            "1",
+            "--replica",
+            "agent-1"
+        ])),
+        want[1..]
+    );
     let v = b.json(&["log", "--url", &server.url, "--replica", "agent-1"]);
     common::check_schema("log", &v);
     assert_eq!(v.as_array().unwrap().len(), 1);

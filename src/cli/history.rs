@@ -101,7 +101,10 @@ fn server_log(ctx: &Ctx, q: &LogQuery) -> Result<Vec<Entry>> {
         .unwrap_or(100)
         .clamp(1, crdt::sync::recent::MAX_LOG_LIMIT);
     client
-        .send(&json!({"type": "log", "id": 1, "select": q.select, "limit": limit}))
+        .send(
+            &json!({"type": "log", "id": 1, "select": q.select, "limit": limit,
+            "replica": q.replica.as_ref().map(|r| r.as_str()), "since": q.since, "until": q.until}),
+        )
         .map_err(|e| anyhow!("{e}"))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let reply = loop {

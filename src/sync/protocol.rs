@@ -264,11 +264,10 @@ pub enum Effect {
     /// Close the connection with this close code after the replies.
     Close(u16),
     /// Answer with the server's recent pushes (see [`crate::sync::recent`]):
-    /// the newest `limit` that changed a name `select` picks.
+    /// those `ask` picks.
     Log {
         id: Option<Value>,
-        select: Vec<String>,
-        limit: usize,
+        ask: crate::sync::recent::LogAsk,
     },
 }
 
@@ -396,10 +395,33 @@ fn handle_value(
                         ))
                     })? as usize,
             };
+            let replica = match msg.get("replica") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_str()
+                        .and_then(|r| ReplicaId::new(r).ok())
+                        .ok_or_else(|| bad("\"replica\" must be a replica id"))?,
+                ),
+            };
+            let time = |key: &str| -> Result<Option<u64>, ProtoError> {
+                msg.get(key)
+                    .filter(|v| !v.is_null())
+                    .map(|v| {
+                        v.as_u64().ok_or_else(|| {
+                            bad(format!("\"{key}\" must be milliseconds since the epoch"))
+                        })
+                    })
+                    .transpose()
+            };
             Ok(vec![Effect::Log {
                 id: id.cloned(),
-                select,
-                limit,
+                ask: crate::sync::recent::LogAsk {
+                    select,
+                    limit,
+                    replica,
+                    since: time("since")?,
+                    until: time("until")?,
+                },
             }])
         }
         "unwatch" => {

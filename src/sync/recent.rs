@@ -51,6 +51,20 @@ impl Kept {
     }
 }
 
+/// What a `log` request asks for.
+#[derive(Clone, Debug, Default)]
+pub struct LogAsk {
+    /// Names or namespaces; all when empty.
+    pub select: Vec<String>,
+    /// The newest this many entries.
+    pub limit: usize,
+    /// Pushes by this replica only.
+    pub replica: Option<ReplicaId>,
+    /// Pushes at or after, at or before these times (ms since the epoch).
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+}
+
 #[derive(Debug, Default)]
 pub struct Recent {
     entries: VecDeque<RecentEntry>,
@@ -156,13 +170,8 @@ impl Recent {
     /// changed a name `select` picks (all when empty), newest first, each
     /// with those objects as they were pushed; within `budget` bytes (then
     /// `"more": true`).
-    pub fn reply(
-        &self,
-        id: Option<&Value>,
-        select: &[String],
-        limit: usize,
-        budget: usize,
-    ) -> String {
+    pub fn reply(&self, id: Option<&Value>, ask: &LogAsk, budget: usize) -> String {
+        let (select, limit) = (&ask.select, ask.limit);
         let picks = |name: &str| select.is_empty() || select.iter().any(|p| selects(p, name));
         let mut out = String::from("{\"type\":\"log-reply\"");
         if let Some(id) = id {
@@ -171,6 +180,12 @@ impl Recent {
         out.push_str(",\"entries\":[");
         let (mut n, mut more) = (0, false);
         for e in self.entries.iter().rev() {
+            if ask.replica.as_ref().is_some_and(|r| *r != e.replica)
+                || ask.since.is_some_and(|t| e.time_ms < t)
+                || ask.until.is_some_and(|t| e.time_ms > t)
+            {
+                continue;
+            }
             if n == limit {
                 more = true;
                 break;
@@ -248,6 +263,14 @@ mod test {
         recent.record(time, &r, &delta, line);
     }
 
+    fn ask(select: &[&str], limit: usize) -> LogAsk {
+        LogAsk {
+            select: select.iter().map(|s| s.to_string()).collect(),
+            limit,
+            ..LogAsk::default()
+        }
+    }
+
     #[test]
     fn a_reply_lists_the_newest_pushes_of_the_names_asked() {
         let mut r = Recent::default();
@@ -260,7 +283,7 @@ mod test {
         push(&mut r, "a", 20, &c("tasks:y"));
         push(&mut r, "b", 30, &c("metrics:z"));
         let v: Value =
-            serde_json::from_str(&r.reply(Some(&json!(4)), &["metrics".into()], 100, 1 << 20))
+            serde_json::from_str(&r.reply(Some(&json!(4)), &ask(&["metrics"], 100), 1 << 20))
                 .unwrap();
         assert_eq!(v["id"], 4);
         let entries = v["entries"].as_array().unwrap();
@@ -272,13 +295,28 @@ mod test {
         assert_eq!(entries[1]["objects"][0]["name"], "metrics:x");
         assert_eq!(entries[1]["time_ms"], 10);
         // limit and budget: "more".
-        let v: Value = serde_json::from_str(&r.reply(None, &[], 1, 1 << 20)).unwrap();
+        let v: Value = serde_json::from_str(&r.reply(None, &ask(&[], 1), 1 << 20)).unwrap();
         assert_eq!(
             (v["entries"].as_array().unwrap().len(), v["more"].as_bool()),
             (1, Some(true))
         );
-        let v: Value = serde_json::from_str(&r.reply(None, &[], 100, 150)).unwrap();
+        let v: Value = serde_json::from_str(&r.reply(None, &ask(&[], 100), 150)).unwrap();
         assert_eq!(v["more"], true);
+        // By replica and time, before the limit.
+        let by_a = LogAsk {
+            replica: Some(ReplicaId::new("a").unwrap()),
+            ..ask(&[], 1)
+        };
+        let v: Value = serde_json::from_str(&r.reply(None, &by_a, 1 << 20)).unwrap();
+        assert_eq!(v["entries"][0]["seq"], 2);
+        let window = LogAsk {
+            since: Some(15),
+            until: Some(25),
+            ..ask(&[], 100)
+        };
+        let v: Value = serde_json::from_str(&r.reply(None, &window, 1 << 20)).unwrap();
+        assert_eq!(v["entries"].as_array().unwrap().len(), 1);
+        assert_eq!(v["entries"][0]["time_ms"], 20);
         // A replayed line without who and when is not an entry.
         let mut again = Recent::default();
         let delta = Store::new(ReplicaId::new("s").unwrap());

@@ -374,10 +374,9 @@ impl Turn<'_> {
                     close(ws, CloseCode::from(code), "closing");
                     return;
                 }
-                Effect::Log { id, select, limit } => {
+                Effect::Log { id, ask } => {
                     let budget = ws.session.max_message_bytes;
-                    ws.outbox
-                        .push(self.recent.reply(id.as_ref(), &select, limit, budget));
+                    ws.outbox.push(self.recent.reply(id.as_ref(), &ask, budget));
                 }
                 Effect::Persist { delta, id } => {
                     let line = String::new();
