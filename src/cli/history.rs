@@ -1,6 +1,9 @@
 //! The history: `crdt log`, and `--at` (reading the replica as it was).
 
+use std::collections::BTreeMap;
 use std::io::Write;
+
+use colored::Color;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use crdt::db::{Db, Entry, LogQuery, Moment};
@@ -10,7 +13,7 @@ use crdt::{CrdtType, Object, ReplicaId, Store};
 use serde_json::{Value, json};
 
 use super::args::LogArgs;
-use super::debug::{fmt_ms, replica_colors};
+use super::debug::{fmt_ms, palette};
 use super::output::Out;
 use super::{Ctx, read};
 
@@ -86,8 +89,10 @@ pub fn log(ctx: &Ctx, out: &mut Out<impl Write>, args: &LogArgs) -> Result<()> {
         let entries = server_log(ctx, &query)?;
         return render(ctx, out, &entries);
     }
-    let entries = history_db(ctx, args.from.as_deref())?.log(&query)?;
-    render(ctx, out, &entries)
+    let db = history_db(ctx, args.from.as_deref())?;
+    let mut p = Printer::new(ctx.json);
+    db.log_each(&query, |e| p.entry(out, &e))?;
+    p.finish(out)
 }
 
 /// The server's recent pushes (`log --url`) as entries: position `seq`
@@ -207,22 +212,46 @@ fn counter_steps(entries: &mut [Entry]) {
 }
 
 fn render(ctx: &Ctx, out: &mut Out<impl Write>, entries: &[Entry]) -> Result<()> {
-    if ctx.json {
-        let docs: Vec<Value> = entries.iter().map(entry_json).collect();
-        out.json(&Value::Array(docs))?;
-        return Ok(());
-    }
-    let colors = replica_colors(entries.iter().flat_map(|e| e.replicas.iter().cloned()));
-    let style = out.style();
+    let mut p = Printer::new(ctx.json);
     for e in entries {
-        let by: Vec<String> = e
-            .replicas
-            .iter()
-            .map(|r| match colors.get(r) {
-                Some(c) => style.paint(r.as_str(), *c),
-                None => r.to_string(),
-            })
-            .collect();
+        p.entry(out, e)?;
+    }
+    p.finish(out)
+}
+
+/// Writes entries as they come: lines, or one JSON array (the same text
+/// as `Out::json` of the whole array), without holding them all.
+struct Printer {
+    json: bool,
+    first: bool,
+    /// A color per replica, in the order they are first seen.
+    colors: BTreeMap<ReplicaId, Color>,
+}
+
+impl Printer {
+    fn new(json: bool) -> Printer {
+        Printer {
+            json,
+            first: true,
+            colors: BTreeMap::new(),
+        }
+    }
+
+    fn entry(&mut self, out: &mut Out<impl Write>, e: &Entry) -> Result<()> {
+        if self.json {
+            let mut text = String::from(if self.first { "[\n  " } else { ",\n  " });
+            crdt::snapshot::write_pretty(&mut text, &entry_json(e), 1);
+            out.write_all(text.as_bytes())?;
+            self.first = false;
+            return Ok(());
+        }
+        let style = out.style();
+        let mut by = Vec::new();
+        for r in &e.replicas {
+            let next = palette(self.colors.len());
+            let c = *self.colors.entry(r.clone()).or_insert(next);
+            by.push(style.paint(r.as_str(), c));
+        }
         let by = if by.is_empty() {
             "-".to_string()
         } else {
@@ -244,8 +273,15 @@ fn render(ctx: &Ctx, out: &mut Out<impl Write>, entries: &[Entry]) -> Result<()>
             by,
             style.dim(&format!("({})", e.source))
         )?;
+        Ok(())
     }
-    Ok(())
+
+    fn finish(self, out: &mut Out<impl Write>) -> Result<()> {
+        if self.json {
+            out.write_all(if self.first { b"[]\n" } else { b"\n]\n" })?;
+        }
+        Ok(())
+    }
 }
 
 /// One entry of `crdt --json log` (see docs/history.md).

@@ -221,6 +221,21 @@ impl Db {
 
     /// The history rows `q` selects, newest first.
     pub fn log(&self, q: &LogQuery) -> Result<Vec<Entry>, DbError> {
+        let mut all = Vec::new();
+        self.log_each(q, |e| {
+            all.push(e);
+            Ok::<_, DbError>(())
+        })?;
+        Ok(all)
+    }
+
+    /// [`Db::log`], each entry handed to `f` as it is read (a history of
+    /// a million rows is not held in memory at once).
+    pub fn log_each<E: From<DbError>>(
+        &self,
+        q: &LogQuery,
+        f: impl FnMut(Entry) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut args = Vec::new();
         let mut cond = Vec::new();
         let mut arg = |v: String, sql: &str| {
@@ -264,7 +279,7 @@ impl Db {
                     terms.push(format!("name = ?{}", args.len()));
                 }
                 if terms.is_empty() {
-                    return Ok(Vec::new());
+                    return Ok(());
                 }
             }
             None => {
@@ -283,20 +298,33 @@ impl Db {
             })
             .collect();
         let sql = format!("{} ORDER BY 1 DESC{limit}", arms.join(" UNION "));
-        self.entries(&sql, &args)
+        self.each_entry(&sql, &args, f)
     }
 
     fn entries(&self, sql: &str, args: &[String]) -> Result<Vec<Entry>, DbError> {
+        let mut out = Vec::new();
+        self.each_entry(sql, args, |e| {
+            out.push(e);
+            Ok::<_, DbError>(())
+        })?;
+        Ok(out)
+    }
+
+    fn each_entry<E: From<DbError>>(
+        &self,
+        sql: &str,
+        args: &[String],
+        mut f: impl FnMut(Entry) -> Result<(), E>,
+    ) -> Result<(), E> {
         let read = self.sqlite_err("read the history of");
         let mut stmt = self.conn.prepare(sql).map_err(&read)?;
         let mut rows = stmt
             .query(rusqlite::params_from_iter(args))
             .map_err(&read)?;
-        let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(&read)? {
-            out.push(decode_entry(&self.path, row)?);
+            f(decode_entry(&self.path, row)?)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Every history row of the objects named `name`, oldest first.

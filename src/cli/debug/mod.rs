@@ -110,6 +110,11 @@ const PALETTE: [Color; 6] = [
     Color::Red,
 ];
 
+/// The `i`-th color of the replicas' palette.
+pub(in crate::cli) fn palette(i: usize) -> Color {
+    PALETTE[i % PALETTE.len()]
+}
+
 /// A stable color per replica of one object.
 pub(in crate::cli) fn replica_colors(
     replicas: impl Iterator<Item = ReplicaId>,
