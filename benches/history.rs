@@ -10,24 +10,11 @@
 //! `cargo bench --bench history [-- RUNS]` (default 30 runs per row)
 
 mod common;
-use common::Redis;
+use common::{Redis, crdt, once};
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
-
-const CRDT: &str = env!("CARGO_BIN_EXE_crdt");
-
-fn crdt(state: &Path) -> Command {
-    let mut c = Command::new(CRDT);
-    c.env("CRDT_STATE", state)
-        .env("CRDT_REPLICA", "bench-1")
-        .env_remove("CRDT_URL")
-        .stdout(Stdio::null());
-    c
-}
-
-use common::once;
 
 fn sql(state: &Path, q: &str) -> i64 {
     rusqlite::Connection::open(state)

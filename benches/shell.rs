@@ -10,22 +10,11 @@
 //! `CRDT_BENCH_MAX=100000` leaves out the million)
 
 mod common;
-use common::Redis;
+use common::{Redis, crdt, once};
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
-
-const CRDT: &str = env!("CARGO_BIN_EXE_crdt");
-
-fn crdt(state: &Path) -> Command {
-    let mut c = Command::new(CRDT);
-    c.env("CRDT_STATE", state)
-        .env("CRDT_REPLICA", "bench-1")
-        .env_remove("CRDT_URL")
-        .stdout(Stdio::null());
-    c
-}
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -79,8 +68,6 @@ fn redis() -> Option<Redis> {
     assert!(ok.is_ok_and(|s| s.success()), "redis-cli incr failed");
     Some(r)
 }
-
-use common::once;
 
 fn main() {
     let runs: usize = std::env::args()

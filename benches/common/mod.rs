@@ -225,3 +225,13 @@ pub fn in_turns(jobs: usize, runs: usize, mut run: impl FnMut(usize) -> f64) -> 
     }
     times
 }
+
+/// `crdt` on the replica at `state` (replica `bench-1`), its output dropped.
+pub fn crdt(state: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_crdt"));
+    c.env("CRDT_STATE", state)
+        .env("CRDT_REPLICA", "bench-1")
+        .env_remove("CRDT_URL")
+        .stdout(Stdio::null());
+    c
+}
