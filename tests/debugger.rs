@@ -309,30 +309,12 @@ fn dot_output_is_valid_graphviz() {
 /// from the real outputs.
 #[test]
 fn the_readme_debugging_examples_print_what_it_says() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    let mut readme = std::fs::read_to_string(&path).unwrap();
-    let examples = common::readme_examples(&readme, "## Debugging: why do two replicas disagree?");
-    assert!(
-        examples.len() >= 6,
-        "the README's debugging examples were not found"
+    common::check_readme(
+        "## Debugging: why do two replicas disagree?",
+        6,
+        "debugger",
+        |_, args| crdt(args).1,
     );
-    let update = std::env::var_os("UPDATE_README").is_some();
-    for (line, words, want) in examples {
-        assert_eq!(words[0], "crdt", "{words:?}");
-        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
-        let (_, got) = crdt(&args);
-        if update {
-            readme = readme.replacen(&format!("{line}\n{want}"), &format!("{line}\n{got}"), 1);
-        } else {
-            assert_eq!(
-                got, want,
-                "README: {line} (UPDATE_README=1 cargo test --test debugger readme rewrites it)"
-            );
-        }
-    }
-    if update {
-        std::fs::write(&path, readme).unwrap();
-    }
 }
 
 /// The README's first example, run on a new replica, prints what it says.

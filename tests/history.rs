@@ -652,44 +652,28 @@ fn the_history_of_a_large_text_travels_in_time_through_checkpoints() {
 /// outputs from the real ones.
 #[test]
 fn the_readme_history_example_prints_what_it_says() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    let mut readme = std::fs::read_to_string(&path).unwrap();
-    let examples =
-        common::readme_examples(&readme, "## What happened? History, time travel and blame");
-    assert!(
-        examples.len() >= 10,
-        "the README's history example was not found"
-    );
-    let update = std::env::var_os("UPDATE_README").is_some();
     let dir = tempfile::tempdir().unwrap();
-    for (i, (line, words, want)) in examples.into_iter().enumerate() {
-        assert_eq!(words[0], "crdt", "{words:?}");
-        let out = Command::new(BIN)
-            .args(&words[1..])
-            .env_remove("CRDT_URL")
-            .env_remove("CRDT_STATE")
-            .env_remove("CRDT_REPLICA")
-            .env("CRDT_NOW_MS", t(i as u64).to_string())
-            .current_dir(dir.path())
-            .timeout(Duration::from_secs(60))
-            .output()
-            .unwrap();
-        let got = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            matches!(out.status.code(), Some(0 | 1)),
-            "{line}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if update {
-            readme = readme.replacen(&format!("{line}\n{want}"), &format!("{line}\n{got}"), 1);
-        } else {
-            assert_eq!(
-                got, want,
-                "README: {line} (UPDATE_README=1 cargo test --test history readme rewrites it)"
+    common::check_readme(
+        "## What happened? History, time travel and blame",
+        10,
+        "history",
+        |i, args| {
+            let out = Command::new(BIN)
+                .args(args)
+                .env_remove("CRDT_URL")
+                .env_remove("CRDT_STATE")
+                .env_remove("CRDT_REPLICA")
+                .env("CRDT_NOW_MS", t(i as u64).to_string())
+                .current_dir(dir.path())
+                .timeout(Duration::from_secs(60))
+                .output()
+                .unwrap();
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
             );
-        }
-    }
-    if update {
-        std::fs::write(&path, readme).unwrap();
-    }
+            String::from_utf8(out.stdout).unwrap()
+        },
+    );
 }

@@ -128,3 +128,40 @@ pub fn readme_examples(readme: &str, section: &str) -> Vec<(String, Vec<String>,
     }
     out
 }
+
+/// Runs the `$ crdt ...` examples of a README section (at least `min` of
+/// them) through `run` (the example's index and its words after `crdt`;
+/// it returns the stdout) and checks each prints what the README says.
+/// With `UPDATE_README` set, rewrites the outputs from the real ones
+/// instead (`test` names the test binary, for the hint).
+pub fn check_readme(
+    section: &str,
+    min: usize,
+    test: &str,
+    mut run: impl FnMut(usize, &[&str]) -> String,
+) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let mut readme = std::fs::read_to_string(&path).unwrap();
+    let examples = readme_examples(&readme, section);
+    assert!(
+        examples.len() >= min,
+        "the README's examples in {section:?} were not found"
+    );
+    let update = std::env::var_os("UPDATE_README").is_some();
+    for (i, (line, words, want)) in examples.into_iter().enumerate() {
+        assert_eq!(words[0], "crdt", "{words:?}");
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        let got = run(i, &args);
+        if update {
+            readme = readme.replacen(&format!("{line}\n{want}"), &format!("{line}\n{got}"), 1);
+        } else {
+            assert_eq!(
+                got, want,
+                "README: {line} (UPDATE_README=1 cargo test --test {test} readme rewrites it)"
+            );
+        }
+    }
+    if update {
+        std::fs::write(&path, readme).unwrap();
+    }
+}
