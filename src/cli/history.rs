@@ -81,7 +81,6 @@ pub fn log(ctx: &Ctx, out: &mut Out<impl Write>, args: &LogArgs) -> Result<()> {
         select: args.select.clone(),
         since: moment("--since", &args.since)?,
         until: moment("--until", &args.until)?,
-        upto: None,
         replica,
         limit: args.max_count,
     };

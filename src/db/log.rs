@@ -32,8 +32,6 @@ pub struct LogQuery {
     pub since: Option<u64>,
     /// Rows at or before this time.
     pub until: Option<u64>,
-    /// Rows at or before this position.
-    pub upto: Option<u64>,
     /// Rows that brought events of this replica.
     pub replica: Option<ReplicaId>,
     /// The newest this many.
@@ -247,9 +245,6 @@ impl Db {
         }
         if let Some(t) = q.until {
             arg(t.to_string(), "time_ms <= CAST(? AS INTEGER)");
-        }
-        if let Some(n) = q.upto {
-            arg(n.to_string(), "id <= CAST(? AS INTEGER)");
         }
         if let Some(r) = &q.replica {
             arg(
