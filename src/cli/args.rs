@@ -464,7 +464,7 @@ Examples:\n  crdt decode '{\"type\":\"push\",\"id\":2,\"objects\":[...]}'\n  crd
         after_help = "The clients' options (--state, --replica, --url, --connect-timeout) are not\n\
 options of serve: it refuses them (its state is in --data) and ignores their\n\
 variables (CRDT_STATE, CRDT_REPLICA, CRDT_URL), so one shell can run both.\n\n\
-Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  crdt serve --tokens /etc/crdt/tokens     # lines like: s3cret-agents agent-*\n  kill -HUP $(pidof crdt)                  # read the tokens file again\n  crdt serve --token T --metrics-public    # /metrics for a local scraper without the token\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
+Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  crdt serve --tokens /etc/crdt/tokens     # lines like: s3cret-agents agent-*\n  kill -HUP $(pidof crdt)                  # read the tokens file again\n  crdt serve --token T --metrics-public    # /metrics for a local scraper without the token\n  crdt serve --listen 127.0.0.1:7001 --cluster redis://127.0.0.1:6379   # one node of a cluster\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
     )]
     Serve(ServeArgs),
     /// Push and pull until the local replica and the endpoint have the same versions
@@ -568,6 +568,39 @@ pub struct ServeArgs {
     /// Log size that starts a compaction (tests make it small)
     #[arg(long, hide = true, default_value_t = crdt::sync::persist::COMPACT_BYTES)]
     pub compact_bytes: u64,
+    /// Run as one node of a cluster: share every change with the other nodes
+    /// through Redis (redis://HOST:PORT[/DB], rediss:// for TLS; a password
+    /// as redis://:PASSWORD@HOST)
+    #[arg(long, value_name = "URL", help_heading = "Cluster")]
+    pub cluster: Option<String>,
+    /// Start of the cluster's Redis key names (nodes of one cluster share it)
+    #[arg(
+        long,
+        default_value = "crdt:",
+        value_name = "P",
+        requires = "cluster",
+        help_heading = "Cluster"
+    )]
+    pub cluster_prefix: String,
+    /// Compact the Redis stream once it holds more entries than this: older
+    /// entries are folded into a compacted copy per object and trimmed
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        value_name = "N",
+        requires = "cluster",
+        help_heading = "Cluster"
+    )]
+    pub cluster_stream_max: usize,
+    /// Entries younger than this many milliseconds are never trimmed
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        value_name = "MS",
+        requires = "cluster",
+        help_heading = "Cluster"
+    )]
+    pub cluster_keep_ms: u64,
 }
 
 /// `crdt log`.

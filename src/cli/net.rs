@@ -13,6 +13,7 @@ use crdt::store::selected;
 use crdt::store::{Store, StoreVersion};
 use crdt::sync::auth::Auth;
 use crdt::sync::client::{Client, ClientError, SyncReport};
+use crdt::sync::cluster::ClusterConfig;
 use crdt::sync::parts::{Local, Range};
 use crdt::sync::server::{Config, Server};
 use crdt::{Object, ReplicaId};
@@ -848,6 +849,10 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> Result<Exit> {
         idle_timeout,
         quiet,
         compact_bytes,
+        cluster,
+        cluster_prefix,
+        cluster_stream_max,
+        cluster_keep_ms,
     } = args;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -877,7 +882,16 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> Result<Exit> {
         max_message_bytes,
         max_connections,
         idle_timeout: Duration::from_secs_f64(idle_timeout.max(0.1)),
+        cluster: cluster.map(|url| ClusterConfig {
+            url,
+            prefix: cluster_prefix,
+            stream_max: cluster_stream_max,
+            keep: Duration::from_millis(cluster_keep_ms),
+        }),
     };
+    if let Some(c) = &config.cluster {
+        crdt::sync::cluster::check_url(&c.url).map_err(|e| anyhow!(e))?;
+    }
     let log: crdt::sync::server::Log = if quiet {
         Arc::new(|_| {})
     } else {

@@ -64,11 +64,49 @@ pub const BUCKETS_MS: [f64; 12] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0,
 ];
 
+/// Milliseconds, counted in [`BUCKETS_MS`].
 #[derive(Debug, Default, Clone)]
-struct Histogram {
+pub struct Histogram {
     counts: [u64; BUCKETS_MS.len()],
     count: u64,
     sum: f64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, ms: f64) {
+        for (i, &b) in BUCKETS_MS.iter().enumerate() {
+            if ms <= b {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += ms;
+    }
+
+    /// Its lines as `name`, with `labels` (`a="b",` or empty), the
+    /// milliseconds divided by `per`; with HELP and TYPE when `help` is set.
+    pub fn render(&self, s: &mut String, name: &str, help: &str, labels: &str, per: f64) {
+        if !help.is_empty() {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} histogram");
+        }
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "{name}_bucket{{{labels}le=\"{}\"}} {}",
+                b / per,
+                self.counts[i]
+            );
+        }
+        let _ = writeln!(s, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", self.count);
+        let l = labels.trim_end_matches(',');
+        let l = if l.is_empty() {
+            String::new()
+        } else {
+            format!("{{{l}}}")
+        };
+        let _ = writeln!(s, "{name}_sum{l} {}", self.sum / per);
+        let _ = writeln!(s, "{name}_count{l} {}", self.count);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -85,14 +123,10 @@ pub struct Metrics {
 impl Metrics {
     /// Records how long one operation on one type took.
     pub fn observe(&mut self, crdt_type: &'static str, operation: &'static str, ms: f64) {
-        let h = self.latency.entry((crdt_type, operation)).or_default();
-        for (i, &b) in BUCKETS_MS.iter().enumerate() {
-            if ms <= b {
-                h.counts[i] += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += ms;
+        self.latency
+            .entry((crdt_type, operation))
+            .or_default()
+            .observe(ms);
     }
 
     pub fn conflict(&mut self, crdt_type: &'static str, resolution: &'static str) {
@@ -113,13 +147,8 @@ impl Metrics {
         let _ = writeln!(s, "# HELP {name} Time to handle a sync or push, in {unit}.");
         let _ = writeln!(s, "# TYPE {name} histogram");
         for ((t, op), h) in &self.latency {
-            let l = format!("crdt_type=\"{}\",operation=\"{}\"", label(t), label(op));
-            for (i, b) in BUCKETS_MS.iter().enumerate() {
-                let _ = writeln!(s, "{name}_bucket{{{l},le=\"{}\"}} {}", b / per, h.counts[i]);
-            }
-            let _ = writeln!(s, "{name}_bucket{{{l},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(s, "{name}_sum{{{l}}} {}", h.sum / per);
-            let _ = writeln!(s, "{name}_count{{{l}}} {}", h.count);
+            let l = format!("crdt_type=\"{}\",operation=\"{}\",", label(t), label(op));
+            h.render(s, name, "", &l, per);
         }
     }
 

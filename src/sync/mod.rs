@@ -12,6 +12,8 @@ pub mod recent;
 #[cfg(feature = "net")]
 pub mod client;
 #[cfg(feature = "net")]
+pub mod cluster;
+#[cfg(feature = "net")]
 pub(crate) mod offload;
 #[cfg(feature = "net")]
 pub mod server;

@@ -8,6 +8,10 @@ use assert_cmd::Command;
 use serde_json::Value;
 use tempfile::TempDir;
 
+mod serve;
+#[allow(unused_imports)] // the tests that sync use it
+pub use serve::*;
+
 /// A scratch replica: its own directory and database (`state.db`), the
 /// commands run in that directory with its `CRDT_STATE` and `CRDT_REPLICA`
 /// and nothing else of the caller's `CRDT_*` or `NO_COLOR`.

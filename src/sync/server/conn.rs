@@ -418,7 +418,34 @@ impl Turn<'_> {
             self.metrics.conflict(r.ty.as_str(), r.kind);
         }
         ws.outbox.push(outcome.ack);
-        for other in self.watchers.iter().filter(|w| **w != token) {
+        self.forward(&delta, Some(token), conns);
+        // The log line: the objects as sent, as the worker wrote it, or
+        // the delta; with who sent it and when.
+        let mut line = line;
+        if line.is_empty() {
+            encode_entry(&mut line, &Entry::Delta(&delta));
+        }
+        // The wall clock (not CRDT_NOW_MS, which costs an environment
+        // lookup per push).
+        let origin = ws.session.replica.as_ref().map(|from| (from, now_ms()));
+        if let Some((from, now)) = origin {
+            with_origin(&mut line, from, now);
+        }
+        self.round.log.push_str(&line);
+        if self.link.is_some() {
+            // The other nodes get the line as logged here.
+            self.round.publish.push_str(&line);
+        }
+        if let Some((from, now)) = origin {
+            self.recent.record(now, from, &delta, line);
+        }
+        let types = self.changed(&delta);
+        self.round.pending.push(Pending { types, started });
+    }
+
+    /// Sends what each watcher (but `except`) watches of `delta` with this round.
+    pub(super) fn forward(&mut self, delta: &Store, except: Option<Token>, conns: &mut Conns) {
+        for other in self.watchers.iter().filter(|w| Some(**w) != except) {
             let Some(Conn {
                 io: Io::Ws(watcher),
                 ..
@@ -426,28 +453,15 @@ impl Turn<'_> {
             else {
                 continue;
             };
-            if watcher.add_update(&delta) {
+            if watcher.add_update(delta) {
                 self.round.mark(*other, watcher);
             }
         }
-        // The log line: the objects as sent, as the worker wrote it, or
-        // the delta; with who sent it and when.
-        let mut line = line;
-        if line.is_empty() {
-            encode_entry(&mut line, &Entry::Delta(&delta));
-        }
-        if let Some(from) = &ws.session.replica {
-            // The wall clock (not CRDT_NOW_MS, which costs an environment
-            // lookup per push).
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            with_origin(&mut line, from, now);
-            self.round.log.push_str(&line);
-            self.recent.record(now, from, &delta, line);
-        } else {
-            self.round.log.push_str(&line);
-        }
+    }
+
+    /// Notes the objects of `delta` as changed (their sizes for `/metrics`
+    /// are measured again); the types it holds (bit i: `CrdtType::ALL[i]`).
+    pub(super) fn changed(&mut self, delta: &Store) -> u8 {
         let mut types = 0u8;
         for (name, o) in delta.iter() {
             let bit = 1u8 << CrdtType::ALL.iter().position(|t| *t == o.ty()).unwrap_or(0);
@@ -464,7 +478,7 @@ impl Turn<'_> {
                 }
             }
         }
-        self.round.pending.push(Pending { types, started });
+        types
     }
 }
 

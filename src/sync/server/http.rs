@@ -92,7 +92,15 @@ impl Turn<'_> {
         }
         let path = head.path.split('?').next().unwrap_or("");
         match (head.method.as_str(), path) {
-            ("GET", "/healthz") => self.respond(token, h, "200 OK", "text/plain", "ok\n"),
+            ("GET", "/healthz") => {
+                // A node cut off from Redis still serves its clients: it says
+                // so, and stays in the load balancer's rotation (200).
+                let body = match self.link.and_then(Link::degraded) {
+                    Some(why) => format!("degraded: {why}\n"),
+                    None => "ok\n".to_string(),
+                };
+                self.respond(token, h, "200 OK", "text/plain", &body)
+            }
             ("GET", "/metrics") => {
                 let open = self.config.metrics_public || !self.config.auth.required();
                 if !open
@@ -104,7 +112,10 @@ impl Turn<'_> {
                 {
                     self.unauthorized(token, peer, h, head.header("authorization").is_some());
                 } else {
-                    let body = self.metrics.render(self.sizes, self.store.len());
+                    let mut body = self.metrics.render(self.sizes, self.store.len());
+                    if let Some(link) = self.link {
+                        link.render(&mut body);
+                    }
                     self.respond(token, h, "200 OK", "text/plain; version=0.0.4", &body)
                 }
             }

@@ -30,6 +30,7 @@ use crate::clock::ReplicaId;
 use crate::object::CrdtType;
 use crate::store::Store;
 use crate::sync::auth::{Auth, Grant, Tokens};
+use crate::sync::cluster::{ClusterConfig, Link, now_ms};
 use crate::sync::metrics::{Metrics, StateSizes};
 use crate::sync::offload::{self, BIG_FRAME, BIG_OBJECT, Done, Job, Worker};
 use crate::sync::parts::{self, Reply};
@@ -39,6 +40,7 @@ use crate::sync::recent::{Recent, with_origin};
 
 mod conn;
 mod http;
+mod nodes;
 use conn::*;
 use http::*;
 
@@ -58,6 +60,8 @@ pub struct Config {
     pub max_message_bytes: usize,
     pub max_connections: usize,
     pub idle_timeout: Duration,
+    /// Share the state with other nodes through Redis (`--cluster`).
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Receives one line per connection event (the CLI prints them).
@@ -93,6 +97,8 @@ pub struct Server {
     snapshot_due: Option<Store>,
     /// The pushes accepted lately (rebuilt from the log at start).
     recent: Recent,
+    /// The cluster threads (`--cluster`), started by [`Server::run`].
+    link: Option<Link>,
     /// The last accept failed (out of descriptors, say): connections may be
     /// waiting in the backlog, and the listener will not signal them again.
     accept_failing: bool,
@@ -120,8 +126,10 @@ struct Pending {
 /// glibc's allocator a consolidation of its free lists).
 struct Round {
     pending: Vec<Pending>,
-    /// The log lines of the round's pushes.
+    /// The log lines of the round's pushes (and of other nodes' changes).
     log: String,
+    /// The lines to publish to the other nodes once durable (`--cluster`).
+    publish: String,
     /// Connections with something to send, in the order they first had
     /// (each once: [`Ws::dirty`]).
     dirty: Vec<Token>,
@@ -226,6 +234,9 @@ struct Turn<'a> {
     worker: &'a Worker,
     /// The pushes accepted lately, for `log` requests.
     recent: &'a mut Recent,
+    /// The cluster (`--cluster`): pushes are published, `/healthz` says
+    /// whether Redis is reachable.
+    link: Option<&'a Link>,
 }
 
 /// Why a server cannot start.
@@ -272,6 +283,7 @@ impl Server {
                 snapshot_due: None,
                 recent: std::mem::take(&mut loaded.recent),
                 accept_failing: false,
+                link: None,
             },
             loaded,
         ))
@@ -344,7 +356,18 @@ impl Server {
         }
         let mut poll = Poll::new()?;
         let mut events = Events::with_capacity(1024);
-        let mut worker = Worker::start(Arc::new(Waker::new(poll.registry(), WAKER)?))?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut worker = Worker::start(waker.clone())?;
+        if let Some(cluster) = self.config.cluster.clone() {
+            let link = Link::start(
+                cluster,
+                self.store.replica().clone(),
+                waker,
+                self.log.clone(),
+            )
+            .map_err(io::Error::other)?;
+            self.link = Some(link);
+        }
         let mut sizing = Sizing::new(&self.store);
         poll.registry()
             .register(&mut self.listener, LISTENER, Interest::READABLE)?;
@@ -370,6 +393,7 @@ impl Server {
                     watchers: &mut watchers,
                     worker: &worker,
                     recent: &mut self.recent,
+                    link: self.link.as_ref(),
                 }
             };
         }
@@ -422,6 +446,11 @@ impl Server {
                                 conns.insert(token, conn);
                             }
                         }
+                    }
+                    // Other nodes' changes (`--cluster`).
+                    while let Some(msg) = self.link.as_ref().and_then(Link::try_recv) {
+                        let mut ctx = handler!();
+                        ctx.cluster_message(msg, &mut conns);
                     }
                     continue;
                 }
@@ -592,7 +621,7 @@ impl Server {
         watchers: &mut BTreeSet<Token>,
         round: &mut Round,
     ) -> io::Result<()> {
-        if !round.pending.is_empty() {
+        if !round.log.is_empty() {
             if let Err(e) = self.durable.write(&round.log) {
                 (self.log)(format!(
                     "cannot write the log durably ({e}); stopping without acknowledging"
@@ -601,6 +630,7 @@ impl Server {
                     "cannot write the log durably: {e}"
                 )));
             }
+
             for p in &round.pending {
                 let ms = p.started.elapsed().as_secs_f64() * 1e3;
                 for (i, ty) in CrdtType::ALL.iter().enumerate() {
@@ -620,6 +650,12 @@ impl Server {
                     )),
                 }
             }
+        }
+        // What the other nodes lack goes out once durable here.
+        if let Some(link) = &self.link
+            && !round.publish.is_empty()
+        {
+            link.publish(std::mem::take(&mut round.publish));
         }
         let gone = &mut round.gone;
         // Acks and replies first, then the watchers' updates: a writer's
@@ -664,6 +700,7 @@ impl Server {
         round.dirty.clear();
         round.pending.clear();
         round.log.clear();
+        round.publish.clear();
         Ok(())
     }
 }
@@ -680,6 +717,7 @@ impl Round {
     fn new() -> Round {
         Round {
             log: String::new(),
+            publish: String::new(),
             pending: Vec::new(),
             dirty: Vec::new(),
             order: Vec::new(),

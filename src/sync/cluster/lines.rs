@@ -1,0 +1,134 @@
+//! What the nodes write to Redis and read back: stream ids, log lines
+//! (a stream entry's `lines`, the compacted copy's fields). Everything read
+//! is checked as the server's own log is at start.
+
+use redis::Value;
+use redis::streams::StreamId;
+
+use crate::clock::ReplicaId;
+use crate::object::{CrdtType, Object};
+use crate::objects_line::{decode_objects, push_object_head};
+use crate::store::Store;
+
+use super::ENTRY_BYTES;
+
+/// A stream id `MS-SEQ`, comparable.
+pub(super) fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// The id just after `id` (XTRIM MINID keeps ids from it on).
+pub(super) fn next_id(id: &str) -> Option<String> {
+    let (ms, seq) = parse_id(id)?;
+    Some(match seq.checked_add(1) {
+        Some(s) => format!("{ms}-{s}"),
+        None => format!("{}-0", ms + 1),
+    })
+}
+
+/// One object of a log line's `objects`: `{"name","type","state"}`.
+pub fn push_object(out: &mut String, name: &str, o: &Object) {
+    push_object_head(out, name, o.ty());
+    out.push_str("\"state\":");
+    o.write_state(out);
+    out.push('}');
+}
+
+/// The log line of one object (no newline): how the compacted copy keeps it.
+pub fn object_line(out: &mut String, name: &str, o: &Object) {
+    out.push_str("{\"objects\":[");
+    push_object(out, name, o);
+    out.push_str("]}");
+}
+
+/// The compacted copy's field of an object: `TYPE:NAME`.
+pub(super) fn field(name: &str, ty: CrdtType) -> String {
+    format!("{}:{name}", ty.as_str())
+}
+
+/// Decodes log lines (newline-separated) as published to the stream: each
+/// line a JSON object with `objects`, checked as the server's log is at
+/// start. The error names the line.
+pub fn decode_lines(text: &str, replica: &ReplicaId) -> Result<Vec<(String, Store)>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let delta = decode_objects(v.get("objects"), replica)
+            .map_err(|e| format!("line {}: {}", i + 1, e.message()))?;
+        out.push((line.to_string(), delta));
+    }
+    Ok(out)
+}
+
+/// Splits log lines into entries of at most [`ENTRY_BYTES`] (a longer line
+/// is an entry by itself).
+pub(super) fn split_entries(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut end = 0;
+    for (i, _) in text.match_indices('\n') {
+        if i + 1 - start > ENTRY_BYTES && end > start {
+            out.push(&text[start..end]);
+            start = end;
+        }
+        end = i + 1;
+    }
+    if end > start {
+        out.push(&text[start..end]);
+    }
+    out
+}
+
+/// A field of a stream entry as text.
+pub(super) fn text_field<'a>(e: &'a StreamId, name: &str) -> Option<&'a [u8]> {
+    match e.map.get(name)? {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+/// One stream entry: who published it, when, and its lines.
+pub(super) struct Entry {
+    pub(super) node: String,
+    pub(super) sent_ms: u64,
+    pub(super) lines: Vec<(String, Store)>,
+}
+
+pub(super) fn decode_entry(e: &StreamId, replica: &ReplicaId) -> Result<Entry, String> {
+    let node = text_field(e, "node")
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .ok_or("no node field")?
+        .to_string();
+    let sent_ms = text_field(e, "ms")
+        .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
+        .ok_or("no ms field")?;
+    let text = text_field(e, "lines")
+        .ok_or("no lines field")
+        .and_then(|b| std::str::from_utf8(b).map_err(|_| "lines are not UTF-8"))?;
+    let lines = decode_lines(text, replica)?;
+    Ok(Entry {
+        node,
+        sent_ms,
+        lines,
+    })
+}
+
+/// Merges `delta` into `into` object by object; what does not fit (a text
+/// that refers to characters `into` lacks) is left out and counted.
+pub(super) fn merge_fitting(into: &mut Store, delta: &Store) -> usize {
+    let mut misfits = 0;
+    for (name, o) in delta.iter() {
+        if into.check_mergeable_object(name, o).is_ok() {
+            into.merge_object(name, o);
+        } else {
+            misfits += 1;
+        }
+    }
+    misfits
+}

@@ -1,0 +1,392 @@
+//! `crdt serve --cluster`: nodes share their changes through Redis.
+//!
+//! A node acknowledges a client once the change is in its own log (as
+//! without a cluster), then publishes the round's log lines as one entry of
+//! the stream `PREFIX stream`. Every node reads the stream, merges what the
+//! others published (durably, in its own log) and forwards it to its
+//! watchers.
+//!
+//! Stream entries are hints. At every (re)connect a node reads everything
+//! Redis holds in one transaction: the compacted copy `PREFIX state` (a field
+//! per object), the stream id it covers (`PREFIX state-id`) and the stream.
+//! It merges what it lacks and publishes what Redis lacks (its state since
+//! Redis's versions). So a change acknowledged just before a kill -9, taken
+//! while Redis was unreachable, or lost by Redis is published at the next
+//! connect, and a node that missed entries, or whose place in the stream was
+//! trimmed, is repaired: no lost message leaves two nodes different for good.
+//!
+//! One node at a time (a lease, `PREFIX compactor`) folds the entries older
+//! than `keep` into the compacted copy and trims them from the stream, in a
+//! transaction that aborts when another node compacted meanwhile (WATCH).
+//!
+//! The Redis work runs on two threads beside the event loop (one blocks on
+//! the stream, one does everything else); they talk to the loop over
+//! channels and wake it with its `mio::Waker`. Nothing here touches the
+//! loop's state.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::Waker;
+
+use crate::clock::ReplicaId;
+use crate::store::Store;
+use crate::sync::metrics::Histogram;
+
+/// Settings of `crdt serve --cluster`.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT[/DB]` or `rediss://...`.
+    pub url: String,
+    /// The start of every key name (`crdt:`).
+    pub prefix: String,
+    /// The stream is compacted once it holds more entries than this.
+    pub stream_max: usize,
+    /// Entries younger than this are never trimmed: a node reading the
+    /// stream is far less behind (one that is more is repaired anyway).
+    pub keep: Duration,
+}
+
+/// Receives one line per cluster event (the server's log).
+pub type Log = Arc<dyn Fn(String) + Send + Sync>;
+
+/// What the cluster threads hand the event loop.
+pub enum FromLink {
+    /// Connected (again): everything Redis holds. The loop merges what it
+    /// lacks and publishes what Redis lacks ([`Link::publish`]).
+    Caught(Store),
+    /// Entries other nodes published, in stream order.
+    Entries(Vec<Incoming>),
+}
+
+/// One log line another node published.
+pub struct Incoming {
+    /// The line as that node wrote it in its log (no newline): its objects,
+    /// and the replica and time of the push when it says them.
+    pub line: String,
+    pub delta: Store,
+    /// When that node published it (its wall clock, ms since 1970).
+    pub sent_ms: u64,
+}
+
+enum ToLink {
+    /// Log lines to publish (one entry; large ones split at line ends).
+    Publish(String, Instant),
+    /// Read everything again (an entry did not fit the state).
+    Resync(String),
+}
+
+/// The key names, all under the prefix.
+#[derive(Debug, Clone)]
+struct Keys {
+    stream: String,
+    state: String,
+    state_id: String,
+    compactor: String,
+    nodes: String,
+}
+
+impl Keys {
+    fn new(prefix: &str) -> Keys {
+        Keys {
+            stream: format!("{prefix}stream"),
+            state: format!("{prefix}state"),
+            state_id: format!("{prefix}state-id"),
+            compactor: format!("{prefix}compactor"),
+            nodes: format!("{prefix}nodes"),
+        }
+    }
+}
+
+/// The cluster's state as `/healthz` and `/metrics` show it.
+#[derive(Debug, Default)]
+pub struct Status {
+    pub connected: bool,
+    /// Why not connected (the last error), for `/healthz`.
+    pub error: Option<String>,
+    pub redis_errors: u64,
+    pub published: u64,
+    pub applied: u64,
+    pub stream_len: u64,
+    pub compactions: u64,
+    pub resyncs: u64,
+    /// Round durable → its entry in the stream.
+    pub publish_lag: Histogram,
+    /// Published by another node → merged here (wall clocks of two nodes).
+    pub apply_lag: Histogram,
+    /// Each node's last heartbeat, ms since 1970.
+    pub nodes: BTreeMap<String, u64>,
+}
+
+/// The event loop's handle on the cluster threads (they stop when it is
+/// dropped).
+pub struct Link {
+    tx: Sender<ToLink>,
+    rx: Receiver<FromLink>,
+    status: Arc<Mutex<Status>>,
+    stop: Arc<AtomicBool>,
+    url: String,
+}
+
+/// Largest stream entry published: a larger publish is split at line ends.
+const ENTRY_BYTES: usize = 4 << 20;
+/// Entries read from the stream at a time.
+const READ_COUNT: usize = 1000;
+/// Entries folded by one compaction at most.
+const FOLD_COUNT: usize = 5000;
+/// How long the compactor's lease lasts (renewed every tick).
+const LEASE: Duration = Duration::from_secs(5);
+/// Heartbeat, lease, stream length and trim check.
+const TICK: Duration = Duration::from_secs(1);
+/// Longest wait between two attempts to reach Redis.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A Redis reply takes at most this long (an XREAD blocks for less).
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Checks a cluster URL without connecting (for `serve` to refuse a wrong one).
+pub fn check_url(url: &str) -> Result<(), String> {
+    redis::Client::open(url)
+        .map(|_| ())
+        .map_err(|e| format!("--cluster {}: {e}", redact(url)))
+}
+
+/// `url` without its password.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+impl Link {
+    /// Starts the cluster threads for node `node` (the server's replica id).
+    pub fn start(
+        config: ClusterConfig,
+        node: ReplicaId,
+        waker: Arc<Waker>,
+        log: Log,
+    ) -> Result<Link, String> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| format!("--cluster {}: {e}", redact(&config.url)))?;
+        let (tx, from_loop) = mpsc::channel();
+        let (to_loop, rx) = mpsc::channel();
+        let status = Arc::new(Mutex::new(Status {
+            error: Some("connecting".into()),
+            ..Status::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let url = redact(&config.url);
+        let node_thread = Node {
+            keys: Keys::new(&config.prefix),
+            config,
+            client,
+            node,
+            to_loop,
+            waker,
+            status: status.clone(),
+            stop: stop.clone(),
+            log,
+        };
+        std::thread::Builder::new()
+            .name("crdt-cluster".into())
+            .spawn(move || node_thread.run(from_loop))
+            .map_err(|e| format!("cannot start the cluster thread: {e}"))?;
+        Ok(Link {
+            tx,
+            rx,
+            status,
+            stop,
+            url,
+        })
+    }
+
+    pub fn try_recv(&self) -> Option<FromLink> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Publishes log lines (each ending in a newline) once they are durable.
+    pub fn publish(&self, lines: String) {
+        let _ = self.tx.send(ToLink::Publish(lines, Instant::now()));
+    }
+
+    /// Asks for everything Redis holds again (something did not fit).
+    pub fn resync(&self, why: String) {
+        let _ = self.tx.send(ToLink::Resync(why));
+    }
+
+    /// Records entries merged here, `sent_ms` when each was published.
+    pub fn applied(&self, sent: impl Iterator<Item = u64>) {
+        let now = now_ms();
+        let mut s = lock(&self.status);
+        for ms in sent {
+            s.applied += 1;
+            s.apply_lag.observe(now.saturating_sub(ms) as f64);
+        }
+    }
+
+    /// `None` when connected; else why not, for `/healthz`.
+    pub fn degraded(&self) -> Option<String> {
+        let s = lock(&self.status);
+        if s.connected {
+            return None;
+        }
+        let why = s.error.clone().unwrap_or_default();
+        Some(format!("redis {} unreachable: {why}", self.url))
+    }
+
+    /// The `crdt_cluster_*` metrics.
+    pub fn render(&self, out: &mut String) {
+        let s = lock(&self.status);
+        let now = now_ms();
+        let mut gauge = |name: &str, kind: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        };
+        gauge(
+            "crdt_cluster_connected",
+            "gauge",
+            "1 while this node reaches Redis.",
+            u64::from(s.connected),
+        );
+        gauge(
+            "crdt_cluster_redis_errors_total",
+            "counter",
+            "Redis commands or connections that failed.",
+            s.redis_errors,
+        );
+        gauge(
+            "crdt_cluster_published_total",
+            "counter",
+            "Stream entries this node published.",
+            s.published,
+        );
+        gauge(
+            "crdt_cluster_applied_total",
+            "counter",
+            "Log lines of other nodes merged here.",
+            s.applied,
+        );
+        gauge(
+            "crdt_cluster_stream_length",
+            "gauge",
+            "Entries in the stream (last read).",
+            s.stream_len,
+        );
+        gauge(
+            "crdt_cluster_compactions_total",
+            "counter",
+            "Compactions of the stream this node made.",
+            s.compactions,
+        );
+        gauge(
+            "crdt_cluster_resyncs_total",
+            "counter",
+            "Times this node read everything Redis holds again.",
+            s.resyncs,
+        );
+        s.publish_lag.render(
+            out,
+            "crdt_cluster_publish_lag_seconds",
+            "From a round on disk to its entry in the stream, in seconds.",
+            "",
+            1e3,
+        );
+        s.apply_lag.render(
+            out,
+            "crdt_cluster_apply_lag_seconds",
+            "From another node's publish to its merge here, in seconds.",
+            "",
+            1e3,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP crdt_cluster_node_last_seen_seconds Seconds since each node's last heartbeat.\n# TYPE crdt_cluster_node_last_seen_seconds gauge"
+        );
+        for (node, ms) in &s.nodes {
+            let ago = now.saturating_sub(*ms) as f64 / 1e3;
+            let _ = writeln!(
+                out,
+                "crdt_cluster_node_last_seen_seconds{{node=\"{node}\"}} {ago}"
+            );
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn lock(s: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+mod lines;
+mod node;
+pub use lines::{decode_lines, object_line, push_object};
+use node::Node;
+
+#[cfg(test)]
+mod tests {
+    use super::lines::*;
+    use super::*;
+
+    #[test]
+    fn ids_compare_and_step() {
+        assert!(parse_id("10-2") < parse_id("11-0"));
+        assert!(parse_id("10-2") > parse_id("10-1"));
+        assert_eq!(parse_id("x-1"), None);
+        assert_eq!(next_id("5-1").as_deref(), Some("5-2"));
+        assert_eq!(next_id(&format!("5-{}", u64::MAX)).as_deref(), Some("6-0"));
+    }
+
+    #[test]
+    fn entries_split_at_line_ends() {
+        let line = "x".repeat(ENTRY_BYTES / 3) + "\n";
+        let text = line.repeat(7);
+        let parts = split_entries(&text);
+        assert_eq!(parts.concat(), text);
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.len() <= ENTRY_BYTES && p.ends_with('\n'))
+        );
+        // Two lines fit an entry (three are a few bytes over): 2, 2, 2, 1.
+        assert_eq!(parts.len(), 4);
+        let long = "y".repeat(ENTRY_BYTES + 5) + "\n";
+        assert_eq!(split_entries(&long), vec![long.as_str()]);
+    }
+
+    #[test]
+    fn decoding_lines_names_the_bad_one() {
+        let r = ReplicaId::new("server-a").unwrap();
+        let good = r#"{"objects":[{"name":"a","type":"g-counter","state":{"counts":{"x":{"seq":1,"count":2}}}}]}"#;
+        assert_eq!(
+            decode_lines(&format!("{good}\n{good}\n"), &r)
+                .unwrap()
+                .len(),
+            2
+        );
+        let err = decode_lines(&format!("{good}\n{{\"objects\":3}}\n"), &r).unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+    }
+
+    #[test]
+    fn passwords_are_not_logged() {
+        assert_eq!(redact("redis://:s3cret@h:6379/0"), "redis://***@h:6379/0");
+        assert_eq!(redact("redis://h:6379"), "redis://h:6379");
+    }
+}

@@ -1,0 +1,91 @@
+//! The loop's side of `--cluster`: other nodes' changes merged into the
+//! state (durably, with the round), what Redis lacks published.
+
+use super::*;
+use crate::sync::cluster::{FromLink, push_object};
+
+/// Objects of a catch-up's publish per log line, at most.
+const CATCH_UP_LINE_OBJECTS: usize = 64;
+
+impl Turn<'_> {
+    /// A message of the cluster threads.
+    pub(super) fn cluster_message(&mut self, msg: FromLink, conns: &mut Conns) {
+        let Some(link) = self.link else {
+            return;
+        };
+        match msg {
+            FromLink::Caught(redis) => {
+                // What Redis holds that this node lacks: merged and logged
+                // like a push (its watchers get it).
+                let lack = redis.delta_since(&self.store.versions());
+                let mut merged = Store::new(self.store.replica().clone());
+                let mut misfits = Vec::new();
+                for (name, o) in lack.iter() {
+                    match self.store.check_mergeable_object(name, o) {
+                        Ok(()) => {
+                            self.store.merge_object(name, o);
+                            merged.insert_object(name, o.clone());
+                        }
+                        Err(why) => misfits.push(format!("{name}: {why}")),
+                    }
+                }
+                if !misfits.is_empty() {
+                    (self.log)(format!(
+                        "cluster: {} objects from redis do not fit here (left out): {}",
+                        misfits.len(),
+                        misfits.join("; ")
+                    ));
+                }
+                if !merged.is_empty() {
+                    encode_entry(&mut self.round.log, &Entry::Delta(&merged));
+                    self.forward(&merged, None, conns);
+                    self.changed(&merged);
+                }
+                // What this node holds that Redis lacks (changes taken while
+                // Redis was away, or acknowledged just before a crash):
+                // published with the round, once durable.
+                let ahead = self.store.delta_since(&redis.versions());
+                let mut lines = 0;
+                for (i, (name, o)) in ahead.iter().enumerate() {
+                    if i % CATCH_UP_LINE_OBJECTS == 0 {
+                        if i > 0 {
+                            self.round.publish.push_str("]}\n");
+                        }
+                        self.round.publish.push_str("{\"objects\":[");
+                        lines += 1;
+                    } else {
+                        self.round.publish.push(',');
+                    }
+                    push_object(&mut self.round.publish, name, o);
+                }
+                if lines > 0 {
+                    self.round.publish.push_str("]}\n");
+                }
+                (self.log)(format!(
+                    "cluster: caught up: {} objects merged from redis, {} published to it",
+                    merged.len(),
+                    ahead.len()
+                ));
+            }
+            FromLink::Entries(list) => {
+                let mut sent = Vec::with_capacity(list.len());
+                for inc in list {
+                    if let Err(why) = self.store.check_mergeable(&inc.delta) {
+                        // A gap (an entry this node never got): read
+                        // everything again rather than merge out of order.
+                        link.resync(format!("an entry does not fit here: {why}"));
+                        break;
+                    }
+                    self.store.merge(&inc.delta);
+                    self.round.log.push_str(&inc.line);
+                    self.round.log.push('\n');
+                    self.recent.replay(&inc.line, &inc.delta);
+                    self.forward(&inc.delta, None, conns);
+                    self.changed(&inc.delta);
+                    sent.push(inc.sent_ms);
+                }
+                link.applied(sent.into_iter());
+            }
+        }
+    }
+}

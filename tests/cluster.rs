@@ -1,0 +1,501 @@
+//! `crdt serve --cluster`: several nodes sharing one Redis. Each test starts
+//! its own redis-server on an ephemeral loopback port with its own directory
+//! (AOF, fsynced always), and nodes on their own ports and data directories;
+//! every process is killed when its guard drops, every wait is bounded.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+mod common;
+use common::{Agent, Server, next_json, watching};
+
+/// A redis-server of the test's own; killed on drop.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: TempDir,
+}
+
+/// redis-server is there; else false with a note, or a failure under CI.
+fn redis_installed() -> bool {
+    match StdCommand::new("redis-server").arg("--version").output() {
+        Ok(o) if o.status.success() => true,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("redis-server is not installed; .ci/run installs Debian's redis-server")
+        }
+        _ => {
+            eprintln!("note: redis-server is not installed: this cluster test did not run");
+            false
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let mut r = Redis {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        r.spawn();
+        r
+    }
+
+    /// Starts (again) on its port and directory: its AOF is read back.
+    fn spawn(&mut self) {
+        let child = StdCommand::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .args(["--logfile", "redis.log"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pong = redis::Client::open(self.url())
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if pong.is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer on port {}: {pong:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn con(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Waits (at most 30 s) until `f` gives something.
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A plain GET on a node's port: the body.
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(out)
+}
+
+fn node(redis_url: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--cluster", redis_url];
+    args.extend_from_slice(extra);
+    let s = Server::start(&args);
+    wait_healthy(&s);
+    s
+}
+
+fn wait_healthy(s: &Server) {
+    eventually("the node reaches redis", || {
+        (http_get(s.port, "/healthz") == "ok\n").then_some(())
+    });
+}
+
+/// The value of `name` as a fresh replica syncing through `server` reads it.
+fn read_through(server: &Server, name: &str) -> Option<String> {
+    let reader = Agent::new("reader");
+    let (code, _, _) = reader.run(Some(&server.url()), &["sync"]);
+    if code != 0 {
+        return None;
+    }
+    let (code, out, _) = reader.run(None, &["get", name]);
+    (code == 0).then(|| out.trim_end().to_string())
+}
+
+/// Waits until a fresh replica reads `want` for `name` through `server`.
+fn converges(server: &Server, name: &str, want: &str) {
+    eventually(
+        &format!("{name} = {want} through port {}", server.port),
+        || (read_through(server, name).as_deref() == Some(want)).then_some(()),
+    );
+}
+
+#[test]
+fn replicas_on_three_nodes_converge_and_a_watcher_sees_every_node() {
+    if !redis_installed() {
+        return;
+    }
+    let redis = Redis::start();
+    let nodes: Vec<Server> = (0..3).map(|_| node(&redis.url(), &[])).collect();
+    let (mut watcher, _) = watching(nodes[2].port, &["metrics:requests"]);
+    let (a, b) = (Agent::new("agent-1"), Agent::new("agent-2"));
+    a.ok(Some(&nodes[0].url()), &["inc", "metrics:requests", "2"]);
+    // The watcher on node 3 gets the change made through node 1.
+    loop {
+        let update = next_json(&mut watcher);
+        assert_eq!(update["type"], "update", "{update}");
+        let counts = &update["objects"][0]["state"]["counts"];
+        if counts["agent-1"]["count"] == 2 {
+            break;
+        }
+    }
+    b.ok(Some(&nodes[1].url()), &["inc", "metrics:requests", "3"]);
+    a.ok(Some(&nodes[0].url()), &["append", "document:main", "Hello"]);
+    for n in &nodes {
+        converges(n, "metrics:requests", "5");
+        converges(n, "document:main", "Hello");
+    }
+    // A text edited through two nodes at once converges to one text.
+    b.ok(Some(&nodes[1].url()), &["sync"]);
+    a.ok(None, &["append", "document:main", " world"]);
+    b.ok(None, &["insert", "document:main", "0", ">> "]);
+    a.ok(Some(&nodes[0].url()), &["sync"]);
+    b.ok(Some(&nodes[2].url()), &["sync"]);
+    for n in &nodes {
+        converges(n, "document:main", ">> Hello world");
+    }
+    // Each node sees the others (heartbeats, every second), and says how
+    // the cluster goes.
+    let metrics = eventually("node 1 sees three nodes", || {
+        let m = http_get(nodes[0].port, "/metrics");
+        (m.matches("crdt_cluster_node_last_seen_seconds{node=")
+            .count()
+            == 3)
+            .then_some(m)
+    });
+    for m in [
+        "crdt_cluster_connected 1",
+        "crdt_cluster_published_total ",
+        "crdt_cluster_apply_lag_seconds_count ",
+        "crdt_cluster_stream_length ",
+        "crdt_cluster_redis_errors_total 0",
+    ] {
+        assert!(metrics.contains(m), "no {m:?} in {metrics}");
+    }
+}
+
+/// A node killed with -9 during a burst of pushes restarts and catches up:
+/// every write any node acknowledged is visible through every node.
+#[test]
+fn a_node_killed_during_a_burst_loses_no_acknowledged_write() {
+    if !redis_installed() {
+        return;
+    }
+    let redis = Redis::start();
+    // Node a reaches Redis through a proxy (cut below).
+    let proxy = Proxy::start(redis.port);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    let proxied = format!("redis://127.0.0.1:{}", proxy.port);
+    let args = ["--cluster", &proxied];
+    let mut a = Server::start_at(&data, &args);
+    wait_healthy(&a);
+    let b = node(&redis.url(), &[]);
+    let port = a.port;
+    let url = a.url();
+    // What each writer saw acknowledged: its own count, as the node had it.
+    let acked: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; 4]));
+    let writers: Vec<_> = (0..4)
+        .map(|i| {
+            let (acked, url) = (acked.clone(), url.clone());
+            std::thread::spawn(move || {
+                let id: &'static str = ["w-1", "w-2", "w-3", "w-4"][i];
+                let agent = Agent::new(id);
+                let deadline = Instant::now() + Duration::from_secs(20);
+                for _ in 0..30 {
+                    if Instant::now() > deadline {
+                        break;
+                    }
+                    let (code, out, _) = agent.run(Some(&url), &["inc", &format!("c:{id}")]);
+                    if code == 0 {
+                        acked.lock().unwrap()[i] = out.trim().parse().unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    eventually("some writes acknowledged", || {
+        (acked.lock().unwrap().iter().sum::<u64>() >= 8).then_some(())
+    });
+    a.kill9();
+    let before_restart = acked.lock().unwrap().clone();
+    std::thread::sleep(Duration::from_millis(300));
+    let a = Server::start_listening(&data, None, &format!("127.0.0.1:{port}"), &args);
+    wait_healthy(&a);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked
+            .iter()
+            .zip(&before_restart)
+            .all(|(now, then)| now >= then),
+        "{acked:?} {before_restart:?}"
+    );
+    for (i, want) in acked.iter().enumerate() {
+        let name = format!("c:w-{}", i + 1);
+        for n in [&a, &b] {
+            eventually(&format!("{name} >= {want} through port {}", n.port), || {
+                read_through(n, &name)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .filter(|v| v >= want)
+            });
+        }
+    }
+    // Acknowledged, never published (Redis out of reach), then killed: the
+    // restarted node publishes them from its log.
+    let mut a = a;
+    proxy.cut();
+    eventually("node a says it is degraded", || {
+        http_get(port, "/healthz")
+            .starts_with("degraded:")
+            .then_some(())
+    });
+    let late = Agent::new("late");
+    for _ in 0..3 {
+        late.ok(Some(&url), &["inc", "c:late"]);
+    }
+    a.kill9();
+    proxy.heal();
+    let a = Server::start_listening(&data, None, &format!("127.0.0.1:{port}"), &args);
+    wait_healthy(&a);
+    converges(&b, "c:late", "3");
+    let log = a.log();
+    assert!(log.contains("1 published to it"), "{log}");
+}
+
+/// A node started later with an empty data directory serves everything,
+/// also once the stream was compacted and trimmed.
+#[test]
+fn a_new_node_serves_everything_after_the_stream_was_trimmed() {
+    if !redis_installed() {
+        return;
+    }
+    let redis = Redis::start();
+    let trim = ["--cluster-stream-max", "3", "--cluster-keep-ms", "0"];
+    let a = node(&redis.url(), &trim);
+    let agent = Agent::new("agent-1");
+    for i in 0..12 {
+        agent.ok(Some(&a.url()), &["inc", &format!("jobs:{}", i % 4)]);
+    }
+    agent.ok(Some(&a.url()), &["append", "document:main", "Hello"]);
+    agent.ok(Some(&a.url()), &["append", "document:main", ", world"]);
+    agent.ok(Some(&a.url()), &["add", "tasks:active", "t1", "t2"]);
+    let mut con = redis.con();
+    eventually("the stream compacted and trimmed", || {
+        let len: u64 = redis::cmd("XLEN").arg("crdt:stream").query(&mut con).ok()?;
+        let cut: Option<String> = redis::cmd("GET")
+            .arg("crdt:state-id")
+            .query(&mut con)
+            .ok()?;
+        (len <= 3 && cut.is_some()).then_some(())
+    });
+    let fresh = node(&redis.url(), &[]);
+    for i in 0..4 {
+        converges(&fresh, &format!("jobs:{i}"), "3");
+    }
+    converges(&fresh, "document:main", "Hello, world");
+    converges(&fresh, "tasks:active", "\"t1\"\n\"t2\"");
+    let log = fresh.log();
+    assert!(log.contains("caught up:"), "{log}");
+}
+
+/// Redis killed and restarted (with its AOF): the nodes serve alone
+/// meanwhile (degraded), then carry on and converge.
+#[test]
+fn nodes_carry_on_while_redis_is_down_and_converge_after() {
+    if !redis_installed() {
+        return;
+    }
+    let mut redis = Redis::start();
+    let a = node(&redis.url(), &[]);
+    let b = node(&redis.url(), &[]);
+    let (x, y) = (Agent::new("agent-1"), Agent::new("agent-2"));
+    x.ok(Some(&a.url()), &["inc", "metrics:requests"]);
+    converges(&b, "metrics:requests", "1");
+    redis.kill9();
+    for n in [&a, &b] {
+        eventually("the node says it is degraded", || {
+            http_get(n.port, "/healthz")
+                .starts_with("degraded: redis redis://127.0.0.1:")
+                .then_some(())
+        });
+    }
+    // Both still take changes.
+    x.ok(Some(&a.url()), &["inc", "metrics:requests", "10"]);
+    y.ok(Some(&b.url()), &["inc", "metrics:requests", "100"]);
+    assert_eq!(read_through(&a, "metrics:requests").as_deref(), Some("11"));
+    redis.spawn();
+    wait_healthy(&a);
+    wait_healthy(&b);
+    converges(&a, "metrics:requests", "111");
+    converges(&b, "metrics:requests", "111");
+    let log = a.log();
+    assert!(log.contains("cannot reach redis"), "{log}");
+    assert!(log.contains("serving alone"), "{log}");
+}
+
+/// A TCP proxy to Redis that can be cut (every connection closed, new ones
+/// refused) and healed.
+struct Proxy {
+    port: u16,
+    cut: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(to: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (c, o) = (cut.clone(), open.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { break };
+                if c.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let Ok(up) = TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                let mut list = o.lock().unwrap();
+                list.push(conn.try_clone().unwrap());
+                list.push(up.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (conn.try_clone().unwrap(), up.try_clone().unwrap()),
+                    (up, conn),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, cut, open }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn heal(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A node cut off from Redis keeps serving its clients, then converges
+/// with the others once it reaches Redis again.
+#[test]
+fn a_node_cut_off_from_redis_keeps_serving_and_converges_after_healing() {
+    if !redis_installed() {
+        return;
+    }
+    let redis = Redis::start();
+    let proxy = Proxy::start(redis.port);
+    let a = node(&redis.url(), &[]);
+    let b = node(&format!("redis://127.0.0.1:{}", proxy.port), &[]);
+    let (x, y) = (Agent::new("agent-1"), Agent::new("agent-2"));
+    x.ok(Some(&a.url()), &["add", "tasks:active", "a1"]);
+    converges(&b, "tasks:active", "\"a1\"");
+    proxy.cut();
+    eventually("node b says it is degraded", || {
+        http_get(b.port, "/healthz")
+            .starts_with("degraded:")
+            .then_some(())
+    });
+    assert_eq!(http_get(a.port, "/healthz"), "ok\n");
+    x.ok(Some(&a.url()), &["add", "tasks:active", "a2"]);
+    y.ok(Some(&b.url()), &["add", "tasks:active", "b1"]);
+    y.ok(Some(&b.url()), &["rm", "tasks:active", "a1"]);
+    // Apart, each serves what it has.
+    converges(&b, "tasks:active", "\"b1\"");
+    converges(&a, "tasks:active", "\"a1\"\n\"a2\"");
+    proxy.heal();
+    wait_healthy(&b);
+    converges(&a, "tasks:active", "\"a2\"\n\"b1\"");
+    converges(&b, "tasks:active", "\"a2\"\n\"b1\"");
+    let metrics = http_get(b.port, "/metrics");
+    let errors: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("crdt_cluster_redis_errors_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(errors >= 1, "{metrics}");
+}
+
+/// A wrong --cluster URL is refused at start (exit 2), naming the flag.
+#[test]
+fn a_wrong_cluster_url_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = StdCommand::new(common::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("d"))
+        .args(["--cluster", "http://nope"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--cluster http://nope"), "{err}");
+    // Refused before anything was written.
+    assert!(!dir.path().join("d").exists());
+}
