@@ -13,12 +13,18 @@
 //! the generators), the two taking turns, three times over; then the medians
 //! and the ratios.
 //!
+//! With `--cluster`, rows of `crdt serve --cluster` instead: 1 and 3 nodes on
+//! one redis-server, the 100 clients spread over the nodes, the probe on the
+//! first node and the watcher on the last (the fan-out crosses nodes); with
+//! `--million` too, Redis's memory after a million changes through 3 nodes.
+//!
 //! `cargo bench --bench server [-- SECONDS_PER_ROW [--repeat N] [CLIENTS... [--fanout]]]`
+//! `cargo bench --bench server -- [SECONDS_PER_ROW] --cluster [--repeat N] [--million]`
 //! (default 3 seconds, 3 repeats; given client counts, only those rows, once,
 //! and no redis)
 
 mod common;
-use common::{Ws, connect, pct, read_json, serve};
+use common::{Serve, Ws, connect, pct, read_json, serve};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -325,12 +331,21 @@ fn next_frame(b: &[u8]) -> Option<(usize, usize)> {
 /// With `redis`, the clients speak RESP to a redis on `port`, and there is
 /// no watcher (its fan-out latencies come back empty). `fanout`: the
 /// watcher watches the pushed counter too.
-fn drive(port: u16, n: usize, secs: f64, redis: bool, fanout: bool) -> (Vec<f64>, Vec<f64>, f64) {
+/// With several `ports` (the nodes of a cluster), client i connects to
+/// `ports[i % len]` and the watcher to the last.
+fn drive(
+    ports: &[u16],
+    n: usize,
+    secs: f64,
+    redis: bool,
+    fanout: bool,
+) -> (Vec<f64>, Vec<f64>, f64) {
     let mut poll = Poll::new().unwrap();
     let mut events = Events::with_capacity(1024);
-    let mut watcher = (!redis).then(|| Watcher::connect(port, &poll, fanout));
+    let last = *ports.last().expect("a port");
+    let mut watcher = (!redis).then(|| Watcher::connect(last, &poll, fanout));
     let mut clients: Vec<Client> = (0..n)
-        .map(|i| Client::connect(port, i, &poll, redis))
+        .map(|i| Client::connect(ports[i % ports.len()], i, &poll, redis))
         .collect();
     let t0 = Instant::now();
     if let Some(w) = watcher.as_mut() {
@@ -388,23 +403,10 @@ fn row(n: usize, secs: f64, fanout: bool) -> Stats {
     let server = serve();
     let port = server.port;
     let stop = Arc::new(AtomicBool::new(false));
-    let probe = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut ws = connect(port, "probe");
-            let mut seq = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                seq += 1;
-                let state = json!({"context": {"probe": seq}, "writes": [{"dot": ["probe", seq], "ts": [seq, 0], "value": now_ns(), "lost": null}]});
-                ws.send(Message::text(json!({"type": "push", "id": seq, "objects": [{"name": "probe", "type": "lww-register", "state": state}]}).to_string())).unwrap();
-                let _ = read_json(&mut ws);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    let probe = probe(port, stop.clone());
     let cpu0 = cpu_secs(server.child.id());
     let me0 = cpu_secs(std::process::id());
-    let (mut lat, mut fan, elapsed) = drive(port, n, secs, false, fanout);
+    let (mut lat, mut fan, elapsed) = drive(&[port], n, secs, false, fanout);
     let cpu = cpu_secs(server.child.id()) - cpu0;
     let me = cpu_secs(std::process::id()) - me0;
     let rss = rss_mb(server.child.id());
@@ -429,6 +431,168 @@ fn row(n: usize, secs: f64, fanout: bool) -> Stats {
         p50: pct(&lat, 0.5),
         p99: pct(&lat, 0.99),
     }
+}
+
+/// Writes the probe register on `port` every 20 ms, its value the send
+/// time (ns), until `stop`.
+fn probe(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut ws = connect(port, "probe");
+        let mut seq = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            seq += 1;
+            let state = json!({"context": {"probe": seq}, "writes": [{"dot": ["probe", seq], "ts": [seq, 0], "value": now_ns(), "lost": null}]});
+            ws.send(Message::text(json!({"type": "push", "id": seq, "objects": [{"name": "probe", "type": "lww-register", "state": state}]}).to_string())).unwrap();
+            let _ = read_json(&mut ws);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
+/// A row of `--cluster`: `nodes` nodes of one cluster on `redis` (keys
+/// under `prefix`), 100 clients spread over them, the probe on the first
+/// node and its watcher on the last (the fan-out crosses nodes). CPU is
+/// that of every node and of redis, per change.
+fn cluster_row(
+    redis: &common::Redis,
+    nodes: usize,
+    secs: f64,
+    prefix: &str,
+) -> (Stats, f64, f64, f64) {
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let servers: Vec<Serve> = (0..nodes)
+        .map(|_| {
+            common::serve_with(&[
+                "--max-connections",
+                "5000",
+                "--cluster",
+                &url,
+                "--cluster-prefix",
+                prefix,
+            ])
+        })
+        .collect();
+    for s in &servers {
+        common::wait_healthy(s.port);
+    }
+    let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = probe(ports[0], stop.clone());
+    let pids: Vec<u32> = servers
+        .iter()
+        .map(|s| s.child.id())
+        .chain([redis.child.id()])
+        .collect();
+    let cpu = |pids: &[u32]| pids.iter().map(|p| cpu_secs(*p)).sum::<f64>();
+    let (cpu0, redis0) = (cpu(&pids[..nodes]), cpu(&pids[nodes..]));
+    let (mut lat, mut fan, elapsed) = drive(&ports, 100, secs, false, false);
+    let node_cpu = cpu(&pids[..nodes]) - cpu0;
+    let redis_cpu = cpu(&pids[nodes..]) - redis0;
+    stop.store(true, Ordering::Relaxed);
+    probe.join().unwrap();
+    lat.sort_by(f64::total_cmp);
+    fan.sort_by(f64::total_cmp);
+    let changes = lat.len() as f64;
+    let stats = Stats {
+        rps: changes / elapsed,
+        p50: pct(&lat, 0.5),
+        p99: pct(&lat, 0.99),
+    };
+    println!(
+        "peer=crdt-cluster nodes={nodes} clients=100 changes={changes} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} cross_node_fanout_p50_ms={:.3} cross_node_fanout_p99_ms={:.3} nodes_cpu_us_per_change={:.1} redis_cpu_us_per_change={:.1}",
+        stats.rps,
+        stats.p50,
+        stats.p99,
+        pct(&fan, 0.5),
+        pct(&fan, 0.99),
+        node_cpu * 1e6 / changes,
+        redis_cpu * 1e6 / changes,
+    );
+    (
+        stats,
+        pct(&fan, 0.5),
+        pct(&fan, 0.99),
+        node_cpu * 1e6 / changes,
+    )
+}
+
+/// `--cluster`: 1 and 3 nodes taking turns; then, with `--million`, Redis's
+/// memory once a million changes went through 3 nodes (trimming on).
+fn cluster_rows(secs: f64, repeat: usize, million: bool) {
+    let Some(redis) = common::Redis::start(&["--save", "", "--appendonly", "no"]) else {
+        return;
+    };
+    let mut runs: Vec<Vec<(Stats, f64, f64, f64)>> = vec![Vec::new(), Vec::new()];
+    for turn in 0..repeat {
+        for (i, nodes) in [1, 3].into_iter().enumerate() {
+            runs[i].push(cluster_row(
+                &redis,
+                nodes,
+                secs,
+                &format!("t{turn}n{nodes}:"),
+            ));
+        }
+    }
+    println!("\nmedians of {repeat} runs:");
+    let mut rps = [0.0; 2];
+    for (i, nodes) in [1, 3].into_iter().enumerate() {
+        let r = &runs[i];
+        let m = medians(&r.iter().map(|x| x.0).collect::<Vec<_>>());
+        rps[i] = m.rps;
+        println!(
+            "median peer=crdt-cluster nodes={nodes} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} cross_node_fanout_p50_ms={:.3} cross_node_fanout_p99_ms={:.3} nodes_cpu_us_per_change={:.1}",
+            m.rps,
+            m.p50,
+            m.p99,
+            median(r.iter().map(|x| x.1).collect()),
+            median(r.iter().map(|x| x.2).collect()),
+            median(r.iter().map(|x| x.3).collect()),
+        );
+    }
+    println!("ratio 3 nodes / 1 node throughput={:.2}", rps[1] / rps[0]);
+    if !million {
+        return;
+    }
+    let _ = redis.cli(&["flushall"]).status();
+    let info = |field: &str| -> f64 {
+        let out = redis
+            .cli(&["info", "memory"])
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let before = info("used_memory");
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let servers: Vec<Serve> = (0..3)
+        .map(|_| common::serve_with(&["--max-connections", "5000", "--cluster", &url]))
+        .collect();
+    for s in &servers {
+        common::wait_healthy(s.port);
+    }
+    let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
+    let mut total = 0;
+    let started = Instant::now();
+    while total < 1_000_000 && started.elapsed() < Duration::from_secs(600) {
+        total += drive(&ports, 100, 10.0, false, false).0.len();
+    }
+    // The compactor folds what is older than 10 s (at most 5,000 entries a second).
+    std::thread::sleep(Duration::from_secs(15));
+    let len = redis
+        .cli(&["xlen", "crdt:stream"])
+        .stdout(Stdio::piped())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!(
+        "cluster nodes=3 changes={total} redis_used_memory_mb={:.1} (empty: {:.1}) stream_length={len}",
+        info("used_memory") / 1e6,
+        before / 1e6
+    );
 }
 
 /// 1,000 idle connected clients: the server's RSS.
@@ -512,7 +676,7 @@ fn redis_rows() -> Vec<(String, usize, Stats)> {
             // The same redis driven by this generator, as crdt is.
             let secs = if clients == 1 { 2.0 } else { 3.0 };
             let cpu0 = cpu_secs(server.id());
-            let (mut lat, _, elapsed) = drive(port, clients, secs, true, false);
+            let (mut lat, _, elapsed) = drive(&[port], clients, secs, true, false);
             let cpu = cpu_secs(server.id()) - cpu0;
             lat.sort_by(f64::total_cmp);
             let stats = Stats {
@@ -555,6 +719,7 @@ fn main() {
     // counter). Otherwise every row, crdt and redis taking turns,
     // `--repeat N` times (default 3), then the medians.
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let cluster = args.iter().any(|a| a == "--cluster");
     let repeat: usize = args
         .iter()
         .position(|a| a == "--repeat")
@@ -568,6 +733,10 @@ fn main() {
         .filter_map(|(_, a)| a.parse().ok())
         .collect();
     let secs = nums.first().copied().unwrap_or(3.0);
+    if cluster {
+        cluster_rows(secs, repeat, args.iter().any(|a| a == "--million"));
+        return;
+    }
     let only: Vec<usize> = nums.iter().skip(1).map(|n| *n as usize).collect();
     if !only.is_empty() {
         let fanout = args.iter().any(|a| a == "--fanout");

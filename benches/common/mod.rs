@@ -111,6 +111,25 @@ pub fn serve_on(data: &Path, args: &[&str]) -> Serve {
     }
 }
 
+/// Waits (at most 20 s) until the server on `port` says `ok` at `/healthz`
+/// (a cluster node: once it reached Redis).
+pub fn wait_healthy(port: u16) {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut body = String::new();
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = write!(s, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+            let _ = s.read_to_string(&mut body);
+        }
+        if body.ends_with("\r\n\r\nok\n") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not healthy: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A redis-server on an ephemeral loopback port with its files in a
 /// temporary directory; killed when dropped.
 pub struct Redis {

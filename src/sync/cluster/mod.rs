@@ -19,8 +19,8 @@
 //! than `keep` into the compacted copy and trims them from the stream, in a
 //! transaction that aborts when another node compacted meanwhile (WATCH).
 //!
-//! The Redis work runs on two threads beside the event loop (one blocks on
-//! the stream, one does everything else); they talk to the loop over
+//! The Redis work runs on three threads beside the event loop (one blocks
+//! on the stream, one compacts, one does everything else); they talk to the loop over
 //! channels and wake it with its `mio::Waker`. Nothing here touches the
 //! loop's state.
 
@@ -180,6 +180,19 @@ impl Link {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let url = redact(&config.url);
+        let compactor = Compactor {
+            client: client.clone(),
+            keys: Keys::new(&config.prefix),
+            config: config.clone(),
+            node: node.clone(),
+            log: log.clone(),
+            status: status.clone(),
+            stop: stop.clone(),
+        };
+        std::thread::Builder::new()
+            .name("crdt-cluster-compact".into())
+            .spawn(move || compactor.run())
+            .map_err(|e| format!("cannot start the compactor thread: {e}"))?;
         let node_thread = Node {
             keys: Keys::new(&config.prefix),
             config,
@@ -337,7 +350,7 @@ pub fn now_ms() -> u64 {
 mod lines;
 mod node;
 pub use lines::{decode_lines, object_line, push_object};
-use node::Node;
+use node::{Compactor, Node};
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,6 @@
-//! The cluster's threads: one connection catches up, publishes, beats and
-//! compacts; the stream reader blocks on XREAD.
+//! The cluster's threads: one connection catches up, publishes and beats;
+//! the stream reader blocks on XREAD; the compactor holds the lease and
+//! folds the stream.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,15 +17,8 @@ use super::*;
 
 /// What a catch-up reads: the compacted copy's id and fields, and the stream.
 type Held = (Option<String>, Vec<(String, Vec<u8>)>, StreamRangeReply);
-/// What a tick reads: heartbeats, stream length, compacted id, lease taken,
-/// lease holder.
-type Beat = (
-    BTreeMap<String, u64>,
-    u64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// What a tick reads: heartbeats, stream length, compacted id.
+type Beat = (BTreeMap<String, u64>, u64, Option<String>);
 
 /// How one connection to Redis ended.
 enum End {
@@ -311,8 +305,7 @@ impl Node {
     fn tick(&self, con: &mut Connection, reader: &Reader) -> Result<(), End> {
         let k = &self.keys;
         let now = now_ms();
-        let lease_ms = LEASE.as_millis() as u64;
-        let (nodes, len, state_id, got, holder): Beat = redis::pipe()
+        let (nodes, len, state_id): Beat = redis::pipe()
             .cmd("HSET")
             .arg(&k.nodes)
             .arg(self.node.as_str())
@@ -324,14 +317,6 @@ impl Node {
             .arg(&k.stream)
             .cmd("GET")
             .arg(&k.state_id)
-            .cmd("SET")
-            .arg(&k.compactor)
-            .arg(self.node.as_str())
-            .arg("NX")
-            .arg("PX")
-            .arg(lease_ms)
-            .cmd("GET")
-            .arg(&k.compactor)
             .query(con)?;
         {
             let mut s = lock(&self.status);
@@ -347,8 +332,68 @@ impl Node {
                 state_id.unwrap_or_default()
             )));
         }
-        let holds = got.is_some() || holder.as_deref() == Some(self.node.as_str());
-        if !holds {
+        Ok(())
+    }
+}
+
+/// The compactor thread: takes (or renews) the lease every tick, and while
+/// it holds it, compacts the stream once it is longer than `stream_max`. A
+/// thread of its own, so that a compaction does not hold up the publishes.
+pub(super) struct Compactor {
+    pub(super) client: redis::Client,
+    pub(super) keys: Keys,
+    pub(super) config: ClusterConfig,
+    pub(super) node: ReplicaId,
+    pub(super) log: Log,
+    pub(super) status: Arc<Mutex<Status>>,
+    pub(super) stop: Arc<AtomicBool>,
+}
+
+impl Compactor {
+    pub(super) fn run(self) {
+        let mut con = None;
+        while !self.stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            if con.is_none() {
+                con = self
+                    .client
+                    .get_connection_with_timeout(IO_TIMEOUT)
+                    .and_then(|c| {
+                        c.set_read_timeout(Some(IO_TIMEOUT))?;
+                        Ok(c)
+                    })
+                    .ok();
+            }
+            if let Some(c) = con.as_mut()
+                && self.turn(c).is_err()
+            {
+                // The cluster thread reports Redis's state; this one
+                // connects again next tick.
+                con = None;
+            }
+            while started.elapsed() < TICK && !self.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// The lease, and a compaction when due.
+    fn turn(&self, con: &mut Connection) -> RedisResult<()> {
+        let k = &self.keys;
+        let lease_ms = LEASE.as_millis() as u64;
+        let (got, holder, len): (Option<String>, Option<String>, u64) = redis::pipe()
+            .cmd("SET")
+            .arg(&k.compactor)
+            .arg(self.node.as_str())
+            .arg("NX")
+            .arg("PX")
+            .arg(lease_ms)
+            .cmd("GET")
+            .arg(&k.compactor)
+            .cmd("XLEN")
+            .arg(&k.stream)
+            .query(con)?;
+        if got.is_none() && holder.as_deref() != Some(self.node.as_str()) {
             return Ok(());
         }
         if got.is_none() {
@@ -357,11 +402,8 @@ impl Node {
                 .arg(lease_ms)
                 .exec(con)?;
         }
-        if len as usize > self.config.stream_max {
-            let folded = self.compact(con)?;
-            if folded > 0 {
-                lock(&self.status).compactions += 1;
-            }
+        if len as usize > self.config.stream_max && self.compact(con)? > 0 {
+            lock(&self.status).compactions += 1;
         }
         Ok(())
     }
@@ -378,10 +420,15 @@ impl Node {
             let start = state_id
                 .as_ref()
                 .map_or("-".to_string(), |s| format!("({s}"));
+            // Only what is old enough (an id's end bound of just a time
+            // takes every entry of that millisecond).
+            let Some(end) = cut_ms.checked_sub(1) else {
+                return Ok(Some(0));
+            };
             let range: StreamRangeReply = redis::cmd("XRANGE")
                 .arg(&k.stream)
                 .arg(&start)
-                .arg("+")
+                .arg(end)
                 .arg("COUNT")
                 .arg(FOLD_COUNT)
                 .query(con)?;
