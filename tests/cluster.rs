@@ -208,6 +208,10 @@ fn replicas_on_three_nodes_converge_and_a_watcher_sees_every_node() {
     for n in &nodes {
         converges(n, "document:main", ">> Hello world");
     }
+    // Node 3's view of the pushes (`log --url`) has those made through the
+    // others, with who made them.
+    let log = a.ok(None, &["log", "--url", &nodes[2].url(), "metrics:requests"]);
+    assert!(log.contains("agent-1") && log.contains("agent-2"), "{log}");
     // Each node sees the others (heartbeats, every second), and says how
     // the cluster goes.
     let metrics = eventually("node 1 sees three nodes", || {

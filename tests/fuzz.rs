@@ -460,7 +460,7 @@ fn fuzz_cluster_entries() {
         // A node merges what fits its state (a delta may refer to what it
         // holds): the result must reload.
         let mut node = random_store(rng);
-        for (_, delta) in lines {
+        for crdt::sync::cluster::Line { delta, .. } in lines {
             if node.check_mergeable(&delta).is_ok() {
                 node.merge(&delta);
                 holds(&node, &Store::new(id(0)));
@@ -471,7 +471,7 @@ fn fuzz_cluster_entries() {
                 object_line(&mut line, name, o);
                 let back = decode_lines(&line, &id(0)).expect("an object's line decodes");
                 assert_eq!(back.len(), 1);
-                assert_eq!(back[0].1.get(name, o.ty()), Some(o), "{line}");
+                assert_eq!(back[0].delta.get(name, o.ty()), Some(o), "{line}");
             }
         }
     });

@@ -7,7 +7,11 @@ use redis::streams::StreamId;
 
 use crate::clock::ReplicaId;
 use crate::object::{CrdtType, Object};
-use crate::objects_line::{decode_objects, push_object_head};
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::objects_line::{ObjectIn, decode_objects, decode_objects_in, push_object_head};
 use crate::store::Store;
 
 use super::ENTRY_BYTES;
@@ -50,17 +54,54 @@ pub(super) fn field(name: &str, ty: CrdtType) -> String {
 /// Decodes log lines (newline-separated) as published to the stream: each
 /// line a JSON object with `objects`, checked as the server's log is at
 /// start. The error names the line.
-pub fn decode_lines(text: &str, replica: &ReplicaId) -> Result<Vec<(String, Store)>, String> {
+/// One decoded log line.
+#[derive(Debug)]
+pub struct Line {
+    /// As written (no newline).
+    pub text: String,
+    pub delta: Store,
+    /// The replica and time of the push, when the line says them.
+    pub origin: Option<(ReplicaId, u64)>,
+}
+
+/// A log line in its typed form (states still JSON text).
+#[derive(Deserialize)]
+struct LineIn<'a> {
+    #[serde(borrow)]
+    objects: Vec<ObjectIn<'a>>,
+    #[serde(default, borrow)]
+    replica: Option<Cow<'a, str>>,
+    #[serde(default)]
+    time_ms: Option<u64>,
+}
+
+pub fn decode_lines(text: &str, replica: &ReplicaId) -> Result<Vec<Line>, String> {
     let mut out = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         if line.is_empty() {
             continue;
         }
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
-        let delta = decode_objects(v.get("objects"), replica)
-            .map_err(|e| format!("line {}: {}", i + 1, e.message()))?;
-        out.push((line.to_string(), delta));
+        let at = |e: &dyn std::fmt::Display| format!("line {}: {e}", i + 1);
+        let (delta, origin) = match serde_json::from_str::<LineIn<'_>>(line) {
+            Ok(l) => {
+                let delta = decode_objects_in(&l.objects, replica).map_err(|e| at(&e.message()))?;
+                let who = l.replica.and_then(|r| ReplicaId::new(r.into_owned()).ok());
+                (delta, who.zip(l.time_ms))
+            }
+            // The slow way, which names exactly what is wrong.
+            Err(_) => {
+                let v: serde_json::Value = serde_json::from_str(line).map_err(|e| at(&e))?;
+                let delta =
+                    decode_objects(v.get("objects"), replica).map_err(|e| at(&e.message()))?;
+                let who = v["replica"].as_str().and_then(|r| ReplicaId::new(r).ok());
+                (delta, who.zip(v["time_ms"].as_u64()))
+            }
+        };
+        out.push(Line {
+            text: line.to_string(),
+            delta,
+            origin,
+        });
     }
     Ok(out)
 }
@@ -97,7 +138,7 @@ pub(super) fn text_field<'a>(e: &'a StreamId, name: &str) -> Option<&'a [u8]> {
 pub(super) struct Entry {
     pub(super) node: String,
     pub(super) sent_ms: u64,
-    pub(super) lines: Vec<(String, Store)>,
+    pub(super) lines: Vec<Line>,
 }
 
 pub(super) fn decode_entry(e: &StreamId, replica: &ReplicaId) -> Result<Entry, String> {

@@ -65,10 +65,9 @@ pub enum FromLink {
 
 /// One log line another node published.
 pub struct Incoming {
-    /// The line as that node wrote it in its log (no newline): its objects,
-    /// and the replica and time of the push when it says them.
-    pub line: String,
-    pub delta: Store,
+    /// The line as that node wrote it in its log: its objects, and the
+    /// replica and time of the push when it says them.
+    pub line: Line,
     /// When that node published it (its wall clock, ms since 1970).
     pub sent_ms: u64,
 }
@@ -349,7 +348,7 @@ pub fn now_ms() -> u64 {
 
 mod lines;
 mod node;
-pub use lines::{decode_lines, object_line, push_object};
+pub use lines::{Line, decode_lines, object_line, push_object};
 use node::{Compactor, Node};
 
 #[cfg(test)]

@@ -226,8 +226,8 @@ impl Node {
                 .and_then(|t| decode_lines(t, &self.node));
             match lines {
                 Ok(lines) => {
-                    for (_, delta) in lines {
-                        misfits += merge_fitting(&mut all, &delta);
+                    for line in lines {
+                        misfits += merge_fitting(&mut all, &line.delta);
                     }
                 }
                 Err(why) => (self.log)(format!("cluster: skipped {}[{f}]: {why}", k.state)),
@@ -245,8 +245,8 @@ impl Node {
             entries += 1;
             match decode_entry(e, &self.node) {
                 Ok(entry) => {
-                    for (_, delta) in &entry.lines {
-                        misfits += merge_fitting(&mut all, delta);
+                    for line in &entry.lines {
+                        misfits += merge_fitting(&mut all, &line.delta);
                     }
                 }
                 Err(why) => (self.log)(format!("cluster: skipped entry {}: {why}", e.id)),
@@ -443,7 +443,7 @@ impl Compactor {
             let mut deltas = Vec::new();
             for e in &old {
                 match decode_entry(e, &node) {
-                    Ok(entry) => deltas.extend(entry.lines.into_iter().map(|(_, d)| d)),
+                    Ok(entry) => deltas.extend(entry.lines.into_iter().map(|l| l.delta)),
                     Err(why) => log(format!("cluster: compaction skipped entry {}: {why}", e.id)),
                 }
             }
@@ -464,8 +464,8 @@ impl Compactor {
                         .map_err(|_| String::new())
                         .and_then(|t| decode_lines(t, &node))
                     {
-                        for (_, d) in lines {
-                            merge_fitting(&mut base, &d);
+                        for l in lines {
+                            merge_fitting(&mut base, &l.delta);
                         }
                     }
                 }
@@ -566,13 +566,10 @@ impl StreamReader {
                     last = e.id.clone();
                     match decode_entry(&e, &node) {
                         Ok(entry) if entry.node == node.as_str() => {}
-                        Ok(entry) => {
-                            batch.extend(entry.lines.into_iter().map(|(line, delta)| Incoming {
-                                line,
-                                delta,
-                                sent_ms: entry.sent_ms,
-                            }))
-                        }
+                        Ok(entry) => batch.extend(entry.lines.into_iter().map(|line| Incoming {
+                            line,
+                            sent_ms: entry.sent_ms,
+                        })),
                         Err(why) => log(format!("cluster: skipped entry {}: {why}", e.id)),
                     }
                 }

@@ -2,7 +2,7 @@
 //! state (durably, with the round), what Redis lacks published.
 
 use super::*;
-use crate::sync::cluster::{FromLink, push_object};
+use crate::sync::cluster::{FromLink, Line, push_object};
 
 /// Objects of a catch-up's publish per log line, at most.
 const CATCH_UP_LINE_OBJECTS: usize = 64;
@@ -70,18 +70,25 @@ impl Turn<'_> {
             FromLink::Entries(list) => {
                 let mut sent = Vec::with_capacity(list.len());
                 for inc in list {
-                    if let Err(why) = self.store.check_mergeable(&inc.delta) {
+                    let Line {
+                        text,
+                        delta,
+                        origin,
+                    } = inc.line;
+                    if let Err(why) = self.store.check_mergeable(&delta) {
                         // A gap (an entry this node never got): read
                         // everything again rather than merge out of order.
                         link.resync(format!("an entry does not fit here: {why}"));
                         break;
                     }
-                    self.store.merge(&inc.delta);
-                    self.round.log.push_str(&inc.line);
+                    self.store.merge(&delta);
+                    self.round.log.push_str(&text);
                     self.round.log.push('\n');
-                    self.recent.replay(&inc.line, &inc.delta);
-                    self.forward(&inc.delta, None, conns);
-                    self.changed(&inc.delta);
+                    self.forward(&delta, None, conns);
+                    self.changed(&delta);
+                    if let Some((replica, time_ms)) = origin {
+                        self.recent.record(time_ms, &replica, &delta, text);
+                    }
                     sent.push(inc.sent_ms);
                 }
                 link.applied(sent.into_iter());
