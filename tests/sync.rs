@@ -1877,3 +1877,21 @@ fn a_client_piling_up_unread_syncs_is_cut_off() {
     b.ok(Some(&server.url()), &["sync"]);
     assert_eq!(b.ok(None, &["get", "metrics:requests"]), "1\n");
 }
+
+/// Reads are local: a fresh replica with an endpoint is told how to get its
+/// state, and gets it with `sync`.
+#[test]
+fn a_fresh_replica_with_an_endpoint_is_told_to_sync_before_reading() {
+    let server = Server::start(&[]);
+    let url = server.url();
+    Agent::new("agent-1").ok(Some(&url), &["inc", "metrics:requests", "4"]);
+    let fresh = Agent::new("agent-2");
+    let (code, _, err) = fresh.run(Some(&url), &["get", "metrics:requests"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`crdt sync` fetches what the endpoint holds"),
+        "{err}"
+    );
+    fresh.ok(Some(&url), &["sync"]);
+    assert_eq!(fresh.ok(Some(&url), &["get", "metrics:requests"]), "4\n");
+}

@@ -14,6 +14,11 @@ use colored::Color;
 fn existing(ctx: &Ctx, name: &str) -> Result<Store> {
     match ctx.load_name(name)? {
         Some(s) => Ok(s),
+        // Reads are local: with an endpoint, the way to its state is a sync.
+        None if ctx.url.is_some() => bail!(
+            "no replica at {} yet: reads are local; `crdt sync` fetches what the endpoint holds",
+            ctx.state.display()
+        ),
         None => bail!(
             "no replica at {} yet: change something first (e.g. `crdt inc metrics:requests`)",
             ctx.state.display()

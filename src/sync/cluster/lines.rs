@@ -148,7 +148,7 @@ pub(super) fn decode_entry(e: &StreamId, replica: &ReplicaId) -> Result<Entry, S
         .to_string();
     let sent_ms = text_field(e, "ms")
         .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
-        .ok_or("no ms field")?;
+        .ok_or("no ms field (a number)")?;
     let text = text_field(e, "lines")
         .ok_or("no lines field")
         .and_then(|b| std::str::from_utf8(b).map_err(|_| "lines are not UTF-8"))?;
