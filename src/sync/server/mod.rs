@@ -10,6 +10,10 @@
 //! watchers. Nothing leaves the server before the changes it reflects are on
 //! disk; should the fsync fail the server stops rather than serve changes it
 //! could not keep.
+//!
+//! With `--cluster`, other nodes' changes come first in a turn and go to the
+//! watchers at once (they are on the disk of the node that acknowledged
+//! them); they are logged here with the round (`nodes`).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Read, Write};
@@ -418,6 +422,16 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
+            // Other nodes' changes (`--cluster`) come first in a turn, and
+            // their watchers get them at once: they are on their node's disk
+            // already (it acknowledged them), and logged here with this round.
+            if self.link.is_some() && events.iter().any(|e| e.token() == WAKER) {
+                while let Some(msg) = self.link.as_ref().and_then(Link::try_recv) {
+                    let mut ctx = handler!();
+                    ctx.cluster_message(msg, &mut conns);
+                }
+                self.send(&mut conns, &mut watchers, &mut round);
+            }
             for event in events.iter() {
                 if event.token() == WAKER {
                     while let Some(done) = worker.try_recv() {
@@ -446,11 +460,6 @@ impl Server {
                                 conns.insert(token, conn);
                             }
                         }
-                    }
-                    // Other nodes' changes (`--cluster`).
-                    while let Some(msg) = self.link.as_ref().and_then(Link::try_recv) {
-                        let mut ctx = handler!();
-                        ctx.cluster_message(msg, &mut conns);
                     }
                     continue;
                 }
@@ -657,6 +666,15 @@ impl Server {
         {
             link.publish(std::mem::take(&mut round.publish));
         }
+        self.send(conns, watchers, round);
+        round.pending.clear();
+        round.log.clear();
+        round.publish.clear();
+        Ok(())
+    }
+
+    /// Sends what the connections have to send, and drops those that ended.
+    fn send(&mut self, conns: &mut Conns, watchers: &mut BTreeSet<Token>, round: &mut Round) {
         let gone = &mut round.gone;
         // Acks and replies first, then the watchers' updates: a writer's
         // ack does not wait for the fan-out. Each in the order the
@@ -698,10 +716,6 @@ impl Server {
         }
         round.order = order;
         round.dirty.clear();
-        round.pending.clear();
-        round.log.clear();
-        round.publish.clear();
-        Ok(())
     }
 }
 
