@@ -134,18 +134,17 @@ pub(super) fn text_field<'a>(e: &'a StreamId, name: &str) -> Option<&'a [u8]> {
     }
 }
 
-/// One stream entry: who published it, when, and its lines.
+/// One stream entry: when it was published, and its lines (its `node`
+/// field, who published it, is checked: the reader skips its own).
 pub(super) struct Entry {
-    pub(super) node: String,
     pub(super) sent_ms: u64,
     pub(super) lines: Vec<Line>,
 }
 
 pub(super) fn decode_entry(e: &StreamId, replica: &ReplicaId) -> Result<Entry, String> {
-    let node = text_field(e, "node")
+    text_field(e, "node")
         .and_then(|b| std::str::from_utf8(b).ok())
-        .ok_or("no node field")?
-        .to_string();
+        .ok_or("no node field")?;
     let sent_ms = text_field(e, "ms")
         .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
         .ok_or("no ms field (a number)")?;
@@ -153,11 +152,7 @@ pub(super) fn decode_entry(e: &StreamId, replica: &ReplicaId) -> Result<Entry, S
         .ok_or("no lines field")
         .and_then(|b| std::str::from_utf8(b).map_err(|_| "lines are not UTF-8"))?;
     let lines = decode_lines(text, replica)?;
-    Ok(Entry {
-        node,
-        sent_ms,
-        lines,
-    })
+    Ok(Entry { sent_ms, lines })
 }
 
 /// Merges `delta` into `into` object by object; what does not fit (a text

@@ -564,8 +564,11 @@ impl StreamReader {
             for key in reply.into_iter().flat_map(|r| r.keys) {
                 for e in key.ids {
                     last = e.id.clone();
+                    // This node's own entries: not even decoded.
+                    if text_field(&e, "node") == Some(node.as_str().as_bytes()) {
+                        continue;
+                    }
                     match decode_entry(&e, &node) {
-                        Ok(entry) if entry.node == node.as_str() => {}
                         Ok(entry) => batch.extend(entry.lines.into_iter().map(|line| Incoming {
                             line,
                             sent_ms: entry.sent_ms,
