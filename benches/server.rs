@@ -426,10 +426,17 @@ fn row(n: usize, secs: f64, fanout: bool) -> Stats {
         cpu * 1e6 / lat.len() as f64,
         me * 1e6 / lat.len() as f64,
     );
-    Stats {
-        rps: lat.len() as f64 / elapsed,
-        p50: pct(&lat, 0.5),
-        p99: pct(&lat, 0.99),
+    Stats::of(&lat, elapsed)
+}
+
+impl Stats {
+    /// Of latencies (sorted, ms) taken in `elapsed` seconds.
+    fn of(sorted: &[f64], elapsed: f64) -> Stats {
+        Stats {
+            rps: sorted.len() as f64 / elapsed,
+            p50: pct(sorted, 0.5),
+            p99: pct(sorted, 0.99),
+        }
     }
 }
 
@@ -493,11 +500,7 @@ fn cluster_row(
     lat.sort_by(f64::total_cmp);
     fan.sort_by(f64::total_cmp);
     let changes = lat.len() as f64;
-    let stats = Stats {
-        rps: changes / elapsed,
-        p50: pct(&lat, 0.5),
-        p99: pct(&lat, 0.99),
-    };
+    let stats = Stats::of(&lat, elapsed);
     println!(
         "peer=crdt-cluster nodes={nodes} clients=100 changes={changes} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} cross_node_fanout_p50_ms={:.3} cross_node_fanout_p99_ms={:.3} nodes_cpu_us_per_change={:.1} redis_cpu_us_per_change={:.1}",
         stats.rps,
@@ -679,11 +682,7 @@ fn redis_rows() -> Vec<(String, usize, Stats)> {
             let (mut lat, _, elapsed) = drive(&[port], clients, secs, true, false);
             let cpu = cpu_secs(server.id()) - cpu0;
             lat.sort_by(f64::total_cmp);
-            let stats = Stats {
-                rps: lat.len() as f64 / elapsed,
-                p50: pct(&lat, 0.5),
-                p99: pct(&lat, 0.99),
-            };
+            let stats = Stats::of(&lat, elapsed);
             println!(
                 "peer=redis mode={label}+our-generator clients={clients} changes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} server_cpu_us_per_change={:.1}",
                 stats.rps,
