@@ -69,12 +69,17 @@ pub fn push_objects(out: &mut String, store: &Store) {
         if i > 0 {
             out.push(',');
         }
-        push_object_head(out, name, o.ty());
-        out.push_str("\"state\":");
-        o.write_state(out);
-        out.push('}');
+        push_object(out, name, o);
     }
     out.push(']');
+}
+
+/// One entry of `objects`: `{"name","type","state"}`.
+pub fn push_object(out: &mut String, name: &str, o: &Object) {
+    push_object_head(out, name, o.ty());
+    out.push_str("\"state\":");
+    o.write_state(out);
+    out.push('}');
 }
 
 /// Reads `[{"name", "type", "state"}]` into a store (replica `from`).

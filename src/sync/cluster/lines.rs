@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::objects_line::{ObjectIn, decode_objects, decode_objects_in, push_object_head};
+use crate::objects_line::{ObjectIn, decode_objects, decode_objects_in, push_object};
 use crate::store::Store;
 
 use super::ENTRY_BYTES;
@@ -29,14 +29,6 @@ pub(super) fn next_id(id: &str) -> Option<String> {
         Some(s) => format!("{ms}-{s}"),
         None => format!("{}-0", ms + 1),
     })
-}
-
-/// One object of a log line's `objects`: `{"name","type","state"}`.
-pub fn push_object(out: &mut String, name: &str, o: &Object) {
-    push_object_head(out, name, o.ty());
-    out.push_str("\"state\":");
-    o.write_state(out);
-    out.push('}');
 }
 
 /// The log line of one object (no newline): how the compacted copy keeps it.

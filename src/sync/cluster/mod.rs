@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use mio::Waker;
 
-use crate::clock::ReplicaId;
+use crate::clock::{ReplicaId, wall_ms as now_ms};
 use crate::store::Store;
 use crate::sync::metrics::Histogram;
 
@@ -51,8 +51,8 @@ pub struct ClusterConfig {
     pub keep: Duration,
 }
 
-/// Receives one line per cluster event (the server's log).
-pub type Log = Arc<dyn Fn(String) + Send + Sync>;
+/// The server's log: one line per cluster event.
+pub use crate::sync::server::Log;
 
 /// What the cluster threads hand the event loop.
 pub enum FromLink {
@@ -340,15 +340,9 @@ fn lock(s: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
     s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 mod lines;
 mod node;
-pub use lines::{Line, decode_lines, object_line, push_object};
+pub use lines::{Line, decode_lines, object_line};
 use node::{Compactor, Node};
 
 #[cfg(test)]

@@ -31,10 +31,11 @@ use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 use crate::clock::ReplicaId;
+use crate::clock::wall_ms as now_ms;
 use crate::object::CrdtType;
 use crate::store::Store;
 use crate::sync::auth::{Auth, Grant, Tokens};
-use crate::sync::cluster::{ClusterConfig, Link, now_ms};
+use crate::sync::cluster::{ClusterConfig, Link};
 use crate::sync::metrics::{Metrics, StateSizes};
 use crate::sync::offload::{self, BIG_FRAME, BIG_OBJECT, Done, Job, Worker};
 use crate::sync::parts::{self, Reply};

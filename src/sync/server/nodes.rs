@@ -2,7 +2,8 @@
 //! state (durably, with the round), what Redis lacks published.
 
 use super::*;
-use crate::sync::cluster::{FromLink, Line, push_object};
+use crate::objects_line::push_object;
+use crate::sync::cluster::{FromLink, Line};
 
 /// Objects of a catch-up's publish per log line, at most.
 const CATCH_UP_LINE_OBJECTS: usize = 64;
