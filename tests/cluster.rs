@@ -503,3 +503,20 @@ fn a_wrong_cluster_url_is_refused_at_start() {
     // Refused before anything was written.
     assert!(!dir.path().join("d").exists());
 }
+
+/// A node whose Redis is not there at start serves alone from the start,
+/// and says why.
+#[test]
+fn a_node_without_its_redis_at_start_serves_alone_and_says_so() {
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let n = Server::start(&["--cluster", &url]);
+    eventually("the node says it is degraded", || {
+        let h = http_get(n.port, "/healthz");
+        h.starts_with(&format!("degraded: redis {url} unreachable: "))
+            .then_some(())
+    });
+    let a = Agent::new("agent-1");
+    assert_eq!(a.ok(Some(&n.url()), &["inc", "metrics:requests"]), "1\n");
+    let log = n.log();
+    assert!(log.contains("serving alone, retrying"), "{log}");
+}

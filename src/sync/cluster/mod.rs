@@ -173,10 +173,7 @@ impl Link {
             .map_err(|e| format!("--cluster {}: {e}", redact(&config.url)))?;
         let (tx, from_loop) = mpsc::channel();
         let (to_loop, rx) = mpsc::channel();
-        let status = Arc::new(Mutex::new(Status {
-            error: Some("connecting".into()),
-            ..Status::default()
-        }));
+        let status = Arc::new(Mutex::new(Status::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let url = redact(&config.url);
         let compactor = Compactor {
@@ -246,8 +243,11 @@ impl Link {
         if s.connected {
             return None;
         }
-        let why = s.error.clone().unwrap_or_default();
-        Some(format!("redis {} unreachable: {why}", self.url))
+        Some(match &s.error {
+            // Not tried yet (the node just started).
+            None => format!("connecting to redis {}", self.url),
+            Some(why) => format!("redis {} unreachable: {why}", self.url),
+        })
     }
 
     /// The `crdt_cluster_*` metrics.
