@@ -140,199 +140,78 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  crdt inc metrics:requests\n  crdt inc metrics:bytes 512\n  crdt inc --type pn-counter resources:gpu 30"
     )]
-    Inc {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        /// Amount to add (at least 1)
-        #[arg(default_value_t = 1)]
-        amount: u64,
-        /// Type to create the counter with
-        #[arg(long = "type", value_enum, value_name = "TYPE")]
-        ty: Option<CounterType>,
-    },
+    Inc(IncArgs),
     /// Decrement a pn-counter (created when missing)
     #[command(after_help = "Example:\n  crdt dec resources:gpu 30")]
-    Dec {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        /// Amount to subtract (at least 1)
-        #[arg(default_value_t = 1)]
-        amount: u64,
-    },
+    Dec(DecArgs),
     /// Write an lww-register: VALUE is JSON when it parses as JSON, else a
     /// string (text starting with {, [ or " must be valid JSON)
     #[command(
         after_help = "Examples:\n  crdt set config:global '{\"feature:ai-review\": true}'\n  crdt set config:mode fast\n  crdt set --string config:version 1.10"
     )]
-    Set {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        /// The value: JSON (`{"a": 1}`, `true`, `3`, `"text"`) or a plain string
-        value: String,
-        /// Take VALUE as a string even when it parses as JSON
-        #[arg(long)]
-        string: bool,
-    },
+    Set(SetArgs),
     /// Add members to an or-set (JSON when they parse as JSON, else strings;
     /// text starting with {, [ or " must be valid JSON)
     #[command(
         after_help = "Examples:\n  crdt add tasks:active task-1 task-2\n  crdt add tasks:active '{\"id\": \"task-3\"}'"
     )]
-    Add {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        /// Members to add: JSON values or plain strings
-        #[arg(required = true, value_name = "ELEM")]
-        elems: Vec<String>,
-        /// Take every ELEM as a string
-        #[arg(long)]
-        string: bool,
-    },
+    Add(AddArgs),
     /// Remove members from an or-set
     #[command(
         after_help = "A member (or a set) this replica does not hold may not have arrived yet:\n\
 nothing is removed, a note says so on stderr, and the exit code is 0.\n\n\
 Example:\n  crdt rm tasks:active task-1"
     )]
-    Rm {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        /// Members to remove, written as they were added
-        #[arg(required = true, value_name = "ELEM")]
-        elems: Vec<String>,
-        /// Take every ELEM as a string
-        #[arg(long)]
-        string: bool,
-    },
+    Rm(RmArgs),
     /// Insert text into an rga before character POS (0 is the start)
     #[command(after_help = "Example:\n  crdt insert document:main 0 'Hello '")]
-    Insert {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        /// Position in characters (not bytes)
-        pos: usize,
-        /// The text to insert
-        text: String,
-    },
+    Insert(InsertArgs),
     /// Delete LEN characters of an rga starting at POS
     #[command(after_help = "Example:\n  crdt delete document:main 0 6")]
-    Delete {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        /// Position of the first character deleted (0 is the start)
-        pos: usize,
-        /// How many characters
-        #[arg(default_value_t = 1)]
-        len: usize,
-    },
+    Delete(DeleteArgs),
     /// Append text at the end of an rga
     #[command(after_help = "Example:\n  crdt append document:main 'World'")]
-    Append {
-        /// The object's name, e.g. document:main (see Names in `crdt --help`)
-        name: String,
-        /// The text to append
-        text: String,
-    },
+    Append(AppendArgs),
     /// Create an empty object of a given type
     #[command(after_help = "Example:\n  crdt new resources:gpu --type pn-counter")]
-    New {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        /// The type to create
-        #[arg(long = "type", value_enum, value_name = "TYPE")]
-        ty: TypeArg,
-    },
+    New(NewArgs),
     /// Print the value only: a number, a JSON value, set members one per line, the text
     #[command(
         after_help = "Examples:\n  total=$(crdt get metrics:requests)\n  mode=$(crdt get --raw config:mode)   # fast, not \"fast\""
     )]
-    Get {
-        /// The object's name, e.g. metrics:requests
-        name: String,
-        /// Print strings without JSON quotes (a register's string, string members)
-        #[arg(long)]
-        raw: bool,
-        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-        #[arg(long, value_name = "WHEN")]
-        at: Option<String>,
-    },
+    Get(GetArgs),
     /// List objects: all, or one name or namespace
     #[command(
         after_help = "A namespace is selected with or without its colon: `metrics` and `metrics:`\n\
 both list metrics:requests (not metricsx:y), as export and sync select.\n\n\
 Examples:\n  crdt ls\n  crdt ls metrics:\n  crdt --json ls"
     )]
-    Ls {
-        #[arg(value_name = "NAME|NAMESPACE")]
-        prefix: Option<String>,
-        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-        #[arg(long, value_name = "WHEN")]
-        at: Option<String>,
-    },
+    Ls(LsArgs),
     /// Show an object's type, value, version vector and contributing replicas
     #[command(
         after_help = "Examples:\n  crdt show metrics:requests\n  crdt show metrics:requests --at 1h   # as it was an hour ago"
     )]
-    Show {
-        /// The object's name, e.g. metrics:requests
-        name: String,
-        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-        #[arg(long, value_name = "WHEN")]
-        at: Option<String>,
-    },
+    Show(ShowArgs),
     /// Write a snapshot of the local replica (or of the named objects and namespaces)
     #[command(
         after_help = "Examples:\n  crdt export -o agent-1.json\n  crdt export metrics: config:global -o part.json\n  crdt export > all.json\n  crdt export --since agent-2.version -o delta.json   # what agent-2 lacks"
     )]
-    Export {
-        /// Names or namespaces (`metrics` or `metrics:` selects metrics:*)
-        #[arg(value_name = "NAME|PREFIX")]
-        select: Vec<String>,
-        /// Output file; `-` or none is stdout
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Write only what a replica at this version lacks (a delta
-        /// snapshot): a version document (`crdt version` output, inline or a
-        /// file), or a snapshot or replica database whose versions count
-        #[arg(long, value_name = "VERSION|FILE")]
-        since: Option<String>,
-        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-        #[arg(long, value_name = "WHEN")]
-        at: Option<String>,
-    },
+    Export(ExportArgs),
     /// Print this replica's version of the selected objects (a JSON version
     /// document), for another replica's `export --since`
     #[command(after_help = "Delta files for offline exchange:
           crdt version > mine.json                      # on agent-1
           crdt export --since mine.json -o delta.json   # on agent-2, which has more
           crdt import delta.json                        # back on agent-1")]
-    Version {
-        /// Names or namespaces (all when omitted)
-        #[arg(value_name = "NAME|PREFIX")]
-        select: Vec<String>,
-    },
+    Version(VersionArgs),
     /// Merge snapshot files into the local replica (`-` reads stdin)
     #[command(after_help = "Example:\n  crdt import agent-2.json agent-3.json")]
-    Import {
-        /// Snapshots, replica databases or old JSON state files; `-` is stdin
-        #[arg(required = true, value_name = "FILE")]
-        files: Vec<PathBuf>,
-    },
+    Import(ImportArgs),
     /// Merge snapshot files into one, without touching the local replica
     #[command(
         after_help = "Examples:\n  crdt merge a.json b.json -o merged.json\n  crdt merge a.json b.json --dry-run"
     )]
-    Merge {
-        /// Snapshots or replica databases to merge (A B ...)
-        #[arg(required = true, num_args = 1.., value_name = "FILE")]
-        files: Vec<PathBuf>,
-        /// Print what the merge would change in each input instead of writing it
-        #[arg(long)]
-        dry_run: bool,
-        /// Output file; `-` or none is stdout
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
+    Merge(MergeArgs),
     /// Show the replica's database: path, replica id, objects, history rows, size
     #[command(after_help = "Examples:\n  crdt info\n  crdt --json info | jq .history")]
     Info,
@@ -357,43 +236,17 @@ lines starting with # are skipped. Change commands (inc, dec, set, add, rm,\n\
 insert, delete, append, new) and get are allowed.\n\n\
 Example:\n  printf 'inc metrics:requests\\nadd tasks:active \"task 1\"\\n' | crdt batch"
     )]
-    Batch {
-        /// File of commands; `-` or none reads stdin
-        file: Option<PathBuf>,
-        /// Stop at the first failing line (nothing is saved then)
-        #[arg(long)]
-        stop_on_error: bool,
-    },
+    Batch(BatchArgs),
     /// Show an object's internal state: per-replica counts, writes, dots, runs
     #[command(
         after_help = "Examples:\n  crdt inspect metrics:requests\n  crdt inspect config:global --from agent-2.json\n  crdt --json inspect tasks:active"
     )]
-    Inspect {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        /// Read a snapshot file (`-` is stdin) instead of the local replica
-        #[arg(long, value_name = "FILE", conflicts_with = "at")]
-        from: Option<PathBuf>,
-        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-        #[arg(long, value_name = "WHEN")]
-        at: Option<String>,
-    },
+    Inspect(InspectArgs),
     /// Draw an object's structure as text or as a Graphviz graph
     #[command(
         after_help = "Examples:\n  crdt visualize document:main\n  crdt visualize document:main --format dot | dot -Tsvg > doc.svg"
     )]
-    Visualize {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        #[arg(long, value_enum, default_value_t = VizFormat::Text)]
-        format: VizFormat,
-        /// Read a snapshot file (`-` is stdin) instead of the local replica
-        #[arg(long, value_name = "FILE", conflicts_with = "at")]
-        from: Option<PathBuf>,
-        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-        #[arg(long, value_name = "WHEN")]
-        at: Option<String>,
-    },
+    Visualize(VisualizeArgs),
     /// Compare two replica states: what differs, why, and what a merge gives
     #[command(
         after_help = "A and B are snapshot files (`-` is stdin); with --local, A is the local\n\
@@ -402,21 +255,7 @@ replica as it was then; with --at twice, B is too (then every argument is a\n\
 NAME|PREFIX). Exit code 0 when equal, 1 when different.\n\n\
 Examples:\n  crdt diff agent-1.json agent-2.json\n  crdt diff --local agent-2.json metrics:\n  crdt diff --stat a.json b.json\n  crdt diff --local --at 1h --at @120 document:main"
     )]
-    Diff {
-        /// Use the local replica as A
-        #[arg(long)]
-        local: bool,
-        /// One summary line per name
-        #[arg(long)]
-        stat: bool,
-        /// With --local: A as the local replica was then; given twice, B too
-        /// (an RFC 3339 time, a duration ago, or @N)
-        #[arg(long, value_name = "WHEN", requires = "local", num_args = 1, action = clap::ArgAction::Append)]
-        at: Vec<String>,
-        /// A B [NAME|PREFIX...] (or B [NAME|PREFIX...] with --local)
-        #[arg(value_name = "ARGS")]
-        args: Vec<String>,
-    },
+    Diff(DiffArgs),
     /// Who made each part of an object, and when it came here (from the history)
     #[command(
         after_help = "For text, each run of characters with the replica that typed it; for a set,\n\
@@ -425,13 +264,7 @@ lost; for a counter, each replica's contributions over time. Each with the\n\
 history entry (@N) that brought it here, its time and source.\n\n\
 Examples:\n  crdt blame document:main\n  crdt blame tasks:active --json\n  crdt blame metrics:requests --from agent-2.db"
     )]
-    Blame {
-        /// The object's name, e.g. document:main
-        name: String,
-        /// Read another replica's database (read-only) instead of the local one
-        #[arg(long, value_name = "FILE")]
-        from: Option<PathBuf>,
-    },
+    Blame(BlameArgs),
     /// Print a protocol message or a line of the server's log in the words of `crdt log`
     #[command(
         after_help = "FRAME is one message as JSON text; `-` reads stdin, one message or log line\n\
@@ -440,25 +273,12 @@ on the wire: a counter's entries are totals, a text's characters have no place\n
 until merged.\n\n\
 Examples:\n  crdt decode '{\"type\":\"push\",\"id\":2,\"objects\":[...]}'\n  crdt decode - < /var/lib/crdt/log.jsonl\n  crdt --json decode - < frames.txt"
     )]
-    Decode {
-        /// The message (JSON text), or `-` for stdin
-        #[arg(value_name = "FRAME|-")]
-        frame: String,
-    },
+    Decode(DecodeArgs),
     /// Explain in plain words why an object's value is what it is
     #[command(
         after_help = "Examples:\n  crdt explain config:global\n  crdt explain tasks:active --from merged.json"
     )]
-    Explain {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        /// Read a snapshot file (`-` is stdin) instead of the local replica
-        #[arg(long, value_name = "FILE", conflicts_with = "at")]
-        from: Option<PathBuf>,
-        /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-        #[arg(long, value_name = "WHEN")]
-        at: Option<String>,
-    },
+    Explain(ExplainArgs),
     /// Run a sync endpoint (WebSocket at /ws, plus /healthz and /metrics)
     #[command(
         after_help = "The clients' options (--state, --replica, --url, --connect-timeout) are not\n\
@@ -471,32 +291,12 @@ Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat toke
     #[command(
         after_help = "Examples:\n  crdt --url ws://127.0.0.1:7878/ws sync\n  crdt sync metrics: config:global --json\n  crdt sync --follow tasks: &   # keep tasks:* in sync while agents change it"
     )]
-    Sync {
-        /// Names or namespaces (all when omitted)
-        #[arg(value_name = "NAME|PREFIX")]
-        select: Vec<String>,
-        /// Stay connected: send the changes other processes make to this
-        /// replica within a second, merge what arrives, reconnect after a
-        /// drop; one line per exchange (JSON lines with --json); SIGINT or
-        /// SIGTERM stop it with exit 0
-        #[arg(long)]
-        follow: bool,
-    },
+    Sync(SyncArgs),
     /// Print changes to the selected objects as they arrive from the endpoint
     #[command(
         after_help = "Examples:\n  crdt watch metrics:\n  crdt watch tasks:active --json --count 10\n  crdt watch config:global --timeout 30"
     )]
-    Watch {
-        /// Names or namespaces to watch
-        #[arg(required = true, value_name = "NAME|PREFIX")]
-        select: Vec<String>,
-        /// Stop after this many changes
-        #[arg(long, value_name = "N")]
-        count: Option<u64>,
-        /// Stop after this many seconds
-        #[arg(long, value_name = "SECS")]
-        timeout: Option<f64>,
-    },
+    Watch(WatchArgs),
     /// Block until a condition holds (exit 0) or the timeout passes (exit 1)
     #[command(
         after_help = "EXPR: `>= N`, `> N`, `<= N`, `< N`, `== VALUE`, `!= VALUE` (counters and\n\
@@ -506,34 +306,318 @@ A condition that can never hold for the object's type (`contains` on a counter,\
 still arrive: wait keeps waiting for it.\n\n\
 Examples:\n  crdt wait votes:approve --until '>= 3' --timeout 60\n  crdt wait tasks:done --until 'contains task-7' --timeout 10"
     )]
-    Wait {
-        /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
-        name: String,
-        /// The condition (see EXPR below), e.g. '>= 3' or 'contains task-1'
-        #[arg(long, value_name = "EXPR", allow_hyphen_values = true, value_hint = clap::ValueHint::Other)]
-        until: String,
-        /// Seconds to wait at most (then exit 1)
-        #[arg(long, value_name = "SECS")]
-        timeout: f64,
-    },
+    Wait(WaitArgs),
     /// Print a shell completion script; object names complete from the
     /// local replica (the script calls crdt back with CRDT_COMPLETE set)
     #[command(
         after_help = "Examples:\n  crdt completions bash > ~/.local/share/bash-completion/completions/crdt\n  crdt completions zsh > ~/.zfunc/_crdt\n  crdt completions fish > ~/.config/fish/completions/crdt.fish"
     )]
-    Completions {
-        /// The shell to complete for
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+    Completions(CompletionsArgs),
     /// Print the man page (roff), or write every page (crdt.1 and one per
     /// command, crdt-inc.1 ...) into a directory
     #[command(hide = true)]
-    Manpage {
-        /// Write the pages here instead of printing crdt.1
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-    },
+    Manpage(ManpageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IncArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    /// Amount to add (at least 1)
+    #[arg(default_value_t = 1)]
+    pub amount: u64,
+    /// Type to create the counter with
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub ty: Option<CounterType>,
+}
+
+#[derive(Debug, Args)]
+pub struct DecArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    /// Amount to subtract (at least 1)
+    #[arg(default_value_t = 1)]
+    pub amount: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    /// The value: JSON (`{"a": 1}`, `true`, `3`, `"text"`) or a plain string
+    pub value: String,
+    /// Take VALUE as a string even when it parses as JSON
+    #[arg(long)]
+    pub string: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    /// Members to add: JSON values or plain strings
+    #[arg(required = true, value_name = "ELEM")]
+    pub elems: Vec<String>,
+    /// Take every ELEM as a string
+    #[arg(long)]
+    pub string: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    /// Members to remove, written as they were added
+    #[arg(required = true, value_name = "ELEM")]
+    pub elems: Vec<String>,
+    /// Take every ELEM as a string
+    #[arg(long)]
+    pub string: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InsertArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    /// Position in characters (not bytes)
+    pub pos: usize,
+    /// The text to insert
+    pub text: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    /// Position of the first character deleted (0 is the start)
+    pub pos: usize,
+    /// How many characters
+    #[arg(default_value_t = 1)]
+    pub len: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    /// The object's name, e.g. document:main (see Names in `crdt --help`)
+    pub name: String,
+    /// The text to append
+    pub text: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    /// The type to create
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub ty: TypeArg,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The object's name, e.g. metrics:requests
+    pub name: String,
+    /// Print strings without JSON quotes (a register's string, string members)
+    #[arg(long)]
+    pub raw: bool,
+    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[arg(value_name = "NAME|NAMESPACE")]
+    pub prefix: Option<String>,
+    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The object's name, e.g. metrics:requests
+    pub name: String,
+    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Names or namespaces (`metrics` or `metrics:` selects metrics:*)
+    #[arg(value_name = "NAME|PREFIX")]
+    pub select: Vec<String>,
+    /// Output file; `-` or none is stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write only what a replica at this version lacks (a delta
+    /// snapshot): a version document (`crdt version` output, inline or a
+    /// file), or a snapshot or replica database whose versions count
+    #[arg(long, value_name = "VERSION|FILE")]
+    pub since: Option<String>,
+    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Names or namespaces (all when omitted)
+    #[arg(value_name = "NAME|PREFIX")]
+    pub select: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Snapshots, replica databases or old JSON state files; `-` is stdin
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Snapshots or replica databases to merge (A B ...)
+    #[arg(required = true, num_args = 1.., value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print what the merge would change in each input instead of writing it
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output file; `-` or none is stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// File of commands; `-` or none reads stdin
+    pub file: Option<PathBuf>,
+    /// Stop at the first failing line (nothing is saved then)
+    #[arg(long)]
+    pub stop_on_error: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    /// Read a snapshot file (`-` is stdin) instead of the local replica
+    #[arg(long, value_name = "FILE", conflicts_with = "at")]
+    pub from: Option<PathBuf>,
+    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VisualizeArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    #[arg(long, value_enum, default_value_t = VizFormat::Text)]
+    pub format: VizFormat,
+    /// Read a snapshot file (`-` is stdin) instead of the local replica
+    #[arg(long, value_name = "FILE", conflicts_with = "at")]
+    pub from: Option<PathBuf>,
+    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Use the local replica as A
+    #[arg(long)]
+    pub local: bool,
+    /// One summary line per name
+    #[arg(long)]
+    pub stat: bool,
+    /// With --local: A as the local replica was then; given twice, B too
+    /// (an RFC 3339 time, a duration ago, or @N)
+    #[arg(long, value_name = "WHEN", requires = "local", num_args = 1, action = clap::ArgAction::Append)]
+    pub at: Vec<String>,
+    /// A B [NAME|PREFIX...] (or B [NAME|PREFIX...] with --local)
+    #[arg(value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BlameArgs {
+    /// The object's name, e.g. document:main
+    pub name: String,
+    /// Read another replica's database (read-only) instead of the local one
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// The message (JSON text), or `-` for stdin
+    #[arg(value_name = "FRAME|-")]
+    pub frame: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    /// Read a snapshot file (`-` is stdin) instead of the local replica
+    #[arg(long, value_name = "FILE", conflicts_with = "at")]
+    pub from: Option<PathBuf>,
+    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Names or namespaces (all when omitted)
+    #[arg(value_name = "NAME|PREFIX")]
+    pub select: Vec<String>,
+    /// Stay connected: send the changes other processes make to this
+    /// replica within a second, merge what arrives, reconnect after a
+    /// drop; one line per exchange (JSON lines with --json); SIGINT or
+    /// SIGTERM stop it with exit 0
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Names or namespaces to watch
+    #[arg(required = true, value_name = "NAME|PREFIX")]
+    pub select: Vec<String>,
+    /// Stop after this many changes
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
+    pub name: String,
+    /// The condition (see EXPR below), e.g. '>= 3' or 'contains task-1'
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true, value_hint = clap::ValueHint::Other)]
+    pub until: String,
+    /// Seconds to wait at most (then exit 1)
+    #[arg(long, value_name = "SECS")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// Write the pages here instead of printing crdt.1
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `crdt serve`'s options (the client options are the global ones).
@@ -635,9 +719,12 @@ pub enum HistoryCommand {
 10m), or milliseconds since the epoch. History is kept until trimmed.\n\n\
 Examples:\n  crdt history trim --before 30d\n  crdt history trim --before 2026-12-01T00:00:00Z"
     )]
-    Trim {
-        /// Delete the rows recorded before this moment
-        #[arg(long, value_name = "TIME")]
-        before: String,
-    },
+    Trim(TrimArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrimArgs {
+    /// Delete the rows recorded before this moment
+    #[arg(long, value_name = "TIME")]
+    pub before: String,
 }

@@ -9,7 +9,10 @@ use clap::FromArgMatches;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use super::args::{Cli, Command};
+use super::args::{
+    AddArgs, AppendArgs, Cli, Command, DecArgs, DeleteArgs, GetArgs, IncArgs, InsertArgs, RmArgs,
+    SetArgs,
+};
 use super::output::Out;
 use super::read::write_value;
 use super::{Ctx, Exit, ops};
@@ -39,23 +42,23 @@ fn parse_line(parser: &mut clap::Command, line: &str) -> Result<Command> {
             anyhow!("{first}")
         })?;
     match cli.command {
-        c @ (Command::Inc { .. }
-        | Command::Dec { .. }
-        | Command::Set { .. }
-        | Command::Add { .. }
-        | Command::Rm { .. }
-        | Command::Insert { .. }
-        | Command::Delete { .. }
-        | Command::Append { .. }
-        | Command::New { .. }
-        | Command::Get { at: None, .. }) => Ok(c),
-        Command::Get { .. } => Err(anyhow!(
+        c @ (Command::Inc(_)
+        | Command::Dec(_)
+        | Command::Set(_)
+        | Command::Add(_)
+        | Command::Rm(_)
+        | Command::Insert(_)
+        | Command::Delete(_)
+        | Command::Append(_)
+        | Command::New(_)
+        | Command::Get(GetArgs { at: None, .. })) => Ok(c),
+        Command::Get(_) => Err(anyhow!(
             "`get --at` is not allowed in a batch: a batch reads the replica as it is"
         )),
         other => Err(anyhow!(
             "`{}` is not allowed in a batch (only change commands and get)",
             format!("{other:?}")
-                .split([' ', '{'])
+                .split([' ', '{', '('])
                 .next()
                 .unwrap_or("?")
                 .to_lowercase()
@@ -238,49 +241,49 @@ pub(crate) fn fast_parse(words: &[Cow<'_, str>]) -> Option<Command> {
     let num = |i: usize| words[i].parse::<u64>().ok();
     let idx = |i: usize| words[i].parse::<usize>().ok();
     Some(match (words.first()?.as_ref(), words.len()) {
-        ("inc", 2 | 3) => Command::Inc {
+        ("inc", 2 | 3) => Command::Inc(IncArgs {
             name: name(),
             amount: if words.len() == 3 { num(2)? } else { 1 },
             ty: None,
-        },
-        ("dec", 2 | 3) => Command::Dec {
+        }),
+        ("dec", 2 | 3) => Command::Dec(DecArgs {
             name: name(),
             amount: if words.len() == 3 { num(2)? } else { 1 },
-        },
-        ("set", 3) => Command::Set {
+        }),
+        ("set", 3) => Command::Set(SetArgs {
             name: name(),
             value: words[2].to_string(),
             string: false,
-        },
-        ("add", 3..) => Command::Add {
+        }),
+        ("add", 3..) => Command::Add(AddArgs {
             name: name(),
             elems: words[2..].iter().map(|w| w.to_string()).collect(),
             string: false,
-        },
-        ("rm", 3..) => Command::Rm {
+        }),
+        ("rm", 3..) => Command::Rm(RmArgs {
             name: name(),
             elems: words[2..].iter().map(|w| w.to_string()).collect(),
             string: false,
-        },
-        ("insert", 4) => Command::Insert {
+        }),
+        ("insert", 4) => Command::Insert(InsertArgs {
             name: name(),
             pos: idx(2)?,
             text: words[3].to_string(),
-        },
-        ("delete", 3 | 4) => Command::Delete {
+        }),
+        ("delete", 3 | 4) => Command::Delete(DeleteArgs {
             name: name(),
             pos: idx(2)?,
             len: if words.len() == 4 { idx(3)? } else { 1 },
-        },
-        ("append", 3) => Command::Append {
+        }),
+        ("append", 3) => Command::Append(AppendArgs {
             name: name(),
             text: words[2].to_string(),
-        },
-        ("get", 2) => Command::Get {
+        }),
+        ("get", 2) => Command::Get(GetArgs {
             name: name(),
             raw: false,
             at: None,
-        },
+        }),
         _ => return None,
     })
 }
@@ -320,7 +323,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
             let cmd = parse_line(&mut parser, trimmed);
             if let Ok(cmd) = &cmd {
                 let name = match cmd {
-                    Command::Get { name, .. } => Some(name.as_str()),
+                    Command::Get(GetArgs { name, .. }) => Some(name.as_str()),
                     other => ops::command_name(other),
                 };
                 if let Some(name) = name {
@@ -328,7 +331,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
                 }
             }
             let outcome = cmd.and_then(|cmd| match &cmd {
-                Command::Get { name, raw, .. } => {
+                Command::Get(GetArgs { name, raw, .. }) => {
                     let list = c.store().objects(name);
                     if list.is_empty() {
                         return Err(anyhow!("no object named {name}"));

@@ -23,6 +23,11 @@ use clap::FromArgMatches;
 use crdt::db::{Change, Db, Migration, Moment};
 use crdt::{ReplicaId, Store};
 
+use args::{
+    BatchArgs, BlameArgs, CompletionsArgs, DecodeArgs, DiffArgs, ExplainArgs, ExportArgs, GetArgs,
+    ImportArgs, InspectArgs, LsArgs, ManpageArgs, MergeArgs, ShowArgs, SyncArgs, VersionArgs,
+    VisualizeArgs, WaitArgs, WatchArgs,
+};
 pub use args::{Cli, ColorChoice, Command};
 use output::Out;
 
@@ -494,55 +499,59 @@ fn generated_replica_id() -> ReplicaId {
 fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
     let mut out = ctx.out();
     match command {
-        Command::Get { name, raw, at } => read::get(&ctx.at(at)?, &mut out, &name, raw)?,
-        Command::Ls { prefix, at } => {
+        Command::Get(GetArgs { name, raw, at }) => read::get(&ctx.at(at)?, &mut out, &name, raw)?,
+        Command::Ls(LsArgs { prefix, at }) => {
             read::ls(&ctx.at(at)?, &mut out, prefix.as_deref().unwrap_or(""))?
         }
-        Command::Show { name, at } => read::show(&ctx.at(at)?, &mut out, &name)?,
+        Command::Show(ShowArgs { name, at }) => read::show(&ctx.at(at)?, &mut out, &name)?,
         Command::Log(args) => history::log(ctx, &mut out, &args)?,
         Command::Info => read::info(ctx, &mut out)?,
-        Command::History(args::HistoryCommand::Trim { before }) => {
+        Command::History(args::HistoryCommand::Trim(args::TrimArgs { before })) => {
             read::history_trim(ctx, &mut out, &before)?
         }
-        Command::Export {
+        Command::Export(ExportArgs {
             select,
             output,
             since,
             at,
-        } => files::export(&ctx.at(at)?, &mut out, &select, output, since.as_deref())?,
-        Command::Version { select } => files::version(ctx, &mut out, &select)?,
-        Command::Import { files } => {
+        }) => files::export(&ctx.at(at)?, &mut out, &select, output, since.as_deref())?,
+        Command::Version(VersionArgs { select }) => files::version(ctx, &mut out, &select)?,
+        Command::Import(ImportArgs { files }) => {
             let code = files::import(ctx, &mut out, &files)?;
             out.flush()?;
             return Ok(code);
         }
-        Command::Merge {
+        Command::Merge(MergeArgs {
             files,
             output,
             dry_run,
-        } => {
+        }) => {
             if dry_run {
                 debug::merge_dry_run(ctx, &mut out, &files)?
             } else {
                 files::merge(ctx, &mut out, &files, output)?
             }
         }
-        Command::Inspect { name, from, at } => debug::inspect(&ctx.at(at)?, &mut out, &name, from)?,
-        Command::Visualize {
+        Command::Inspect(InspectArgs { name, from, at }) => {
+            debug::inspect(&ctx.at(at)?, &mut out, &name, from)?
+        }
+        Command::Visualize(VisualizeArgs {
             name,
             format,
             from,
             at,
-        } => debug::visualize(&ctx.at(at)?, &mut out, &name, format, from)?,
-        Command::Blame { name, from } => debug::blame(ctx, &mut out, &name, from)?,
-        Command::Decode { frame } => decode::decode(ctx, &mut out, &frame)?,
-        Command::Explain { name, from, at } => debug::explain(&ctx.at(at)?, &mut out, &name, from)?,
-        Command::Diff {
+        }) => debug::visualize(&ctx.at(at)?, &mut out, &name, format, from)?,
+        Command::Blame(BlameArgs { name, from }) => debug::blame(ctx, &mut out, &name, from)?,
+        Command::Decode(DecodeArgs { frame }) => decode::decode(ctx, &mut out, &frame)?,
+        Command::Explain(ExplainArgs { name, from, at }) => {
+            debug::explain(&ctx.at(at)?, &mut out, &name, from)?
+        }
+        Command::Diff(DiffArgs {
             local,
             stat,
             at,
             args,
-        } => {
+        }) => {
             let differs = debug::diff(ctx, &mut out, local, stat, &at, &args)?;
             out.flush()?;
             return Ok(if differs {
@@ -551,12 +560,12 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
                 Exit::Success
             });
         }
-        Command::Batch {
+        Command::Batch(BatchArgs {
             file,
             stop_on_error,
-        } => return batch::run(ctx, &mut out, file, stop_on_error),
+        }) => return batch::run(ctx, &mut out, file, stop_on_error),
         Command::Serve(args) => return net::serve(args, ctx.token.clone()),
-        Command::Sync { select, follow } => {
+        Command::Sync(SyncArgs { select, follow }) => {
             let code = if follow {
                 net::follow(ctx, &mut out, &select)?
             } else {
@@ -565,31 +574,31 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             out.flush()?;
             return Ok(code);
         }
-        Command::Watch {
+        Command::Watch(WatchArgs {
             select,
             count,
             timeout,
-        } => {
+        }) => {
             let code = net::watch(ctx, &mut out, &select, count, timeout)?;
             out.flush()?;
             return Ok(code);
         }
-        Command::Wait {
+        Command::Wait(WaitArgs {
             name,
             until,
             timeout,
-        } => {
+        }) => {
             let code = net::wait(ctx, &mut out, &name, &until, timeout)?;
             out.flush()?;
             return Ok(code);
         }
-        Command::Completions { .. } | Command::Manpage { .. } if ctx.json => {
+        Command::Completions(_) | Command::Manpage(_) if ctx.json => {
             bail!("completions and man pages are scripts and roff, not JSON: leave out --json")
         }
-        Command::Completions { shell } => {
+        Command::Completions(CompletionsArgs { shell }) => {
             complete::registration(shell, &mut out).context("cannot write the completions")?;
         }
-        Command::Manpage { dir } => match dir {
+        Command::Manpage(ManpageArgs { dir }) => match dir {
             None => manual::main_page(&mut out).context("cannot write the man page")?,
             Some(dir) => manual::write_all(&dir)?,
         },

@@ -4,7 +4,10 @@ use anyhow::{Result, bail};
 use crdt::{CrdtType, Edit, Store};
 use serde_json::Value;
 
-use super::args::{Command, CounterType, TypeArg};
+use super::args::{
+    AddArgs, AppendArgs, Command, CounterType, DecArgs, DeleteArgs, IncArgs, InsertArgs, NewArgs,
+    RmArgs, SetArgs, TypeArg,
+};
 
 /// Wall-clock milliseconds for register timestamps. `CRDT_NOW_MS` fixes the
 /// clock, for reproducible examples and tests (the hybrid logical clock still
@@ -59,7 +62,7 @@ pub fn apply(
         bail!("{cmd:?} is not a change command");
     };
     let applied = store.apply(name, &edit, now)?;
-    if let Command::Rm { elems, .. } = cmd {
+    if let Command::Rm(RmArgs { elems, .. }) = cmd {
         if applied.no_object {
             eprintln!(
                 "crdt: note: this replica has no object named {name} (yet): nothing was removed"
@@ -86,7 +89,7 @@ fn edit_of(cmd: &Command) -> Result<Option<(&str, Edit)>> {
             .collect::<Result<Vec<_>>>()
     };
     Ok(Some(match cmd {
-        Command::Inc { name, amount, ty } => {
+        Command::Inc(IncArgs { name, amount, ty }) => {
             let ty = ty.map(|t| match t {
                 CounterType::GCounter => CrdtType::GCounter,
                 CounterType::PnCounter => CrdtType::PnCounter,
@@ -99,68 +102,68 @@ fn edit_of(cmd: &Command) -> Result<Option<(&str, Edit)>> {
                 },
             )
         }
-        Command::Dec { name, amount } => (name, Edit::Dec { amount: *amount }),
-        Command::Set {
+        Command::Dec(DecArgs { name, amount }) => (name, Edit::Dec { amount: *amount }),
+        Command::Set(SetArgs {
             name,
             value,
             string,
-        } => (
+        }) => (
             name,
             Edit::Set {
                 value: parse_value(value, *string)?,
             },
         ),
-        Command::Add {
+        Command::Add(AddArgs {
             name,
             elems,
             string,
-        } => (
+        }) => (
             name,
             Edit::Add {
                 values: values(elems, *string)?,
             },
         ),
-        Command::Rm {
+        Command::Rm(RmArgs {
             name,
             elems,
             string,
-        } => (
+        }) => (
             name,
             Edit::Rm {
                 values: values(elems, *string)?,
             },
         ),
-        Command::Insert { name, pos, text } => (
+        Command::Insert(InsertArgs { name, pos, text }) => (
             name,
             Edit::Insert {
                 pos: *pos,
                 text: text.clone(),
             },
         ),
-        Command::Append { name, text } => (name, Edit::Append { text: text.clone() }),
-        Command::Delete { name, pos, len } => (
+        Command::Append(AppendArgs { name, text }) => (name, Edit::Append { text: text.clone() }),
+        Command::Delete(DeleteArgs { name, pos, len }) => (
             name,
             Edit::Delete {
                 pos: *pos,
                 len: *len,
             },
         ),
-        Command::New { name, ty } => (name, Edit::New { ty: (*ty).into() }),
+        Command::New(NewArgs { name, ty }) => (name, Edit::New { ty: (*ty).into() }),
         _ => return Ok(None),
     }))
 }
 
 pub fn command_name(cmd: &Command) -> Option<&str> {
     match cmd {
-        Command::Inc { name, .. }
-        | Command::Dec { name, .. }
-        | Command::Set { name, .. }
-        | Command::Add { name, .. }
-        | Command::Rm { name, .. }
-        | Command::Insert { name, .. }
-        | Command::Delete { name, .. }
-        | Command::Append { name, .. }
-        | Command::New { name, .. } => Some(name),
+        Command::Inc(IncArgs { name, .. })
+        | Command::Dec(DecArgs { name, .. })
+        | Command::Set(SetArgs { name, .. })
+        | Command::Add(AddArgs { name, .. })
+        | Command::Rm(RmArgs { name, .. })
+        | Command::Insert(InsertArgs { name, .. })
+        | Command::Delete(DeleteArgs { name, .. })
+        | Command::Append(AppendArgs { name, .. })
+        | Command::New(NewArgs { name, .. }) => Some(name),
         _ => None,
     }
 }
