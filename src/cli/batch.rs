@@ -288,6 +288,50 @@ pub(crate) fn fast_parse(words: &[Cow<'_, str>]) -> Option<Command> {
     })
 }
 
+/// One line against the batch's transaction: `Ok(Ok(name))` when it
+/// applied (the name it changed, none for a `get`), `Ok(Err(e))` when the
+/// line fails (reported; the batch goes on), `Err` when the batch must
+/// stop: a change that cannot be recorded (it would reuse ids) saves nothing.
+fn apply_line(
+    c: &mut crdt::db::Change<'_>,
+    parser: &mut clap::Command,
+    line_no: usize,
+    line: &str,
+    now: u64,
+    gets: &mut Vec<(String, serde_json::Value)>,
+) -> Result<Result<Option<String>>> {
+    let cmd = match parse_line(parser, line) {
+        Ok(cmd) => cmd,
+        Err(e) => return Ok(Err(e)),
+    };
+    let name = match &cmd {
+        Command::Get(GetArgs { name, .. }) => Some(name.as_str()),
+        other => ops::command_name(other),
+    };
+    if let Some(name) = name {
+        c.load_name(name)?;
+    }
+    if let Command::Get(GetArgs { name, raw, .. }) = &cmd {
+        let list = c.store().objects(name);
+        if list.is_empty() {
+            return Ok(Err(anyhow!("no object named {name}")));
+        }
+        for o in list {
+            let value = json!({"line": line_no, "name": name, "type": o.ty().as_str(),
+                "value": o.value_json()});
+            gets.push((value_text(o, *raw), value));
+        }
+        return Ok(Ok(None));
+    }
+    let (name, ty, delta, summary) = match ops::apply(c.store_mut(), &cmd, now) {
+        Ok(applied) => applied,
+        Err(e) => return Ok(Err(e)),
+    };
+    c.record_text(&name, ty, delta, summary, None)
+        .with_context(|| format!("line {line_no}"))?;
+    Ok(Ok(Some(name)))
+}
+
 /// Failing lines printed on stderr before the rest are only counted.
 const MAX_SHOWN_ERRORS: usize = 50;
 
@@ -320,47 +364,16 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let cmd = parse_line(&mut parser, trimmed);
-            if let Ok(cmd) = &cmd {
-                let name = match cmd {
-                    Command::Get(GetArgs { name, .. }) => Some(name.as_str()),
-                    other => ops::command_name(other),
-                };
-                if let Some(name) = name {
-                    c.load_name(name)?;
-                }
-            }
-            let outcome = cmd.and_then(|cmd| match &cmd {
-                Command::Get(GetArgs { name, raw, .. }) => {
-                    let list = c.store().objects(name);
-                    if list.is_empty() {
-                        return Err(anyhow!("no object named {name}"));
-                    }
-                    for o in list {
-                        let value = json!({"line": i + 1, "name": name, "type": o.ty().as_str(),
-                            "value": o.value_json()});
-                        gets.push((value_text(o, *raw), value));
-                    }
-                    Ok(None)
-                }
-                _ => ops::apply(c.store_mut(), &cmd, now).map(Some),
-            });
-            // A change that cannot be recorded (it would reuse ids) stops
-            // the batch: nothing is saved.
-            let outcome = match outcome {
-                Ok(Some((name, ty, delta, summary))) => {
-                    c.record_text(&name, ty, delta, summary, None)
-                        .with_context(|| format!("line {}", i + 1))?;
-                    if link.is_some() && !changed.contains(&name) {
+            match apply_line(c, &mut parser, i + 1, trimmed, now, &mut gets)? {
+                Ok(name) => {
+                    applied += 1;
+                    if let Some(name) = name
+                        && link.is_some()
+                        && !changed.contains(&name)
+                    {
                         changed.insert(name);
                     }
-                    Ok(())
                 }
-                Ok(None) => Ok(()),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(()) => applied += 1,
                 Err(e) => {
                     let msg = format!("{e:#}");
                     if errors.len() < MAX_SHOWN_ERRORS {

@@ -550,6 +550,78 @@ fn place_runs(
     Ok(())
 }
 
+/// One group of a replica's delete runs, read and bounded: dots `dot`,
+/// `dot + ds`, ... up to `last_dot` delete `n` characters of replica `tr`
+/// from `tseq` on, in steps of `ts`.
+struct DeleteRun {
+    dot: u64,
+    ds: u64,
+    tr: u32,
+    tseq: u64,
+    ts: i64,
+    n: u64,
+    last_dot: u64,
+}
+
+/// The group of five at `items` (index `g` of `list`), whose dot gap counts
+/// from `prev`; `dr` is the deleting replica, the target's when it is a number.
+fn read_delete_run(
+    rga: &Rga,
+    list: &At<'_>,
+    items: &[Value],
+    g: usize,
+    prev: u64,
+    dr: u32,
+) -> Result<DeleteRun, SnapshotError> {
+    let num = |i: usize| {
+        items[i]
+            .as_u64()
+            .ok_or_else(|| item(list, g + i, "a non-negative integer"))
+    };
+    let dot = prev
+        .checked_add(num(0)?)
+        .filter(|&d| d > 0)
+        .ok_or_else(|| item(list, g, "a gap to a dot of at least 1"))?;
+    let ds = match num(1)? {
+        v @ 0..=1 => v,
+        _ => return Err(item(list, g + 1, "a dot step of 0 or 1")),
+    };
+    let (tr, tseq) = if let Some(t) = items[2].as_u64() {
+        (dr, t)
+    } else {
+        let d = list.child(&items[2], &format!("[{}]", g + 2)).dot()?;
+        let tr = *rga
+            .index_of
+            .get(&d.replica)
+            .ok_or_else(|| causal(list, g + 2, format!("target {d} is not here")))?;
+        (tr, d.seq)
+    };
+    let ts = match items[3].as_i64() {
+        Some(v @ (-1 | 1)) => v,
+        _ => return Err(item(list, g + 3, "a target step of -1 or 1")),
+    };
+    let n = num(4)?;
+    if n == 0 || n > u64::from(u32::MAX) {
+        return Err(item(list, g + 4, "a count from 1 to 2^32-1"));
+    }
+    let last_dot = (ds * (n - 1))
+        .checked_add(dot)
+        .filter(|&d| d <= MAX_SEQ)
+        .ok_or_else(|| item(list, g, "delete dots within 2^53"))?;
+    if tseq > MAX_SEQ {
+        return Err(item(list, g + 2, "a target seq within 2^53"));
+    }
+    Ok(DeleteRun {
+        dot,
+        ds,
+        tr,
+        tseq,
+        ts,
+        n,
+        last_dot,
+    })
+}
+
 /// Reads every replica's delete runs and marks the characters they delete.
 fn decode_deletes(
     rga: &mut Rga,
@@ -571,46 +643,17 @@ fn decode_deletes(
         if items.len() % 5 != 0 {
             return Err(list.shape("groups of 5: [dot gap, dot step, target, target step, count]"));
         }
-        let num = |i: usize| {
-            items[i]
-                .as_u64()
-                .ok_or_else(|| item(&list, i, "a non-negative integer"))
-        };
         let mut prev = 0u64;
         for g in (0..items.len()).step_by(5) {
-            let dot = prev
-                .checked_add(num(g)?)
-                .filter(|&d| d > 0)
-                .ok_or_else(|| item(&list, g, "a gap to a dot of at least 1"))?;
-            let ds = match num(g + 1)? {
-                v @ 0..=1 => v,
-                _ => return Err(item(&list, g + 1, "a dot step of 0 or 1")),
-            };
-            let (tr, tseq) = if let Some(t) = items[g + 2].as_u64() {
-                (dr, t)
-            } else {
-                let d = list.child(&items[g + 2], &format!("[{}]", g + 2)).dot()?;
-                let tr = *rga
-                    .index_of
-                    .get(&d.replica)
-                    .ok_or_else(|| causal(&list, g + 2, format!("target {d} is not here")))?;
-                (tr, d.seq)
-            };
-            let ts = match items[g + 3].as_i64() {
-                Some(v @ (-1 | 1)) => v,
-                _ => return Err(item(&list, g + 3, "a target step of -1 or 1")),
-            };
-            let n = num(g + 4)?;
-            if n == 0 || n > u64::from(u32::MAX) {
-                return Err(item(&list, g + 4, "a count from 1 to 2^32-1"));
-            }
-            let last_dot = (ds * (n - 1))
-                .checked_add(dot)
-                .filter(|&d| d <= MAX_SEQ)
-                .ok_or_else(|| item(&list, g, "delete dots within 2^53"))?;
-            if tseq > MAX_SEQ {
-                return Err(item(&list, g + 2, "a target seq within 2^53"));
-            }
+            let DeleteRun {
+                dot,
+                ds,
+                tr,
+                tseq,
+                ts,
+                n,
+                last_dot,
+            } = read_delete_run(rga, &list, &items[g..g + 5], g, prev, dr)?;
             if !at.delta && !context.contains_range(&replica, dot, last_dot) {
                 return Err(causal(
                     &list,

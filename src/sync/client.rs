@@ -60,6 +60,52 @@ pub struct SyncReport {
     pub bytes_received: u64,
 }
 
+/// A TCP connection to the URL's host (each of its addresses in turn,
+/// each within `timeout`), with `timeout` on reads and writes.
+fn open_tcp(uri: &tungstenite::http::Uri, timeout: Duration) -> Result<TcpStream, String> {
+    let host = uri
+        .host()
+        .ok_or_else(|| "the URL has no host".to_string())?
+        .trim_matches(['[', ']']);
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .collect();
+    let mut last = String::from("no address");
+    let mut stream = None;
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                last = format!(
+                    "no connection within {:.1} s (--connect-timeout)",
+                    timeout.as_secs_f64()
+                );
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    let stream = stream.ok_or(last)?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).ok();
+    Ok(stream)
+}
+
 impl Client {
     /// Connects within `timeout`, sends `hello` and waits for `welcome`.
     pub fn connect(
@@ -85,47 +131,7 @@ impl Client {
                 .map_err(|e| unreachable(e.to_string()))?;
             request.headers_mut().insert("Authorization", value);
         }
-        let uri = request.uri().clone();
-        let host = uri
-            .host()
-            .ok_or_else(|| unreachable("the URL has no host".into()))?
-            .trim_matches(['[', ']']);
-        let port = uri
-            .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("wss") {
-                443
-            } else {
-                80
-            });
-        let addrs: Vec<_> = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| unreachable(e.to_string()))?
-            .collect();
-        let mut last = String::from("no address");
-        let mut stream = None;
-        for a in addrs {
-            match TcpStream::connect_timeout(&a, timeout) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    last = format!(
-                        "no connection within {:.1} s (--connect-timeout)",
-                        timeout.as_secs_f64()
-                    );
-                }
-                Err(e) => last = e.to_string(),
-            }
-        }
-        let stream = stream.ok_or_else(|| unreachable(last))?;
-        stream
-            .set_read_timeout(Some(timeout))
-            .map_err(|e| unreachable(e.to_string()))?;
-        stream
-            .set_write_timeout(Some(timeout))
-            .map_err(|e| unreachable(e.to_string()))?;
-        stream.set_nodelay(true).ok();
+        let stream = open_tcp(request.uri(), timeout).map_err(unreachable)?;
         // A server with a large --max-message-bytes may send a register
         // that large in one message: read what it may send.
         let config = tungstenite::protocol::WebSocketConfig::default()

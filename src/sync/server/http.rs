@@ -24,6 +24,14 @@ impl Turn<'_> {
             self.write_response(token, h);
             return None;
         }
+        let head = self.read_head(token, h)?;
+        self.route(token, peer, h, &head)
+    }
+
+    /// The request head, once it is whole: peeked, parsed, then consumed
+    /// to its end and not beyond (frames may follow). None while it is
+    /// incomplete, or when it was refused (answered with 400 or 431).
+    fn read_head(&mut self, token: Token, h: &mut Http) -> Option<Head> {
         let mut buf = vec![0u8; HEAD_MAX];
         let n = match h.stream.peek(&mut buf) {
             Ok(0) => {
@@ -90,6 +98,17 @@ impl Turn<'_> {
             self.round.gone.push((token, "closed".into()));
             return None;
         }
+        Some(head)
+    }
+
+    /// Answers a whole request: /healthz, /metrics, or the upgrade at /ws.
+    fn route(
+        &mut self,
+        token: Token,
+        peer: SocketAddr,
+        h: &mut Http,
+        head: &Head,
+    ) -> Option<Upgraded> {
         let path = head.path.split('?').next().unwrap_or("");
         match (head.method.as_str(), path) {
             ("GET", "/healthz") => {
@@ -119,7 +138,7 @@ impl Turn<'_> {
                     self.respond(token, h, "200 OK", "text/plain; version=0.0.4", &body)
                 }
             }
-            (_, "/ws") => return self.upgrade(token, peer, h, &head),
+            (_, "/ws") => return self.upgrade(token, peer, h, head),
             _ => self.respond(
                 token,
                 h,

@@ -146,6 +146,16 @@ struct Round {
     again: Vec<Token>,
 }
 
+/// What the event loop keeps between turns, beside the server's fields
+/// (the round's lists are kept so they are not allocated every time).
+struct Looping {
+    sizing: Sizing,
+    /// Connections that watch something.
+    watchers: BTreeSet<Token>,
+    round: Round,
+    worker: Worker,
+}
+
 /// The encoded size of each object, for `/metrics`: measured when it
 /// changes, small objects on the loop, large ones by the worker.
 struct Sizing {
@@ -353,115 +363,42 @@ impl Server {
     /// Serves until the stop flag is set, then closes the connections and
     /// writes a snapshot.
     pub fn run(mut self) -> io::Result<()> {
-        let max = self.config.max_connections;
-        if let Some(short) = raise_fd_limit(max as u64 + SPARE_FDS) {
-            (self.log)(format!(
-                "only {short} file descriptors (ulimit -n): fewer than --max-connections {max} connections fit"
-            ));
-        }
+        self.check_fd_limit();
         let mut poll = Poll::new()?;
         let mut events = Events::with_capacity(1024);
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let mut worker = Worker::start(waker.clone())?;
-        if let Some(cluster) = self.config.cluster.clone() {
-            let link = Link::start(
-                cluster,
-                self.store.replica().clone(),
-                waker,
-                self.log.clone(),
-            )
-            .map_err(io::Error::other)?;
-            self.link = Some(link);
-        }
-        let mut sizing = Sizing::new(&self.store);
+        let worker = Worker::start(waker.clone())?;
+        self.join_cluster(waker)?;
         poll.registry()
             .register(&mut self.listener, LISTENER, Interest::READABLE)?;
         let mut conns = Conns::default();
-        let mut watchers = BTreeSet::new();
         let mut next = 1usize;
         let mut last_sweep = Instant::now();
         let mut stopping: Option<Instant> = None;
-        // Kept between rounds, so its lists are not allocated every time.
-        let mut round = Round::new();
-        // The context of one event's handler (what it borrows of the loop's state).
-        macro_rules! handler {
-            () => {
-                Turn {
-                    store: &mut self.store,
-                    metrics: &mut self.metrics,
-                    sizes: &sizing.sizes,
-                    fresh: &mut sizing.fresh,
-                    resized: &mut sizing.resized,
-                    config: &self.config,
-                    log: &self.log,
-                    round: &mut round,
-                    watchers: &mut watchers,
-                    worker: &worker,
-                    recent: &mut self.recent,
-                    link: self.link.as_ref(),
-                }
-            };
-        }
+        let mut l = Looping {
+            sizing: Sizing::new(&self.store),
+            watchers: BTreeSet::new(),
+            round: Round::new(),
+            worker,
+        };
         loop {
-            if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
-                stopping = Some(Instant::now());
-                self.close_all(&mut conns, &mut watchers, &mut round)?;
-            }
-            if let Some(since) = stopping
-                && (conns.is_empty() || since.elapsed() > CLOSE_TIMEOUT)
-            {
+            if self.signalled(&mut stopping, &mut conns, &mut l.watchers, &mut l.round)? {
                 break;
             }
-            if self.reload.swap(false, Ordering::Relaxed) {
-                self.reload_tokens(&mut conns, &mut round);
-            }
             // Connections with bytes left over from their last turn: no waiting.
-            let wait = if round.again.is_empty() { 50 } else { 0 };
+            let wait = if l.round.again.is_empty() { 50 } else { 0 };
             match poll.poll(&mut events, Some(Duration::from_millis(wait))) {
                 Ok(()) => {}
                 // A signal (SIGTERM sets the stop flag): look at the flag.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            // Other nodes' changes (`--cluster`) come first in a turn, and
-            // their watchers get them at once: they are on their node's disk
-            // already (it acknowledged them), and logged here with this round.
             if self.link.is_some() && events.iter().any(|e| e.token() == WAKER) {
-                while let Some(msg) = self.link.as_ref().and_then(Link::try_recv) {
-                    let mut ctx = handler!();
-                    ctx.cluster_message(msg, &mut conns);
-                }
-                self.send(&mut conns, &mut watchers, &mut round);
+                self.cluster_turn(&mut l, &mut conns);
             }
             for event in events.iter() {
                 if event.token() == WAKER {
-                    while let Some(done) = worker.try_recv() {
-                        match done {
-                            Done::Size { key, bytes } => {
-                                sizing.sizes.set(&key.0, key.1, bytes);
-                                sizing.measuring.remove(&key);
-                            }
-                            Done::Snapshot(written) => {
-                                if let Err(e) = self.durable.finish_compaction(written) {
-                                    (self.log)(format!(
-                                        "compaction failed (a restart replays the old log too): {e}"
-                                    ));
-                                }
-                            }
-                            Done::Frame {
-                                token,
-                                started,
-                                decoded,
-                            } => {
-                                let Some(mut conn) = conns.remove(&token) else {
-                                    continue;
-                                };
-                                let mut ctx = handler!();
-                                ctx.decoded(token, &mut conn, decoded, started, &mut conns);
-                                conns.insert(token, conn);
-                            }
-                        }
-                    }
+                    self.worker_turn(&mut l, &mut conns);
                     continue;
                 }
                 if event.token() == LISTENER {
@@ -472,20 +409,17 @@ impl Server {
                 let Some(conn) = conns.remove(&token) else {
                     continue;
                 };
-                let mut ctx = handler!();
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                let conn = ctx.event(token, readable, conn, &mut conns);
+                let conn = self.turn(&mut l).event(token, readable, conn, &mut conns);
                 conns.insert(token, conn);
             }
             // Their next turn (after everyone who had an event).
-            let again = std::mem::take(&mut round.again);
+            let again = std::mem::take(&mut l.round.again);
             for token in again {
-                let Some(conn) = conns.remove(&token) else {
-                    continue;
-                };
-                let mut ctx = handler!();
-                let conn = ctx.event(token, true, conn, &mut conns);
-                conns.insert(token, conn);
+                if let Some(conn) = conns.remove(&token) {
+                    let conn = self.turn(&mut l).event(token, true, conn, &mut conns);
+                    conns.insert(token, conn);
+                }
             }
             if self.accept_failing {
                 // Descriptors may have freed up since: try again.
@@ -493,28 +427,152 @@ impl Server {
             }
             if last_sweep.elapsed() >= Duration::from_millis(100) {
                 last_sweep = Instant::now();
-                self.sweep(&mut conns, &mut round);
+                self.sweep(&mut conns, &mut l.round);
             }
-            self.finish_round(&mut conns, &mut watchers, &mut round)?;
+            self.finish_round(&mut conns, &mut l.watchers, &mut l.round)?;
             // Sizes for /metrics of what changed: small objects here, large
             // ones by the worker (one job per object at a time).
             if let Some(frozen) = self.snapshot_due.take()
-                && let Err(e) = worker.write_snapshot(self.durable.snapshot_path(), frozen)
+                && let Err(e) = l
+                    .worker
+                    .write_snapshot(self.durable.snapshot_path(), frozen)
             {
                 let _ = self.durable.finish_compaction(Err(e));
             }
-            sizing.measure(&self.store, &worker);
+            l.sizing.measure(&self.store, &l.worker);
         }
-        drop(worker);
+        drop(l);
+        self.shut_down(conns)
+    }
+
+    /// The context of one connection's turn: what it borrows of the server
+    /// and of the loop.
+    fn turn<'a>(&'a mut self, l: &'a mut Looping) -> Turn<'a> {
+        Turn {
+            store: &mut self.store,
+            metrics: &mut self.metrics,
+            sizes: &l.sizing.sizes,
+            fresh: &mut l.sizing.fresh,
+            resized: &mut l.sizing.resized,
+            config: &self.config,
+            log: &self.log,
+            round: &mut l.round,
+            watchers: &mut l.watchers,
+            worker: &l.worker,
+            recent: &mut self.recent,
+            link: self.link.as_ref(),
+        }
+    }
+
+    /// Other nodes' changes (`--cluster`) come first in a turn, and their
+    /// watchers get them at once: they are on their node's disk already (it
+    /// acknowledged them), and logged here with this round.
+    fn cluster_turn(&mut self, l: &mut Looping, conns: &mut Conns) {
+        while let Some(msg) = self.link.as_ref().and_then(Link::try_recv) {
+            self.turn(l).cluster_message(msg, conns);
+        }
+        self.send(conns, &mut l.watchers, &mut l.round);
+    }
+
+    /// The worker's finished jobs; a decoded frame goes on with its connection.
+    fn worker_turn(&mut self, l: &mut Looping, conns: &mut Conns) {
+        while let Some(done) = l.worker.try_recv() {
+            let Some((token, started, decoded)) = self.job_done(done, &mut l.sizing) else {
+                continue;
+            };
+            if let Some(mut conn) = conns.remove(&token) {
+                self.turn(l)
+                    .decoded(token, &mut conn, decoded, started, conns);
+                conns.insert(token, conn);
+            }
+        }
+    }
+
+    /// Looks at the flags the signal handlers set: SIGTERM starts closing
+    /// the connections (true once they are closed, or after a timeout),
+    /// SIGHUP reads the tokens again.
+    fn signalled(
+        &mut self,
+        stopping: &mut Option<Instant>,
+        conns: &mut Conns,
+        watchers: &mut BTreeSet<Token>,
+        round: &mut Round,
+    ) -> io::Result<bool> {
+        if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
+            *stopping = Some(Instant::now());
+            self.close_all(conns, watchers, round)?;
+        }
+        if let Some(since) = *stopping
+            && (conns.is_empty() || since.elapsed() > CLOSE_TIMEOUT)
+        {
+            return Ok(true);
+        }
+        if self.reload.swap(false, Ordering::Relaxed) {
+            self.reload_tokens(conns, round);
+        }
+        Ok(false)
+    }
+
+    /// Warns when the descriptor limit is below what `--max-connections` needs.
+    fn check_fd_limit(&self) {
+        let max = self.config.max_connections;
+        if let Some(short) = raise_fd_limit(max as u64 + SPARE_FDS) {
+            (self.log)(format!(
+                "only {short} file descriptors (ulimit -n): fewer than --max-connections {max} connections fit"
+            ));
+        }
+    }
+
+    /// With `--cluster`: starts the Redis link, which wakes the loop.
+    fn join_cluster(&mut self, waker: Arc<Waker>) -> io::Result<()> {
+        if let Some(cluster) = self.config.cluster.clone() {
+            let link = Link::start(
+                cluster,
+                self.store.replica().clone(),
+                waker,
+                self.log.clone(),
+            )
+            .map_err(io::Error::other)?;
+            self.link = Some(link);
+        }
+        Ok(())
+    }
+
+    /// A finished worker job: a measured size or a written snapshot is
+    /// taken in here; a decoded frame is handed back for its connection.
+    fn job_done(&mut self, done: Done, sizing: &mut Sizing) -> Option<(Token, Instant, Request)> {
+        match done {
+            Done::Size { key, bytes } => {
+                sizing.sizes.set(&key.0, key.1, bytes);
+                sizing.measuring.remove(&key);
+            }
+            Done::Snapshot(written) => {
+                if let Err(e) = self.durable.finish_compaction(written) {
+                    (self.log)(format!(
+                        "compaction failed (a restart replays the old log too): {e}"
+                    ));
+                }
+            }
+            Done::Frame {
+                token,
+                started,
+                decoded,
+            } => return Some((token, started, decoded)),
+        }
+        None
+    }
+
+    /// After the loop: everything acknowledged is in the log already; a
+    /// snapshot is written, and the new log starts with the recent pushes
+    /// (merged again at the next start, they change nothing), so `log`
+    /// requests still see them.
+    fn shut_down(&mut self, mut conns: Conns) -> io::Result<()> {
         for (_, conn) in conns.drain() {
             if let Io::Ws(_) = conn.io {
                 self.metrics.connected -= 1;
             }
         }
-        // Everything acknowledged is in the log already; write a snapshot.
         self.durable.compact(&self.store)?;
-        // The new log starts with the recent pushes (merged again at the
-        // next start, they change nothing): `log` requests still see them.
         let lines = self.recent.lines();
         if lines.is_empty() {
             return Ok(());
