@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::FromArgMatches;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::args::{
     AddArgs, AppendArgs, Cli, Command, DecArgs, DeleteArgs, GetArgs, IncArgs, InsertArgs, RmArgs,
     SetArgs,
 };
-use super::output::Out;
+use super::output::{Out, Report};
 use super::read::write_value;
 use super::{Ctx, Exit, ops};
 
@@ -397,11 +397,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    if !ctx.json {
-        for (text, _) in &gets {
-            write!(out, "{text}")?;
-        }
-    }
+    // A batch that failed saved nothing: what its gets read is not printed.
     result?;
     let failed = errors.len();
     let synced = match link {
@@ -411,7 +407,12 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
         }
         None => None,
     };
-    report(ctx, out, applied, &errors, gets, synced)?;
+    out.report(&Batched {
+        applied,
+        errors: &errors,
+        gets: &gets,
+        synced: synced.map(|code| code == Exit::Success),
+    })?;
     Ok(if failed > 0 {
         Exit::Error
     } else {
@@ -449,38 +450,46 @@ fn progress(lines: usize) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// The batch's report: one JSON document, or a line on stderr.
-fn report(
-    ctx: &Ctx,
-    out: &mut Out,
+/// The batch's outcome: what its gets read (text: their values), how many
+/// lines applied and failed (text: a line on stderr), whether it synced.
+struct Batched<'a> {
     applied: usize,
-    errors: &[(usize, String)],
-    gets: Vec<(String, serde_json::Value)>,
-    synced: Option<Exit>,
-) -> Result<()> {
-    let failed = errors.len();
-    if ctx.json {
-        let errs: Vec<_> = errors
+    errors: &'a [(usize, String)],
+    /// Each get's text, and its value for `--json`.
+    gets: &'a [(String, Value)],
+    synced: Option<bool>,
+}
+
+impl Report for Batched<'_> {
+    fn json(&self) -> Value {
+        let errs: Vec<_> = self
+            .errors
             .iter()
             .map(|(l, e)| json!({"line": l, "error": e}))
             .collect();
-        let gets: Vec<_> = gets.into_iter().map(|(_, v)| v).collect();
-        let mut report = json!({"applied": applied, "failed": failed, "errors": errs, "gets": gets,
-            "saved": true});
-        if let Some(code) = synced {
-            report["synced"] = json!(code == Exit::Success);
+        let gets: Vec<&Value> = self.gets.iter().map(|(_, v)| v).collect();
+        let mut report = json!({"applied": self.applied, "failed": self.errors.len(),
+            "errors": errs, "gets": gets, "saved": true});
+        if let Some(synced) = self.synced {
+            report["synced"] = json!(synced);
         }
-        out.json(&report)?;
-    } else {
+        report
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        for (text, _) in self.gets {
+            write!(out, "{text}")?;
+        }
+        let failed = self.errors.len();
         if failed > MAX_SHOWN_ERRORS {
             eprintln!(
                 "crdt: ... and {} more failing lines (all of them with --json)",
                 failed - MAX_SHOWN_ERRORS
             );
         }
-        eprintln!("crdt: batch: {applied} applied, {failed} failed");
+        eprintln!("crdt: batch: {} applied, {failed} failed", self.applied);
+        Ok(())
     }
-    Ok(())
 }
 
 /// What `get` prints for an object, as text.
@@ -494,6 +503,25 @@ fn value_text(o: &crdt::Object, raw: bool) -> String {
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::cli::output::printed;
+
+    #[test]
+    fn a_batch_prints_its_gets_and_the_counts_go_to_stderr() {
+        let errors = [(2, "bad".to_string())];
+        let gets = [("5\n".to_string(), json!({"line": 1, "value": 5}))];
+        let (text, doc) = printed(&Batched {
+            applied: 3,
+            errors: &errors,
+            gets: &gets,
+            synced: Some(true),
+        });
+        assert_eq!(text, "5\n");
+        assert_eq!(
+            doc,
+            json!({"applied": 3, "failed": 1, "errors": [{"line": 2, "error": "bad"}],
+                   "gets": [{"line": 1, "value": 5}], "saved": true, "synced": true})
+        );
+    }
 
     #[test]
     fn fast_parse_agrees_with_clap() {

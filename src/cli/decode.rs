@@ -10,14 +10,13 @@ use crdt::history::describe_delta;
 use crdt::objects_line::decode_objects;
 use serde_json::{Value, json};
 
-use super::Ctx;
-use super::output::{Out, one_line};
+use super::output::{Out, Report, one_line};
 
 /// Most bytes read from stdin: a server log can be large, a frame is not
 /// larger than the protocol's default limit by much.
 const MAX_INPUT: u64 = 256 << 20;
 
-pub fn decode(ctx: &Ctx, out: &mut Out<impl Write>, frame: &str) -> Result<()> {
+pub fn decode(out: &mut Out<impl Write>, frame: &str) -> Result<()> {
     let text = if frame == "-" {
         let mut text = String::new();
         std::io::stdin()
@@ -31,8 +30,10 @@ pub fn decode(ctx: &Ctx, out: &mut Out<impl Write>, frame: &str) -> Result<()> {
     } else {
         frame.to_string()
     };
-    let mut docs = Vec::new();
     let many = text.lines().filter(|l| !l.trim().is_empty()).count() > 1;
+    // Every line is decoded before anything is printed: a line that does
+    // not decode fails the command with nothing half written.
+    let mut decoded = Vec::new();
     for (i, line) in text.lines().enumerate() {
         // A server log ends in zeros (space written ahead of use).
         let line = line.trim_end_matches('\0').trim();
@@ -45,16 +46,43 @@ pub fn decode(ctx: &Ctx, out: &mut Out<impl Write>, frame: &str) -> Result<()> {
             "the frame".to_string()
         };
         let (head, objects) = message(line).with_context(|| format!("{at} does not decode"))?;
-        if ctx.json {
-            let mut doc = head.clone();
-            doc["line"] = json!(i + 1);
-            if let Some(list) = &objects {
-                doc["objects"] = Value::Array(list.iter().map(|o| o.json.clone()).collect());
-            }
-            docs.push(doc);
-            continue;
+        decoded.push(Decoded {
+            line: i + 1,
+            many,
+            head,
+            objects,
+        });
+    }
+    let mut list = out.list();
+    for d in &decoded {
+        list.item(d)?;
+    }
+    list.finish()?;
+    Ok(())
+}
+
+/// One message (or log line) decoded: its fields and its objects described.
+struct Decoded {
+    /// Its line in the input, from 1.
+    line: usize,
+    /// Whether the input has several lines (then each is numbered).
+    many: bool,
+    head: Value,
+    objects: Option<Vec<Described>>,
+}
+
+impl Report for Decoded {
+    fn json(&self) -> Value {
+        let mut doc = self.head.clone();
+        doc["line"] = json!(self.line);
+        if let Some(list) = &self.objects {
+            doc["objects"] = Value::Array(list.iter().map(|o| o.json.clone()).collect());
         }
-        let st = out.style();
+        doc
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        let (st, head) = (out.style(), &self.head);
         let mut words = head["type"].as_str().unwrap_or("log line").to_string();
         if let Some(id) = head.get("id") {
             words.push_str(&format!(" (id {})", one_line(id, false)));
@@ -75,20 +103,17 @@ pub fn decode(ctx: &Ctx, out: &mut Out<impl Write>, frame: &str) -> Result<()> {
                 words.push_str(&format!("  {k}: {}", one_line(v, true)));
             }
         }
-        let prefix = if many {
-            format!("{}: ", i + 1)
+        let prefix = if self.many {
+            format!("{}: ", self.line)
         } else {
             String::new()
         };
         writeln!(out, "{prefix}{}", st.bold(&words))?;
-        for o in objects.iter().flatten() {
+        for o in self.objects.iter().flatten() {
             writeln!(out, "  {}", o.line)?;
         }
+        Ok(())
     }
-    if ctx.json {
-        out.json(&Value::Array(docs))?;
-    }
-    Ok(())
 }
 
 /// One object of a message, described.
@@ -165,5 +190,30 @@ fn summarize(key: &str, v: &Value) -> Value {
             Value::from(names)
         }
         _ => v.clone(),
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::cli::output::printed;
+
+    #[test]
+    fn a_decoded_line_is_numbered_when_the_input_has_several() {
+        let (head, objects) = message(r#"{"type":"push","id":2,"objects":[]}"#).unwrap();
+        let mut d = Decoded {
+            line: 3,
+            many: true,
+            head,
+            objects,
+        };
+        let (text, doc) = printed(&d);
+        assert_eq!(text, "3: push (id 2)\n");
+        assert_eq!(
+            (doc["line"].clone(), doc["objects"].clone()),
+            (json!(3), json!([]))
+        );
+        d.many = false;
+        assert_eq!(printed(&d).0, "push (id 2)\n");
     }
 }

@@ -8,9 +8,9 @@ use crdt::db::Db;
 use crdt::statefile::{self, write_atomic};
 use crdt::store::StoreVersion;
 use crdt::{Store, snapshot};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::output::Out;
+use super::output::{Out, Report};
 use super::{Ctx, Exit};
 
 /// Reads and validates a snapshot file (`-` is stdin), or another replica's
@@ -107,10 +107,10 @@ pub fn export(
     write_output(out, output.as_deref(), &text)?;
     if let Some(p) = output.filter(|p| p != Path::new("-")) {
         // The snapshot went to a file: --json says what was written.
-        if ctx.json {
-            out.json(&json!({"file": p.display().to_string(), "objects": count,
-                "delta": since.is_some(), "bytes": text.len()}))?;
-        }
+        out.report(&Written(
+            json!({"file": p.display().to_string(), "objects": count,
+                "delta": since.is_some(), "bytes": text.len()}),
+        ))?;
         let what = if since.is_some() { "deltas of " } else { "" };
         let objects = if count == 1 { "object" } else { "objects" };
         eprintln!("crdt: exported {what}{count} {objects} to {}", p.display());
@@ -163,26 +163,58 @@ pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<Exit> {
         Some(link) => Some(super::net::sync_changed(ctx, link, &names)?),
         None => None,
     };
-    if ctx.json {
-        let files: Vec<_> = report
+    out.report(&Imported {
+        files: &report,
+        synced: code.map(|c| c == Exit::Success),
+    })?;
+    Ok(code.unwrap_or(Exit::Success))
+}
+
+/// A snapshot written to a file: stderr says so in words; `--json` prints
+/// this document of what was written, and the text prints nothing.
+struct Written(Value);
+
+impl Report for Written {
+    fn json(&self) -> Value {
+        self.0.clone()
+    }
+
+    fn text<W: Write>(&self, _: &mut Out<W>) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `import`: per file, its replica, its objects, how many changed here;
+/// with `--url`, whether the sync after it succeeded.
+struct Imported<'a> {
+    files: &'a [(String, String, usize, usize)],
+    synced: Option<bool>,
+}
+
+impl Report for Imported<'_> {
+    fn json(&self) -> Value {
+        let files: Vec<_> = self
+            .files
             .iter()
             .map(|(f, r, n, c)| json!({"file": f, "replica": r, "objects": n, "changed": c}))
             .collect();
         let mut doc = json!({ "imported": files });
-        if let Some(code) = code {
-            doc["synced"] = json!(code == Exit::Success);
+        if let Some(synced) = self.synced {
+            doc["synced"] = json!(synced);
         }
-        out.json(&doc)?;
-    } else {
-        for (f, r, n, c) in &report {
+        doc
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        for (f, r, n, c) in self.files {
             let objects = if *n == 1 { "object" } else { "objects" };
             writeln!(out, "{f}: {n} {objects} from replica {r}, {c} changed here")?;
         }
+        Ok(())
     }
-    Ok(code.unwrap_or(Exit::Success))
 }
 
-pub fn merge(ctx: &Ctx, out: &mut Out, files: &[PathBuf], output: Option<PathBuf>) -> Result<()> {
+pub fn merge(out: &mut Out, files: &[PathBuf], output: Option<PathBuf>) -> Result<()> {
     let mut stores = files.iter().map(|f| (f, read_snapshot(f)));
     let (_, first) = stores.next().expect("clap requires one file");
     let mut merged = first?;
@@ -196,12 +228,10 @@ pub fn merge(ctx: &Ctx, out: &mut Out, files: &[PathBuf], output: Option<PathBuf
     let text = snapshot::encode(&merged);
     write_output(out, output.as_deref(), &text)?;
     if let Some(p) = output.filter(|p| p != Path::new("-")) {
-        if ctx.json {
-            out.json(
-                &json!({"file": p.display().to_string(), "files": files.len(),
+        out.report(&Written(
+            json!({"file": p.display().to_string(), "files": files.len(),
                 "objects": merged.len(), "bytes": text.len()}),
-            )?;
-        }
+        ))?;
         eprintln!(
             "crdt: merged {} files ({} objects) into {}",
             files.len(),
@@ -210,4 +240,39 @@ pub fn merge(ctx: &Ctx, out: &mut Out, files: &[PathBuf], output: Option<PathBuf
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::cli::output::printed;
+
+    #[test]
+    fn a_written_file_is_said_on_stderr_and_in_json_only() {
+        let (text, doc) = printed(&Written(json!({"file": "a.json", "objects": 2})));
+        assert_eq!(text, "");
+        assert_eq!(doc["objects"], 2);
+    }
+
+    #[test]
+    fn an_import_says_what_each_file_changed() {
+        let files = [("a.json".to_string(), "agent-2".to_string(), 1, 0)];
+        let (text, doc) = printed(&Imported {
+            files: &files,
+            synced: None,
+        });
+        assert_eq!(
+            text,
+            "a.json: 1 object from replica agent-2, 0 changed here\n"
+        );
+        assert_eq!(
+            doc,
+            json!({"imported": [{"file": "a.json", "replica": "agent-2", "objects": 1, "changed": 0}]})
+        );
+        let (_, doc) = printed(&Imported {
+            files: &files,
+            synced: Some(false),
+        });
+        assert_eq!(doc["synced"], false);
+    }
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::args::LogArgs;
 use super::debug::{fmt_ms, palette};
-use super::output::Out;
+use super::output::{Out, Report};
 use super::{Ctx, read};
 
 /// `--at WHEN`: `@N` (just after history entry N), else a moment as
@@ -86,12 +86,16 @@ pub fn log(ctx: &Ctx, out: &mut Out<impl Write>, args: &LogArgs) -> Result<()> {
     };
     if ctx.url_given {
         let entries = server_log(ctx, &query)?;
-        return render(ctx, out, &entries);
+        return render(out, &entries);
     }
     let db = history_db(ctx, args.from.as_deref())?;
-    let mut p = Printer::new(ctx.json);
-    db.log_each(&query, |e| p.entry(out, &e))?;
-    p.finish(out)
+    let mut palette = Palette::default();
+    let mut list = out.list();
+    db.log_each(&query, |e| -> Result<()> {
+        Ok(list.item(&palette.line(&e))?)
+    })?;
+    list.finish()?;
+    Ok(())
 }
 
 /// The server's recent pushes (`log --url`) as entries: position `seq`
@@ -210,47 +214,54 @@ fn counter_steps(entries: &mut [Entry]) {
     }
 }
 
-fn render(ctx: &Ctx, out: &mut Out<impl Write>, entries: &[Entry]) -> Result<()> {
-    let mut p = Printer::new(ctx.json);
+fn render(out: &mut Out<impl Write>, entries: &[Entry]) -> Result<()> {
+    let mut palette = Palette::default();
+    let mut list = out.list();
     for e in entries {
-        p.entry(out, e)?;
+        list.item(&palette.line(e))?;
     }
-    p.finish(out)
+    list.finish()?;
+    Ok(())
 }
 
-/// Writes entries as they come: lines, or one JSON array (the same text
-/// as `Out::json` of the whole array), without holding them all.
-struct Printer {
-    json: bool,
-    first: bool,
-    /// A color per replica, in the order they are first seen.
-    colors: BTreeMap<ReplicaId, Color>,
+/// A color per replica, in the order they are first seen.
+#[derive(Default)]
+struct Palette(BTreeMap<ReplicaId, Color>);
+
+impl Palette {
+    fn line<'a>(&mut self, entry: &'a Entry) -> LogLine<'a> {
+        let colors = entry
+            .replicas
+            .iter()
+            .map(|r| {
+                let next = palette(self.0.len());
+                *self.0.entry(r.clone()).or_insert(next)
+            })
+            .collect();
+        LogLine { entry, colors }
+    }
 }
 
-impl Printer {
-    fn new(json: bool) -> Printer {
-        Printer {
-            json,
-            first: true,
-            colors: BTreeMap::new(),
-        }
+/// One entry of `log`, with the colors of its replicas.
+struct LogLine<'a> {
+    entry: &'a Entry,
+    colors: Vec<Color>,
+}
+
+impl Report for LogLine<'_> {
+    fn json(&self) -> Value {
+        entry_json(self.entry)
     }
 
-    fn entry(&mut self, out: &mut Out<impl Write>, e: &Entry) -> Result<()> {
-        if self.json {
-            let mut text = String::from(if self.first { "[\n  " } else { ",\n  " });
-            crdt::snapshot::write_pretty(&mut text, &entry_json(e), 1);
-            out.write_all(text.as_bytes())?;
-            self.first = false;
-            return Ok(());
-        }
+    fn text<W: Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        let e = self.entry;
         let style = out.style();
-        let mut by = Vec::new();
-        for r in &e.replicas {
-            let next = palette(self.colors.len());
-            let c = *self.colors.entry(r.clone()).or_insert(next);
-            by.push(style.paint(r.as_str(), c));
-        }
+        let by: Vec<String> = e
+            .replicas
+            .iter()
+            .zip(&self.colors)
+            .map(|(r, c)| style.paint(r.as_str(), *c))
+            .collect();
         let by = if by.is_empty() {
             "-".to_string()
         } else {
@@ -271,15 +282,7 @@ impl Printer {
             what,
             by,
             style.dim(&format!("({})", e.source))
-        )?;
-        Ok(())
-    }
-
-    fn finish(self, out: &mut Out<impl Write>) -> Result<()> {
-        if self.json {
-            out.write_all(if self.first { b"[]\n" } else { b"\n]\n" })?;
-        }
-        Ok(())
+        )
     }
 }
 
@@ -296,4 +299,71 @@ pub fn entry_json(e: &Entry) -> Value {
         "source": e.source,
         "delta": e.delta.state_json(),
     })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::cli::output::{Format, Style, printed};
+    use crdt::GCounter;
+
+    fn entry(id: u64, replicas: &[&str]) -> Entry {
+        let a = ReplicaId::new("agent-1").unwrap();
+        let mut g = GCounter::default();
+        g.inc(&a, 1).unwrap();
+        Entry {
+            id,
+            time_ms: 0,
+            source: "local".into(),
+            name: "metrics:requests".into(),
+            ty: CrdtType::GCounter,
+            delta: Object::GCounter(g),
+            replicas: replicas
+                .iter()
+                .map(|r| ReplicaId::new(*r).unwrap())
+                .collect(),
+            summary: "+1".into(),
+        }
+    }
+
+    #[test]
+    fn a_log_line_says_when_what_and_by_whom() {
+        let e = entry(12, &["agent-1"]);
+        let (text, doc) = printed(&Palette::default().line(&e));
+        assert_eq!(
+            text,
+            "@12  1970-01-01T00:00:00.000Z  metrics:requests  g-counter  +1  by agent-1  (local)\n"
+        );
+        assert_eq!(
+            (doc["id"].clone(), doc["summary"].clone()),
+            (json!(12), json!("+1"))
+        );
+        let none = entry(1, &[]);
+        assert!(
+            printed(&Palette::default().line(&none))
+                .0
+                .contains("  by -  ")
+        );
+    }
+
+    #[test]
+    fn a_replica_keeps_its_color_down_the_log() {
+        let mut palette = Palette::default();
+        let (one, two, again) = (
+            entry(1, &["agent-1"]),
+            entry(2, &["agent-2"]),
+            entry(3, &["agent-2", "agent-1"]),
+        );
+        let colors: Vec<Vec<Color>> = [&one, &two, &again]
+            .iter()
+            .map(|e| palette.line(e).colors)
+            .collect();
+        assert_ne!(colors[0][0], colors[1][0]);
+        assert_eq!(colors[2], vec![colors[1][0], colors[0][0]]);
+        // The whole log as --json: one array, as `render` prints it.
+        let mut out = Out::to(Vec::new(), false, Style::plain()).in_format(Format::Json);
+        render(&mut out, &[one, two]).unwrap();
+        let doc: Value = serde_json::from_slice(&out.into_inner()).unwrap();
+        assert_eq!(doc.as_array().map(Vec::len), Some(2));
+    }
 }

@@ -29,7 +29,7 @@ use args::{
     VisualizeArgs, WaitArgs, WatchArgs,
 };
 pub use args::{Cli, ColorChoice, Command};
-use output::Out;
+use output::{Format, Out};
 
 /// An error that is a negative answer (exit 1): e.g. an object asked for
 /// at a moment before it existed.
@@ -243,7 +243,8 @@ pub struct Ctx {
     /// No --state or CRDT_STATE: the default path.
     pub default_state: bool,
     pub replica: Option<String>,
-    pub json: bool,
+    /// The printer `--json` chose.
+    pub format: Format,
     /// stdout is a terminal: tables with borders, progress bars.
     pub tty: bool,
     /// Colors, and whether values are shown whole.
@@ -291,7 +292,11 @@ impl Ctx {
             default_state: state.is_none(),
             state: state.unwrap_or_else(default_state_path),
             replica: cli.global.replica.clone().or_else(|| env("CRDT_REPLICA")),
-            json: cli.global.json,
+            format: if cli.global.json {
+                Format::Json
+            } else {
+                Format::Text
+            },
             tty,
             style,
             url: cli
@@ -313,7 +318,7 @@ impl Ctx {
     }
 
     fn out(&self) -> Out {
-        Out::new(self.tty, self.style)
+        Out::new(self.tty, self.style, self.format)
     }
 
     /// Opens the local replica, migrating a JSON state file of an earlier
@@ -498,114 +503,99 @@ fn generated_replica_id() -> ReplicaId {
 
 fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
     let mut out = ctx.out();
-    match command {
-        Command::Get(GetArgs { name, raw, at }) => read::get(&ctx.at(at)?, &mut out, &name, raw)?,
-        Command::Ls(LsArgs { prefix, at }) => {
-            read::ls(&ctx.at(at)?, &mut out, prefix.as_deref().unwrap_or(""))?
+    let done = |()| Exit::Success;
+    let code = match command {
+        Command::Get(GetArgs { name, raw, at }) => {
+            read::get(&ctx.at(at)?, &mut out, &name, raw).map(done)?
         }
-        Command::Show(ShowArgs { name, at }) => read::show(&ctx.at(at)?, &mut out, &name)?,
-        Command::Log(args) => history::log(ctx, &mut out, &args)?,
-        Command::Info => read::info(ctx, &mut out)?,
+        Command::Ls(LsArgs { prefix, at }) => {
+            read::ls(&ctx.at(at)?, &mut out, prefix.as_deref().unwrap_or("")).map(done)?
+        }
+        Command::Show(ShowArgs { name, at }) => {
+            read::show(&ctx.at(at)?, &mut out, &name).map(done)?
+        }
+        Command::Log(args) => history::log(ctx, &mut out, &args).map(done)?,
+        Command::Info => read::info(ctx, &mut out).map(done)?,
         Command::History(args::HistoryCommand::Trim(args::TrimArgs { before })) => {
-            read::history_trim(ctx, &mut out, &before)?
+            read::history_trim(ctx, &mut out, &before).map(done)?
         }
         Command::Export(ExportArgs {
             select,
             output,
             since,
             at,
-        }) => files::export(&ctx.at(at)?, &mut out, &select, output, since.as_deref())?,
-        Command::Version(VersionArgs { select }) => files::version(ctx, &mut out, &select)?,
-        Command::Import(ImportArgs { files }) => {
-            let code = files::import(ctx, &mut out, &files)?;
-            out.flush()?;
-            return Ok(code);
+        }) => files::export(&ctx.at(at)?, &mut out, &select, output, since.as_deref()).map(done)?,
+        Command::Version(VersionArgs { select }) => {
+            files::version(ctx, &mut out, &select).map(done)?
         }
+        Command::Import(ImportArgs { files }) => files::import(ctx, &mut out, &files)?,
         Command::Merge(MergeArgs {
             files,
-            output,
-            dry_run,
-        }) => {
-            if dry_run {
-                debug::merge_dry_run(ctx, &mut out, &files)?
-            } else {
-                files::merge(ctx, &mut out, &files, output)?
-            }
+            dry_run: true,
+            ..
+        }) => debug::merge_dry_run(&mut out, &files).map(done)?,
+        Command::Merge(MergeArgs { files, output, .. }) => {
+            files::merge(&mut out, &files, output).map(done)?
         }
         Command::Inspect(InspectArgs { name, from, at }) => {
-            debug::inspect(&ctx.at(at)?, &mut out, &name, from)?
+            debug::inspect(&ctx.at(at)?, &mut out, &name, from).map(done)?
         }
         Command::Visualize(VisualizeArgs {
             name,
             format,
             from,
             at,
-        }) => debug::visualize(&ctx.at(at)?, &mut out, &name, format, from)?,
-        Command::Blame(BlameArgs { name, from }) => debug::blame(ctx, &mut out, &name, from)?,
-        Command::Decode(DecodeArgs { frame }) => decode::decode(ctx, &mut out, &frame)?,
+        }) => debug::visualize(&ctx.at(at)?, &mut out, &name, format, from).map(done)?,
+        Command::Blame(BlameArgs { name, from }) => {
+            debug::blame(ctx, &mut out, &name, from).map(done)?
+        }
+        Command::Decode(DecodeArgs { frame }) => decode::decode(&mut out, &frame).map(done)?,
         Command::Explain(ExplainArgs { name, from, at }) => {
-            debug::explain(&ctx.at(at)?, &mut out, &name, from)?
+            debug::explain(&ctx.at(at)?, &mut out, &name, from).map(done)?
         }
         Command::Diff(DiffArgs {
             local,
             stat,
             at,
             args,
-        }) => {
-            let differs = debug::diff(ctx, &mut out, local, stat, &at, &args)?;
-            out.flush()?;
-            return Ok(if differs {
-                Exit::Negative
-            } else {
-                Exit::Success
-            });
-        }
+        }) => match debug::diff(ctx, &mut out, local, stat, &at, &args)? {
+            true => Exit::Negative,
+            false => Exit::Success,
+        },
         Command::Batch(BatchArgs {
             file,
             stop_on_error,
-        }) => return batch::run(ctx, &mut out, file, stop_on_error),
-        Command::Serve(args) => return net::serve(args, ctx.token.clone()),
-        Command::Sync(SyncArgs { select, follow }) => {
-            let code = if follow {
-                net::follow(ctx, &mut out, &select)?
-            } else {
-                net::sync(ctx, &mut out, &select)?
-            };
-            out.flush()?;
-            return Ok(code);
-        }
+        }) => batch::run(ctx, &mut out, file, stop_on_error)?,
+        Command::Serve(args) => net::serve(args, ctx.token.clone())?,
+        Command::Sync(SyncArgs {
+            select,
+            follow: true,
+        }) => net::follow(ctx, &mut out, &select)?,
+        Command::Sync(SyncArgs { select, .. }) => net::sync(ctx, &mut out, &select)?,
         Command::Watch(WatchArgs {
             select,
             count,
             timeout,
-        }) => {
-            let code = net::watch(ctx, &mut out, &select, count, timeout)?;
-            out.flush()?;
-            return Ok(code);
-        }
+        }) => net::watch(ctx, &mut out, &select, count, timeout)?,
         Command::Wait(WaitArgs {
             name,
             until,
             timeout,
-        }) => {
-            let code = net::wait(ctx, &mut out, &name, &until, timeout)?;
-            out.flush()?;
-            return Ok(code);
-        }
-        Command::Completions(_) | Command::Manpage(_) if ctx.json => {
+        }) => net::wait(ctx, &mut out, &name, &until, timeout)?,
+        Command::Completions(_) | Command::Manpage(_) if ctx.format == Format::Json => {
             bail!("completions and man pages are scripts and roff, not JSON: leave out --json")
         }
-        Command::Completions(CompletionsArgs { shell }) => {
-            complete::registration(shell, &mut out).context("cannot write the completions")?;
-        }
-        Command::Manpage(ManpageArgs { dir }) => match dir {
-            None => manual::main_page(&mut out).context("cannot write the man page")?,
-            Some(dir) => manual::write_all(&dir)?,
-        },
-        change => return change_command(ctx, &mut out, change),
-    }
+        Command::Completions(CompletionsArgs { shell }) => complete::registration(shell, &mut out)
+            .context("cannot write the completions")
+            .map(done)?,
+        Command::Manpage(ManpageArgs { dir: None }) => manual::main_page(&mut out)
+            .context("cannot write the man page")
+            .map(done)?,
+        Command::Manpage(ManpageArgs { dir: Some(dir) }) => manual::write_all(&dir).map(done)?,
+        change => change_command(ctx, &mut out, change)?,
+    };
     out.flush()?;
-    Ok(Exit::Success)
+    Ok(code)
 }
 
 /// A change command (`inc`, `set`, `add`, ...): one transaction, its history
@@ -653,7 +643,11 @@ fn change_command(ctx: &Ctx, out: &mut Out, change: Command) -> Result<Exit> {
         Some(link) => net::sync_after_change(ctx, link, &name, value, ty)?,
         None => (Exit::Success, value),
     };
-    read::print_value_line(ctx, out, &name, ty, &value)?;
+    out.report(&read::ValueLine {
+        name: &name,
+        ty,
+        value: &value,
+    })?;
     out.flush()?;
     Ok(code)
 }

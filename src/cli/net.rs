@@ -16,11 +16,11 @@ use crdt::sync::client::{Client, ClientError, SyncReport};
 use crdt::sync::cluster::ClusterConfig;
 use crdt::sync::parts::{Local, Range};
 use crdt::sync::server::{Config, Server};
-use crdt::{Object, ReplicaId};
+use crdt::{CrdtType, Object, ReplicaId};
 use serde_json::{Value, json};
 
 use super::args::ServeArgs;
-use super::output::{Out, one_line};
+use super::output::{Out, Report, one_line};
 use super::{Ctx, Exit};
 
 impl Ctx {
@@ -335,23 +335,10 @@ pub fn sync(ctx: &Ctx, out: &mut Out, select: &[String]) -> Result<Exit> {
     };
     let server = client.server_replica.clone();
     client.close();
-    if ctx.json {
-        out.json(
-            &json!({"server": server, "received": report.received, "sent": report.sent,
-            "bytes_sent": report.bytes_sent, "bytes_received": report.bytes_received}),
-        )?;
-    } else {
-        let objects = |n: usize| if n == 1 { "object" } else { "objects" };
-        writeln!(
-            out,
-            "synced with {server}: {} {} received, {} sent ({} bytes out, {} bytes in)",
-            report.received,
-            objects(report.received),
-            report.sent,
-            report.bytes_sent,
-            report.bytes_received
-        )?;
-    }
+    out.report(&Synced {
+        server: &server,
+        report: &report,
+    })?;
     if let Err(e) = unsendable(&report) {
         out.flush()?;
         return Err(e);
@@ -462,7 +449,7 @@ fn follow_connection(
         Ok(r) => r,
         Err(e) => return lost(&mut local, e),
     };
-    exchange_line(ctx, out, "sync", &report, &[])?;
+    exchange_line(out, "sync", &report, &[])?;
     loop {
         if stopped() {
             client.close();
@@ -482,11 +469,11 @@ fn follow_connection(
                             bytes_received: bytes as u64,
                             ..SyncReport::default()
                         };
-                        exchange_line(ctx, out, "update", &report, &names)?;
+                        exchange_line(out, "update", &report, &names)?;
                     }
                     // A text change this replica cannot place yet: catch up.
                     Err(_) => match client.sync(&mut local, select, false, timeout) {
-                        Ok(report) => exchange_line(ctx, out, "sync", &report, &[])?,
+                        Ok(report) => exchange_line(out, "sync", &report, &[])?,
                         Err(e) => return lost(&mut local, e),
                     },
                 }
@@ -511,33 +498,73 @@ fn follow_connection(
             names.clone()
         };
         match client.sync(&mut local, &narrow, false, timeout) {
-            Ok(report) => exchange_line(ctx, out, "push", &report, &names)?,
+            Ok(report) => exchange_line(out, "push", &report, &names)?,
             Err(e) => return lost(&mut local, e),
         }
     }
 }
 
+fn objects(n: usize) -> &'static str {
+    if n == 1 { "object" } else { "objects" }
+}
+
+/// `sync`: what went each way.
+struct Synced<'a> {
+    server: &'a str,
+    report: &'a SyncReport,
+}
+
+impl Report for Synced<'_> {
+    fn json(&self) -> Value {
+        let r = self.report;
+        json!({"server": self.server, "received": r.received, "sent": r.sent,
+            "bytes_sent": r.bytes_sent, "bytes_received": r.bytes_received})
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        let r = self.report;
+        writeln!(
+            out,
+            "synced with {}: {} {} received, {} sent ({} bytes out, {} bytes in)",
+            self.server,
+            r.received,
+            objects(r.received),
+            r.sent,
+            r.bytes_sent,
+            r.bytes_received
+        )
+    }
+}
+
 /// One line per exchange of `sync --follow`: text, or a JSON line.
-fn exchange_line(
-    ctx: &Ctx,
-    out: &mut Out,
-    kind: &str,
-    r: &SyncReport,
-    names: &[String],
-) -> Result<()> {
+fn exchange_line(out: &mut Out, kind: &str, r: &SyncReport, names: &[String]) -> Result<()> {
     for why in &r.unsent {
         eprintln!("crdt: error: cannot send {why}");
     }
-    if ctx.json {
-        let mut line = json!({"exchange": kind, "received": r.received, "sent": r.sent,
-            "bytes_sent": r.bytes_sent, "bytes_received": r.bytes_received, "names": names})
-        .to_string();
-        line.push('\n');
-        out.write_all(line.as_bytes())?;
-    } else {
-        let objects = |n: usize| if n == 1 { "object" } else { "objects" };
+    out.line(&Exchange { kind, r, names })?;
+    out.flush()?;
+    Ok(())
+}
+
+/// One exchange of `sync --follow`: what went each way, and the names.
+struct Exchange<'a> {
+    kind: &'a str,
+    r: &'a SyncReport,
+    names: &'a [String],
+}
+
+impl Report for Exchange<'_> {
+    fn json(&self) -> Value {
+        let r = self.r;
+        json!({"exchange": self.kind, "received": r.received, "sent": r.sent,
+            "bytes_sent": r.bytes_sent, "bytes_received": r.bytes_received, "names": self.names})
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        let (r, names) = (self.r, self.names);
         let mut line = format!(
-            "{kind}: {} {} received, {} sent ({} bytes out, {} bytes in)",
+            "{}: {} {} received, {} sent ({} bytes out, {} bytes in)",
+            self.kind,
             r.received,
             objects(r.received),
             r.sent,
@@ -551,10 +578,8 @@ fn exchange_line(
                 line.push_str(&format!(" and {} more", names.len() - 5));
             }
         }
-        writeln!(out, "{line}")?;
+        writeln!(out, "{line}")
     }
-    out.flush()?;
-    Ok(())
 }
 
 /// Merges an `update` into the local replica; returns the changed objects.
@@ -611,18 +636,11 @@ pub fn watch(
             continue;
         }
         for (name, ty, value) in apply_update(ctx, &msg)? {
-            if ctx.json {
-                let mut line =
-                    json!({"name": name, "type": ty.as_str(), "value": value}).to_string();
-                line.push('\n');
-                out.write_all(line.as_bytes())?;
-            } else {
-                writeln!(
-                    out,
-                    "{name} ({ty}) = {}",
-                    one_line(&value, ty == crdt::CrdtType::Rga)
-                )?;
-            }
+            out.line(&Update {
+                name: &name,
+                ty,
+                value: &value,
+            })?;
             out.flush()?;
             seen += 1;
             if count.is_some_and(|c| seen >= c) {
@@ -774,16 +792,51 @@ fn possible(cond: &Cond, ty: crdt::CrdtType) -> std::result::Result<(), &'static
     }
 }
 
+/// `wait`: the value, and whether the condition held (text: the value
+/// when it did, nothing when the time ran out).
+struct Waited<'a> {
+    name: &'a str,
+    value: &'a Value,
+    holds: bool,
+}
+
+impl Report for Waited<'_> {
+    fn json(&self) -> Value {
+        json!({"name": self.name, "value": self.value, "holds": self.holds})
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        if self.holds {
+            writeln!(out, "{}", one_line(self.value, false))?;
+        }
+        Ok(())
+    }
+}
+
+/// `watch`: one object's new value, as it arrived.
+struct Update<'a> {
+    name: &'a str,
+    ty: CrdtType,
+    value: &'a Value,
+}
+
+impl Report for Update<'_> {
+    fn json(&self) -> Value {
+        json!({"name": self.name, "type": self.ty.as_str(), "value": self.value})
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        let text = one_line(self.value, self.ty == CrdtType::Rga);
+        writeln!(out, "{} ({}) = {text}", self.name, self.ty)
+    }
+}
+
 pub fn wait(ctx: &Ctx, out: &mut Out, name: &str, until: &str, timeout: f64) -> Result<Exit> {
     let cond = parse_cond(until)?;
     let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
-    let report = |out: &mut Out, value: &Value, ok: bool| -> Result<Exit> {
-        if ctx.json {
-            out.json(&json!({"name": name, "value": value, "holds": ok}))?;
-        } else if ok {
-            writeln!(out, "{}", one_line(value, false))?;
-        }
-        Ok(if ok { Exit::Success } else { Exit::Negative })
+    let report = |out: &mut Out, value: &Value, holds: bool| -> Result<Exit> {
+        out.report(&Waited { name, value, holds })?;
+        Ok(if holds { Exit::Success } else { Exit::Negative })
     };
     if let Some(v) = current(ctx, name, &cond, until)?
         && holds(&cond, &v)
@@ -941,6 +994,60 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> Result<Exit> {
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::cli::output::printed;
+
+    #[test]
+    fn sync_watch_and_wait_reports_print_both_ways() {
+        let report = SyncReport {
+            received: 1,
+            sent: 2,
+            bytes_sent: 30,
+            bytes_received: 40,
+            ..SyncReport::default()
+        };
+        let (text, doc) = printed(&Synced {
+            server: "server-1",
+            report: &report,
+        });
+        assert_eq!(
+            text,
+            "synced with server-1: 1 object received, 2 sent (30 bytes out, 40 bytes in)\n"
+        );
+        assert_eq!(
+            (doc["server"].clone(), doc["sent"].clone()),
+            (json!("server-1"), json!(2))
+        );
+        let names: Vec<String> = (0..7).map(|i| format!("n{i}")).collect();
+        let (text, doc) = printed(&Exchange {
+            kind: "push",
+            r: &report,
+            names: &names,
+        });
+        assert!(text.ends_with(": n0 n1 n2 n3 n4 and 2 more\n"), "{text}");
+        assert_eq!(doc["names"].as_array().unwrap().len(), 7);
+        let value = json!("Hi");
+        let (text, doc) = printed(&Update {
+            name: "doc",
+            ty: CrdtType::Rga,
+            value: &value,
+        });
+        assert_eq!(text, "doc (rga) = Hi\n");
+        assert_eq!(doc["type"], "rga");
+        let three = json!(3);
+        let holds = |holds| {
+            printed(&Waited {
+                name: "votes",
+                value: &three,
+                holds,
+            })
+        };
+        assert_eq!(holds(true).0, "3\n");
+        assert_eq!(holds(false).0, "");
+        assert_eq!(
+            holds(false).1,
+            json!({"name": "votes", "value": 3, "holds": false})
+        );
+    }
 
     #[test]
     fn conditions_parse_and_hold() {

@@ -1,5 +1,7 @@
 //! Where output goes and how values look: plain lines when piped, tables and
-//! colors at a terminal, one JSON document with `--json`.
+//! colors at a terminal, one JSON document with `--json`. Commands hand a
+//! [`Report`] (their result as data) to [`Out::report`]; the printer chosen
+//! once from `--json` renders it, so no command asks which it is.
 
 use std::io::{self, BufWriter, Stdout, Write};
 
@@ -92,6 +94,23 @@ impl Style {
     }
 }
 
+/// The printer: text for people, or JSON documents (`--json`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A command's result as data, printable both ways. The command builds it;
+/// [`Out::report`] prints it in the format chosen for the process.
+pub trait Report {
+    /// The `--json` document.
+    fn json(&self) -> Value;
+    /// The text for people (tables at a terminal, colors as the style says).
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()>;
+}
+
 /// Where output goes: buffered stdout, or any writer (a `Vec<u8>` in the
 /// renderers' tests). Write errors (a closed pipe included) propagate, so
 /// `main` can tell a closed pipe from a real failure.
@@ -99,22 +118,69 @@ pub struct Out<W: Write = BufWriter<Stdout>> {
     inner: W,
     tty: bool,
     style: Style,
+    format: Format,
 }
 
 impl Out {
-    pub fn new(tty: bool, style: Style) -> Out {
-        Out::to(BufWriter::new(io::stdout()), tty, style)
+    pub fn new(tty: bool, style: Style, format: Format) -> Out {
+        Out::to(BufWriter::new(io::stdout()), tty, style).in_format(format)
     }
 }
 
 impl<W: Write> Out<W> {
-    /// Output into `inner`: `tty` draws tables with borders.
+    /// Text output into `inner`: `tty` draws tables with borders.
     pub fn to(inner: W, tty: bool, style: Style) -> Out<W> {
-        Out { inner, tty, style }
+        Out {
+            inner,
+            tty,
+            style,
+            format: Format::Text,
+        }
+    }
+
+    /// The same output, printing reports in `format`.
+    pub fn in_format(self, format: Format) -> Out<W> {
+        Out { format, ..self }
+    }
+
+    /// Prints a command's result in the chosen format.
+    pub fn report(&mut self, r: &impl Report) -> io::Result<()> {
+        match self.format {
+            Format::Json => self.json(&r.json()),
+            Format::Text => r.text(self),
+        }
+    }
+
+    /// One event of a stream that does not end (`watch`, `sync --follow`):
+    /// its text, or one compact JSON document on a line (JSON lines).
+    pub fn line(&mut self, r: &impl Report) -> io::Result<()> {
+        match self.format {
+            Format::Json => {
+                let mut line = r.json().to_string();
+                line.push('\n');
+                self.write_all(line.as_bytes())
+            }
+            Format::Text => r.text(self),
+        }
+    }
+
+    /// A list printed as it comes: each item's text, or one JSON array
+    /// (the same text as [`Out::json`] of the whole array) that is never
+    /// held whole.
+    pub fn list(&mut self) -> List<'_, W> {
+        List {
+            out: self,
+            first: true,
+        }
     }
 
     pub fn style(&self) -> Style {
         self.style
+    }
+
+    /// Whether this is a terminal (tables get borders, notes go to stderr).
+    pub fn is_tty(&self) -> bool {
+        self.tty
     }
 
     /// The writer, with everything written.
@@ -128,24 +194,6 @@ impl<W: Write> Out<W> {
         let mut text = String::new();
         write_pretty(&mut text, v, 0);
         writeln!(self, "{text}")
-    }
-
-    /// One JSON object for the objects of `name`: the single object's
-    /// document with `"conflict": false`, or, when a type conflict gives the
-    /// name several objects, `{"name", "conflict": true, "objects": [...]}`
-    /// (one document per type).
-    pub fn json_docs(&mut self, name: &str, docs: Vec<Value>) -> io::Result<()> {
-        match <[Value; 1]>::try_from(docs) {
-            Ok([mut one]) => {
-                one["conflict"] = Value::Bool(false);
-                self.json(&one)
-            }
-            Err(docs) => self.json(&serde_json::json!({
-                "name": name,
-                "conflict": true,
-                "objects": docs,
-            })),
-        }
     }
 
     /// A table: borders at a terminal, aligned plain columns without a
@@ -195,12 +243,60 @@ impl<W: Write> Out<W> {
     }
 }
 
+/// A list being printed: see [`Out::list`].
+pub struct List<'o, W: Write> {
+    out: &'o mut Out<W>,
+    first: bool,
+}
+
+impl<W: Write> List<'_, W> {
+    pub fn item(&mut self, r: &impl Report) -> io::Result<()> {
+        match self.out.format {
+            Format::Json => {
+                let mut text = String::from(if self.first { "[\n  " } else { ",\n  " });
+                write_pretty(&mut text, &r.json(), 1);
+                self.out.write_all(text.as_bytes())?;
+            }
+            Format::Text => r.text(self.out)?,
+        }
+        self.first = false;
+        Ok(())
+    }
+
+    /// Ends the list (the JSON array's closing bracket).
+    pub fn finish(self) -> io::Result<()> {
+        match self.out.format {
+            Format::Json if self.first => self.out.write_all(b"[]\n"),
+            Format::Json => self.out.write_all(b"\n]\n"),
+            Format::Text => Ok(()),
+        }
+    }
+}
+
 impl<W: Write> Write for Out<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// The JSON document of the objects of `name`: the single object's
+/// document with `"conflict": false`, or, when a type conflict gives the
+/// name several objects, `{"name", "conflict": true, "objects": [...]}`
+/// (one document per type).
+pub fn per_type(name: &str, docs: Vec<Value>) -> Value {
+    match <[Value; 1]>::try_from(docs) {
+        Ok([mut one]) => {
+            one["conflict"] = Value::Bool(false);
+            one
+        }
+        Err(docs) => serde_json::json!({
+            "name": name,
+            "conflict": true,
+            "objects": docs,
+        }),
     }
 }
 
@@ -212,10 +308,84 @@ pub fn one_line(v: &Value, is_text: bool) -> String {
     }
 }
 
+/// A report printed both ways into buffers, plain and piped: its text, and
+/// its `--json` document (checked to be one JSON document).
+#[cfg(test)]
+pub fn printed(r: &impl Report) -> (String, Value) {
+    let print = |format| {
+        let mut out = Out::to(Vec::new(), false, Style::plain()).in_format(format);
+        out.report(r).unwrap();
+        String::from_utf8(out.into_inner()).unwrap()
+    };
+    let json = print(Format::Json);
+    assert!(json.ends_with("}\n") || json.ends_with("]\n"), "{json}");
+    let doc = serde_json::from_str(&json).unwrap();
+    (print(Format::Text), doc)
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
     use serde_json::json;
+
+    /// A report that says which printer printed it.
+    struct Said(&'static str);
+
+    impl Report for Said {
+        fn json(&self) -> Value {
+            json!({ "said": self.0 })
+        }
+
+        fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+            writeln!(out, "said {}", self.0)
+        }
+    }
+
+    fn in_format(format: Format, f: impl FnOnce(&mut Out<Vec<u8>>)) -> String {
+        let mut out = Out::to(Vec::new(), false, Style::plain()).in_format(format);
+        f(&mut out);
+        String::from_utf8(out.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn the_format_chooses_the_printer_for_reports_lists_and_lines() {
+        let report = |o: &mut Out<Vec<u8>>| o.report(&Said("a")).unwrap();
+        assert_eq!(in_format(Format::Text, report), "said a\n");
+        assert_eq!(in_format(Format::Json, report), "{\n  \"said\": \"a\"\n}\n");
+        let lines = |o: &mut Out<Vec<u8>>| {
+            o.line(&Said("a")).unwrap();
+            o.line(&Said("b")).unwrap();
+        };
+        assert_eq!(in_format(Format::Text, lines), "said a\nsaid b\n");
+        assert_eq!(
+            in_format(Format::Json, lines),
+            "{\"said\":\"a\"}\n{\"said\":\"b\"}\n"
+        );
+        // A list streamed as JSON is the same text as the whole array printed at once.
+        for n in [0, 1, 3] {
+            let items: Vec<Said> = ["a", "b", "c"][..n].iter().map(|s| Said(s)).collect();
+            let streamed = in_format(Format::Json, |o| {
+                let mut list = o.list();
+                for i in &items {
+                    list.item(i).unwrap();
+                }
+                list.finish().unwrap();
+            });
+            let whole = in_format(Format::Text, |o| {
+                o.json(&Value::Array(items.iter().map(Report::json).collect()))
+                    .unwrap()
+            });
+            assert_eq!(streamed, whole);
+            let text = in_format(Format::Text, |o| {
+                let mut list = o.list();
+                for i in &items {
+                    list.item(i).unwrap();
+                }
+                list.finish().unwrap();
+            });
+            assert_eq!(text.lines().count(), n, "{text}");
+        }
+    }
 
     fn rendered(tty: bool, f: impl FnOnce(&mut Out<Vec<u8>>)) -> String {
         let mut out = Out::to(Vec::new(), tty, Style::plain());
@@ -262,12 +432,15 @@ mod test {
     #[test]
     fn json_is_one_document_and_a_conflict_is_wrapped() {
         let one = rendered(false, |o| {
-            o.json_docs("n", vec![json!({"name": "n"})]).unwrap()
+            o.json(&per_type("n", vec![json!({"name": "n"})])).unwrap()
         });
         assert_eq!(one, "{\n  \"conflict\": false,\n  \"name\": \"n\"\n}\n");
         let two = rendered(false, |o| {
-            o.json_docs("n", vec![json!({"type": "a"}), json!({"type": "b"})])
-                .unwrap()
+            o.json(&per_type(
+                "n",
+                vec![json!({"type": "a"}), json!({"type": "b"})],
+            ))
+            .unwrap()
         });
         let v: Value = serde_json::from_str(&two).unwrap();
         assert_eq!(v["conflict"], true);

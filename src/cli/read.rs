@@ -1,13 +1,13 @@
 //! Read commands: get, ls, show, info.
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use anyhow::{Result, bail};
 use crdt::{CrdtType, Object, Store};
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::output::{Out, one_line};
+use super::output::{Out, Report, one_line, per_type};
 use colored::Color;
 
 /// The store (at least the objects of `name`), or an error saying there is nothing yet.
@@ -36,43 +36,59 @@ pub fn objects<'a>(store: &'a Store, name: &str) -> Result<Vec<&'a Object>> {
 }
 
 /// What a change command prints: the new value on one line.
-pub fn print_value_line(
-    ctx: &Ctx,
-    out: &mut Out,
-    name: &str,
-    ty: CrdtType,
-    value: &Value,
-) -> Result<()> {
-    if ctx.json {
-        out.json(&json!({"name": name, "type": ty.as_str(), "value": value}))?;
-    } else {
-        writeln!(out, "{}", one_line(value, ty == CrdtType::Rga))?;
+pub struct ValueLine<'a> {
+    pub name: &'a str,
+    pub ty: CrdtType,
+    pub value: &'a Value,
+}
+
+impl Report for ValueLine<'_> {
+    fn json(&self) -> Value {
+        json!({"name": self.name, "type": self.ty.as_str(), "value": self.value})
     }
-    Ok(())
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        writeln!(out, "{}", one_line(self.value, self.ty == CrdtType::Rga))
+    }
+}
+
+/// `get`: the value of each object of a name.
+struct Values<'a> {
+    name: &'a str,
+    list: Vec<&'a Object>,
+    raw: bool,
+}
+
+impl Report for Values<'_> {
+    fn json(&self) -> Value {
+        let values = self
+            .list
+            .iter()
+            .map(|o| json!({"name": self.name, "type": o.ty().as_str(), "value": o.value_json()}));
+        per_type(self.name, values.collect())
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        if self.list.len() > 1 {
+            let types: Vec<&str> = self.list.iter().map(|o| o.ty().as_str()).collect();
+            eprintln!(
+                "crdt: warning: {} holds objects of {} types ({}): replicas created it with different types",
+                self.name,
+                self.list.len(),
+                types.join(", ")
+            );
+        }
+        for o in &self.list {
+            write_value(out, o, self.raw)?;
+        }
+        Ok(())
+    }
 }
 
 pub fn get(ctx: &Ctx, out: &mut Out<impl Write>, name: &str, raw: bool) -> Result<()> {
     let store = existing(ctx, name)?;
     let list = objects(&store, name)?;
-    if ctx.json {
-        let values: Vec<Value> = list
-            .iter()
-            .map(|o| json!({"name": name, "type": o.ty().as_str(), "value": o.value_json()}))
-            .collect();
-        out.json_docs(name, values)?;
-        return Ok(());
-    }
-    if list.len() > 1 {
-        let types: Vec<&str> = list.iter().map(|o| o.ty().as_str()).collect();
-        eprintln!(
-            "crdt: warning: {name} holds objects of {} types ({}): replicas created it with different types",
-            list.len(),
-            types.join(", ")
-        );
-    }
-    for o in list {
-        write_value(out, o, raw)?;
-    }
+    out.report(&Values { name, list, raw })?;
     Ok(())
 }
 
@@ -106,42 +122,60 @@ pub fn ls(ctx: &Ctx, out: &mut Out<impl Write>, prefix: &str) -> Result<()> {
     };
     let store = ctx.load_selected(&select)?;
     let store = store.as_ref();
-    let items: Vec<(&str, &Object)> = store.map(|s| s.iter().collect()).unwrap_or_default();
-    let conflicted = |name: &str| store.is_some_and(|s| s.objects(name).len() > 1);
-    if ctx.json {
-        let list: Vec<Value> = items
+    let items = store
+        .map(|s| {
+            let conflicted = |name: &str| s.objects(name).len() > 1;
+            s.iter().map(|(n, o)| (n, o, conflicted(n))).collect()
+        })
+        .unwrap_or_default();
+    out.report(&Listing { prefix, items })?;
+    Ok(())
+}
+
+/// `ls`: each name, its type (and whether it has several), its value.
+struct Listing<'a> {
+    prefix: &'a str,
+    items: Vec<(&'a str, &'a Object, bool)>,
+}
+
+impl Report for Listing<'_> {
+    fn json(&self) -> Value {
+        let list: Vec<Value> = self
+            .items
             .iter()
-            .map(|(n, o)| {
-                json!({"name": n, "type": o.ty().as_str(), "value": o.value_json(), "conflict": conflicted(n)})
+            .map(|(n, o, conflict)| {
+                json!({"name": n, "type": o.ty().as_str(), "value": o.value_json(), "conflict": conflict})
             })
             .collect();
-        out.json(&json!({ "objects": list }))?;
-        return Ok(());
+        json!({ "objects": list })
     }
-    if items.is_empty() && ctx.tty {
-        eprintln!(
-            "crdt: no objects{} yet",
-            if prefix.is_empty() {
-                String::new()
-            } else {
-                format!(" under {prefix:?}")
-            }
-        );
-        return Ok(());
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        if self.items.is_empty() && out.is_tty() {
+            eprintln!(
+                "crdt: no objects{} yet",
+                if self.prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!(" under {:?}", self.prefix)
+                }
+            );
+            return Ok(());
+        }
+        let st = out.style();
+        let rows = self
+            .items
+            .iter()
+            .map(|(n, o, conflict)| {
+                let mut ty = o.ty().to_string();
+                if *conflict {
+                    ty = format!("{ty} {}", st.paint("(type conflict)", Color::Red));
+                }
+                vec![n.to_string(), ty, st.summary(&o.value_json(), 60)]
+            })
+            .collect();
+        out.table(&["name", "type", "value"], rows)
     }
-    let st = out.style();
-    let rows = items
-        .iter()
-        .map(|(n, o)| {
-            let mut ty = o.ty().to_string();
-            if conflicted(n) {
-                ty = format!("{ty} {}", st.paint("(type conflict)", Color::Red));
-            }
-            vec![n.to_string(), ty, st.summary(&o.value_json(), 60)]
-        })
-        .collect();
-    out.table(&["name", "type", "value"], rows)?;
-    Ok(())
 }
 
 /// Each replica that contributed and what it contributed, in words.
@@ -253,93 +287,139 @@ pub fn header(
 pub fn show(ctx: &Ctx, out: &mut Out<impl Write>, name: &str) -> Result<()> {
     let store = existing(ctx, name)?;
     let list = objects(&store, name)?;
-    if ctx.json {
-        let docs: Vec<Value> = list
-            .iter()
-            .map(|o| {
-                json!({"name": name, "type": o.ty().as_str(), "value": o.value_json(),
-                       "version": version_json(o), "peers": peers_json(o)})
-            })
-            .collect();
-        out.json_docs(name, docs)?;
-        return Ok(());
-    }
-    for (i, o) in list.iter().enumerate() {
-        if i > 0 {
-            writeln!(out)?;
-        }
-        header(out, name, o, list.len() > 1)?;
-        if let Some((_, when)) = &ctx.at {
-            writeln!(
-                out,
-                "{}      {when} (as this replica had it then)",
-                out.style().bold("at:")
-            )?;
-        }
-        writeln!(out, "{}", out.style().bold("peers:"))?;
-        for (r, what) in peers(o) {
-            writeln!(out, "  {r}: {what}")?;
-        }
-    }
+    let at = ctx.at.as_ref().map(|(_, when)| when.as_str());
+    out.report(&Shown { name, list, at })?;
     Ok(())
+}
+
+/// `show`: each object of a name with its version and contributors.
+struct Shown<'a> {
+    name: &'a str,
+    list: Vec<&'a Object>,
+    /// The moment of `--at`, as the user wrote it.
+    at: Option<&'a str>,
+}
+
+impl Report for Shown<'_> {
+    fn json(&self) -> Value {
+        let docs = self.list.iter().map(|o| {
+            json!({"name": self.name, "type": o.ty().as_str(), "value": o.value_json(),
+                   "version": version_json(o), "peers": peers_json(o)})
+        });
+        per_type(self.name, docs.collect())
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        for (i, o) in self.list.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            header(out, self.name, o, self.list.len() > 1)?;
+            if let Some(when) = self.at {
+                writeln!(
+                    out,
+                    "{}      {when} (as this replica had it then)",
+                    out.style().bold("at:")
+                )?;
+            }
+            writeln!(out, "{}", out.style().bold("peers:"))?;
+            for (r, what) in peers(o) {
+                writeln!(out, "  {r}: {what}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 pub fn info(ctx: &Ctx, out: &mut Out<impl Write>) -> Result<()> {
     let path = ctx.state.display().to_string();
     let Some(db) = ctx.open_db()? else {
-        if ctx.json {
-            out.json(
-                &json!({"state": path, "exists": false, "replica": Value::Null, "objects": 0,
-                "history": 0, "bytes": 0, "conflicts": 0}),
-            )?;
-        } else {
-            writeln!(
-                out,
-                "state:    {path} (not created yet; the first change creates it)"
-            )?;
-        }
+        out.report(&Info { path, db: None })?;
         return Ok(());
     };
     // Counted by the database: info stays quick at any size.
     let (objects, history) = db.counts()?;
     // The database and its write-ahead log (changes not yet folded in).
     let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let bytes = size(&ctx.state) + size(&crdt::db::wal_path(&ctx.state));
-    let span = db.history_span()?;
-    let conflicts = db.conflict_count()?;
-    if ctx.json {
-        out.json(
-            &json!({"state": path, "exists": true, "replica": db.replica().as_str(),
-            "objects": objects, "history": history, "bytes": bytes,
-            "history_from_ms": span.map(|s| s.0), "history_to_ms": span.map(|s| s.1),
-            "conflicts": conflicts}),
-        )?;
-    } else {
+    let found = Found {
+        replica: db.replica().to_string(),
+        objects,
+        history,
+        bytes: size(&ctx.state) + size(&crdt::db::wal_path(&ctx.state)),
+        span: db.history_span()?,
+        conflicts: db.conflict_count()?,
+    };
+    out.report(&Info {
+        path,
+        db: Some(found),
+    })?;
+    Ok(())
+}
+
+/// `info`: the replica's database, or that there is none yet.
+struct Info {
+    path: String,
+    db: Option<Found>,
+}
+
+/// What `info` counts in a database.
+struct Found {
+    replica: String,
+    objects: u64,
+    history: u64,
+    bytes: u64,
+    /// The times of the oldest and newest history rows.
+    span: Option<(u64, u64)>,
+    conflicts: u64,
+}
+
+impl Report for Info {
+    fn json(&self) -> Value {
+        let path = &self.path;
+        match &self.db {
+            None => json!({"state": path, "exists": false, "replica": Value::Null, "objects": 0,
+                "history": 0, "bytes": 0, "conflicts": 0}),
+            Some(f) => json!({"state": path, "exists": true, "replica": f.replica,
+                "objects": f.objects, "history": f.history, "bytes": f.bytes,
+                "history_from_ms": f.span.map(|s| s.0), "history_to_ms": f.span.map(|s| s.1),
+                "conflicts": f.conflicts}),
+        }
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        let path = &self.path;
+        let Some(f) = &self.db else {
+            return writeln!(
+                out,
+                "state:    {path} (not created yet; the first change creates it)"
+            );
+        };
         writeln!(out, "state:     {path} (SQLite)")?;
-        writeln!(out, "replica:   {}", db.replica())?;
-        writeln!(out, "objects:   {objects}")?;
+        writeln!(out, "replica:   {}", f.replica)?;
+        writeln!(out, "objects:   {}", f.objects)?;
         let when = |ms: u64| {
             humantime::format_rfc3339_seconds(
                 std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
             )
             .to_string()
         };
-        match span {
+        let history = f.history;
+        match f.span {
             Some((a, b)) => writeln!(out, "history:   {history} rows, {} to {}", when(a), when(b))?,
             None => writeln!(out, "history:   {history} rows")?,
         }
-        writeln!(out, "size:      {bytes} bytes")?;
-        if conflicts > 0 {
+        writeln!(out, "size:      {} bytes", f.bytes)?;
+        if f.conflicts > 0 {
             writeln!(
                 out,
                 "conflicts: {} {}",
-                conflicts,
+                f.conflicts,
                 out.style()
                     .paint("(names with several types; see `crdt ls`)", Color::Red)
             )?;
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A moment given as an RFC 3339 time, a duration ago (`30d`) or
@@ -373,10 +453,145 @@ pub fn history_trim(ctx: &Ctx, out: &mut Out<impl Write>, before: &str) -> Resul
     };
     let removed = db.trim_history(before_ms)?;
     let (_, left) = db.counts()?;
-    if ctx.json {
-        out.json(&json!({"removed": removed, "left": left, "before_ms": before_ms}))?;
-    } else {
-        writeln!(out, "removed {removed} history rows; {left} left")?;
-    }
+    out.report(&Trimmed {
+        removed,
+        left,
+        before_ms,
+    })?;
     Ok(())
+}
+
+/// `history trim`: how many rows went, how many are left.
+struct Trimmed {
+    removed: u64,
+    left: u64,
+    before_ms: u64,
+}
+
+impl Report for Trimmed {
+    fn json(&self) -> Value {
+        json!({"removed": self.removed, "left": self.left, "before_ms": self.before_ms})
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        writeln!(
+            out,
+            "removed {} history rows; {} left",
+            self.removed, self.left
+        )
+    }
+}
+
+/// The read commands' reports, printed both ways into buffers.
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::cli::output::printed;
+    use crdt::{GCounter, OrSet, ReplicaId};
+
+    fn objects() -> (Object, Object) {
+        let a = ReplicaId::new("agent-1").unwrap();
+        let mut g = GCounter::default();
+        g.inc(&a, 5).unwrap();
+        let mut s = OrSet::default();
+        s.add(&a, json!("task-1")).unwrap();
+        (Object::GCounter(g), Object::OrSet(s))
+    }
+
+    #[test]
+    fn values_print_alone_and_as_documents() {
+        let value = json!("Hello");
+        let (text, doc) = printed(&ValueLine {
+            name: "doc",
+            ty: CrdtType::Rga,
+            value: &value,
+        });
+        assert_eq!(text, "Hello\n");
+        assert_eq!(doc, json!({"name": "doc", "type": "rga", "value": "Hello"}));
+        let (g, s) = objects();
+        let (text, doc) = printed(&Values {
+            name: "n",
+            list: vec![&s],
+            raw: true,
+        });
+        assert_eq!(text, "task-1\n");
+        assert_eq!(doc["conflict"], false);
+        assert_eq!(doc["value"], json!(["task-1"]));
+        // A type conflict: one document per type, wrapped.
+        let (text, doc) = printed(&Values {
+            name: "n",
+            list: vec![&g, &s],
+            raw: false,
+        });
+        assert_eq!(text, "5\n\"task-1\"\n");
+        assert_eq!(doc["conflict"], true);
+        assert_eq!(doc["objects"][0]["value"], 5);
+    }
+
+    #[test]
+    fn a_listing_is_a_table_or_a_list_of_objects() {
+        let (g, s) = objects();
+        let (text, doc) = printed(&Listing {
+            prefix: "",
+            items: vec![("metrics:requests", &g, false), ("tasks", &s, true)],
+        });
+        assert!(text.starts_with("metrics:requests  g-counter"), "{text}");
+        assert!(text.contains("or-set (type conflict)"), "{text}");
+        assert_eq!(doc["objects"][1]["conflict"], true);
+        assert_eq!(doc["objects"][0]["value"], 5);
+        let (text, doc) = printed(&Listing {
+            prefix: "x",
+            items: vec![],
+        });
+        assert_eq!((text.as_str(), doc), ("", json!({"objects": []})));
+    }
+
+    #[test]
+    fn show_info_and_trim_say_the_same_both_ways() {
+        let (g, _) = objects();
+        let (text, doc) = printed(&Shown {
+            name: "n",
+            list: vec![&g],
+            at: Some("1h"),
+        });
+        assert!(
+            text.contains("at:      1h (as this replica had it then)"),
+            "{text}"
+        );
+        assert!(text.contains("  agent-1: +5 in 1 increment"), "{text}");
+        assert_eq!(doc["peers"]["agent-1"]["count"], 5);
+        let (text, doc) = printed(&Info {
+            path: "r.db".into(),
+            db: None,
+        });
+        assert!(text.contains("not created yet"), "{text}");
+        assert_eq!(doc["exists"], false);
+        let (text, doc) = printed(&Info {
+            path: "r.db".into(),
+            db: Some(Found {
+                replica: "agent-1".into(),
+                objects: 2,
+                history: 3,
+                bytes: 4096,
+                span: Some((0, 1000)),
+                conflicts: 1,
+            }),
+        });
+        assert!(
+            text.contains("history:   3 rows, 1970-01-01T00:00:00Z to 1970-01-01T00:00:01Z"),
+            "{text}"
+        );
+        assert!(text.contains("conflicts: 1"), "{text}");
+        assert_eq!(
+            (doc["history_to_ms"].clone(), doc["bytes"].clone()),
+            (json!(1000), json!(4096))
+        );
+        let (text, doc) = printed(&Trimmed {
+            removed: 7,
+            left: 2,
+            before_ms: 9,
+        });
+        assert_eq!(text, "removed 7 history rows; 2 left\n");
+        assert_eq!(doc, json!({"removed": 7, "left": 2, "before_ms": 9}));
+    }
 }

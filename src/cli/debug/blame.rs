@@ -2,18 +2,18 @@
 //! here (from the history).
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Result;
 use crdt::db::Entry;
 use crdt::history::{Arrival, Arrivals, quoted, value_words};
-use crdt::{Dot, Object, ReplicaId};
+use crdt::{CrdtType, Dot, Object, ReplicaId};
 use serde_json::{Value, json};
 
 use super::*;
 use crate::cli::Ctx;
-use crate::cli::output::Out;
+use crate::cli::output::{Out, Report, per_type};
 use crate::cli::read::objects;
 
 pub fn blame(
@@ -26,7 +26,7 @@ pub fn blame(
     let store = db.load_name(name)?;
     let list = objects(&store, name)?;
     let entries = db.entries_of(name)?;
-    let mut docs = Vec::new();
+    let mut blamed = Vec::new();
     for o in list {
         let mine: Vec<&Entry> = entries.iter().filter(|e| e.ty == o.ty()).collect();
         let arrivals = Arrivals::new(mine.iter().map(|e| {
@@ -45,21 +45,37 @@ pub fn blame(
             Object::LwwRegister(r) => blame_register(r, &arrivals),
             Object::GCounter(_) | Object::PnCounter(_) => blame_counter(&mine),
         };
-        if !ctx.json {
-            writeln!(out, "{} ({})", out.style().bold(name), o.ty())?;
+        let mut doc = doc;
+        doc["name"] = json!(name);
+        doc["type"] = json!(o.ty().as_str());
+        blamed.push((o.ty(), lines, doc));
+    }
+    out.report(&Blamed { name, blamed })?;
+    Ok(())
+}
+
+/// `blame`: for each object of a name, its parts with who made them (the
+/// lines), and the same as data.
+struct Blamed<'a> {
+    name: &'a str,
+    blamed: Vec<(CrdtType, Vec<String>, Value)>,
+}
+
+impl Report for Blamed<'_> {
+    fn json(&self) -> Value {
+        let docs = self.blamed.iter().map(|(_, _, doc)| doc.clone());
+        per_type(self.name, docs.collect())
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        for (ty, lines, _) in &self.blamed {
+            writeln!(out, "{} ({ty})", out.style().bold(self.name))?;
             for l in lines {
                 writeln!(out, "  {l}")?;
             }
         }
-        let mut doc = doc;
-        doc["name"] = json!(name);
-        doc["type"] = json!(o.ty().as_str());
-        docs.push(doc);
+        Ok(())
     }
-    if ctx.json {
-        out.json_docs(name, docs)?;
-    }
-    Ok(())
 }
 
 fn number(n: i128) -> Value {
@@ -241,4 +257,36 @@ fn blame_counter(entries: &[&Entry]) -> (Vec<String>, Value) {
         lines.push("(no contributions in the history)".into());
     }
     (lines, json!({"replicas": docs}))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::cli::output::printed;
+
+    #[test]
+    fn blame_prints_a_heading_per_type_and_its_lines() {
+        let blamed = vec![
+            (
+                CrdtType::OrSet,
+                vec!["\"a\" added by agent-1".to_string()],
+                json!({"type": "or-set"}),
+            ),
+            (CrdtType::GCounter, vec![], json!({"type": "g-counter"})),
+        ];
+        let (text, doc) = printed(&Blamed {
+            name: "n",
+            blamed: blamed.clone(),
+        });
+        assert_eq!(
+            text,
+            "n (or-set)\n  \"a\" added by agent-1\nn (g-counter)\n"
+        );
+        assert_eq!(doc["conflict"], true);
+        let (_, doc) = printed(&Blamed {
+            name: "n",
+            blamed: blamed[..1].to_vec(),
+        });
+        assert_eq!(doc, json!({"type": "or-set", "conflict": false}));
+    }
 }

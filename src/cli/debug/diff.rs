@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::cli::Ctx;
 use crate::cli::files::read_snapshot;
-use crate::cli::output::{Out, Style};
+use crate::cli::output::{Out, Report, Style};
 
 fn relation_text(r: Causality) -> &'static str {
     match r {
@@ -332,16 +332,38 @@ pub fn diff(
         );
     }
     let differs = diffs.iter().any(|n| !matches!(n.status, Status::Equal(_)));
-    if ctx.json {
-        out.json(&json!({"a": names.0, "b": names.1, "equal": !differs, "names": diffs.iter().map(diff_json).collect::<Vec<_>>()}))?;
-        return Ok(differs);
-    }
-    if stat {
-        write_stat(out, &diffs)?;
-    } else {
-        write_diff(out, (&names.0, &names.1), &diffs)?;
-    }
+    out.report(&Diffed {
+        names: (&names.0, &names.1),
+        diffs: &diffs,
+        stat,
+    })?;
     Ok(differs)
+}
+
+/// `diff`: how the names of A and B differ (`--stat`: a line per name).
+struct Diffed<'a> {
+    names: (&'a str, &'a str),
+    diffs: &'a [NameDiff],
+    stat: bool,
+}
+
+impl Report for Diffed<'_> {
+    fn json(&self) -> Value {
+        let equal = self
+            .diffs
+            .iter()
+            .all(|n| matches!(n.status, Status::Equal(_)));
+        let names: Vec<Value> = self.diffs.iter().map(diff_json).collect();
+        json!({"a": self.names.0, "b": self.names.1, "equal": equal, "names": names})
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        if self.stat {
+            write_stat(out, self.diffs)
+        } else {
+            write_diff(out, self.names, self.diffs)
+        }
+    }
 }
 
 /// `diff --stat`: one line per name.
@@ -426,4 +448,49 @@ pub(super) fn write_diff(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::cli::output::printed;
+    use crdt::{ReplicaId, Store};
+
+    #[test]
+    fn a_diff_prints_its_verdict_or_its_stat_line_and_a_document() {
+        let (a, b) = (
+            ReplicaId::new("agent-1").unwrap(),
+            ReplicaId::new("agent-2").unwrap(),
+        );
+        let (mut left, mut right) = (Store::new(a.clone()), Store::new(b.clone()));
+        for (store, who, n) in [(&mut left, &a, 2), (&mut right, &b, 3)] {
+            if let Object::GCounter(c) = store.get_or_create("m", CrdtType::GCounter) {
+                c.inc(who, n).unwrap();
+            }
+        }
+        let diffs = diff_stores(&left, &right, &[]);
+        let diffed = |stat| Diffed {
+            names: ("a.json", "b.json"),
+            diffs: &diffs,
+            stat,
+        };
+        let (text, doc) = printed(&diffed(false));
+        assert!(text.contains("verdict: merge gives 5"), "{text}");
+        assert_eq!(
+            (doc["equal"].clone(), doc["a"].clone()),
+            (json!(false), json!("a.json"))
+        );
+        assert_eq!(doc["names"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            printed(&diffed(true)).0,
+            "m  g-counter  concurrent  A=2 B=3 merge=5\n"
+        );
+        let same = diff_stores(&left, &left, &[]);
+        let (_, doc) = printed(&Diffed {
+            names: ("a", "a"),
+            diffs: &same,
+            stat: false,
+        });
+        assert_eq!(doc["equal"], true);
+    }
 }

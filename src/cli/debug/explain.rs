@@ -1,19 +1,19 @@
 //! `crdt explain NAME`: why an object has its value, in sentences.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Result;
 use crdt::diff::writes;
 use crdt::{Dot, Object, ReplicaId};
 use crdt::{GCounter, LwwRegister, OrSet, PnCounter, Rga};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::diff::write_text;
 use super::*;
 use crate::cli::Ctx;
-use crate::cli::output::{Out, Style};
+use crate::cli::output::{Out, Report, Style, per_type};
 use crate::cli::read::objects;
 
 pub fn explain(
@@ -25,20 +25,34 @@ pub fn explain(
     let st = out.style();
     let store = source(ctx, name, from.as_deref())?;
     let list = objects(&store, name)?;
-    let mut docs = Vec::new();
-    for o in &list {
-        let lines = explain_lines(st, name, o, list.len());
-        if !ctx.json {
-            for l in &lines {
-                writeln!(out, "{l}")?;
-            }
-        }
-        docs.push(json!({"name": name, "type": o.ty().as_str(), "value": o.value_json(), "explanation": lines}));
-    }
-    if ctx.json {
-        out.json_docs(name, docs)?;
-    }
+    let explained = list
+        .iter()
+        .map(|o| (*o, explain_lines(st, name, o, list.len())))
+        .collect();
+    out.report(&Explained { name, explained })?;
     Ok(())
+}
+
+/// `explain`: each object of a name with the lines that explain its value.
+struct Explained<'a> {
+    name: &'a str,
+    explained: Vec<(&'a Object, Vec<String>)>,
+}
+
+impl Report for Explained<'_> {
+    fn json(&self) -> Value {
+        let docs = self.explained.iter().map(|(o, lines)| {
+            json!({"name": self.name, "type": o.ty().as_str(), "value": o.value_json(), "explanation": lines})
+        });
+        per_type(self.name, docs.collect())
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        for l in self.explained.iter().flat_map(|(_, lines)| lines) {
+            writeln!(out, "{l}")?;
+        }
+        Ok(())
+    }
 }
 
 pub(super) fn explain_lines(st: Style, name: &str, o: &Object, types: usize) -> Vec<String> {
@@ -189,4 +203,27 @@ fn explain_text(l: &mut Vec<String>, name: &str, t: &Rga) {
         ));
     }
     l.push("Characters typed after the same character are ordered newest first, the same on every replica; each run stays together.".into());
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::cli::output::printed;
+
+    #[test]
+    fn the_explanation_is_the_text_and_a_field_of_the_document() {
+        for o in &super::super::test::objects() {
+            let lines = explain_lines(Style::plain(), "n", o, 1);
+            let (text, doc) = printed(&Explained {
+                name: "n",
+                explained: vec![(o, lines.clone())],
+            });
+            assert_eq!(
+                text,
+                lines.iter().map(|l| format!("{l}\n")).collect::<String>()
+            );
+            assert_eq!(doc["explanation"], json!(lines));
+            assert_eq!(doc["conflict"], false);
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! `crdt inspect NAME`: an object's whole state, per type.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::cli::Ctx;
-use crate::cli::output::{Out, Style};
+use crate::cli::output::{Out, Report, Style, per_type};
 use crate::cli::read::{header, objects, peers, peers_json, version_json};
 
 pub fn inspect(
@@ -23,18 +23,31 @@ pub fn inspect(
 ) -> Result<()> {
     let store = source(ctx, name, from.as_deref())?;
     let list = objects(&store, name)?;
-    if ctx.json {
-        let docs: Vec<Value> = list.iter().map(|o| inspect_json(name, o)).collect();
-        out.json_docs(name, docs)?;
-        return Ok(());
-    }
-    for (i, o) in list.iter().enumerate() {
-        if i > 0 {
-            writeln!(out)?;
-        }
-        inspect_text(out, name, o)?;
-    }
+    out.report(&Inspected { name, list })?;
     Ok(())
+}
+
+/// `inspect`: the whole state of each object of a name.
+struct Inspected<'a> {
+    name: &'a str,
+    list: Vec<&'a Object>,
+}
+
+impl Report for Inspected<'_> {
+    fn json(&self) -> Value {
+        let docs = self.list.iter().map(|o| inspect_json(self.name, o));
+        per_type(self.name, docs.collect())
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        for (i, o) in self.list.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            inspect_text(out, self.name, o)?;
+        }
+        Ok(())
+    }
 }
 
 fn state_size(o: &Object) -> usize {
@@ -46,7 +59,7 @@ fn inspect_json(name: &str, o: &Object) -> Value {
            "version": version_json(o), "peers": peers_json(o), "size": state_size(o)})
 }
 
-pub(super) fn inspect_text(out: &mut Out<impl Write>, name: &str, o: &Object) -> Result<()> {
+pub(super) fn inspect_text(out: &mut Out<impl Write>, name: &str, o: &Object) -> io::Result<()> {
     let st = out.style();
     header(out, name, o, false)?;
     writeln!(
@@ -69,7 +82,7 @@ pub(super) fn inspect_text(out: &mut Out<impl Write>, name: &str, o: &Object) ->
     }
 }
 
-fn state_g_counter(out: &mut Out<impl Write>, c: &GCounter) -> Result<()> {
+fn state_g_counter(out: &mut Out<impl Write>, c: &GCounter) -> io::Result<()> {
     let rows = c
         .entries()
         .map(|(r, e)| vec![r.to_string(), e.count.to_string(), e.seq.to_string()])
@@ -78,7 +91,7 @@ fn state_g_counter(out: &mut Out<impl Write>, c: &GCounter) -> Result<()> {
     Ok(())
 }
 
-fn state_pn_counter(out: &mut Out<impl Write>, c: &PnCounter) -> Result<()> {
+fn state_pn_counter(out: &mut Out<impl Write>, c: &PnCounter) -> io::Result<()> {
     let rows = c
         .entries()
         .map(|(r, e)| {
@@ -96,7 +109,7 @@ fn state_pn_counter(out: &mut Out<impl Write>, c: &PnCounter) -> Result<()> {
     Ok(())
 }
 
-fn state_register(out: &mut Out<impl Write>, st: Style, r: &LwwRegister) -> Result<()> {
+fn state_register(out: &mut Out<impl Write>, st: Style, r: &LwwRegister) -> io::Result<()> {
     let list = writes(r);
     let rows = list
         .iter()
@@ -134,7 +147,7 @@ fn state_register(out: &mut Out<impl Write>, st: Style, r: &LwwRegister) -> Resu
     Ok(())
 }
 
-fn state_set(out: &mut Out<impl Write>, st: Style, s: &OrSet) -> Result<()> {
+fn state_set(out: &mut Out<impl Write>, st: Style, s: &OrSet) -> io::Result<()> {
     let rows = s
         .elements()
         .map(|e| {
@@ -156,7 +169,7 @@ fn state_set(out: &mut Out<impl Write>, st: Style, s: &OrSet) -> Result<()> {
     Ok(())
 }
 
-fn state_text(out: &mut Out<impl Write>, t: &Rga) -> Result<()> {
+fn state_text(out: &mut Out<impl Write>, t: &Rga) -> io::Result<()> {
     let total = t.elements().len();
     let visible = t.len();
     writeln!(
@@ -185,4 +198,30 @@ fn state_text(out: &mut Out<impl Write>, t: &Rga) -> Result<()> {
     out.labeled_table(&["replica", "runs", "characters", "deleted"], rows)?;
     writeln!(out, "  causal context: {}", context_text(t.context()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::cli::output::printed;
+
+    #[test]
+    fn inspect_prints_every_type_both_ways() {
+        let objects = super::super::test::objects();
+        for o in &objects {
+            let (text, doc) = printed(&Inspected {
+                name: "n",
+                list: vec![o],
+            });
+            assert!(text.starts_with("name:    n\n"), "{text}");
+            assert_eq!(doc["type"], o.ty().as_str());
+            assert_eq!(doc["state"], o.state_json());
+        }
+        let (text, doc) = printed(&Inspected {
+            name: "n",
+            list: objects.iter().collect(),
+        });
+        assert_eq!(text.matches("name:    n\n").count(), 5, "{text}");
+        assert_eq!(doc["objects"].as_array().map(Vec::len), Some(5));
+    }
 }

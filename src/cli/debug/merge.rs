@@ -10,11 +10,10 @@ use serde_json::{Value, json};
 
 use super::diff::write_text;
 use super::*;
-use crate::cli::Ctx;
 use crate::cli::files::read_snapshot;
-use crate::cli::output::Out;
+use crate::cli::output::{Out, Report};
 
-pub fn merge_dry_run(ctx: &Ctx, out: &mut Out<impl Write>, files: &[PathBuf]) -> Result<()> {
+pub fn merge_dry_run(out: &mut Out<impl Write>, files: &[PathBuf]) -> Result<()> {
     let st = out.style();
     let inputs: Vec<(&PathBuf, Store)> = files
         .iter()
@@ -82,28 +81,76 @@ pub fn merge_dry_run(ctx: &Ctx, out: &mut Out<impl Write>, files: &[PathBuf]) ->
         }
         report.push((path.display().to_string(), lines, changes));
     }
-    if ctx.json {
-        let files: Vec<Value> = report
+    out.report(&DryRun {
+        report: &report,
+        merged: &merged,
+    })?;
+    Ok(())
+}
+
+/// `merge --dry-run`: per input file, what the merge changes in it (as
+/// lines and as data), and the merged state.
+struct DryRun<'a> {
+    report: &'a [(String, Vec<String>, Vec<Value>)],
+    merged: &'a Store,
+}
+
+impl Report for DryRun<'_> {
+    fn json(&self) -> Value {
+        let files: Vec<Value> = self
+            .report
             .iter()
             .map(|(f, _, c)| json!({"file": f, "changes": c}))
             .collect();
-        out.json(&json!({"files": files, "objects": merged.len(), "merged": snapshot::to_value(&merged)}))?;
-        return Ok(());
+        json!({"files": files, "objects": self.merged.len(), "merged": snapshot::to_value(self.merged)})
     }
-    for (f, lines, _) in &report {
-        if lines.is_empty() {
-            writeln!(out, "{}: unchanged by the merge", st.bold(f))?;
-        } else {
-            writeln!(out, "{}: {} objects change", st.bold(f), lines.len())?;
-            for l in lines {
-                writeln!(out, "  {l}")?;
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        let st = out.style();
+        for (f, lines, _) in self.report {
+            if lines.is_empty() {
+                writeln!(out, "{}: unchanged by the merge", st.bold(f))?;
+            } else {
+                writeln!(out, "{}: {} objects change", st.bold(f), lines.len())?;
+                for l in lines {
+                    writeln!(out, "  {l}")?;
+                }
             }
         }
+        writeln!(
+            out,
+            "(dry run: nothing written; the merge has {} objects)",
+            self.merged.len()
+        )
     }
-    writeln!(
-        out,
-        "(dry run: nothing written; the merge has {} objects)",
-        merged.len()
-    )?;
-    Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::cli::output::printed;
+    use crdt::ReplicaId;
+
+    #[test]
+    fn a_dry_run_says_what_changes_per_file_and_writes_nothing() {
+        let merged = Store::new(ReplicaId::new("agent-1").unwrap());
+        let report = [
+            ("a.json".to_string(), vec![], vec![]),
+            (
+                "b.json".to_string(),
+                vec!["m (g-counter): 2 -> 5".to_string()],
+                vec![json!({"name": "m", "change": "changed"})],
+            ),
+        ];
+        let (text, doc) = printed(&DryRun {
+            report: &report,
+            merged: &merged,
+        });
+        assert_eq!(
+            text,
+            "a.json: unchanged by the merge\nb.json: 1 objects change\n  m (g-counter): 2 -> 5\n(dry run: nothing written; the merge has 0 objects)\n"
+        );
+        assert_eq!(doc["files"][1]["changes"][0]["name"], "m");
+        assert_eq!(doc["objects"], 0);
+    }
 }

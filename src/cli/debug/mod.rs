@@ -143,7 +143,7 @@ mod test {
     }
 
     /// One object of each type, made by two replicas.
-    fn objects() -> Vec<Object> {
+    pub(super) fn objects() -> Vec<Object> {
         let (a, b) = (id("agent-1"), id("agent-2"));
         let mut g = GCounter::default();
         g.inc(&a, 5).unwrap();

@@ -2,20 +2,20 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Result;
 use colored::Color;
 use crdt::diff::writes;
-use crdt::{Dot, Object, ReplicaId};
+use crdt::{CrdtType, Dot, Object, ReplicaId};
 use crdt::{GCounter, LwwRegister, OrSet, PnCounter, Rga};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::cli::Ctx;
 use crate::cli::args::VizFormat;
-use crate::cli::output::{Out, Style};
+use crate::cli::output::{Out, Report, Style};
 use crate::cli::read::{objects, peers};
 
 pub fn visualize(
@@ -28,17 +28,37 @@ pub fn visualize(
     let store = source(ctx, name, from.as_deref())?;
     let list = objects(&store, name)?;
     for o in list {
-        let text = match format {
+        let picture = match format {
             VizFormat::Text => viz_text(out.style(), name, o),
             VizFormat::Dot => viz_dot(out.style(), name, o),
         };
-        if ctx.json {
-            out.json(&json!({"name": name, "type": o.ty().as_str(), "format": format!("{format:?}").to_lowercase(), "picture": text}))?;
-        } else {
-            write!(out, "{text}")?;
-        }
+        out.report(&Picture {
+            name,
+            ty: o.ty(),
+            format,
+            picture,
+        })?;
     }
     Ok(())
+}
+
+/// `visualize`: one object's picture (a JSON document per object).
+struct Picture<'a> {
+    name: &'a str,
+    ty: CrdtType,
+    format: VizFormat,
+    picture: String,
+}
+
+impl Report for Picture<'_> {
+    fn json(&self) -> Value {
+        let format = format!("{:?}", self.format).to_lowercase();
+        json!({"name": self.name, "type": self.ty.as_str(), "format": format, "picture": self.picture})
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        write!(out, "{}", self.picture)
+    }
 }
 
 fn bar(n: u128, max: u128, width: usize) -> String {
@@ -418,4 +438,28 @@ fn dot_text(st: Style, s: &mut String, t: &Rga) {
 /// The width of the longest replica id.
 fn widest<'a>(replicas: impl Iterator<Item = &'a ReplicaId>) -> usize {
     replicas.map(|r| r.as_str().len()).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::cli::output::printed;
+
+    #[test]
+    fn a_picture_is_printed_as_drawn_or_inside_a_document() {
+        for o in &super::super::test::objects() {
+            let picture = viz_dot(Style::plain(), "n", o);
+            let (text, doc) = printed(&Picture {
+                name: "n",
+                ty: o.ty(),
+                format: VizFormat::Dot,
+                picture: picture.clone(),
+            });
+            assert_eq!(text, picture);
+            assert_eq!(
+                (doc["format"].clone(), doc["picture"].clone()),
+                (json!("dot"), json!(picture))
+            );
+        }
+    }
 }
