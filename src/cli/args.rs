@@ -319,6 +319,14 @@ Examples:\n  crdt wait votes:approve --until '>= 3' --timeout 60\n  crdt wait ta
     Manpage(ManpageArgs),
 }
 
+/// `--at WHEN`: read the replica as it was then.
+#[derive(Debug, Args)]
+pub struct When {
+    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct IncArgs {
     /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
@@ -420,27 +428,24 @@ pub struct GetArgs {
     /// Print strings without JSON quotes (a register's string, string members)
     #[arg(long)]
     pub raw: bool,
-    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-    #[arg(long, value_name = "WHEN")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    pub when: When,
 }
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
     #[arg(value_name = "NAME|NAMESPACE")]
     pub prefix: Option<String>,
-    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-    #[arg(long, value_name = "WHEN")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    pub when: When,
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The object's name, e.g. metrics:requests
     pub name: String,
-    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-    #[arg(long, value_name = "WHEN")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    pub when: When,
 }
 
 #[derive(Debug, Args)]
@@ -456,9 +461,8 @@ pub struct ExportArgs {
     /// file), or a snapshot or replica database whose versions count
     #[arg(long, value_name = "VERSION|FILE")]
     pub since: Option<String>,
-    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-    #[arg(long, value_name = "WHEN")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    pub when: When,
 }
 
 #[derive(Debug, Args)]
@@ -504,9 +508,8 @@ pub struct InspectArgs {
     /// Read a snapshot file (`-` is stdin) instead of the local replica
     #[arg(long, value_name = "FILE", conflicts_with = "at")]
     pub from: Option<PathBuf>,
-    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-    #[arg(long, value_name = "WHEN")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    pub when: When,
 }
 
 #[derive(Debug, Args)]
@@ -518,9 +521,8 @@ pub struct VisualizeArgs {
     /// Read a snapshot file (`-` is stdin) instead of the local replica
     #[arg(long, value_name = "FILE", conflicts_with = "at")]
     pub from: Option<PathBuf>,
-    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-    #[arg(long, value_name = "WHEN")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    pub when: When,
 }
 
 #[derive(Debug, Args)]
@@ -563,9 +565,8 @@ pub struct ExplainArgs {
     /// Read a snapshot file (`-` is stdin) instead of the local replica
     #[arg(long, value_name = "FILE", conflicts_with = "at")]
     pub from: Option<PathBuf>,
-    /// The state as this replica had it then: an RFC 3339 time, a duration ago (10m, 2h, 1d), or @N (just after entry @N of `crdt log`)
-    #[arg(long, value_name = "WHEN")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    pub when: When,
 }
 
 #[derive(Debug, Args)]

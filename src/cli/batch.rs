@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::args::{
     AddArgs, AppendArgs, Cli, Command, DecArgs, DeleteArgs, GetArgs, IncArgs, InsertArgs, RmArgs,
-    SetArgs,
+    SetArgs, When,
 };
 use super::output::{Out, Report};
 use super::read::write_value;
@@ -51,7 +51,10 @@ fn parse_line(parser: &mut clap::Command, line: &str) -> Result<Command> {
         | Command::Delete(_)
         | Command::Append(_)
         | Command::New(_)
-        | Command::Get(GetArgs { at: None, .. })) => Ok(c),
+        | Command::Get(GetArgs {
+            when: When { at: None },
+            ..
+        })) => Ok(c),
         Command::Get(_) => Err(anyhow!(
             "`get --at` is not allowed in a batch: a batch reads the replica as it is"
         )),
@@ -282,7 +285,7 @@ pub(crate) fn fast_parse(words: &[Cow<'_, str>]) -> Option<Command> {
         ("get", 2) => Command::Get(GetArgs {
             name: name(),
             raw: false,
-            at: None,
+            when: When { at: None },
         }),
         _ => return None,
     })

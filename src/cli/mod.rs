@@ -505,14 +505,14 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
     let mut out = ctx.out();
     let done = |()| Exit::Success;
     let code = match command {
-        Command::Get(GetArgs { name, raw, at }) => {
-            read::get(&ctx.at(at)?, &mut out, &name, raw).map(done)?
+        Command::Get(GetArgs { name, raw, when }) => {
+            read::get(&ctx.at(when.at)?, &mut out, &name, raw).map(done)?
         }
-        Command::Ls(LsArgs { prefix, at }) => {
-            read::ls(&ctx.at(at)?, &mut out, prefix.as_deref().unwrap_or("")).map(done)?
+        Command::Ls(LsArgs { prefix, when }) => {
+            read::ls(&ctx.at(when.at)?, &mut out, prefix.as_deref().unwrap_or("")).map(done)?
         }
-        Command::Show(ShowArgs { name, at }) => {
-            read::show(&ctx.at(at)?, &mut out, &name).map(done)?
+        Command::Show(ShowArgs { name, when }) => {
+            read::show(&ctx.at(when.at)?, &mut out, &name).map(done)?
         }
         Command::Log(args) => history::log(ctx, &mut out, &args).map(done)?,
         Command::Info => read::info(ctx, &mut out).map(done)?,
@@ -523,8 +523,15 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             select,
             output,
             since,
-            at,
-        }) => files::export(&ctx.at(at)?, &mut out, &select, output, since.as_deref()).map(done)?,
+            when,
+        }) => files::export(
+            &ctx.at(when.at)?,
+            &mut out,
+            &select,
+            output,
+            since.as_deref(),
+        )
+        .map(done)?,
         Command::Version(VersionArgs { select }) => {
             files::version(ctx, &mut out, &select).map(done)?
         }
@@ -537,21 +544,21 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::Merge(MergeArgs { files, output, .. }) => {
             files::merge(&mut out, &files, output).map(done)?
         }
-        Command::Inspect(InspectArgs { name, from, at }) => {
-            debug::inspect(&ctx.at(at)?, &mut out, &name, from).map(done)?
+        Command::Inspect(InspectArgs { name, from, when }) => {
+            debug::inspect(&ctx.at(when.at)?, &mut out, &name, from).map(done)?
         }
         Command::Visualize(VisualizeArgs {
             name,
             format,
             from,
-            at,
-        }) => debug::visualize(&ctx.at(at)?, &mut out, &name, format, from).map(done)?,
+            when,
+        }) => debug::visualize(&ctx.at(when.at)?, &mut out, &name, format, from).map(done)?,
         Command::Blame(BlameArgs { name, from }) => {
             debug::blame(ctx, &mut out, &name, from).map(done)?
         }
         Command::Decode(DecodeArgs { frame }) => decode::decode(&mut out, &frame).map(done)?,
-        Command::Explain(ExplainArgs { name, from, at }) => {
-            debug::explain(&ctx.at(at)?, &mut out, &name, from).map(done)?
+        Command::Explain(ExplainArgs { name, from, when }) => {
+            debug::explain(&ctx.at(when.at)?, &mut out, &name, from).map(done)?
         }
         Command::Diff(DiffArgs {
             local,
