@@ -13,6 +13,8 @@ mod net;
 mod ops;
 mod output;
 mod read;
+mod serve;
+mod wait;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -573,7 +575,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             file,
             stop_on_error,
         }) => batch::run(ctx, &mut out, file, stop_on_error)?,
-        Command::Serve(args) => net::serve(args, ctx.token.clone())?,
+        Command::Serve(args) => serve::serve(args, ctx.token.clone())?,
         Command::Sync(SyncArgs {
             select,
             follow: true,
@@ -588,7 +590,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             name,
             until,
             timeout,
-        }) => net::wait(ctx, &mut out, &name, &until, timeout)?,
+        }) => wait::wait(ctx, &mut out, &name, &until, timeout)?,
         Command::Completions(_) | Command::Manpage(_) if ctx.format == Format::Json => {
             bail!("completions and man pages are scripts and roff, not JSON: leave out --json")
         }
