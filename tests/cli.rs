@@ -16,7 +16,6 @@ use common::Replica;
 /// What the CLI tests read of a replica besides its commands' output.
 trait Held {
     fn state_bytes(&self) -> Vec<u8>;
-    fn sql(&self, sql: &str);
 }
 
 impl Held for Replica {
@@ -50,14 +49,6 @@ impl Held for Replica {
             rows.join("\n")
         )
         .into_bytes()
-    }
-
-    /// Runs SQL on the database, as a user with `sqlite3` would.
-    fn sql(&self, sql: &str) {
-        rusqlite::Connection::open(self.state())
-            .unwrap()
-            .execute_batch(sql)
-            .unwrap();
     }
 }
 
@@ -362,7 +353,7 @@ mod errors {
         let r = Replica::new("agent-1");
         r.ok(&["inc", "n"]);
         r.ok(&["add", "s", "x"]);
-        r.sql(r#"UPDATE objects SET state = '{"counts": {"agent-1": {"seq": 1, "count": 1,,}}}' WHERE name = 'n'"#);
+        r.exec(r#"UPDATE objects SET state = '{"counts": {"agent-1": {"seq": 1, "count": 1,,}}}' WHERE name = 'n'"#);
         let state = r.state().display().to_string();
         let before = std::fs::read(r.state()).unwrap();
         for args in [&["inc", "n"][..], &["get", "n"], &["ls"], &["export"]] {
@@ -376,7 +367,7 @@ mod errors {
         assert_eq!(r.ok(&["get", "s"]), "\"x\"\n");
         assert_eq!(std::fs::read(r.state()).unwrap(), before);
         // A row a decoder refuses (a forged state) is named with its field.
-        r.sql(r#"UPDATE objects SET state = '{"counts": {"agent-1": {"seq": 0, "count": 5}}}' WHERE name = 'n'"#);
+        r.exec(r#"UPDATE objects SET state = '{"counts": {"agent-1": {"seq": 0, "count": 5}}}' WHERE name = 'n'"#);
         let out = r.cmd().args(["get", "n"]).assert().code(2);
         let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
         assert!(err.contains("state.counts"), "{err}");

@@ -3,93 +3,14 @@
 //! files are migrated whole, history is recorded and can be trimmed.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::Duration;
 
 use assert_cmd::Command;
 use crdt::db::Db;
 use crdt::{CrdtType, Store, snapshot};
 use serde_json::Value;
-use tempfile::TempDir;
 
-struct Replica {
-    dir: TempDir,
-    id: &'static str,
-    state: PathBuf,
-}
-
-impl Replica {
-    fn new(id: &'static str) -> Replica {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state.db");
-        Replica { dir, id, state }
-    }
-
-    fn at(id: &'static str, state: PathBuf) -> Replica {
-        Replica {
-            dir: tempfile::tempdir().unwrap(),
-            id,
-            state,
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_crdt"));
-        c.env_remove("CRDT_URL")
-            .env_remove("CRDT_NOW_MS")
-            .env("CRDT_STATE", &self.state)
-            .env("CRDT_REPLICA", self.id)
-            .current_dir(self.dir.path())
-            .timeout(Duration::from_secs(60));
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        self.fails_with(2, args)
-    }
-
-    fn fails_with(&self, code: i32, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{args:?} did not exit {code}"
-        );
-        String::from_utf8(out.stderr).unwrap()
-    }
-
-    fn store(&self) -> Store {
-        Db::open_read_only(&self.state).unwrap().load().unwrap()
-    }
-
-    fn sql<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
-        rusqlite::Connection::open(&self.state)
-            .unwrap()
-            .query_row(sql, [], |r| r.get(0))
-            .unwrap()
-    }
-
-    fn exec(&self, sql: &str) {
-        rusqlite::Connection::open(&self.state)
-            .unwrap()
-            .execute_batch(sql)
-            .unwrap();
-    }
-}
+mod common;
+use common::Replica;
 
 /// JSON text as Python's `json.dump(indent=2, sort_keys=True)` writes it:
 /// other indentation, and every non-ASCII character as a `\u` escape.
@@ -123,12 +44,12 @@ fn python_style(v: &Value) -> String {
 #[test]
 fn an_empty_file_is_a_new_replica() {
     let r = Replica::new("agent-1");
-    std::fs::write(&r.state, b"").unwrap();
+    std::fs::write(r.state(), b"").unwrap();
     assert_eq!(
-        r.fails(&["get", "n"]).lines().next().unwrap(),
+        r.exits(2, &["get", "n"]).lines().next().unwrap(),
         format!(
             "crdt: error: no replica at {} yet: change something first (e.g. `crdt inc metrics:requests`)",
-            r.state.display()
+            r.state().display()
         )
     );
     assert_eq!(r.ok(&["inc", "n"]), "1\n");
@@ -190,18 +111,18 @@ fn a_row_edited_or_lost_is_refused_a_new_change_until_its_events_come_back() {
         "DELETE FROM objects WHERE name = 'tasks:active';
          UPDATE objects SET state = '{\"counts\":{}}' WHERE name = 'n';",
     );
-    let before = std::fs::read(&a.state).unwrap();
+    let before = std::fs::read(a.state()).unwrap();
     for args in [&["add", "tasks:active", "task-3"][..], &["inc", "n"]] {
-        let err = a.fails(args);
+        let err = a.exits(2, args);
         assert!(err.contains("lacks changes this replica made"), "{err}");
         assert!(err.contains("nothing was changed"), "{err}");
     }
     let batch = a.dir.path().join("b.txt");
     std::fs::write(&batch, "inc other\nadd tasks:active task-3\n").unwrap();
-    let err = a.fails(&["batch", batch.to_str().unwrap()]);
+    let err = a.exits(2, &["batch", batch.to_str().unwrap()]);
     assert!(err.contains("line 2"), "{err}");
     assert_eq!(
-        std::fs::read(&a.state).unwrap(),
+        std::fs::read(a.state()).unwrap(),
         before,
         "something was written"
     );
@@ -319,7 +240,7 @@ fn a_damaged_json_state_file_is_not_migrated_and_left_as_it_was() {
     let text = "{\"format\": \"crdt-snapshot\", \"version\": 1, \"replica\": \"agent-1\", \"objects\": [,]}\n";
     std::fs::write(&state, text).unwrap();
     let r = Replica::at("agent-1", state.clone());
-    let err = r.fails(&["inc", "n"]);
+    let err = r.exits(2, &["inc", "n"]);
     assert!(err.contains(&state.display().to_string()), "{err}");
     assert!(err.contains("line 1, column"), "{err}");
     assert_eq!(std::fs::read_to_string(&state).unwrap(), text);
@@ -356,7 +277,7 @@ fn every_change_is_recorded_and_the_history_replays_to_the_state() {
     let file = a.dir.path().join("b.json");
     std::fs::write(&file, b.ok(&["export"])).unwrap();
     at("4000", &["import", file.to_str().unwrap()]);
-    let conn = rusqlite::Connection::open(&a.state).unwrap();
+    let conn = rusqlite::Connection::open(a.state()).unwrap();
     let mut stmt = conn
         .prepare("SELECT time_ms, source, name, type, delta, replicas FROM history ORDER BY id")
         .unwrap();
@@ -429,12 +350,12 @@ fn every_change_is_recorded_and_the_history_replays_to_the_state() {
     assert_eq!(states(&a)[2..], before[2..]);
     assert_eq!(a.ok(&["export", "--at", "4500"]), a.ok(&["export"]));
     // Before the cut, the trimmed objects did not exist yet.
-    let err = a.fails_with(1, &["get", "t", "--at", "2500"]);
+    let err = a.exits(1, &["get", "t", "--at", "2500"]);
     assert!(err.contains("was trimmed"), "{err}");
-    let err = a.fails(&["history", "trim", "--before", "yesterday-ish"]);
+    let err = a.exits(2, &["history", "trim", "--before", "yesterday-ish"]);
     assert!(err.contains("is not a time"), "{err}");
     let sources: Vec<String> = {
-        let conn = rusqlite::Connection::open(&a.state).unwrap();
+        let conn = rusqlite::Connection::open(a.state()).unwrap();
         let mut stmt = conn
             .prepare("SELECT source FROM history ORDER BY id")
             .unwrap();
@@ -568,7 +489,7 @@ fn processes_creating_one_replica_together_all_succeed() {
             .map(|_| {
                 std::process::Command::new(env!("CARGO_BIN_EXE_crdt"))
                     .args(["inc", "n"])
-                    .env("CRDT_STATE", &r.state)
+                    .env("CRDT_STATE", r.state())
                     .env_remove("CRDT_REPLICA")
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::piped())

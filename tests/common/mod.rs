@@ -18,18 +18,27 @@ pub use serve::*;
 pub struct Replica {
     pub dir: TempDir,
     pub id: &'static str,
+    state: PathBuf,
 }
 
 impl Replica {
     pub fn new(id: &'static str) -> Replica {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.db");
+        Replica { dir, id, state }
+    }
+
+    /// A replica whose database is at `state` (another disk, a shared file).
+    pub fn at(id: &'static str, state: PathBuf) -> Replica {
         Replica {
             dir: tempfile::tempdir().unwrap(),
             id,
+            state,
         }
     }
 
     pub fn state(&self) -> PathBuf {
-        self.dir.path().join("state.db")
+        self.state.clone()
     }
 
     /// A file in its directory.
@@ -65,6 +74,36 @@ impl Replica {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    /// Runs, whatever the outcome.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// The database as it is on disk, read-only.
+    pub fn store(&self) -> crdt::Store {
+        crdt::db::Db::open_read_only(&self.state)
+            .unwrap()
+            .load()
+            .unwrap()
+    }
+
+    /// One value of an SQL query on the database.
+    pub fn sql<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
+        rusqlite::Connection::open(&self.state)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Statements run on the database behind crdt's back, as a user with
+    /// `sqlite3` would.
+    pub fn exec(&self, sql: &str) {
+        rusqlite::Connection::open(&self.state)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
     }
 
     /// Runs and expects exit `code`; returns stderr.
