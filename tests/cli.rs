@@ -781,12 +781,14 @@ mod batch {
         let before = r.state_bytes();
         r.cmd()
             .args(["batch", "--stop-on-error"])
-            .write_stdin("inc n\ninc n 0\ninc n\n")
+            .write_stdin("inc n\nget n\ninc n 0\ninc n\n")
             .assert()
             .code(2)
+            // The get read a value that was never saved: not printed.
+            .stdout("")
             .stderr(
-                predicate::str::contains("line 2:")
-                    .and(predicate::str::contains("stopped at line 2")),
+                predicate::str::contains("line 3:")
+                    .and(predicate::str::contains("stopped at line 3")),
             );
         assert_eq!(r.state_bytes(), before);
     }

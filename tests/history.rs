@@ -510,6 +510,26 @@ fn a_sync_is_logged_with_its_url_and_travels_in_time() {
     );
     let err = a.exits(2, &["decode", "[1,2"]);
     assert!(err.contains("not JSON") && err.contains("column"), "{err}");
+    // A bad line among good ones: named, and nothing half printed, as text or JSON.
+    for json in [false, true] {
+        let mut args = vec!["decode", "-"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let out = a
+            .cmd()
+            .args(&args)
+            .write_stdin(format!("{frame}\n[1,2\n"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("line 2 does not decode"));
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
     let blame = a.ok(&["blame", "tasks:active"]);
     assert!(
         blame.contains(&format!(
