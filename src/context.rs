@@ -213,6 +213,26 @@ impl CausalContext {
         })
     }
 
+    /// The dots here from `start` (inclusive; `None`: the first) to `end`
+    /// (exclusive; `None`: past the last), in `(replica, seq)` order: the
+    /// context of one part of a state split for messages under a size limit.
+    pub fn between(&self, start: Option<&Dot>, end: Option<&Dot>) -> CausalContext {
+        let mut cc = CausalContext::new();
+        for (r, _) in self.iter() {
+            if start.is_some_and(|s| r < &s.replica) || end.is_some_and(|e| r > &e.replica) {
+                continue;
+            }
+            let lo = start.filter(|s| &s.replica == r).map_or(1, |s| s.seq);
+            let hi = end
+                .filter(|e| &e.replica == r)
+                .map_or(u64::MAX, |e| e.seq - 1);
+            if lo <= hi {
+                cc.add_ranges(r, &self.clip(r, lo, hi));
+            }
+        }
+        cc
+    }
+
     /// The dots of `replica` within `lo..=hi` seen here.
     pub fn clip(&self, replica: &ReplicaId, lo: u64, hi: u64) -> Ranges {
         self.0

@@ -45,6 +45,8 @@ pub enum Detail {
     Counter(Vec<CounterRow>),
     Register(RegisterDiff),
     Set(Vec<ElementDiff>),
+    /// The keys whose writes differ, each like a register.
+    Map(Vec<KeyDiff>),
     /// The texts; the CLI diffs them by character.
     Text {
         a: String,
@@ -84,6 +86,14 @@ pub struct RegisterDiff {
     pub b: Vec<WriteInfo>,
     /// What the merge keeps, best first.
     pub merged: Vec<WriteInfo>,
+}
+
+/// One key of a map whose writes differ between the sides (an empty list:
+/// the key is not there, or was unset).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyDiff {
+    pub key: String,
+    pub writes: RegisterDiff,
 }
 
 /// A set member that differs between the sides.
@@ -197,6 +207,24 @@ pub fn diff_objects(a: &Object, b: &Object) -> ObjectDiff {
             }
             Detail::Set(out)
         }
+        (Object::Map(x), Object::Map(y), Object::Map(m)) => {
+            let keys: BTreeSet<&str> = x.keys().chain(y.keys()).collect();
+            let rows = keys
+                .into_iter()
+                .filter_map(|k| {
+                    let writes = RegisterDiff {
+                        a: key_writes(x, k),
+                        b: key_writes(y, k),
+                        merged: key_writes(m, k),
+                    };
+                    (writes.a != writes.b).then(|| KeyDiff {
+                        key: k.to_string(),
+                        writes,
+                    })
+                })
+                .collect();
+            Detail::Map(rows)
+        }
         (Object::Rga(x), Object::Rga(y), Object::Rga(m)) => Detail::Text {
             a: x.text(),
             b: y.text(),
@@ -231,12 +259,26 @@ fn counter_rows(
 
 /// A register's unreplaced writes, best (the value) first.
 pub fn writes(r: &crate::LwwRegister) -> Vec<WriteInfo> {
-    let mut list: Vec<WriteInfo> = r
-        .writes()
-        .map(|(d, w)| WriteInfo {
+    best_first(r.writes().map(|(d, w)| (d, w.ts, &w.value)))
+}
+
+/// The unreplaced writes of one key of a map, best (the value) first;
+/// empty when the key is not there.
+pub fn key_writes(m: &crate::LwwMap, key: &str) -> Vec<WriteInfo> {
+    best_first(
+        m.writes_of(key)
+            .into_iter()
+            .flatten()
+            .map(|(d, w)| (d, w.ts, &w.value)),
+    )
+}
+
+fn best_first<'a>(writes: impl Iterator<Item = (&'a Dot, Hlc, &'a Value)>) -> Vec<WriteInfo> {
+    let mut list: Vec<WriteInfo> = writes
+        .map(|(d, ts, value)| WriteInfo {
             dot: d.clone(),
-            ts: w.ts,
-            value: w.value.clone(),
+            ts,
+            value: value.clone(),
         })
         .collect();
     list.sort_by(|x, y| (y.ts, &y.dot).cmp(&(x.ts, &x.dot)));

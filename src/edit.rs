@@ -32,6 +32,10 @@ pub enum Edit {
     Delete { pos: usize, len: usize },
     /// Create an empty object of a type.
     New { ty: CrdtType },
+    /// Write `value` under `key` in a map.
+    Put { key: String, value: Value },
+    /// Remove keys from a map: one not here (yet) is not an error.
+    Unset { keys: Vec<String> },
 }
 
 impl Edit {
@@ -47,6 +51,8 @@ impl Edit {
             Edit::Append { .. } => "append",
             Edit::Delete { .. } => "delete",
             Edit::New { .. } => "new",
+            Edit::Put { .. } => "put",
+            Edit::Unset { .. } => "unset",
         }
     }
 
@@ -59,6 +65,7 @@ impl Edit {
             Edit::Add { .. } | Edit::Rm { .. } => &[CrdtType::OrSet],
             Edit::Insert { .. } | Edit::Append { .. } | Edit::Delete { .. } => &[CrdtType::Rga],
             Edit::New { .. } => &CrdtType::ALL,
+            Edit::Put { .. } | Edit::Unset { .. } => &[CrdtType::Map],
         }
     }
 }
@@ -73,9 +80,11 @@ pub struct Applied {
     /// The change in the type's words (`+3`, `insert "Hello" at 0`).
     pub summary: String,
     /// For [`Edit::Rm`]: the members (indexes into its values) this replica
-    /// does not hold, so nothing was removed for them.
+    /// does not hold, so nothing was removed for them; for [`Edit::Unset`],
+    /// the keys (indexes) the map does not have.
     pub absent: Vec<usize>,
-    /// For [`Edit::Rm`]: this replica has no such set (yet).
+    /// For [`Edit::Rm`] and [`Edit::Unset`]: this replica has no such set
+    /// or map (yet).
     pub no_object: bool,
 }
 
@@ -254,6 +263,30 @@ impl Store {
                 r.delete_delta_text(&me, *pos, *len)?
             }
             Edit::New { .. } => text_of(self.get_or_create(name, ty)),
+            Edit::Put { key, value } => delta_after(self.get_or_create(name, ty), |o| match o {
+                Object::Map(m) => m.put(&me, key, value.clone(), now).map(|_| ()),
+                _ => unreachable!("resolved to a map"),
+            })?,
+            Edit::Unset { keys } => match self.get_mut(name, ty) {
+                // A map or key this replica has not seen may not have
+                // arrived yet: nothing to remove, not an error.
+                Some(o @ Object::Map(_)) => delta_after(o, |o| match o {
+                    Object::Map(m) => {
+                        for (i, key) in keys.iter().enumerate() {
+                            if !m.unset(&me, key)? {
+                                applied.absent.push(i);
+                            }
+                        }
+                        Ok(())
+                    }
+                    _ => unreachable!("resolved to a map"),
+                })?,
+                _ => {
+                    applied.no_object = true;
+                    applied.absent = (0..keys.len()).collect();
+                    text_of(&Object::new(CrdtType::Map))
+                }
+            },
         };
         if applied.summary.is_empty() {
             applied.summary = crate::history::describe_edit(edit, 0);

@@ -62,6 +62,10 @@ pub fn describe_edit(edit: &Edit, len_before: usize) -> String {
         Edit::Append { text } => format!("insert {} at {len_before}", quoted(text)),
         Edit::Delete { pos, len } => format!("delete {len} at {pos}"),
         Edit::New { ty } => format!("new {ty}"),
+        Edit::Put { key, value } => format!("put {} = {}", quoted(key), value_words(value)),
+        Edit::Unset { keys } => {
+            format!("unset {}", listed(keys.iter().map(|k| quoted(k)).collect()))
+        }
     }
 }
 
@@ -117,8 +121,44 @@ pub fn describe_merge(before: Option<&Object>, after: &Object, mark: &VersionVec
             parts.join("; ")
         }
         (_, Object::Rga(b)) => describe_text(b, mark),
+        (Object::Map(a), Object::Map(b)) => describe_map(a, b, mark),
         _ => String::new(),
     }
+}
+
+/// The keys a merge wrote (a new write wins, or the key is new) and the
+/// keys it removed.
+fn describe_map(before: &crate::LwwMap, after: &crate::LwwMap, mark: &VersionVector) -> String {
+    let put: Vec<String> = after
+        .entries()
+        .filter(|(k, _)| {
+            after
+                .winner(k)
+                .is_some_and(|(d, _)| !mark.contains(d) || before.get(k).is_none())
+        })
+        .map(|(k, _)| key_value(k, after.get(k)))
+        .collect();
+    let unset: Vec<String> = before
+        .keys()
+        .filter(|k| after.get(k).is_none())
+        .map(quoted)
+        .collect();
+    let mut parts = Vec::new();
+    if !put.is_empty() {
+        parts.push(format!("put {}", listed(put)));
+    }
+    if !unset.is_empty() {
+        parts.push(format!("unset {}", listed(unset)));
+    }
+    parts.join("; ")
+}
+
+fn key_value(key: &str, value: Option<&Value>) -> String {
+    format!(
+        "{} = {}",
+        quoted(key),
+        value.map_or_else(|| "null".to_string(), value_words)
+    )
 }
 
 /// What a delta holds, in the type's words, without the state it is
@@ -148,6 +188,25 @@ pub fn describe_delta(delta: &Object) -> String {
             if seen > live as u64 {
                 parts.push(format!(
                     "{} event(s) of removes or replaced adds",
+                    seen - live as u64
+                ));
+            }
+            parts.join("; ")
+        }
+        Object::Map(m) => {
+            let puts: Vec<String> = m
+                .entries()
+                .flat_map(|(k, ws)| ws.values().map(move |w| key_value(k, Some(&w.value))))
+                .collect();
+            let mut parts = Vec::new();
+            if !puts.is_empty() {
+                parts.push(format!("put {}", listed(puts)));
+            }
+            let live: usize = m.entries().map(|(_, ws)| ws.len()).sum();
+            let seen = m.context().count();
+            if seen > live as u64 {
+                parts.push(format!(
+                    "{} event(s) of unsets or replaced writes",
                     seen - live as u64
                 ));
             }

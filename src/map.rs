@@ -89,6 +89,11 @@ impl LwwMap {
         self.entries.get(key).and_then(winner)
     }
 
+    /// The writes of `key` no other write of it has observed.
+    pub fn writes_of(&self, key: &str) -> Option<&BTreeMap<Dot, MapWrite>> {
+        self.entries.get(key)
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.winner(key).map(|(_, w)| &w.value)
@@ -144,6 +149,40 @@ impl LwwMap {
             }
         }
         Ok(())
+    }
+
+    /// Splits into deltas of about `budget` bytes of snapshot text each,
+    /// in dot order (as [`crate::OrSet::parts`]): each part holds the
+    /// writes of its range of dots and the context of that range, so
+    /// merging the parts in any order gives `self`.
+    pub fn parts(&self, budget: usize) -> Vec<LwwMap> {
+        let mut writes: Vec<(&Dot, &str, &MapWrite)> = self
+            .entries
+            .iter()
+            .flat_map(|(k, ws)| ws.iter().map(move |(d, w)| (d, k.as_str(), w)))
+            .collect();
+        writes.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut out = Vec::new();
+        let mut part = LwwMap::default();
+        let mut start: Option<&Dot> = None;
+        let mut size = 0;
+        for (dot, key, w) in writes {
+            let weight = key.len() + dot.replica.as_str().len() + w.value.to_string().len() + 60;
+            if size > 0 && size + weight > budget {
+                part.context = self.context.between(start, Some(dot));
+                out.push(std::mem::take(&mut part));
+                start = Some(dot);
+                size = 0;
+            }
+            size += weight;
+            part.entries
+                .entry(key.to_string())
+                .or_default()
+                .insert(dot.clone(), w.clone());
+        }
+        part.context = self.context.between(start, None);
+        out.push(part);
+        out
     }
 
     fn live_dots(&self) -> impl Iterator<Item = &Dot> {

@@ -1,4 +1,4 @@
-//! The five types behind one enum, so a store can hold any of them.
+//! The six types behind one enum, so a store can hold any of them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,6 +10,7 @@ use crate::codec::{At, Codec};
 use crate::error::SnapshotError;
 use crate::gcounter::GCounter;
 use crate::lww::LwwRegister;
+use crate::map::LwwMap;
 use crate::orset::OrSet;
 use crate::pncounter::PnCounter;
 use crate::rga::Rga;
@@ -23,15 +24,17 @@ pub enum CrdtType {
     LwwRegister,
     OrSet,
     Rga,
+    Map,
 }
 
 impl CrdtType {
-    pub const ALL: [CrdtType; 5] = [
+    pub const ALL: [CrdtType; 6] = [
         CrdtType::GCounter,
         CrdtType::PnCounter,
         CrdtType::LwwRegister,
         CrdtType::OrSet,
         CrdtType::Rga,
+        CrdtType::Map,
     ];
 
     /// "a" or "an", as the type's name is said ("an rga": letter by letter).
@@ -49,6 +52,7 @@ impl CrdtType {
             CrdtType::LwwRegister => "lww-register",
             CrdtType::OrSet => "or-set",
             CrdtType::Rga => "rga",
+            CrdtType::Map => "map",
         }
     }
 }
@@ -59,9 +63,9 @@ impl fmt::Display for CrdtType {
     }
 }
 
-/// A type name that is not one of the five.
+/// A type name that is not one of the six.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown type {0:?} (expected g-counter, pn-counter, lww-register, or-set or rga)")]
+#[error("unknown type {0:?} (expected g-counter, pn-counter, lww-register, or-set, rga or map)")]
 pub struct UnknownType(pub String);
 
 impl FromStr for CrdtType {
@@ -82,6 +86,7 @@ pub enum Object {
     LwwRegister(LwwRegister),
     OrSet(OrSet),
     Rga(Rga),
+    Map(LwwMap),
 }
 
 macro_rules! each {
@@ -92,6 +97,7 @@ macro_rules! each {
             Object::LwwRegister($x) => $body,
             Object::OrSet($x) => $body,
             Object::Rga($x) => $body,
+            Object::Map($x) => $body,
         }
     };
 }
@@ -105,6 +111,7 @@ impl Object {
             CrdtType::LwwRegister => Object::LwwRegister(LwwRegister::default()),
             CrdtType::OrSet => Object::OrSet(OrSet::default()),
             CrdtType::Rga => Object::Rga(Rga::default()),
+            CrdtType::Map => Object::Map(LwwMap::default()),
         }
     }
 
@@ -115,6 +122,7 @@ impl Object {
             Object::LwwRegister(_) => CrdtType::LwwRegister,
             Object::OrSet(_) => CrdtType::OrSet,
             Object::Rga(_) => CrdtType::Rga,
+            Object::Map(_) => CrdtType::Map,
         }
     }
 
@@ -127,6 +135,7 @@ impl Object {
             (Object::LwwRegister(a), Object::LwwRegister(b)) => a.merge(b),
             (Object::OrSet(a), Object::OrSet(b)) => a.merge(b),
             (Object::Rga(a), Object::Rga(b)) => a.merge(b),
+            (Object::Map(a), Object::Map(b)) => a.merge(b),
             _ => return false,
         }
         true
@@ -142,6 +151,7 @@ impl Object {
             (Object::LwwRegister(a), Object::LwwRegister(b)) => a.check_merge(b),
             (Object::OrSet(a), Object::OrSet(b)) => a.check_merge(b),
             (Object::Rga(a), Object::Rga(b)) => a.check_merge(b),
+            (Object::Map(a), Object::Map(b)) => a.check_merge(b),
             _ => Ok(()),
         }
     }
@@ -156,6 +166,7 @@ impl Object {
                 Object::LwwRegister(x) => x.context().clone(),
                 Object::OrSet(x) => x.context().clone(),
                 Object::Rga(x) => x.context().clone(),
+                Object::Map(x) => x.context().clone(),
                 _ => return None,
             })
         };
@@ -194,6 +205,7 @@ impl Object {
             Object::LwwRegister(x) => x.context().prefix(r),
             Object::OrSet(x) => x.context().prefix(r),
             Object::Rga(x) => x.context().prefix(r),
+            Object::Map(x) => x.context().prefix(r),
         };
         vv.iter().all(|(r, s)| seen(r) >= s)
     }
@@ -211,6 +223,7 @@ impl Object {
             Object::LwwRegister(x) => x.context(),
             Object::OrSet(x) => x.context(),
             Object::Rga(x) => x.context(),
+            Object::Map(x) => x.context(),
         };
         cc.iter()
             .map(|(r, ranges)| (r.clone(), ranges.max()))
@@ -227,6 +240,7 @@ impl Object {
             Object::LwwRegister(x) => x.context().max_seq(replica),
             Object::OrSet(x) => x.context().max_seq(replica),
             Object::Rga(x) => x.context().max_seq(replica),
+            Object::Map(x) => x.context().max_seq(replica),
         }
     }
 
@@ -237,6 +251,7 @@ impl Object {
             Object::LwwRegister(x) => Object::LwwRegister(x.delta_since(vv)),
             Object::OrSet(x) => Object::OrSet(x.delta_since(vv)),
             Object::Rga(x) => Object::Rga(x.delta_since(vv)),
+            Object::Map(x) => Object::Map(x.delta_since(vv)),
         }
     }
 
@@ -252,6 +267,7 @@ impl Object {
             Object::LwwRegister(_) => vec![self.clone()],
             Object::OrSet(x) => x.parts(budget).into_iter().map(Object::OrSet).collect(),
             Object::Rga(x) => x.parts(budget).into_iter().map(Object::Rga).collect(),
+            Object::Map(x) => x.parts(budget).into_iter().map(Object::Map).collect(),
         }
     }
 
@@ -260,7 +276,7 @@ impl Object {
     }
 
     /// The value as JSON: a number, a value (null when never written), an
-    /// array of members, or the text.
+    /// array of members, the text, or an object of keys.
     pub fn value_json(&self) -> Value {
         each!(self, x => x.value_json())
     }
@@ -317,6 +333,7 @@ impl Object {
             CrdtType::LwwRegister => Object::LwwRegister(LwwRegister::decode(at)?),
             CrdtType::OrSet => Object::OrSet(OrSet::decode(at)?),
             CrdtType::Rga => Object::Rga(Rga::decode(at)?),
+            CrdtType::Map => Object::Map(LwwMap::decode(at)?),
         })
     }
 }

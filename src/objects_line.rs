@@ -188,7 +188,7 @@ fn add_object(
     check_name(i, name)?;
     let ty: CrdtType = ty
         .and_then(|t| t.parse().ok())
-        .ok_or_else(|| bad(format!("objects[{i}].type must be one of the five types")))?;
+        .ok_or_else(|| bad(format!("objects[{i}].type must be one of the six types")))?;
     let at = At {
         value: state,
         path: state_path(i, name),

@@ -189,7 +189,7 @@ impl OrSet {
         for (dot, key) in dots {
             let weight = key.len() + dot.replica.as_str().len() + 24;
             if size > 0 && size + weight > budget {
-                part.context = self.context_between(start, Some(dot));
+                part.context = self.context.between(start, Some(dot));
                 out.push(std::mem::take(&mut part));
                 start = Some(dot);
                 size = 0;
@@ -205,28 +205,9 @@ impl OrSet {
                 .dots
                 .insert(dot.clone());
         }
-        part.context = self.context_between(start, None);
+        part.context = self.context.between(start, None);
         out.push(part);
         out
-    }
-
-    /// The dots of the context from `start` (inclusive; `None`: the first)
-    /// to `end` (exclusive; `None`: past the last), in `(replica, seq)` order.
-    fn context_between(&self, start: Option<&Dot>, end: Option<&Dot>) -> CausalContext {
-        let mut cc = CausalContext::new();
-        for (r, _) in self.context.iter() {
-            if start.is_some_and(|s| r < &s.replica) || end.is_some_and(|e| r > &e.replica) {
-                continue;
-            }
-            let lo = start.filter(|s| &s.replica == r).map_or(1, |s| s.seq);
-            let hi = end
-                .filter(|e| &e.replica == r)
-                .map_or(u64::MAX, |e| e.seq - 1);
-            if lo <= hi {
-                cc.add_ranges(r, &self.context.clip(r, lo, hi));
-            }
-        }
-        cc
     }
 
     fn live_dots(&self) -> impl Iterator<Item = &Dot> {

@@ -1338,10 +1338,17 @@ mod json_schemas {
             &["insert", "doc:main", "0", "X"],
             &["delete", "doc:main", "0"],
             &["new", "res:cpu", "--type", "pn-counter"],
+            &["put", "config:flags", "ai-review", "true"],
+            &["put", "config:flags", "dark-mode", "false"],
+            &["unset", "config:flags", "dark-mode"],
+            &["new", "config:empty", "--type", "map"],
         ] {
             run(&a, "change", args);
         }
         run(&a, "get", &["get", "metrics:requests"]);
+        run(&a, "get", &["get", "config:flags"]);
+        let v = run(&a, "get", &["get", "config:flags", "ai-review"]);
+        assert_eq!(v["value"], true);
         run(&a, "ls", &["ls"]);
         for name in [
             "metrics:requests",
@@ -1349,6 +1356,7 @@ mod json_schemas {
             "tasks:active",
             "doc:main",
             "config:global",
+            "config:flags",
         ] {
             run(&a, "show", &["show", name]);
             run(&a, "inspect", &["inspect", name]);
@@ -1397,6 +1405,7 @@ mod json_schemas {
         run(&a, "explain", &["explain", "votes"]);
         run(&a, "blame", &["blame", "votes"]);
         run(&a, "blame", &["blame", "metrics:requests"]);
+        run(&a, "blame", &["blame", "config:flags"]);
         // log and decode print one array (of entries, of messages).
         let frame = r#"{"type":"push","id":1,"objects":[{"name":"n","type":"g-counter","state":{"counts":{"a":{"seq":1,"count":2}}}}]}"#;
         for (schema, args) in [("log", &["log"][..]), ("decode", &["decode", frame][..])] {
@@ -1408,7 +1417,7 @@ mod json_schemas {
         let out = a
             .cmd()
             .args(["--json", "batch"])
-            .write_stdin("inc metrics:requests\nget metrics:requests\nfrobnicate\n")
+            .write_stdin("inc metrics:requests\nget metrics:requests\nget config:flags ai-review\nput config:flags k 1\nfrobnicate\n")
             .output()
             .unwrap();
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -41,6 +41,8 @@ fn fixture() -> &'static Path {
         run("a", t0, &["set", "config:global", r#"{"mode": "fast"}"#]);
         run("a", t0, &["add", "tasks:active", "task-1", "task-2"]);
         run("a", t0, &["append", "document:main", "Hello World"]);
+        run("a", t0, &["put", "config:flags", "ai-review", "false"]);
+        run("a", t0, &["put", "config:flags", "beta", "true"]);
         run("a", t0, &["export", "-o", "base.json"]);
         run("b", t0, &["import", "base.json"]);
         // Diverge.
@@ -68,6 +70,15 @@ fn fixture() -> &'static Path {
         run("a", t0 + 100, &["insert", "document:main", "5", ","]);
         run("b", t0 + 100, &["delete", "document:main", "6", "5"]);
         run("b", t0 + 100, &["append", "document:main", "there"]);
+        // Flags: different keys, one key written by both, an unset.
+        run("a", t0 + 100, &["put", "config:flags", "dark-mode", "true"]);
+        run("a", t0 + 200, &["put", "config:flags", "ai-review", "true"]);
+        run(
+            "b",
+            t0 + 300,
+            &["put", "config:flags", "ai-review", "false"],
+        );
+        run("b", t0 + 300, &["unset", "config:flags", "beta"]);
         run("a", t0, &["export", "-o", "a.json"]);
         run("b", t0, &["export", "-o", "b.json"]);
         run("a", t0, &["merge", "a.json", "b.json", "-o", "m.json"]);
@@ -98,12 +109,13 @@ fn crdt(args: &[&str]) -> (i32, String) {
     )
 }
 
-const NAMES: [&str; 5] = [
+const NAMES: [&str; 6] = [
     "metrics:requests",
     "resources:gpu",
     "config:global",
     "tasks:active",
     "document:main",
+    "config:flags",
 ];
 
 fn snap_name(cmd: &str, name: &str) -> String {

@@ -129,8 +129,8 @@ fn random_store(rng: &mut Rng) -> Store {
     let mut store = Store::new(id(rng.below(4)));
     for _ in 0..rng.below(12) {
         let me = id(rng.below(4));
-        let name = ["c", "p", "r", "s", "t"][rng.below(5)];
-        let ty = CrdtType::ALL[rng.below(5)];
+        let name = ["c", "p", "r", "s", "t", "m"][rng.below(6)];
+        let ty = CrdtType::ALL[rng.below(CrdtType::ALL.len())];
         if store.objects(name).iter().any(|o| o.ty() != ty) {
             continue;
         }
@@ -156,6 +156,14 @@ fn random_store(rng: &mut Rng) -> Store {
                     drop(t.delete(&me, pos, 1 + rng.below(len - pos)));
                 } else {
                     drop(t.insert(&me, rng.below(len + 1), ["ab", "é", "xyz"][rng.below(3)]));
+                }
+            }
+            Object::Map(m) => {
+                let key = ["ai-review", "dark-mode", "é"][rng.below(3)];
+                if rng.chance(3) {
+                    drop(m.unset(&me, key));
+                } else {
+                    drop(m.put(&me, key, json!(rng.below(3)), rng.next() % 5000));
                 }
             }
         }

@@ -5,7 +5,7 @@
 use std::fmt::Debug;
 
 use crdt::{
-    Crdt, GCounter, LwwRegister, Object, OrSet, PnCounter, ReplicaId, Rga, Store, snapshot,
+    Crdt, GCounter, LwwMap, LwwRegister, Object, OrSet, PnCounter, ReplicaId, Rga, Store, snapshot,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -77,6 +77,34 @@ impl Sim for OrSet {
             self.add(me, json!(v)).unwrap();
         } else {
             self.remove(me, &json!(v)).unwrap();
+        }
+    }
+}
+
+/// A put of (key, value) at a wall clock (skewed, may go backwards), or an
+/// unset of a key.
+#[derive(Clone, Debug)]
+enum MapOp {
+    Put(u8, u8, u64),
+    Unset(u8),
+}
+
+impl Sim for LwwMap {
+    fn wrap(self) -> Object {
+        Object::Map(self)
+    }
+    type Op = MapOp;
+    fn op() -> BoxedStrategy<MapOp> {
+        prop_oneof![
+            3 => (0u8..4, 0u8..4, 0u64..20).prop_map(|(k, v, t)| MapOp::Put(k, v, t)),
+            1 => (0u8..4).prop_map(MapOp::Unset),
+        ]
+        .boxed()
+    }
+    fn apply(&mut self, me: &ReplicaId, op: &MapOp) {
+        match op {
+            MapOp::Put(k, v, now) => drop(self.put(me, &format!("k{k}"), json!(v), *now).unwrap()),
+            MapOp::Unset(k) => drop(self.unset(me, &format!("k{k}")).unwrap()),
         }
     }
 }
@@ -359,6 +387,7 @@ properties! {
     lww_register: LwwRegister,
     or_set: OrSet,
     rga: Rga,
+    map: LwwMap,
 }
 
 proptest! {

@@ -1,7 +1,7 @@
 //! The scenarios of the collaboration guide our users come from
 //! (`shared/reference/crdt-collaboration-examples.md`), as library calls.
 
-use crdt::{Crdt, GCounter, LwwRegister, OrSet, PnCounter, ReplicaId, Rga};
+use crdt::{Crdt, GCounter, LwwMap, LwwRegister, OrSet, PnCounter, ReplicaId, Rga};
 use serde_json::json;
 
 fn agent(n: usize) -> ReplicaId {
@@ -59,6 +59,61 @@ fn three_agents_set_the_config_concurrently_and_agree_on_the_winner() {
             .iter()
             .all(|c| c.value() == Some(&json!({"feature:ai-review": "final"})))
     );
+}
+
+/// The guide's feature flags, as a map: the whole config in one register
+/// loses one of two concurrent changes of different flags; a map keeps both,
+/// and settles one flag written by two agents the same way everywhere.
+#[test]
+fn feature_flags_changed_concurrently_by_three_agents_all_survive() {
+    let mut flags = vec![LwwMap::default(); 3];
+    flags[0]
+        .put(&agent(1), "feature:ai-review", json!(false), 1_000)
+        .unwrap();
+    exchange(&mut flags);
+    // Concurrently: agent-1 turns ai-review on, agent-2 adds auto-merge,
+    // agent-3 turns ai-review off a millisecond later.
+    flags[0]
+        .put(&agent(1), "feature:ai-review", json!(true), 2_000)
+        .unwrap();
+    flags[1]
+        .put(&agent(2), "feature:auto-merge", json!(true), 2_000)
+        .unwrap();
+    flags[2]
+        .put(&agent(3), "feature:ai-review", json!(false), 2_001)
+        .unwrap();
+    exchange(&mut flags);
+    let want = json!({"feature:ai-review": false, "feature:auto-merge": true});
+    assert!(flags.iter().all(|f| f.value_json() == want));
+    assert_eq!(flags[0], flags[2]);
+    // The same story with the whole config in one register loses a flag.
+    let mut configs = vec![LwwRegister::default(); 2];
+    configs[0]
+        .set(&agent(1), json!({"feature:ai-review": true}), 2_000)
+        .unwrap();
+    configs[1]
+        .set(&agent(2), json!({"feature:auto-merge": true}), 2_000)
+        .unwrap();
+    exchange(&mut configs);
+    assert_eq!(
+        configs[0].value(),
+        Some(&json!({"feature:auto-merge": true}))
+    );
+    // Retiring a flag while another agent changes it keeps the change.
+    flags[0].unset(&agent(1), "feature:auto-merge").unwrap();
+    flags[1]
+        .put(&agent(2), "feature:auto-merge", json!(false), 3_000)
+        .unwrap();
+    exchange(&mut flags);
+    assert!(
+        flags
+            .iter()
+            .all(|f| f.get("feature:auto-merge") == Some(&json!(false)))
+    );
+    // Retiring it after seeing every write removes it everywhere.
+    flags[2].unset(&agent(3), "feature:auto-merge").unwrap();
+    exchange(&mut flags);
+    assert!(flags.iter().all(|f| f.get("feature:auto-merge").is_none()));
 }
 
 #[test]

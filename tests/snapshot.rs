@@ -47,6 +47,13 @@ fn two_agents() -> (Store, Store) {
             )
             .unwrap();
         }
+        // Both write "ai-review" (a conflict left open); each its own key.
+        if let Object::Map(m) = s.get_or_create("config:flags", CrdtType::Map) {
+            m.put(me, "ai-review", json!(me.as_str() == "agent-1"), now)
+                .unwrap();
+            m.put(me, &format!("owner:{me}"), json!({"since": now}), now)
+                .unwrap();
+        }
     };
     edit(&mut x, &a, 1_700_000_000_000);
     edit(&mut y, &b, 1_700_000_000_005);
@@ -57,6 +64,9 @@ fn two_agents() -> (Store, Store) {
     if let Some(Object::Rga(t)) = x.get_mut("document:main", CrdtType::Rga) {
         t.delete(&a, 0, 2).unwrap();
         t.insert(&a, 0, "¡").unwrap();
+    }
+    if let Some(Object::Map(m)) = x.get_mut("config:flags", CrdtType::Map) {
+        m.unset(&a, "owner:agent-2").unwrap();
     }
     (x, y)
 }
@@ -333,6 +343,31 @@ fn rejects_impossible_causal_states() {
     // Text that does not match the runs' lengths.
     let mut v = golden_value();
     object_mut(&mut v, "document:main")["state"]["text"]["agent-2"] = json!("Worl");
+    assert_eq!(reject(&v).kind(), "shape");
+
+    // A map write whose dot the context never saw, one dot as two writes,
+    // a key without writes, the same key twice.
+    let flags = |v: &mut Value| -> Value { object_mut(v, "config:flags")["state"].clone() };
+    let mut v = golden_value();
+    object_mut(&mut v, "config:flags")["state"]["entries"][0]["writes"][0]["dot"] =
+        json!(["agent-9", 1]);
+    let err = reject(&v);
+    assert_eq!(err.kind(), "causal", "{err}");
+    assert!(err.to_string().contains("not in the context"), "{err}");
+    let mut v = golden_value();
+    let state = flags(&mut v);
+    object_mut(&mut v, "config:flags")["state"]["entries"][1]["writes"][0]["dot"] =
+        state["entries"][0]["writes"][0]["dot"].clone();
+    assert_eq!(reject(&v).kind(), "causal");
+    let mut v = golden_value();
+    object_mut(&mut v, "config:flags")["state"]["entries"][0]["writes"] = json!([]);
+    assert_eq!(reject(&v).kind(), "causal");
+    let mut v = golden_value();
+    object_mut(&mut v, "config:flags")["state"]["entries"][1]["key"] =
+        state["entries"][0]["key"].clone();
+    assert_eq!(reject(&v).kind(), "causal");
+    let mut v = golden_value();
+    object_mut(&mut v, "config:flags")["state"]["entries"][0]["writes"][0]["ts"] = json!("now");
     assert_eq!(reject(&v).kind(), "shape");
 
     // The same object twice.

@@ -112,7 +112,7 @@ pub enum ColorChoice {
     Never,
 }
 
-/// The five types, as named on the command line.
+/// The six types, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TypeArg {
     GCounter,
@@ -120,6 +120,7 @@ pub enum TypeArg {
     LwwRegister,
     OrSet,
     Rga,
+    Map,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -172,12 +173,33 @@ Example:\n  crdt rm tasks:active task-1"
     /// Append text at the end of an rga
     #[command(after_help = "Example:\n  crdt append document:main 'World'")]
     Append(AppendArgs),
+    /// Write KEY of a map (created when missing): VALUE is JSON when it
+    /// parses as JSON, else a string
+    #[command(
+        after_help = "Each key merges on its own: agents that change different keys at the same\n\
+time keep both changes; concurrent writes of one key are settled as in an\n\
+lww-register (a write made after seeing another wins, else the later\n\
+timestamp, then the greater replica id).\n\n\
+Examples:\n  crdt put config:flags ai-review true\n  crdt put config:flags theme '{\"dark\": true}'\n  crdt put --string config:flags version 1.10"
+    )]
+    Put(PutArgs),
+    /// Remove keys from a map
+    #[command(
+        after_help = "An unset removes the writes of the key this replica has seen: a put made\n\
+concurrently elsewhere keeps the key. A key (or a map) this replica does not\n\
+hold may not have arrived yet: nothing is removed, a note says so on stderr,\n\
+and the exit code is 0.\n\n\
+Example:\n  crdt unset config:flags ai-review"
+    )]
+    Unset(UnsetArgs),
     /// Create an empty object of a given type
     #[command(after_help = "Example:\n  crdt new resources:gpu --type pn-counter")]
     New(NewArgs),
     /// Print the value only: a number, a JSON value, set members one per line, the text
     #[command(
-        after_help = "Examples:\n  total=$(crdt get metrics:requests)\n  mode=$(crdt get --raw config:mode)   # fast, not \"fast\""
+        after_help = "With KEY (maps only): that key's value, or exit 1 and a note on stderr\n\
+when the map has no such key.\n\n\
+Examples:\n  total=$(crdt get metrics:requests)\n  mode=$(crdt get --raw config:mode)   # fast, not \"fast\"\n  crdt get config:flags ai-review      # true"
     )]
     Get(GetArgs),
     /// List objects: all, or one name or namespace
@@ -233,7 +255,7 @@ Examples:\n  crdt log -n 20\n  crdt log tasks: --since 1h\n  crdt log document:m
     #[command(
         after_help = "Lines use the command line's syntax and shell quoting; blank lines and\n\
 lines starting with # are skipped. Change commands (inc, dec, set, add, rm,\n\
-insert, delete, append, new) and get are allowed.\n\n\
+put, unset, insert, delete, append, new) and get are allowed.\n\n\
 Example:\n  printf 'inc metrics:requests\\nadd tasks:active \"task 1\"\\n' | crdt batch"
     )]
     Batch(BatchArgs),
@@ -300,7 +322,8 @@ Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat toke
     /// Block until a condition holds (exit 0) or the timeout passes (exit 1)
     #[command(
         after_help = "EXPR: `>= N`, `> N`, `<= N`, `< N`, `== VALUE`, `!= VALUE` (counters and\n\
-registers; VALUE is JSON or a string), `contains X` (sets, text), `len >= N`.\n\
+registers; VALUE is JSON or a string), `contains X` (sets, text; a map's\n\
+keys), `len >= N` (members, characters, keys).\n\
 A condition that can never hold for the object's type (`contains` on a counter,\n\
 `>= 3` on a set) is an error, exit 2. A name this replica does not have yet may\n\
 still arrive: wait keeps waiting for it.\n\n\
@@ -413,6 +436,28 @@ pub struct AppendArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PutArgs {
+    /// The map's name, e.g. config:flags (see Names in `crdt --help`)
+    pub name: String,
+    /// The key (any string)
+    pub key: String,
+    /// The value: JSON (`{"a": 1}`, `true`, `3`, `"text"`) or a plain string
+    pub value: String,
+    /// Take VALUE as a string even when it parses as JSON
+    #[arg(long)]
+    pub string: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnsetArgs {
+    /// The map's name, e.g. config:flags (see Names in `crdt --help`)
+    pub name: String,
+    /// Keys to remove
+    #[arg(required = true, value_name = "KEY")]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct NewArgs {
     /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
     pub name: String,
@@ -425,6 +470,8 @@ pub struct NewArgs {
 pub struct GetArgs {
     /// The object's name, e.g. metrics:requests
     pub name: String,
+    /// For a map: print this key's value only
+    pub key: Option<String>,
     /// Print strings without JSON quotes (a register's string, string members)
     #[arg(long)]
     pub raw: bool,

@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use super::args::{
-    AddArgs, AppendArgs, Cli, Command, DecArgs, DeleteArgs, GetArgs, IncArgs, InsertArgs, RmArgs,
-    SetArgs, When,
+    AddArgs, AppendArgs, Cli, Command, DecArgs, DeleteArgs, GetArgs, IncArgs, InsertArgs, PutArgs,
+    RmArgs, SetArgs, UnsetArgs, When,
 };
 use super::output::{Out, Report};
 use super::read::write_value;
@@ -51,6 +51,8 @@ fn parse_line(parser: &mut clap::Command, line: &str) -> Result<Command> {
         | Command::Delete(_)
         | Command::Append(_)
         | Command::New(_)
+        | Command::Put(_)
+        | Command::Unset(_)
         | Command::Get(GetArgs {
             when: When { at: None },
             ..
@@ -282,8 +284,19 @@ pub(crate) fn fast_parse(words: &[Cow<'_, str>]) -> Option<Command> {
             name: name(),
             text: words[2].to_string(),
         }),
-        ("get", 2) => Command::Get(GetArgs {
+        ("put", 4) => Command::Put(PutArgs {
             name: name(),
+            key: words[2].to_string(),
+            value: words[3].to_string(),
+            string: false,
+        }),
+        ("unset", 3..) => Command::Unset(UnsetArgs {
+            name: name(),
+            keys: words[2..].iter().map(|w| w.to_string()).collect(),
+        }),
+        ("get", 2 | 3) => Command::Get(GetArgs {
+            name: name(),
+            key: words.get(2).map(|k| k.to_string()),
             raw: false,
             when: When { at: None },
         }),
@@ -314,10 +327,21 @@ fn apply_line(
     if let Some(name) = name {
         c.load_name(name)?;
     }
-    if let Command::Get(GetArgs { name, raw, .. }) = &cmd {
+    if let Command::Get(GetArgs { name, key, raw, .. }) = &cmd {
         let list = c.store().objects(name);
         if list.is_empty() {
             return Ok(Err(anyhow!("no object named {name}")));
+        }
+        if let Some(key) = key {
+            let value = match super::read::key_value(&list, name, key) {
+                Ok(Some(v)) => v,
+                Ok(None) => return Ok(Err(anyhow!("{name} has no key {key}"))),
+                Err(e) => return Ok(Err(e)),
+            };
+            let doc =
+                json!({"line": line_no, "name": name, "type": "map", "key": key, "value": value});
+            gets.push((super::read::json_line(value, *raw), doc));
+            return Ok(Ok(None));
         }
         for o in list {
             let value = json!({"line": line_no, "name": name, "type": o.ty().as_str(),

@@ -507,9 +507,21 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
     let mut out = ctx.out();
     let done = |()| Exit::Success;
     let code = match command {
-        Command::Get(GetArgs { name, raw, when }) => {
-            read::get(&ctx.at(when.at)?, &mut out, &name, raw).map(done)?
-        }
+        Command::Get(GetArgs {
+            name,
+            key: None,
+            raw,
+            when,
+        }) => read::get(&ctx.at(when.at)?, &mut out, &name, raw).map(done)?,
+        Command::Get(GetArgs {
+            name,
+            key: Some(key),
+            raw,
+            when,
+        }) => match read::get_key(&ctx.at(when.at)?, &mut out, &name, &key, raw)? {
+            true => Exit::Success,
+            false => Exit::Negative,
+        },
         Command::Ls(LsArgs { prefix, when }) => {
             read::ls(&ctx.at(when.at)?, &mut out, prefix.as_deref().unwrap_or("")).map(done)?
         }
@@ -630,11 +642,11 @@ fn change_command(ctx: &Ctx, out: &mut Out, change: Command) -> Result<Exit> {
         c.load_name(&target)?;
         let (name, ty, delta, summary) = ops::apply(c.store_mut(), &change, now)?;
         if let Some(limit) = limit
-            && ty == crdt::CrdtType::LwwRegister
+            && matches!(ty, crdt::CrdtType::LwwRegister | crdt::CrdtType::Map)
             && delta.len() + 512 > limit
         {
             bail!(
-                "nothing was changed: the value is {} bytes, and the endpoint takes messages of at most {limit} bytes (a register's value travels whole)",
+                "nothing was changed: the value is {} bytes, and the endpoint takes messages of at most {limit} bytes (a register's or a map key's value travels whole)",
                 delta.len()
             );
         }

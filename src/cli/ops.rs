@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::args::{
     AddArgs, AppendArgs, Command, CounterType, DecArgs, DeleteArgs, IncArgs, InsertArgs, NewArgs,
-    RmArgs, SetArgs, TypeArg,
+    PutArgs, RmArgs, SetArgs, TypeArg, UnsetArgs,
 };
 
 /// Wall-clock milliseconds for register timestamps. `CRDT_NOW_MS` fixes the
@@ -24,6 +24,7 @@ impl From<TypeArg> for CrdtType {
             TypeArg::LwwRegister => CrdtType::LwwRegister,
             TypeArg::OrSet => CrdtType::OrSet,
             TypeArg::Rga => CrdtType::Rga,
+            TypeArg::Map => CrdtType::Map,
         }
     }
 }
@@ -62,15 +63,20 @@ pub fn apply(
         bail!("{cmd:?} is not a change command");
     };
     let applied = store.apply(name, &edit, now)?;
-    if let Command::Rm(RmArgs { elems, .. }) = cmd {
+    let asked = match cmd {
+        Command::Rm(RmArgs { elems, .. }) => Some(("member", elems)),
+        Command::Unset(UnsetArgs { keys, .. }) => Some(("key", keys)),
+        _ => None,
+    };
+    if let Some((what, asked)) = asked {
         if applied.no_object {
             eprintln!(
                 "crdt: note: this replica has no object named {name} (yet): nothing was removed"
             );
         } else if !applied.absent.is_empty() {
-            let absent: Vec<&str> = applied.absent.iter().map(|&i| elems[i].as_str()).collect();
+            let absent: Vec<&str> = applied.absent.iter().map(|&i| asked[i].as_str()).collect();
             eprintln!(
-                "crdt: note: {name} has no member {}: nothing removed for {}",
+                "crdt: note: {name} has no {what} {}: nothing removed for {}",
                 absent.join(", "),
                 if absent.len() == 1 { "it" } else { "them" }
             );
@@ -149,6 +155,19 @@ fn edit_of(cmd: &Command) -> Result<Option<(&str, Edit)>> {
             },
         ),
         Command::New(NewArgs { name, ty }) => (name, Edit::New { ty: (*ty).into() }),
+        Command::Put(PutArgs {
+            name,
+            key,
+            value,
+            string,
+        }) => (
+            name,
+            Edit::Put {
+                key: key.clone(),
+                value: parse_value(value, *string)?,
+            },
+        ),
+        Command::Unset(UnsetArgs { name, keys }) => (name, Edit::Unset { keys: keys.clone() }),
         _ => return Ok(None),
     }))
 }
@@ -163,7 +182,9 @@ pub fn command_name(cmd: &Command) -> Option<&str> {
         | Command::Insert(InsertArgs { name, .. })
         | Command::Delete(DeleteArgs { name, .. })
         | Command::Append(AppendArgs { name, .. })
-        | Command::New(NewArgs { name, .. }) => Some(name),
+        | Command::New(NewArgs { name, .. })
+        | Command::Put(PutArgs { name, .. })
+        | Command::Unset(UnsetArgs { name, .. }) => Some(name),
         _ => None,
     }
 }

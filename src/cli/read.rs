@@ -92,13 +92,76 @@ pub fn get(ctx: &Ctx, out: &mut Out<impl Write>, name: &str, raw: bool) -> Resul
     Ok(())
 }
 
+/// `get NAME KEY`: one key of a map. False (a note on stderr, nothing on
+/// stdout: exit 1) when the map has no such key.
+pub fn get_key(
+    ctx: &Ctx,
+    out: &mut Out<impl Write>,
+    name: &str,
+    key: &str,
+    raw: bool,
+) -> Result<bool> {
+    let store = existing(ctx, name)?;
+    let list = objects(&store, name)?;
+    let Some(value) = key_value(&list, name, key)? else {
+        eprintln!("crdt: {name} has no key {key}");
+        return Ok(false);
+    };
+    out.report(&KeyValue {
+        name,
+        key,
+        value,
+        raw,
+    })?;
+    Ok(true)
+}
+
+/// The value of `key` in the map among `list` (the objects of `name`);
+/// an error when `name` is not a map.
+pub fn key_value<'a>(list: &[&'a Object], name: &str, key: &str) -> Result<Option<&'a Value>> {
+    match list.iter().find_map(|o| match o {
+        Object::Map(m) => Some(m),
+        _ => None,
+    }) {
+        Some(m) => Ok(m.get(key)),
+        None => bail!(
+            "`get NAME KEY` reads a key of a map, but {name} is {} {}",
+            list[0].ty().article(),
+            list[0].ty()
+        ),
+    }
+}
+
+/// A value on one line; a string without its quotes when `raw`.
+pub fn json_line(v: &Value, raw: bool) -> String {
+    match v {
+        Value::String(s) if raw => format!("{s}\n"),
+        other => format!("{other}\n"),
+    }
+}
+
+/// `get NAME KEY`: one key's value.
+struct KeyValue<'a> {
+    name: &'a str,
+    key: &'a str,
+    value: &'a Value,
+    raw: bool,
+}
+
+impl Report for KeyValue<'_> {
+    fn json(&self) -> Value {
+        json!({"name": self.name, "type": "map", "key": self.key, "value": self.value})
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        write!(out, "{}", json_line(self.value, self.raw))
+    }
+}
+
 /// The value only: a number, a JSON value, set members one per line, the text.
 /// With `raw`, strings (a register's value, set members) without quotes.
 pub fn write_value(out: &mut impl Write, o: &Object, raw: bool) -> std::io::Result<()> {
-    let line = |out: &mut dyn Write, v: &Value| match v {
-        Value::String(s) if raw => writeln!(out, "{s}"),
-        other => writeln!(out, "{other}"),
-    };
+    let line = |out: &mut dyn Write, v: &Value| write!(out, "{}", json_line(v, raw));
     match o {
         Object::OrSet(s) => {
             for v in s.values() {

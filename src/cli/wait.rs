@@ -94,6 +94,8 @@ fn holds(cond: &Cond, value: &Value) -> bool {
         },
         Cond::Contains(x) => match value {
             Value::Array(items) => items.contains(x),
+            // A map: one of its keys.
+            Value::Object(keys) => x.as_str().is_some_and(|k| keys.contains_key(k)),
             Value::String(text) => {
                 text.contains(x.as_str().map_or(x.to_string(), String::from).as_str())
             }
@@ -102,6 +104,7 @@ fn holds(cond: &Cond, value: &Value) -> bool {
         Cond::Len(op, n) => {
             let len = match value {
                 Value::Array(items) => items.len(),
+                Value::Object(keys) => keys.len(),
                 Value::String(s) => s.chars().count(),
                 _ => return false,
             };
@@ -146,6 +149,9 @@ fn possible(cond: &Cond, ty: crdt::CrdtType) -> std::result::Result<(), &'static
             Err("its value is a list of members: use `len >= N` or `contains X`")
         }
         T::Rga if ordering => Err("its value is text: use `len >= N` or `contains X`"),
+        T::Map if ordering => {
+            Err("its value is an object of keys: use `contains KEY`, `len >= N` or `== VALUE`")
+        }
         _ => Ok(()),
     }
 }
@@ -263,6 +269,13 @@ mod test {
             &json!(["task-7"])
         ));
         assert!(holds(&parse_cond("contains llo").unwrap(), &json!("hello")));
+        // A map: its keys.
+        let flags = json!({"ai-review": true, "dark-mode": false});
+        assert!(holds(&parse_cond("contains ai-review").unwrap(), &flags));
+        assert!(!holds(&parse_cond("contains true").unwrap(), &flags));
+        assert!(holds(&parse_cond("len >= 2").unwrap(), &flags));
+        assert!(!holds(&parse_cond("len > 2").unwrap(), &flags));
+        assert!(possible(&parse_cond(">= 1").unwrap(), crdt::CrdtType::Map).is_err());
         assert!(holds(&parse_cond("len >= 2").unwrap(), &json!([1, 2])));
         assert!(parse_cond("~ 3").is_err());
         assert!(parse_cond(">= many").is_err());

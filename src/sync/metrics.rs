@@ -12,7 +12,7 @@ use crate::object::CrdtType;
 #[derive(Debug, Default)]
 pub struct StateSizes {
     /// Name -> size per type (`CrdtType::ALL` order), looked up by `&str`.
-    objects: HashMap<String, [Option<usize>; 5]>,
+    objects: HashMap<String, [Option<usize>; CrdtType::ALL.len()]>,
     totals: BTreeMap<(CrdtType, String), usize>,
 }
 
@@ -40,10 +40,11 @@ impl StateSizes {
 
 /// The (type, rule) pairs the server resolves conflicts by (see
 /// `protocol::commit_push`): each counter exists from the start.
-const KNOWN_RESOLUTIONS: [(&str, &str); 3] = [
+const KNOWN_RESOLUTIONS: [(&str, &str); 4] = [
     ("lww-register", "last-writer-wins"),
     ("or-set", "add-wins"),
     ("rga", "rga-order"),
+    ("map", "last-writer-wins"),
 ];
 
 /// The message types counted (the protocol's, and what is refused).

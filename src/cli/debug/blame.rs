@@ -43,6 +43,7 @@ pub fn blame(
             Object::Rga(t) => blame_text(out, t, &arrivals),
             Object::OrSet(s) => blame_set(s, &arrivals),
             Object::LwwRegister(r) => blame_register(r, &arrivals),
+            Object::Map(m) => blame_map(m, &arrivals),
             Object::GCounter(_) | Object::PnCounter(_) => blame_counter(&mine),
         };
         let mut doc = doc;
@@ -199,6 +200,37 @@ fn blame_register(r: &crdt::LwwRegister, arrivals: &Arrivals) -> (Vec<String>, V
         lines.push("(never written)".into());
     }
     (lines, json!({"writes": docs}))
+}
+
+/// Each key's value with the write that holds it (and the concurrent ones
+/// that lost): who wrote it, when, and when it came here.
+fn blame_map(m: &crdt::LwwMap, arrivals: &Arrivals) -> (Vec<String>, Value) {
+    let mut lines = Vec::new();
+    let mut docs = Vec::new();
+    for key in m.keys() {
+        let writes = crdt::diff::key_writes(m, key);
+        for (i, w) in writes.iter().enumerate() {
+            let what = if i == 0 { "holds" } else { "lost " };
+            lines.push(format!(
+                "{what}  {} = {}  written by {} at {}  {}",
+                quoted(key),
+                value_words(&w.value),
+                w.dot,
+                fmt_ts(w.ts),
+                when(arrivals.of(&w.dot))
+            ));
+        }
+        docs.push(
+            json!({"key": key, "writes": writes.iter().enumerate().map(|(i, w)| json!({
+            "holds": i == 0, "value": w.value, "replica": w.dot.replica.as_str(), "seq": w.dot.seq,
+            "timestamp": fmt_ts(w.ts), "arrived": when_json(arrivals.of(&w.dot)),
+        })).collect::<Vec<_>>()}),
+        );
+    }
+    if lines.is_empty() {
+        lines.push("(no keys)".into());
+    }
+    (lines, json!({"keys": docs}))
 }
 
 /// Each replica's contributions over time: what each history row added

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use colored::Color;
 use crdt::diff::{
-    CountEntry, Detail, ElementDiff, NameDiff, ObjectDiff, RegisterDiff, Status, WriteInfo,
-    diff_stores,
+    CountEntry, Detail, ElementDiff, KeyDiff, NameDiff, ObjectDiff, RegisterDiff, Status,
+    WriteInfo, diff_stores,
 };
 use crdt::{Causality, CrdtType, Dot, Object};
 use serde_json::{Value, json};
@@ -93,6 +93,59 @@ fn register_verdict(st: Style, d: &RegisterDiff, relation: Causality) -> String 
         }
     };
     format!("merge keeps {from} write {}: {why}", write_text(st, win))
+}
+
+/// One key of a map: each side's value, then what the merge keeps and why
+/// ("\"ai-review\": agent-2's write wins; agent-1's true lost").
+fn key_lines(st: Style, k: &KeyDiff) -> Vec<String> {
+    let d = &k.writes;
+    let side = |list: &Vec<WriteInfo>| match list.first() {
+        Some(w) if list.len() > 1 => {
+            format!("{} (+{} concurrent)", write_text(st, w), list.len() - 1)
+        }
+        Some(w) => write_text(st, w),
+        None => "—".to_string(),
+    };
+    let key = crdt::history::quoted(&k.key);
+    let mut lines = vec![format!("{key}: A {}; B {}", side(&d.a), side(&d.b))];
+    let only = |from: &str, other: &str| {
+        format!("{from}'s write is one {other} has not seen; merge keeps it")
+    };
+    let outcome = match d.merged.as_slice() {
+        [] if d.a.is_empty() => "unset in A after A saw B's write; merge drops the key".to_string(),
+        [] if d.b.is_empty() => "unset in B after B saw A's write; merge drops the key".to_string(),
+        [] => "each side unset what the other wrote; merge drops the key".to_string(),
+        [win] => match (d.a.contains(win), d.b.contains(win)) {
+            (true, _) if d.b.is_empty() => only("A", "B"),
+            (_, true) if d.a.is_empty() => only("B", "A"),
+            (true, _) => "A's write was made after seeing B's; merge keeps it".to_string(),
+            _ => "B's write was made after seeing A's; merge keeps it".to_string(),
+        },
+        [win, rest @ ..] => {
+            let lost: Vec<String> = rest
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{}'s {} lost",
+                        w.dot.replica,
+                        st.cut(&w.value.to_string(), 30)
+                    )
+                })
+                .collect();
+            let why = if win.ts > rest[0].ts {
+                "the later timestamp"
+            } else {
+                "equal timestamps, the greater replica id"
+            };
+            format!(
+                "{}'s write wins ({why}); {}",
+                win.dot.replica,
+                lost.join(", ")
+            )
+        }
+    };
+    lines.push(format!("  {outcome}"));
+    lines
 }
 
 fn element_text(st: Style, e: &ElementDiff) -> (String, String) {
@@ -192,6 +245,11 @@ fn object_diff_lines(st: Style, od: &ObjectDiff, ty: CrdtType) -> Vec<String> {
         Detail::Text { a, b, .. } => {
             lines.push(format!("A → B: {}", inline_diff(st, a, b)));
         }
+        Detail::Map(keys) => {
+            for k in keys {
+                lines.extend(key_lines(st, k));
+            }
+        }
     }
     lines
 }
@@ -221,6 +279,14 @@ fn status_word(n: &NameDiff) -> &'static str {
     }
 }
 
+/// Each side's writes and the merged ones, best first.
+fn writes_json(d: &RegisterDiff) -> Value {
+    let w = |l: &Vec<WriteInfo>| -> Value {
+        l.iter().map(|w| json!({"dot": [w.dot.replica.as_str(), w.dot.seq], "ts": [w.ts.ms, w.ts.counter], "value": w.value})).collect()
+    };
+    json!({"a": w(&d.a), "b": w(&d.b), "merged": w(&d.merged)})
+}
+
 fn diff_json(n: &NameDiff) -> Value {
     let mut v = json!({"name": n.name, "type": n.ty.as_str(), "status": status_word(n)});
     match &n.status {
@@ -245,12 +311,15 @@ fn diff_json(n: &NameDiff) -> Value {
                         })
                         .collect(),
                 ),
-                Detail::Register(d) => {
-                    let w = |l: &Vec<WriteInfo>| -> Value {
-                        l.iter().map(|w| json!({"dot": [w.dot.replica.as_str(), w.dot.seq], "ts": [w.ts.ms, w.ts.counter], "value": w.value})).collect()
-                    };
-                    json!({"a": w(&d.a), "b": w(&d.b), "merged": w(&d.merged)})
-                }
+                Detail::Register(d) => writes_json(d),
+                Detail::Map(keys) => keys
+                    .iter()
+                    .map(|k| {
+                        let mut v = writes_json(&k.writes);
+                        v["key"] = json!(k.key);
+                        v
+                    })
+                    .collect(),
                 Detail::Set(elems) => Value::Array(
                     elems
                         .iter()

@@ -5,9 +5,9 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Result;
-use crdt::diff::writes;
+use crdt::diff::{WriteInfo, key_writes, writes};
 use crdt::{Dot, Object, ReplicaId};
-use crdt::{GCounter, LwwRegister, OrSet, PnCounter, Rga};
+use crdt::{GCounter, LwwMap, LwwRegister, OrSet, PnCounter, Rga};
 use serde_json::{Value, json};
 
 use super::diff::write_text;
@@ -66,8 +66,69 @@ pub(super) fn explain_lines(st: Style, name: &str, o: &Object, types: usize) -> 
         Object::LwwRegister(r) => explain_register(st, &mut l, name, r),
         Object::OrSet(s) => explain_set(st, &mut l, name, s),
         Object::Rga(t) => explain_text(&mut l, name, t),
+        Object::Map(m) => explain_map(st, &mut l, name, m),
     }
     l
+}
+
+/// Why the first of concurrent writes (best first) wins over the second.
+fn why_wins(win: &WriteInfo, second: &WriteInfo) -> String {
+    if win.ts > second.ts {
+        format!(
+            "its timestamp {} is later than {}",
+            fmt_ts(win.ts),
+            fmt_ts(second.ts)
+        )
+    } else {
+        format!(
+            "the timestamps are equal and the replica id {} sorts after {} (the tie-break every replica applies)",
+            win.dot.replica, second.dot.replica
+        )
+    }
+}
+
+fn explain_map(st: Style, l: &mut Vec<String>, name: &str, m: &LwwMap) {
+    if m.is_empty() {
+        l.push(format!("{name} has no keys: every key it has seen was unset by a replica that had seen its writes."));
+    } else {
+        l.push(format!("{name} has {} key(s); each key is a register of its own (a write made after seeing another replaces it; concurrent writes are settled by timestamp, then replica id), so agents writing different keys never lose each other's writes.", m.len()));
+    }
+    for key in m.keys() {
+        let k = crdt::history::quoted(key);
+        match key_writes(m, key).as_slice() {
+            [] => {}
+            [only] => l.push(format!(
+                "{k}: {}, written by {} at {}; no concurrent write is known.",
+                st.cut(&only.value.to_string(), 60),
+                only.dot.replica,
+                fmt_ts(only.ts)
+            )),
+            [win, rest @ ..] => {
+                let lost: Vec<String> = rest
+                    .iter()
+                    .map(|w| {
+                        format!(
+                            "{}'s {} lost",
+                            w.dot.replica,
+                            st.cut(&w.value.to_string(), 40)
+                        )
+                    })
+                    .collect();
+                l.push(format!(
+                    "{k}: {}'s write {} wins, {}: the writes are concurrent and {}.",
+                    win.dot.replica,
+                    st.cut(&win.value.to_string(), 60),
+                    lost.join(", "),
+                    why_wins(win, &rest[0])
+                ));
+            }
+        }
+    }
+    let live: usize = m.entries().map(|(_, w)| w.len()).sum();
+    let gone = m.context().count() as usize - live;
+    if gone > 0 {
+        l.push(format!("{gone} other events (unsets, and writes a later write replaced) were seen; they need no tombstones. An unset removes only the writes it has seen: a concurrent put keeps its key."));
+    }
 }
 
 fn explain_g_counter(l: &mut Vec<String>, name: &str, c: &GCounter) {
@@ -134,19 +195,7 @@ fn explain_register(st: Style, l: &mut Vec<String>, name: &str, r: &LwwRegister)
             }
         }
         [win, rest @ ..] => {
-            let second = &rest[0];
-            let why = if win.ts > second.ts {
-                format!(
-                    "its timestamp {} is later than {}",
-                    fmt_ts(win.ts),
-                    fmt_ts(second.ts)
-                )
-            } else {
-                format!(
-                    "the timestamps are equal and the replica id {} sorts after {} (the tie-break every replica applies)",
-                    win.dot.replica, second.dot.replica
-                )
-            };
+            let why = why_wins(win, &rest[0]);
             l.push(format!(
                 "{name} is {}, written by {} at {}.",
                 st.cut(&win.value.to_string(), 60),

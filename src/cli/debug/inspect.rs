@@ -5,8 +5,8 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Result;
-use crdt::diff::writes;
-use crdt::{GCounter, LwwRegister, OrSet, PnCounter, Rga};
+use crdt::diff::{key_writes, writes};
+use crdt::{GCounter, LwwMap, LwwRegister, OrSet, PnCounter, Rga};
 use crdt::{Object, ReplicaId};
 use serde_json::{Value, json};
 
@@ -79,7 +79,38 @@ pub(super) fn inspect_text(out: &mut Out<impl Write>, name: &str, o: &Object) ->
         Object::LwwRegister(r) => state_register(out, st, r),
         Object::OrSet(s) => state_set(out, st, s),
         Object::Rga(t) => state_text(out, t),
+        Object::Map(m) => state_map(out, st, m),
     }
+}
+
+fn state_map(out: &mut Out<impl Write>, st: Style, m: &LwwMap) -> io::Result<()> {
+    let mut rows = Vec::new();
+    for key in m.keys() {
+        for (i, w) in key_writes(m, key).iter().enumerate() {
+            let role = if i == 0 {
+                "value"
+            } else {
+                "loses (concurrent)"
+            };
+            rows.push(vec![
+                st.cut(key, 30),
+                w.dot.to_string(),
+                fmt_ts(w.ts),
+                st.cut(&w.value.to_string(), 40),
+                role.into(),
+            ]);
+        }
+    }
+    out.labeled_table(&["key", "dot", "timestamp", "value", "role"], rows)?;
+    let live: usize = m.entries().map(|(_, w)| w.len()).sum();
+    writeln!(out, "  causal context: {}", context_text(m.context()))?;
+    writeln!(
+        out,
+        "  {} events seen, {live} writes live: {} unsets and replaced writes left no tombstone",
+        m.context().count(),
+        m.context().count() as usize - live
+    )?;
+    Ok(())
 }
 
 fn state_g_counter(out: &mut Out<impl Write>, c: &GCounter) -> io::Result<()> {
@@ -221,7 +252,7 @@ mod test {
             name: "n",
             list: objects.iter().collect(),
         });
-        assert_eq!(text.matches("name:    n\n").count(), 5, "{text}");
-        assert_eq!(doc["objects"].as_array().map(Vec::len), Some(5));
+        assert_eq!(text.matches("name:    n\n").count(), 6, "{text}");
+        assert_eq!(doc["objects"].as_array().map(Vec::len), Some(6));
     }
 }

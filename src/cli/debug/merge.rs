@@ -64,6 +64,24 @@ pub fn merge_dry_run(out: &mut Out<impl Write>, files: &[PathBuf]) -> Result<()>
                                 }
                             }
                         },
+                        Detail::Map(keys) => {
+                            for k in keys {
+                                let key = crdt::history::quoted(&k.key);
+                                let d = &k.writes;
+                                match (d.a.first(), d.b.first()) {
+                                    (Some(mine), Some(win)) if mine != win => extra.push(format!(
+                                        "{key}: its write {} loses to {}",
+                                        write_text(st, mine),
+                                        write_text(st, win)
+                                    )),
+                                    (Some(mine), None) => extra.push(format!(
+                                        "{key}: drops its write {}: another replica unset the key after seeing it",
+                                        write_text(st, mine)
+                                    )),
+                                    _ => {}
+                                }
+                            }
+                        }
                         Detail::Set(elems) => {
                             for e in elems.iter().filter(|e| !e.a_dots.is_empty() && !e.kept) {
                                 extra.push(format!("drops {}: another replica removed it after seeing its add ({})", st.cut(&e.value.to_string(), 40), dots_text(&e.a_dots)));

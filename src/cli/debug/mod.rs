@@ -135,7 +135,7 @@ mod test {
     use super::*;
     use crate::cli::output::{Out, Style};
     use crdt::diff::diff_stores;
-    use crdt::{CrdtType, GCounter, LwwRegister, Object, OrSet, PnCounter, Rga};
+    use crdt::{Crdt, CrdtType, GCounter, LwwMap, LwwRegister, Object, OrSet, PnCounter, Rga};
     use serde_json::json;
 
     fn id(s: &str) -> ReplicaId {
@@ -161,12 +161,25 @@ mod test {
         let mut t = Rga::default();
         t.insert(&a, 0, "Hello world").unwrap();
         t.delete(&b, 5, 6).unwrap();
+        // Two agents write one key concurrently; another key was unset.
+        let mut m = LwwMap::default();
+        m.put(&a, "dark-mode", json!(true), 1_700_000_000_000)
+            .unwrap();
+        m.put(&a, "old", json!(1), 1_700_000_000_000).unwrap();
+        m.unset(&a, "old").unwrap();
+        let mut m2 = LwwMap::default();
+        m2.put(&b, "ai-review", json!(true), 1_700_000_000_005)
+            .unwrap();
+        m.put(&a, "ai-review", json!(false), 1_700_000_000_001)
+            .unwrap();
+        m.merge(&m2);
         vec![
             Object::GCounter(g),
             Object::PnCounter(p),
             Object::LwwRegister(r),
             Object::OrSet(s),
             Object::Rga(t),
+            Object::Map(m),
         ]
     }
 
@@ -232,6 +245,21 @@ mod test {
                 .iter()
                 .any(|l| l.contains("\"task-2\" is a member"))
         );
+        // A map speaks per key: who won a conflict, and whose value lost.
+        assert!(
+            lines[5].iter().any(|l| l.starts_with(
+                "\"ai-review\": agent-2's write true wins, agent-1's false lost: the writes are concurrent and its timestamp"
+            )),
+            "{:?}",
+            lines[5]
+        );
+        assert!(
+            lines[5]
+                .iter()
+                .any(|l| l.starts_with("\"dark-mode\": true, written by agent-1")),
+            "{:?}",
+            lines[5]
+        );
         let mut r = LwwRegister::default();
         r.set(&id("a"), json!("x".repeat(100)), 1).unwrap();
         let long = Object::LwwRegister(r);
@@ -273,6 +301,55 @@ mod test {
             colored.contains("\u{1b}[31mdifferent\u{1b}[0m"),
             "{colored}"
         );
+    }
+
+    #[test]
+    fn a_map_is_shown_key_by_key() {
+        let map = &objects()[5];
+        let plain = render(Style::plain(), |out| {
+            inspect::inspect_text(out, "flags", map).unwrap()
+        });
+        assert!(plain.contains("KEY        DOT        TIMESTAMP"), "{plain}");
+        assert!(
+            plain.contains(
+                "ai-review  agent-1:4  2023-11-14T22:13:20.001Z  false  loses (concurrent)"
+            ),
+            "{plain}"
+        );
+        assert!(plain.contains("2 unsets and replaced writes"), "{plain}");
+        let picture = visualize::viz_text(Style::plain(), "flags", map);
+        assert!(
+            picture.contains("ai-review ★ agent-2:1    2023-11-14T22:13:20.005Z  true"),
+            "{picture}"
+        );
+        let dot = visualize::viz_dot(Style::plain(), "flags", map);
+        assert!(
+            dot.contains("\"agent-1:4\" -> \"key 0\" [label=\"loses\"];"),
+            "{dot}"
+        );
+        // Two sides that wrote different keys and one key concurrently.
+        let (a, b) = (id("agent-1"), id("agent-2"));
+        let mut left = Store::new(a.clone());
+        let mut right = Store::new(b.clone());
+        for (store, who, key, t) in [(&mut left, &a, "x", 10), (&mut right, &b, "y", 20)] {
+            let Object::Map(m) = store.get_or_create("flags", CrdtType::Map) else {
+                unreachable!()
+            };
+            m.put(who, key, json!(1), t).unwrap();
+            m.put(who, "shared", json!(who.as_str()), t).unwrap();
+        }
+        let diffs = diff_stores(&left, &right, &[]);
+        let full = render(Style::plain(), |out| {
+            diff::write_diff(out, ("a", "b"), &diffs).unwrap()
+        });
+        for want in [
+            "\"shared\": A \"agent-1\" by agent-1 at 1970-01-01T00:00:00.010Z; B \"agent-2\" by agent-2 at 1970-01-01T00:00:00.020Z",
+            "  agent-2's write wins (the later timestamp); agent-1's \"agent-1\" lost",
+            "\"x\": A 1 by agent-1 at 1970-01-01T00:00:00.010Z; B —",
+            "  A's write is one B has not seen; merge keeps it",
+        ] {
+            assert!(full.contains(want), "{want:?} not in\n{full}");
+        }
     }
 
     #[test]

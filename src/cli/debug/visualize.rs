@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use colored::Color;
-use crdt::diff::writes;
+use crdt::diff::{key_writes, writes};
 use crdt::{CrdtType, Dot, Object, ReplicaId};
-use crdt::{GCounter, LwwRegister, OrSet, PnCounter, Rga};
+use crdt::{GCounter, LwwMap, LwwRegister, OrSet, PnCounter, Rga};
 use serde_json::{Value, json};
 
 use super::*;
@@ -85,6 +85,7 @@ pub(super) fn viz_text(st: Style, name: &str, o: &Object) -> String {
         Object::LwwRegister(r) => picture_register(st, &mut s, r),
         Object::OrSet(set) => picture_set(st, &mut s, set),
         Object::Rga(t) => picture_text(st, &mut s, t),
+        Object::Map(m) => picture_map(st, &mut s, m),
     }
     s
 }
@@ -123,6 +124,7 @@ pub(super) fn viz_dot(st: Style, name: &str, o: &Object) -> String {
         Object::LwwRegister(r) => dot_register(st, &mut s, o, r),
         Object::OrSet(set) => dot_set(st, &mut s, set),
         Object::Rga(t) => dot_text(st, &mut s, t),
+        Object::Map(m) => dot_map(st, &mut s, m),
     }
     s.push_str("}\n");
     s
@@ -205,6 +207,39 @@ fn picture_register(st: Style, s: &mut String, r: &LwwRegister) {
         );
     }
     let _ = writeln!(s, "  seen: {}", context_text(r.context()));
+}
+
+fn picture_map(st: Style, s: &mut String, m: &LwwMap) {
+    let colors = replica_colors(m.context().iter().map(|(r, _)| r.clone()));
+    let width = m
+        .keys()
+        .map(|k| st.cut(k, 24).chars().count())
+        .max()
+        .unwrap_or(0);
+    for key in m.keys() {
+        for (i, w) in key_writes(m, key).iter().enumerate() {
+            let (shown, mark, why) = match i {
+                0 => (st.cut(key, 24), st.paint("★", Color::Green), ""),
+                _ => (String::new(), " ".into(), "concurrent, loses"),
+            };
+            let line = format!(
+                "  {shown:width$} {mark} {} {}  {:<30} {}",
+                st.paint(
+                    &format!("{:<12}", w.dot.to_string()),
+                    colors[&w.dot.replica]
+                ),
+                fmt_ts(w.ts),
+                st.cut(&w.value.to_string(), 30),
+                st.dim(why)
+            );
+            let _ = writeln!(s, "{}", line.trim_end());
+        }
+    }
+    let _ = writeln!(s, "  seen: {}", context_text(m.context()));
+    let _ = writeln!(
+        s,
+        "  (each key is a register: ★ marks its value; an event not listed was an unset or a replaced write)"
+    );
 }
 
 fn picture_set(st: Style, s: &mut String, set: &OrSet) {
@@ -353,6 +388,45 @@ fn dot_register(st: Style, s: &mut String, o: &Object, r: &LwwRegister) {
             q(&id),
             q(if i == 0 { "wins" } else { "loses" })
         );
+    }
+}
+
+fn dot_map(st: Style, s: &mut String, m: &LwwMap) {
+    for (r, _) in m.context().iter() {
+        let _ = writeln!(s, "  {} [shape=ellipse];", q(r.as_str()));
+    }
+    for (i, key) in m.keys().enumerate() {
+        let node = format!("key {i}");
+        let value = m
+            .get(key)
+            .map_or(String::new(), |v| st.cut(&v.to_string(), 40));
+        let _ = writeln!(
+            s,
+            "  {} [shape=doublecircle, label={}];",
+            q(&node),
+            q(&format!("{}\n{value}", st.cut(key, 30)))
+        );
+        for (j, w) in key_writes(m, key).iter().enumerate() {
+            let id = w.dot.to_string();
+            let style = if j == 0 {
+                ", style=bold"
+            } else {
+                ", style=dashed"
+            };
+            let _ = writeln!(
+                s,
+                "  {} [label={}{style}];",
+                q(&id),
+                q(&format!(
+                    "{id}\n{}\n{}",
+                    fmt_ts(w.ts),
+                    st.cut(&w.value.to_string(), 40)
+                ))
+            );
+            let _ = writeln!(s, "  {} -> {};", q(w.dot.replica.as_str()), q(&id));
+            let label = if j == 0 { "wins" } else { "loses" };
+            let _ = writeln!(s, "  {} -> {} [label={}];", q(&id), q(&node), q(label));
+        }
     }
 }
 

@@ -527,6 +527,7 @@ pub fn commit_push(
             CrdtType::LwwRegister => Some("last-writer-wins"),
             CrdtType::OrSet => Some("add-wins"),
             CrdtType::Rga => Some("rga-order"),
+            CrdtType::Map => Some("last-writer-wins"),
         };
         let concurrent = kind.is_some()
             && !matches!(**o, Object::LwwRegister(_))

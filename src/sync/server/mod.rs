@@ -119,6 +119,9 @@ struct Conn {
     io: Io,
 }
 
+/// The bit sets of types (`Pending::types`, [`Resized`]) are a `u8`.
+const _: () = assert!(CrdtType::ALL.len() <= 8);
+
 /// A push of this round, acknowledged once the log is fsynced.
 struct Pending {
     /// The types it changed (bit i: `CrdtType::ALL[i]`), for the latency metric.
