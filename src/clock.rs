@@ -253,6 +253,38 @@ pub fn wall_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// `2023-11-14T22:13:20.000Z`, with `#N` when the logical counter is not 0.
+pub fn rfc3339(ts: Hlc) -> String {
+    let secs = (ts.ms / 1000) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let mut s = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ts.ms % 1000
+    );
+    if ts.counter > 0 {
+        s.push_str(&format!("#{}", ts.counter));
+    }
+    s
+}
+
+/// A time in milliseconds since the epoch, as [`rfc3339`] writes it.
+pub fn rfc3339_ms(ms: u64) -> String {
+    rfc3339(Hlc { ms, counter: 0 })
+}
+
 #[cfg(test)]
 mod test {
     use super::*;

@@ -25,11 +25,112 @@ macro_rules! counter_crdt {
             /// group of replicas' entries per part; merged in any order
             /// they give `self`).
             pub fn parts(&self, budget: usize) -> Vec<$t> {
-                self.entries
+                let mut parts: Vec<$t> = self
+                    .entries
                     .parts(budget)
                     .into_iter()
-                    .map(|entries| $t { entries })
-                    .collect()
+                    .map(|entries| $t {
+                        entries,
+                        deleted: None,
+                    })
+                    .collect();
+                if let Some(last) = parts.last_mut() {
+                    last.deleted = self.deleted.clone();
+                }
+                parts
+            }
+
+            /// Deletes the counter as `replica` at wall time `now_ms`: its
+            /// value becomes 0, and what each replica had added up to now
+            /// no longer counts; increments made concurrently elsewhere
+            /// still do. The delete is one change of `replica` (its entry
+            /// moves on by one, which the delete itself subtracts).
+            pub fn delete_object(
+                &mut self,
+                replica: &ReplicaId,
+                now_ms: u64,
+            ) -> Result<(), crate::OpError> {
+                self.bump(replica)?;
+                let seen = $t {
+                    entries: self.entries.clone(),
+                    deleted: None,
+                };
+                crate::deletion::Deletion::record(&mut self.deleted, replica, now_ms, seen);
+                Ok(())
+            }
+
+            /// The deletes this counter has seen, if any: `seen` holds
+            /// the entries they subtract.
+            pub fn deletion(&self) -> Option<&crate::deletion::Deletion<$t>> {
+                self.deleted.as_deref()
+            }
+
+            pub(crate) fn set_deletion(&mut self, d: crate::deletion::Deleted<$t>) {
+                self.deleted = d;
+            }
+
+            /// What the deletes saw of `replica` (its entry then).
+            pub fn floor_of(&self, replica: &ReplicaId) -> Option<$entry> {
+                self.deleted
+                    .as_ref()
+                    .and_then(|d| d.seen.entries.get(replica).copied())
+            }
+
+            /// True when no entry has moved on since the deletes saw it.
+            pub(crate) fn all_seen(&self) -> bool {
+                self.entries
+                    .iter()
+                    .all(|(r, e)| self.floor_of(r).is_some_and(|f| f.seq >= e.seq))
+            }
+
+            /// Why the deletes here are impossible for these entries, if
+            /// they are: a delete saw a later change of a replica than its
+            /// entry here, or a count that change never had. (A replica
+            /// without an entry here may come in another part or delta;
+            /// merging checks it against both sides.)
+            pub(crate) fn check_deletion(&self) -> Result<(), String> {
+                let Some(d) = &self.deleted else {
+                    return Ok(());
+                };
+                for (r, floor) in d.seen.entries.iter() {
+                    if let Some(e) = self.entries.get(r) {
+                        self.check_floor(r, *floor, *e)?;
+                    }
+                }
+                Ok(())
+            }
+
+            /// A floor against the entry it must be an earlier state of.
+            fn check_floor(
+                &self,
+                r: &ReplicaId,
+                floor: $entry,
+                entry: $entry,
+            ) -> Result<(), String> {
+                if floor.seq > entry.seq {
+                    return Err(format!(
+                        "a delete saw change {} of replica {r}, which has made {} here",
+                        floor.seq, entry.seq
+                    ));
+                }
+                let one = |e: $entry| $t {
+                    entries: std::collections::BTreeMap::from([(r.clone(), e)]).into(),
+                    deleted: None,
+                };
+                one(entry).check_merge(&one(floor))
+            }
+
+            /// Why `other`'s deletes cannot merge with what this counter
+            /// and `other` hold, if they cannot.
+            pub(crate) fn check_merge_deletion(&self, other: &$t) -> Result<(), String> {
+                let Some(d) = &other.deleted else {
+                    return Ok(());
+                };
+                for (r, floor) in d.seen.entries.iter() {
+                    let entry = self.entries.of(r).max(other.entries.of(r));
+                    self.check_floor(r, *floor, entry)?;
+                }
+                Ok(())
             }
 
             /// Each replica's entry, in replica order.
@@ -41,6 +142,7 @@ macro_rules! counter_crdt {
         impl crate::traits::Crdt for $t {
             fn merge(&mut self, other: &Self) {
                 self.entries.merge(&other.entries);
+                crate::deletion::Deletion::merge(&mut self.deleted, &other.deleted);
             }
 
             fn version(&self) -> VersionVector {
@@ -50,6 +152,7 @@ macro_rules! counter_crdt {
             fn delta_since(&self, vv: &VersionVector) -> Self {
                 $t {
                     entries: self.entries.delta_since(vv),
+                    deleted: crate::deletion::Deletion::delta_since(&self.deleted, vv),
                 }
             }
 
@@ -59,6 +162,21 @@ macro_rules! counter_crdt {
 
             fn value_json(&self) -> Value {
                 ($value)(self)
+            }
+        }
+
+        impl crate::deletion::Horizon for $t {
+            fn join(&mut self, other: &Self) {
+                self.entries.merge(&other.entries);
+            }
+            fn covered_by(&self, vv: &VersionVector) -> bool {
+                self.entries.covered_by(vv)
+            }
+            fn encode(&self) -> Value {
+                crate::codec::Codec::encode(self)
+            }
+            fn decode(at: &crate::codec::At<'_>) -> Result<Self, crate::error::SnapshotError> {
+                <$t as crate::codec::Codec>::decode(at)
             }
         }
     };

@@ -36,6 +36,8 @@ pub enum Edit {
     Put { key: String, value: Value },
     /// Remove keys from a map: one not here (yet) is not an error.
     Unset { keys: Vec<String> },
+    /// Delete the object of type `ty` (see [`crate::deletion`]).
+    Del { ty: CrdtType },
 }
 
 impl Edit {
@@ -53,6 +55,7 @@ impl Edit {
             Edit::New { .. } => "new",
             Edit::Put { .. } => "put",
             Edit::Unset { .. } => "unset",
+            Edit::Del { .. } => "del",
         }
     }
 
@@ -64,7 +67,7 @@ impl Edit {
             Edit::Set { .. } => &[CrdtType::LwwRegister],
             Edit::Add { .. } | Edit::Rm { .. } => &[CrdtType::OrSet],
             Edit::Insert { .. } | Edit::Append { .. } | Edit::Delete { .. } => &[CrdtType::Rga],
-            Edit::New { .. } => &CrdtType::ALL,
+            Edit::New { .. } | Edit::Del { .. } => &CrdtType::ALL,
             Edit::Put { .. } | Edit::Unset { .. } => &[CrdtType::Map],
         }
     }
@@ -118,6 +121,18 @@ pub enum EditError {
     Exists { name: String, ty: CrdtType },
     #[error("no object named {name} (see `crdt ls`)")]
     NoObject { name: String },
+    #[error("{name} was deleted{}", deleted_text(.by))]
+    Deleted {
+        name: String,
+        by: Option<(crate::ReplicaId, u64)>,
+    },
+}
+
+fn deleted_text(by: &Option<(crate::ReplicaId, u64)>) -> String {
+    match by {
+        Some((r, ms)) => format!(" by {r} at {}", crate::clock::rfc3339_ms(*ms)),
+        None => String::new(),
+    }
 }
 
 fn wrong_type_hint(verb: &str, name: &str, have: CrdtType, want: CrdtType) -> String {
@@ -154,14 +169,47 @@ impl Store {
         let accepts = edit.accepts();
         let explicit = match edit {
             Edit::Inc { ty, .. } => *ty,
-            Edit::New { ty } => Some(*ty),
+            Edit::New { ty } | Edit::Del { ty } => Some(*ty),
             _ => None,
         };
-        let existing: Vec<CrdtType> = self.objects(name).iter().map(|o| o.ty()).collect();
+        if let Edit::Del { ty } = edit {
+            // Only a live object can be deleted.
+            return match self.get(name, *ty) {
+                Some(o) if !o.is_deleted() => Ok(*ty),
+                Some(o) => Err(EditError::Deleted {
+                    name: name.to_string(),
+                    by: o.deleted_by().map(|d| (d.latest().0.clone(), d.latest().1)),
+                }),
+                None => Err(EditError::NoObject {
+                    name: name.to_string(),
+                }),
+            };
+        }
+        // A deleted object no longer holds its name's type: the name may
+        // be used again, for any type (a change to the deleted object's
+        // type brings that object back).
+        let existing: Vec<CrdtType> = self
+            .objects(name)
+            .iter()
+            .filter(|o| !o.is_deleted())
+            .map(|o| o.ty())
+            .collect();
         if existing.is_empty() {
             // Names already in the store were checked when they were created.
             validate_name(name)?;
-            return Ok(explicit.unwrap_or(accepts[0]));
+            let deleted: Vec<CrdtType> = self.objects(name).iter().map(|o| o.ty()).collect();
+            if let Edit::New { ty } = edit
+                && let Some(o) = self.get(name, *ty)
+            {
+                // The deleted object holds that place: a change brings it back.
+                return Err(EditError::Deleted {
+                    name: name.to_string(),
+                    by: o.deleted_by().map(|d| (d.latest().0.clone(), d.latest().1)),
+                });
+            }
+            // A deleted object of a type the edit takes comes back.
+            let back = deleted.iter().find(|t| accepts.contains(t)).copied();
+            return Ok(explicit.or(back).unwrap_or(accepts[0]));
         }
         if let Edit::New { ty } = edit {
             return Err(EditError::Exists {
@@ -263,6 +311,12 @@ impl Store {
                 r.delete_delta_text(&me, *pos, *len)?
             }
             Edit::New { .. } => text_of(self.get_or_create(name, ty)),
+            Edit::Del { .. } => {
+                let o = self
+                    .get_mut(name, ty)
+                    .expect("resolved to an object of this type");
+                delta_after(o, |o| o.delete_object(&me, now))?
+            }
             Edit::Put { key, value } => delta_after(self.get_or_create(name, ty), |o| match o {
                 Object::Map(m) => m.put(&me, key, value.clone(), now).map(|_| ()),
                 _ => unreachable!("resolved to a map"),

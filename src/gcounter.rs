@@ -26,6 +26,7 @@ use crate::error::{OpError, SnapshotError};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GCounter {
     entries: Counts<GEntry>,
+    deleted: crate::deletion::Deleted<GCounter>,
 }
 
 /// One replica's part of a [`GCounter`].
@@ -60,8 +61,9 @@ impl GCounter {
             });
         }
         let count = entry.count.checked_add(amount).ok_or_else(overflow)?;
-        // The total must stay representable too.
-        self.value()
+        // The total must stay representable too (counted without the
+        // deletes' floors, so any later delete can still be recorded).
+        self.raw_value()
             .checked_add(u128::from(amount))
             .filter(|&v| v <= u128::from(u64::MAX))
             .ok_or_else(overflow)?;
@@ -75,9 +77,26 @@ impl GCounter {
         Ok(())
     }
 
-    /// The sum over all replicas.
+    /// The sum over all replicas of what they added since the deletes
+    /// this counter has seen (all of it when none).
     pub fn value(&self) -> u128 {
+        self.entries
+            .iter()
+            .map(|(r, e)| match self.floor_of(r) {
+                Some(f) if f.seq >= e.seq => 0,
+                Some(f) => u128::from(e.count.saturating_sub(f.count)),
+                None => u128::from(e.count),
+            })
+            .sum()
+    }
+
+    fn raw_value(&self) -> u128 {
         self.entries.values().map(|e| u128::from(e.count)).sum()
+    }
+
+    /// One more change of `replica` that adds 1 (a delete's own change).
+    fn bump(&mut self, replica: &ReplicaId) -> Result<(), OpError> {
+        self.inc(replica, 1)
     }
 }
 
@@ -133,6 +152,7 @@ impl GCounter {
         })?;
         Some(GCounter {
             entries: entries.into(),
+            deleted: None,
         })
     }
 }
@@ -154,6 +174,9 @@ impl Codec for GCounter {
             }
             Ok(GEntry { seq, count })
         })?;
-        Ok(GCounter { entries })
+        Ok(GCounter {
+            entries,
+            deleted: None,
+        })
     }
 }

@@ -63,6 +63,7 @@ pub fn describe_edit(edit: &Edit, len_before: usize) -> String {
         Edit::Delete { pos, len } => format!("delete {len} at {pos}"),
         Edit::New { ty } => format!("new {ty}"),
         Edit::Put { key, value } => format!("put {} = {}", quoted(key), value_words(value)),
+        Edit::Del { .. } => "delete".to_string(),
         Edit::Unset { keys } => {
             format!("unset {}", listed(keys.iter().map(|k| quoted(k)).collect()))
         }
@@ -82,6 +83,9 @@ pub fn describe_merge(before: Option<&Object>, after: &Object, mark: &VersionVec
             &empty
         }
     };
+    if after.is_deleted() && !before.is_deleted() {
+        return "delete".to_string();
+    }
     match (before, after) {
         (Object::GCounter(a), Object::GCounter(b)) => signed(b.value() as i128 - a.value() as i128),
         (Object::PnCounter(a), Object::PnCounter(b)) => signed(b.value() - a.value()),
@@ -165,6 +169,15 @@ fn key_value(key: &str, value: Option<&Value>) -> String {
 /// merged into (`crdt decode`): a counter's entries are totals, not what
 /// they add, and a text's characters have no place yet.
 pub fn describe_delta(delta: &Object) -> String {
+    let held = describe_held(delta);
+    match delta.deleted_by() {
+        Some(d) if held.is_empty() => format!("delete by {}", d.latest().0),
+        Some(d) => format!("delete by {}; {held}", d.latest().0),
+        None => held,
+    }
+}
+
+fn describe_held(delta: &Object) -> String {
     match delta {
         Object::GCounter(c) => listed(
             c.entries()

@@ -29,6 +29,7 @@ mod codec;
 pub mod context;
 mod counts;
 pub mod db;
+pub mod deletion;
 pub mod diff;
 pub mod edit;
 pub mod error;

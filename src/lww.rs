@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::clock::{Dot, Hlc, ReplicaId, VersionVector};
 use crate::codec::{At, Codec, context_json, dot_json, hlc_json};
 use crate::context::CausalContext;
+use crate::deletion::{Deleted, Deletion};
 use crate::error::{OpError, SnapshotError};
 use crate::traits::Crdt;
 
@@ -35,6 +36,7 @@ use crate::traits::Crdt;
 pub struct LwwRegister {
     writes: BTreeMap<Dot, Write>,
     context: CausalContext,
+    deleted: Deleted<CausalContext>,
 }
 
 /// One write of a register.
@@ -107,6 +109,26 @@ impl LwwRegister {
         &self.context
     }
 
+    /// Deletes the object as `replica` at wall time `now_ms`: removes
+    /// everything here, as one event, and records what the delete saw, so
+    /// a change made concurrently elsewhere survives it.
+    pub fn delete_object(&mut self, replica: &ReplicaId, now_ms: u64) -> Result<(), OpError> {
+        let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
+        self.writes.clear();
+        self.context.add(&dot);
+        Deletion::record(&mut self.deleted, replica, now_ms, self.context.clone());
+        Ok(())
+    }
+
+    /// The deletes this object has seen, if any.
+    pub fn deletion(&self) -> Option<&Deletion<CausalContext>> {
+        self.deleted.as_deref()
+    }
+
+    pub(crate) fn set_deletion(&mut self, d: Deleted<CausalContext>) {
+        self.deleted = d;
+    }
+
     /// Why merging `other` would be impossible, if it would: a write this
     /// register holds under the same dot with another value or time.
     pub fn check_merge(&self, other: &LwwRegister) -> Result<(), String> {
@@ -135,6 +157,7 @@ impl Crdt for LwwRegister {
             }
         }
         self.context.union(&other.context);
+        Deletion::merge(&mut self.deleted, &other.deleted);
     }
 
     fn version(&self) -> VersionVector {
@@ -149,7 +172,11 @@ impl Crdt for LwwRegister {
             .map(|(d, w)| (d.clone(), w.clone()))
             .collect();
         let context = delta_context(&self.context, vv, self.writes.keys());
-        LwwRegister { writes, context }
+        LwwRegister {
+            writes,
+            context,
+            deleted: Deletion::delta_since(&self.deleted, vv),
+        }
     }
 
     fn covered_by(&self, vv: &VersionVector) -> bool {
@@ -218,6 +245,10 @@ impl Codec for LwwRegister {
                 return Err(w.causal(format!("write {dot} appears twice")));
             }
         }
-        Ok(LwwRegister { writes, context })
+        Ok(LwwRegister {
+            writes,
+            context,
+            deleted: None,
+        })
     }
 }

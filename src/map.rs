@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::clock::{Dot, Hlc, ReplicaId, VersionVector};
 use crate::codec::{At, Codec, context_json, dot_json, hlc_json};
 use crate::context::CausalContext;
+use crate::deletion::{Deleted, Deletion};
 use crate::error::{OpError, SnapshotError};
 use crate::lww::delta_context;
 use crate::traits::Crdt;
@@ -38,6 +39,7 @@ use crate::traits::Crdt;
 pub struct LwwMap {
     entries: BTreeMap<String, BTreeMap<Dot, MapWrite>>,
     context: CausalContext,
+    deleted: Deleted<CausalContext>,
 }
 
 /// One write of a key.
@@ -181,8 +183,29 @@ impl LwwMap {
                 .insert(dot.clone(), w.clone());
         }
         part.context = self.context.between(start, None);
+        part.deleted = self.deleted.clone();
         out.push(part);
         out
+    }
+
+    /// Deletes the object as `replica` at wall time `now_ms`: removes
+    /// everything here, as one event, and records what the delete saw, so
+    /// a change made concurrently elsewhere survives it.
+    pub fn delete_object(&mut self, replica: &ReplicaId, now_ms: u64) -> Result<(), OpError> {
+        let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
+        self.entries.clear();
+        self.context.add(&dot);
+        Deletion::record(&mut self.deleted, replica, now_ms, self.context.clone());
+        Ok(())
+    }
+
+    /// The deletes this object has seen, if any.
+    pub fn deletion(&self) -> Option<&Deletion<CausalContext>> {
+        self.deleted.as_deref()
+    }
+
+    pub(crate) fn set_deletion(&mut self, d: Deleted<CausalContext>) {
+        self.deleted = d;
     }
 
     fn live_dots(&self) -> impl Iterator<Item = &Dot> {
@@ -218,6 +241,7 @@ impl Crdt for LwwMap {
         }
         self.entries.retain(|_, w| !w.is_empty());
         self.context.union(&other.context);
+        Deletion::merge(&mut self.deleted, &other.deleted);
     }
 
     fn version(&self) -> VersionVector {
@@ -238,7 +262,11 @@ impl Crdt for LwwMap {
             })
             .collect();
         let context = delta_context(&self.context, vv, self.live_dots());
-        LwwMap { entries, context }
+        LwwMap {
+            entries,
+            context,
+            deleted: Deletion::delta_since(&self.deleted, vv),
+        }
     }
 
     fn covered_by(&self, vv: &VersionVector) -> bool {
@@ -303,7 +331,11 @@ impl Codec for LwwMap {
                 return Err(e.causal("the same key appears twice"));
             }
         }
-        Ok(LwwMap { entries, context })
+        Ok(LwwMap {
+            entries,
+            context,
+            deleted: None,
+        })
     }
 }
 

@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use crate::clock::VersionVector;
 use crate::codec::{At, Codec};
-use crate::error::SnapshotError;
+use crate::context::CausalContext;
+use crate::deletion::{DeletedBy, Deletion};
+use crate::error::{OpError, SnapshotError};
 use crate::gcounter::GCounter;
 use crate::lww::LwwRegister;
 use crate::map::LwwMap;
@@ -152,8 +154,128 @@ impl Object {
             (Object::OrSet(a), Object::OrSet(b)) => a.check_merge(b),
             (Object::Rga(a), Object::Rga(b)) => a.check_merge(b),
             (Object::Map(a), Object::Map(b)) => a.check_merge(b),
-            _ => Ok(()),
+            _ => return Ok(()),
+        }?;
+        self.check_merge_deletion(incoming)
+    }
+
+    /// Why `incoming`'s deletes cannot merge here, if they cannot: a
+    /// delete saw an event neither side has.
+    fn check_merge_deletion(&self, incoming: &Object) -> Result<(), String> {
+        match (self, incoming) {
+            (Object::GCounter(a), Object::GCounter(b)) => a.check_merge_deletion(b),
+            (Object::PnCounter(a), Object::PnCounter(b)) => a.check_merge_deletion(b),
+            _ => {
+                let Some(seen) = incoming.deletion_context() else {
+                    return Ok(());
+                };
+                let mut both = context_of(self).cloned().unwrap_or_default();
+                if let Some(theirs) = context_of(incoming) {
+                    both.union(theirs);
+                }
+                unseen_by(seen, &both)
+            }
         }
+    }
+
+    /// What the deletes of a type with a causal context saw.
+    fn deletion_context(&self) -> Option<&CausalContext> {
+        match self {
+            Object::GCounter(_) | Object::PnCounter(_) => None,
+            Object::LwwRegister(x) => x.deletion().map(|d| &d.seen),
+            Object::OrSet(x) => x.deletion().map(|d| &d.seen),
+            Object::Rga(x) => x.deletion().map(|d| &d.seen),
+            Object::Map(x) => x.deletion().map(|d| &d.seen),
+        }
+    }
+
+    /// Deletes the object as `replica` at wall time `now_ms` (see
+    /// [`crate::deletion`]): its value becomes empty (0, null, no members,
+    /// no text, no keys); a change made concurrently elsewhere survives.
+    pub fn delete_object(
+        &mut self,
+        replica: &crate::ReplicaId,
+        now_ms: u64,
+    ) -> Result<(), OpError> {
+        each!(self, x => x.delete_object(replica, now_ms))
+    }
+
+    /// Who deleted the object and when, and whether it is gone (no change
+    /// made since, or concurrently, brought it back); `None`: never deleted.
+    pub fn deleted_by(&self) -> Option<DeletedBy> {
+        let by = match self {
+            Object::GCounter(c) => c.deletion()?.by.clone(),
+            Object::PnCounter(c) => c.deletion()?.by.clone(),
+            Object::LwwRegister(x) => x.deletion()?.by.clone(),
+            Object::OrSet(x) => x.deletion()?.by.clone(),
+            Object::Rga(x) => x.deletion()?.by.clone(),
+            Object::Map(x) => x.deletion()?.by.clone(),
+        };
+        Some(DeletedBy {
+            by,
+            gone: self.is_deleted(),
+        })
+    }
+
+    /// True when the object was deleted and nothing brought it back: every
+    /// event it holds is one a delete saw.
+    pub fn is_deleted(&self) -> bool {
+        let gone = |seen: &CausalContext, cc: &CausalContext| cc.subtract(seen).is_empty();
+        match self {
+            Object::GCounter(c) => c.deletion().is_some() && c.all_seen(),
+            Object::PnCounter(c) => c.deletion().is_some() && c.all_seen(),
+            Object::LwwRegister(x) => x.deletion().is_some_and(|d| gone(&d.seen, x.context())),
+            Object::OrSet(x) => x.deletion().is_some_and(|d| gone(&d.seen, x.context())),
+            Object::Rga(x) => x.deletion().is_some_and(|d| gone(&d.seen, x.context())),
+            Object::Map(x) => x.deletion().is_some_and(|d| gone(&d.seen, x.context())),
+        }
+    }
+
+    /// The deletes as the snapshot format's `deleted` field of the state.
+    fn deletion_json(&self) -> Option<Value> {
+        match self {
+            Object::GCounter(c) => c.deletion().map(Deletion::encode),
+            Object::PnCounter(c) => c.deletion().map(Deletion::encode),
+            Object::LwwRegister(x) => x.deletion().map(Deletion::encode),
+            Object::OrSet(x) => x.deletion().map(Deletion::encode),
+            Object::Rga(x) => x.deletion().map(Deletion::encode),
+            Object::Map(x) => x.deletion().map(Deletion::encode),
+        }
+    }
+
+    /// Reads the state's `deleted` field into this object, and checks a
+    /// counter's against the entries it holds. What a delete saw may be
+    /// more than the state holds (a delta, or a state whose other parts
+    /// are yet to come): merging checks it against both sides
+    /// ([`Object::check_merge`]).
+    fn attach_deletion(&mut self, at: &At<'_>) -> Result<(), SnapshotError> {
+        let checked = match self {
+            Object::GCounter(c) => {
+                c.set_deletion(Some(Box::new(Deletion::decode(at)?)));
+                c.check_deletion()
+            }
+            Object::PnCounter(c) => {
+                c.set_deletion(Some(Box::new(Deletion::decode(at)?)));
+                c.check_deletion()
+            }
+            Object::LwwRegister(x) => {
+                x.set_deletion(Some(Box::new(Deletion::decode(at)?)));
+                Ok(())
+            }
+            Object::OrSet(x) => {
+                x.set_deletion(Some(Box::new(Deletion::decode(at)?)));
+                Ok(())
+            }
+            Object::Rga(x) => {
+                x.set_deletion(Some(Box::new(Deletion::decode(at)?)));
+                Ok(())
+            }
+            Object::Map(x) => {
+                x.set_deletion(Some(Box::new(Deletion::decode(at)?)));
+                Ok(())
+            }
+        };
+        checked.map_err(|e| at.causal(e))
     }
 
     /// The replicas of which `self` (incoming) holds events that `held`
@@ -281,9 +403,14 @@ impl Object {
         each!(self, x => x.value_json())
     }
 
-    /// The `state` part of the snapshot form.
+    /// The `state` part of the snapshot form (with `deleted` when the
+    /// object has seen deletes).
     pub fn state_json(&self) -> Value {
-        each!(self, x => x.encode())
+        let mut state = each!(self, x => x.encode());
+        if let (Some(d), Value::Object(map)) = (self.deletion_json(), &mut state) {
+            map.insert("deleted".into(), d);
+        }
+        state
     }
 
     /// [`Object::state_json`] as text, added to `out` (counters are written
@@ -294,11 +421,39 @@ impl Object {
             Object::PnCounter(c) => c.write_text(out),
             Object::Rga(t) => t.write_text(out),
             Object::OrSet(s) => s.write_text(out),
-            _ => out.push_str(&self.state_json().to_string()),
+            _ => {
+                out.push_str(&self.state_json().to_string());
+                return;
+            }
+        }
+        if let Some(d) = self.deletion_json()
+            && out.ends_with('}')
+        {
+            out.pop();
+            out.push_str(",\"deleted\":");
+            out.push_str(&d.to_string());
+            out.push('}');
         }
     }
 
     pub(crate) fn decode_state(ty: CrdtType, at: &At<'_>) -> Result<Object, SnapshotError> {
+        if let Some(state) = at.value.as_object()
+            && state.contains_key("deleted")
+        {
+            // The type's own fields, then its deletes.
+            let mut own = state.clone();
+            own.remove("deleted");
+            let own = Value::Object(own);
+            let inner = At {
+                value: &own,
+                path: at.path.clone(),
+                delta: at.delta,
+                track: at.track,
+            };
+            let mut o = Self::decode_state(ty, &inner)?;
+            o.attach_deletion(&at.field("deleted")?)?;
+            return Ok(o);
+        }
         if at.track {
             // First without building a path per field; a failure decodes
             // again with paths, so the error names the place.
@@ -335,5 +490,28 @@ impl Object {
             CrdtType::Rga => Object::Rga(Rga::decode(at)?),
             CrdtType::Map => Object::Map(LwwMap::decode(at)?),
         })
+    }
+}
+
+/// Why a delete that saw `seen` is impossible where only `held` was seen:
+/// it saw an event that is not here.
+fn unseen_by(seen: &CausalContext, held: &CausalContext) -> Result<(), String> {
+    match seen.subtract(held).iter().next() {
+        None => Ok(()),
+        Some((r, ranges)) => Err(format!(
+            "a delete saw event {r}:{} of this object, which it does not have",
+            ranges.as_slice()[0].0
+        )),
+    }
+}
+
+/// The causal context of a type that has one.
+fn context_of(o: &Object) -> Option<&CausalContext> {
+    match o {
+        Object::GCounter(_) | Object::PnCounter(_) => None,
+        Object::LwwRegister(x) => Some(x.context()),
+        Object::OrSet(x) => Some(x.context()),
+        Object::Rga(x) => Some(x.context()),
+        Object::Map(x) => Some(x.context()),
     }
 }

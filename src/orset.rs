@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::clock::{Dot, ReplicaId, VersionVector};
 use crate::codec::{At, Codec, canonical, context_json, dot_json};
 use crate::context::CausalContext;
+use crate::deletion::{Deleted, Deletion};
 use crate::error::{OpError, SnapshotError};
 use crate::lww::delta_context;
 use crate::traits::Crdt;
@@ -37,6 +38,7 @@ pub struct OrSet {
     /// Canonical JSON text -> element.
     elements: BTreeMap<String, Element>,
     context: CausalContext,
+    deleted: Deleted<CausalContext>,
 }
 
 /// One member and the dots that keep it alive.
@@ -206,8 +208,29 @@ impl OrSet {
                 .insert(dot.clone());
         }
         part.context = self.context.between(start, None);
+        part.deleted = self.deleted.clone();
         out.push(part);
         out
+    }
+
+    /// Deletes the object as `replica` at wall time `now_ms`: removes
+    /// everything here, as one event, and records what the delete saw, so
+    /// a change made concurrently elsewhere survives it.
+    pub fn delete_object(&mut self, replica: &ReplicaId, now_ms: u64) -> Result<(), OpError> {
+        let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
+        self.elements.clear();
+        self.context.add(&dot);
+        Deletion::record(&mut self.deleted, replica, now_ms, self.context.clone());
+        Ok(())
+    }
+
+    /// The deletes this object has seen, if any.
+    pub fn deletion(&self) -> Option<&Deletion<CausalContext>> {
+        self.deleted.as_deref()
+    }
+
+    pub(crate) fn set_deletion(&mut self, d: Deleted<CausalContext>) {
+        self.deleted = d;
     }
 
     fn live_dots(&self) -> impl Iterator<Item = &Dot> {
@@ -245,6 +268,7 @@ impl Crdt for OrSet {
         }
         self.elements.retain(|_, e| !e.dots.is_empty());
         self.context.union(&other.context);
+        Deletion::merge(&mut self.deleted, &other.deleted);
     }
 
     fn version(&self) -> VersionVector {
@@ -270,7 +294,11 @@ impl Crdt for OrSet {
             })
             .collect();
         let context = delta_context(&self.context, vv, self.live_dots());
-        OrSet { elements, context }
+        OrSet {
+            elements,
+            context,
+            deleted: Deletion::delta_since(&self.deleted, vv),
+        }
     }
 
     fn covered_by(&self, vv: &VersionVector) -> bool {
@@ -350,6 +378,10 @@ impl Codec for OrSet {
                 return Err(e.causal("the same value appears twice"));
             }
         }
-        Ok(OrSet { elements, context })
+        Ok(OrSet {
+            elements,
+            context,
+            deleted: None,
+        })
     }
 }

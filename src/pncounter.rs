@@ -21,6 +21,7 @@ use crate::gcounter::number_json;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PnCounter {
     entries: Counts<PnEntry>,
+    deleted: crate::deletion::Deleted<PnCounter>,
 }
 
 /// One replica's part of a [`PnCounter`].
@@ -73,11 +74,24 @@ impl PnCounter {
         Ok(())
     }
 
+    /// Increments minus decrements over all replicas, since the deletes
+    /// this counter has seen (all of them when none).
     pub fn value(&self) -> i128 {
         self.entries
-            .values()
-            .map(|e| i128::from(e.p) - i128::from(e.n))
+            .iter()
+            .map(|(r, e)| match self.floor_of(r) {
+                Some(f) if f.seq >= e.seq => 0,
+                Some(f) => {
+                    i128::from(e.p.saturating_sub(f.p)) - i128::from(e.n.saturating_sub(f.n))
+                }
+                None => i128::from(e.p) - i128::from(e.n),
+            })
             .sum()
+    }
+
+    /// One more change of `replica` that adds 1 (a delete's own change).
+    fn bump(&mut self, replica: &ReplicaId) -> Result<(), OpError> {
+        self.change(replica, 1, true)
     }
 }
 
@@ -135,6 +149,7 @@ impl PnCounter {
         })?;
         Some(PnCounter {
             entries: entries.into(),
+            deleted: None,
         })
     }
 }
@@ -157,6 +172,9 @@ impl Codec for PnCounter {
             }
             Ok(PnEntry { seq, p, n })
         })?;
-        Ok(PnCounter { entries })
+        Ok(PnCounter {
+            entries,
+            deleted: None,
+        })
     }
 }

@@ -245,9 +245,11 @@ impl Store {
         };
         if let Some(mine) = self.get(name, o.ty()) {
             mine.check_merge(o).map_err(refused)?;
-        } else if let Object::Rga(d) = o {
-            // A new text: its own characters must be in its context too.
-            crate::Rga::default().check_merge(d).map_err(refused)?;
+        } else {
+            // A new object, checked as merged into an empty one: a new
+            // text's characters must be in its context, and what a delete
+            // saw must be in the object.
+            Object::new(o.ty()).check_merge(o).map_err(refused)?;
         }
         if let Object::Rga(d) = o {
             let empty = crate::Rga::default();

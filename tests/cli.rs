@@ -1363,6 +1363,9 @@ mod json_schemas {
             run(&a, "explain", &["explain", name]);
             run(&a, "visualize", &["visualize", name]);
         }
+        run(&a, "del", &["del", "res:cpu"]);
+        run(&a, "show", &["show", "--deleted", "res:cpu"]);
+        run(&a, "inspect", &["inspect", "res:cpu"]);
         run(&a, "info", &["info"]);
         run(&a, "history-trim", &["history", "trim", "--before", "30d"]);
         run(&a, "version", &["version"]);

@@ -135,6 +135,15 @@ fn random_store(rng: &mut Rng) -> Store {
             continue;
         }
         let amount = [1, 2, 1000, u64::MAX / 4][rng.below(4)];
+        if rng.chance(8) {
+            // A delete: what follows brings the object back.
+            drop(
+                store
+                    .get_or_create(name, ty)
+                    .delete_object(&me, rng.next() % 5000),
+            );
+            continue;
+        }
         match store.get_or_create(name, ty) {
             Object::GCounter(c) => drop(c.inc(&me, amount)),
             Object::PnCounter(c) => drop(c.dec(&me, amount)),

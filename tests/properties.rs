@@ -16,11 +16,16 @@ trait Sim: Crdt {
     fn op() -> BoxedStrategy<Self::Op>;
     fn apply(&mut self, me: &ReplicaId, op: &Self::Op);
     fn wrap(self) -> Object;
+    /// Deletes the whole object (see `crdt::deletion`).
+    fn delete_object(&mut self, me: &ReplicaId, now: u64);
     /// The type's own invariants (the text's index), after every step.
     fn check(&self) {}
 }
 
 impl Sim for GCounter {
+    fn delete_object(&mut self, me: &ReplicaId, now: u64) {
+        GCounter::delete_object(self, me, now).unwrap();
+    }
     fn wrap(self) -> Object {
         Object::GCounter(self)
     }
@@ -34,6 +39,9 @@ impl Sim for GCounter {
 }
 
 impl Sim for PnCounter {
+    fn delete_object(&mut self, me: &ReplicaId, now: u64) {
+        PnCounter::delete_object(self, me, now).unwrap();
+    }
     fn wrap(self) -> Object {
         Object::PnCounter(self)
     }
@@ -51,6 +59,9 @@ impl Sim for PnCounter {
 }
 
 impl Sim for LwwRegister {
+    fn delete_object(&mut self, me: &ReplicaId, now: u64) {
+        LwwRegister::delete_object(self, me, now).unwrap();
+    }
     fn wrap(self) -> Object {
         Object::LwwRegister(self)
     }
@@ -65,6 +76,9 @@ impl Sim for LwwRegister {
 }
 
 impl Sim for OrSet {
+    fn delete_object(&mut self, me: &ReplicaId, now: u64) {
+        OrSet::delete_object(self, me, now).unwrap();
+    }
     fn wrap(self) -> Object {
         Object::OrSet(self)
     }
@@ -90,6 +104,9 @@ enum MapOp {
 }
 
 impl Sim for LwwMap {
+    fn delete_object(&mut self, me: &ReplicaId, now: u64) {
+        LwwMap::delete_object(self, me, now).unwrap();
+    }
     fn wrap(self) -> Object {
         Object::Map(self)
     }
@@ -116,6 +133,9 @@ enum TextOp {
 }
 
 impl Sim for Rga {
+    fn delete_object(&mut self, me: &ReplicaId, now: u64) {
+        Rga::delete_object(self, me, now).unwrap();
+    }
     fn wrap(self) -> Object {
         Object::Rga(self)
     }
@@ -151,6 +171,8 @@ impl Sim for Rga {
 #[derive(Clone, Debug)]
 enum Step<Op> {
     Local(usize, Op),
+    /// The replica deletes the whole object at a wall clock.
+    Delete(usize, u64),
     /// Send the whole state from one replica to another (queued).
     SendState(usize, usize),
     /// Send what the receiver lacks, computed now against its version (queued).
@@ -163,6 +185,7 @@ fn steps<T: Sim>() -> impl Strategy<Value = (usize, Vec<Step<T::Op>>)> {
     (3usize..=5).prop_flat_map(|n| {
         let step = prop_oneof![
             4 => (0..n, T::op()).prop_map(|(r, op)| Step::Local(r, op)),
+            1 => (0..n, 0u64..20).prop_map(|(r, now)| Step::Delete(r, now)),
             1 => (0..n, 0..n).prop_map(|(a, b)| Step::SendState(a, b)),
             2 => (0..n, 0..n).prop_map(|(a, b)| Step::SendDelta(a, b)),
             3 => (any::<prop::sample::Index>(), any::<bool>()).prop_map(|(i, keep)| Step::Deliver(i.index(usize::MAX / 2), keep)),
@@ -189,6 +212,10 @@ fn run<T: Sim>(n: usize, schedule: &[Step<T::Op>]) -> Vec<T> {
     for step in schedule {
         match step {
             Step::Local(r, op) => states[*r].apply(&ids[*r], op),
+            Step::Delete(r, now) => {
+                Sim::delete_object(&mut states[*r], &ids[*r], *now);
+                states[*r].check();
+            }
             Step::SendState(a, b) => queue.push((*b, states[*a].clone())),
             Step::SendDelta(a, b) => {
                 let delta = states[*a].delta_since(&states[*b].version());
@@ -362,6 +389,46 @@ macro_rules! properties {
                             }
                         }
                     }
+                }
+
+                /// A delete removes everything it saw, on every replica it
+                /// reaches; a change made concurrently survives it (the
+                /// object comes back), and one it saw does not.
+                #[test]
+                fn a_delete_removes_what_it_saw_and_a_concurrent_change_survives(
+                    (n, schedule) in steps::<$ty>(),
+                    op in <$ty as Sim>::op(),
+                ) {
+                    let mut states = run::<$ty>(n, &schedule);
+                    converge_by_deltas(&mut states);
+                    let empty = <$ty>::default().wrap().value_json();
+                    let mut a = states[0].clone();
+                    Sim::delete_object(&mut a, &replica(0), 7);
+                    let gone = a.clone().wrap();
+                    prop_assert!(gone.is_deleted());
+                    prop_assert_eq!(gone.value_json(), empty.clone());
+                    // Every other replica, once it has the delete.
+                    for s in &states[1..] {
+                        let m = merged(s, &a).wrap();
+                        prop_assert!(m.is_deleted());
+                        prop_assert_eq!(m.value_json(), empty.clone());
+                    }
+                    // A change made without seeing the delete.
+                    let mut b = states[1].clone();
+                    let before = b.version();
+                    b.apply(&replica(1), &op);
+                    let changed = b.version() != before;
+                    let m = merged(&a, &b).wrap();
+                    prop_assert_eq!(m.is_deleted(), !changed);
+                    prop_assert_eq!(merged(&b, &a).wrap(), m.clone());
+                    if !changed {
+                        prop_assert_eq!(m.value_json(), empty.clone());
+                    }
+                    // A change made after seeing the delete brings it back.
+                    let mut c = merged(&states[2], &a);
+                    let before = c.version();
+                    c.apply(&replica(2), &op);
+                    prop_assert_eq!(c.clone().wrap().is_deleted(), c.version() == before);
                 }
 
                 #[test]

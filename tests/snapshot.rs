@@ -370,11 +370,86 @@ fn rejects_impossible_causal_states() {
     object_mut(&mut v, "config:flags")["state"]["entries"][0]["writes"][0]["ts"] = json!("now");
     assert_eq!(reject(&v).kind(), "shape");
 
+    // Deletes: one that saw an event nobody has, one without a deleter, a
+    // counter's delete that saw more changes than it has, an unknown field.
+    // (What a delete saw beyond the state is refused when it would merge,
+    // into any replica: the state may be one part of several.)
+    let mut v = golden_value();
+    object_mut(&mut v, "tasks:active")["state"]["deleted"] =
+        json!({"seen": {"agent-1": 3, "agent-9": 1}, "by": {"agent-1": 5}});
+    let store = snapshot::decode(&v.to_string()).unwrap();
+    let err = Store::new(id("fresh")).check_mergeable(&store).unwrap_err();
+    assert!(
+        err.to_string().contains("a delete saw event agent-9:1"),
+        "{err}"
+    );
+    let mut v = golden_value();
+    object_mut(&mut v, "tasks:active")["state"]["deleted"] =
+        json!({"seen": {"agent-1": 1}, "by": {}});
+    assert_eq!(reject(&v).kind(), "causal");
+    let mut v = golden_value();
+    object_mut(&mut v, "metrics:requests")["state"]["deleted"] = json!({
+        "seen": {"counts": {"agent-1": {"seq": 9, "count": 9}}}, "by": {"agent-1": 5}});
+    let err = reject(&v);
+    assert_eq!(err.kind(), "causal", "{err}");
+    let mut v = golden_value();
+    object_mut(&mut v, "metrics:requests")["state"]["deleted"] = json!({
+        "seen": {"counts": {"agent-1": {"seq": 1, "count": 2}}}, "by": {"agent-1": 5}, "why": 1});
+    assert_eq!(reject(&v).kind(), "shape");
+    // A counter's delete that saw a count its change never had.
+    let mut v = golden_value();
+    object_mut(&mut v, "metrics:requests")["state"]["deleted"] = json!({
+        "seen": {"counts": {"agent-1": {"seq": 1, "count": 7}}}, "by": {"agent-1": 5}});
+    assert_eq!(reject(&v).kind(), "causal");
+
     // The same object twice.
     let mut v = golden_value();
     let dup = object_mut(&mut v, "resources:gpu").clone();
     v["objects"].as_array_mut().unwrap().push(dup);
     assert_eq!(reject(&v).kind(), "causal");
+}
+
+/// A deleted object round trips with its deletes, and a delete that saw
+/// events neither side holds is refused before anything merges.
+#[test]
+fn deletes_round_trip_and_impossible_ones_are_refused() {
+    let (mut x, y) = two_agents();
+    for (name, ty) in [
+        ("metrics:requests", CrdtType::GCounter),
+        ("tasks:active", CrdtType::OrSet),
+        ("document:main", CrdtType::Rga),
+        ("config:flags", CrdtType::Map),
+    ] {
+        x.get_mut(name, ty)
+            .unwrap()
+            .delete_object(&id("agent-1"), 1_700_000_000_100)
+            .unwrap();
+        assert!(x.get(name, ty).unwrap().is_deleted());
+    }
+    let text = snapshot::encode(&x);
+    let errors = schema_errors(&serde_json::from_str(&text).unwrap());
+    assert!(errors.is_empty(), "{errors:#?}");
+    let back = snapshot::decode(&text).unwrap();
+    assert_eq!(back, x);
+    assert_eq!(
+        back.get("metrics:requests", CrdtType::GCounter)
+            .unwrap()
+            .value_json(),
+        json!(0)
+    );
+    // The other replica takes the deletes: gone there too.
+    let mut z = y.clone();
+    z.check_mergeable(&x).unwrap();
+    z.merge(&x);
+    assert!(z.get("tasks:active", CrdtType::OrSet).unwrap().is_deleted());
+    // A delete (sent alone, as a delta would) that saw what nobody has.
+    let since = y.versions();
+    let mut forged: Value =
+        serde_json::from_str(&snapshot::encode_since(&x.delta_since(&since), &since)).unwrap();
+    object_mut(&mut forged, "tasks:active")["state"]["deleted"]["seen"]["agent-7"] = json!(4);
+    let forged = snapshot::decode(&forged.to_string()).unwrap();
+    let err = y.check_mergeable(&forged).unwrap_err().to_string();
+    assert!(err.contains("a delete saw event agent-7:1"), "{err}");
 }
 
 #[test]

@@ -192,6 +192,23 @@ and the exit code is 0.\n\n\
 Example:\n  crdt unset config:flags ai-review"
     )]
     Unset(UnsetArgs),
+    /// Delete objects: a delete wins over every change it has seen
+    #[command(
+        after_help = "A delete removes what this replica has seen of the object; a change made\n\
+concurrently elsewhere survives it (the object comes back holding just that\n\
+change), and so does a change made after it. Deleted objects are not listed;\n\
+`get` says who deleted them (exit 1); `show --deleted` and the debugger still\n\
+show them. A name with nothing to delete here (yet) is a note, not an error.\n\n\
+Examples:\n  crdt del tasks:done\n  crdt del cache:a cache:b --url ws://127.0.0.1:7878/ws"
+    )]
+    Del(DelArgs),
+    /// Settle a type conflict: keep one type of a name, delete the others
+    #[command(
+        after_help = "When replicas created one name with different types, merging keeps every\n\
+object. `resolve` deletes the objects of the other types (as `del` does).\n\n\
+Example:\n  crdt resolve votes --keep g-counter"
+    )]
+    Resolve(ResolveArgs),
     /// Create an empty object of a given type
     #[command(after_help = "Example:\n  crdt new resources:gpu --type pn-counter")]
     New(NewArgs),
@@ -255,7 +272,7 @@ Examples:\n  crdt log -n 20\n  crdt log tasks: --since 1h\n  crdt log document:m
     #[command(
         after_help = "Lines use the command line's syntax and shell quoting; blank lines and\n\
 lines starting with # are skipped. Change commands (inc, dec, set, add, rm,\n\
-put, unset, insert, delete, append, new) and get are allowed.\n\n\
+put, unset, insert, delete, append, new, del) and get are allowed.\n\n\
 Example:\n  printf 'inc metrics:requests\\nadd tasks:active \"task 1\"\\n' | crdt batch"
     )]
     Batch(BatchArgs),
@@ -458,6 +475,22 @@ pub struct UnsetArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DelArgs {
+    /// The objects' names, e.g. tasks:done (every type of each name)
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The name with a type conflict
+    pub name: String,
+    /// The type to keep
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub keep: TypeArg,
+}
+
+#[derive(Debug, Args)]
 pub struct NewArgs {
     /// The object's name, e.g. metrics:requests (see Names in `crdt --help`)
     pub name: String,
@@ -491,6 +524,9 @@ pub struct LsArgs {
 pub struct ShowArgs {
     /// The object's name, e.g. metrics:requests
     pub name: String,
+    /// Show deleted objects too
+    #[arg(long)]
+    pub deleted: bool,
     #[command(flatten)]
     pub when: When,
 }

@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use super::args::{
-    AddArgs, AppendArgs, Cli, Command, DecArgs, DeleteArgs, GetArgs, IncArgs, InsertArgs, PutArgs,
-    RmArgs, SetArgs, UnsetArgs, When,
+    AddArgs, AppendArgs, Cli, Command, DecArgs, DelArgs, DeleteArgs, GetArgs, IncArgs, InsertArgs,
+    PutArgs, RmArgs, SetArgs, UnsetArgs, When,
 };
 use super::output::{Out, Report};
 use super::read::write_value;
@@ -53,6 +53,8 @@ fn parse_line(parser: &mut clap::Command, line: &str) -> Result<Command> {
         | Command::New(_)
         | Command::Put(_)
         | Command::Unset(_)
+        | Command::Del(_)
+        | Command::Resolve(_)
         | Command::Get(GetArgs {
             when: When { at: None },
             ..
@@ -290,6 +292,9 @@ pub(crate) fn fast_parse(words: &[Cow<'_, str>]) -> Option<Command> {
             value: words[3].to_string(),
             string: false,
         }),
+        ("del", 2..) => Command::Del(DelArgs {
+            names: words[1..].iter().map(|w| w.to_string()).collect(),
+        }),
         ("unset", 3..) => Command::Unset(UnsetArgs {
             name: name(),
             keys: words[2..].iter().map(|w| w.to_string()).collect(),
@@ -305,7 +310,7 @@ pub(crate) fn fast_parse(words: &[Cow<'_, str>]) -> Option<Command> {
 }
 
 /// One line against the batch's transaction: `Ok(Ok(name))` when it
-/// applied (the name it changed, none for a `get`), `Ok(Err(e))` when the
+/// applied (the names it changed, none for a `get`), `Ok(Err(e))` when the
 /// line fails (reported; the batch goes on), `Err` when the batch must
 /// stop: a change that cannot be recorded (it would reuse ids) saves nothing.
 fn apply_line(
@@ -315,7 +320,7 @@ fn apply_line(
     line: &str,
     now: u64,
     gets: &mut Vec<(String, serde_json::Value)>,
-) -> Result<Result<Option<String>>> {
+) -> Result<Result<Vec<String>>> {
     let cmd = match parse_line(parser, line) {
         Ok(cmd) => cmd,
         Err(e) => return Ok(Err(e)),
@@ -326,6 +331,18 @@ fn apply_line(
     };
     if let Some(name) = name {
         c.load_name(name)?;
+    }
+    if matches!(cmd, Command::Del(_) | Command::Resolve(_)) {
+        let names = ops::deletion_names(&cmd);
+        for name in &names {
+            c.load_name(name)?;
+        }
+        let list = match ops::deletions(c.store(), &cmd) {
+            Ok(list) => list,
+            Err(e) => return Ok(Err(e)),
+        };
+        ops::apply_deletions(c, &list, now).with_context(|| format!("line {line_no}"))?;
+        return Ok(Ok(list.into_iter().map(|(n, _)| n).collect()));
     }
     if let Command::Get(GetArgs { name, key, raw, .. }) = &cmd {
         let list = c.store().objects(name);
@@ -341,14 +358,14 @@ fn apply_line(
             let doc =
                 json!({"line": line_no, "name": name, "type": "map", "key": key, "value": value});
             gets.push((super::read::json_line(value, *raw), doc));
-            return Ok(Ok(None));
+            return Ok(Ok(Vec::new()));
         }
         for o in list {
             let value = json!({"line": line_no, "name": name, "type": o.ty().as_str(),
                 "value": o.value_json()});
             gets.push((value_text(o, *raw), value));
         }
-        return Ok(Ok(None));
+        return Ok(Ok(Vec::new()));
     }
     let (name, ty, delta, summary) = match ops::apply(c.store_mut(), &cmd, now) {
         Ok(applied) => applied,
@@ -356,7 +373,7 @@ fn apply_line(
     };
     c.record_text(&name, ty, delta, summary, None)
         .with_context(|| format!("line {line_no}"))?;
-    Ok(Ok(Some(name)))
+    Ok(Ok(vec![name]))
 }
 
 /// Failing lines printed on stderr before the rest are only counted.
@@ -392,13 +409,10 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
                 continue;
             }
             match apply_line(c, &mut parser, i + 1, trimmed, now, &mut gets)? {
-                Ok(name) => {
+                Ok(names) => {
                     applied += 1;
-                    if let Some(name) = name
-                        && link.is_some()
-                        && !changed.contains(&name)
-                    {
-                        changed.insert(name);
+                    if link.is_some() {
+                        changed.extend(names);
                     }
                 }
                 Err(e) => {

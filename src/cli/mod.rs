@@ -512,7 +512,10 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
             key: None,
             raw,
             when,
-        }) => read::get(&ctx.at(when.at)?, &mut out, &name, raw).map(done)?,
+        }) => match read::get(&ctx.at(when.at)?, &mut out, &name, raw)? {
+            true => Exit::Success,
+            false => Exit::Negative,
+        },
         Command::Get(GetArgs {
             name,
             key: Some(key),
@@ -525,9 +528,12 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::Ls(LsArgs { prefix, when }) => {
             read::ls(&ctx.at(when.at)?, &mut out, prefix.as_deref().unwrap_or("")).map(done)?
         }
-        Command::Show(ShowArgs { name, when }) => {
-            read::show(&ctx.at(when.at)?, &mut out, &name).map(done)?
-        }
+        Command::Show(ShowArgs {
+            name,
+            deleted,
+            when,
+        }) => read::show(&ctx.at(when.at)?, &mut out, &name, deleted).map(done)?,
+        cmd @ (Command::Del(_) | Command::Resolve(_)) => delete_command(ctx, &mut out, cmd)?,
         Command::Log(args) => history::log(ctx, &mut out, &args).map(done)?,
         Command::Info => read::info(ctx, &mut out).map(done)?,
         Command::History(args::HistoryCommand::Trim(args::TrimArgs { before })) => {
@@ -615,6 +621,38 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::Manpage(ManpageArgs { dir: Some(dir) }) => manual::write_all(&dir).map(done)?,
         change => change_command(ctx, &mut out, change)?,
     };
+    out.flush()?;
+    Ok(code)
+}
+
+/// `del` and `resolve`: one transaction with a history row per object
+/// deleted; with `--url` the endpoint is asked first and the names synced
+/// after.
+fn delete_command(ctx: &Ctx, out: &mut Out, cmd: Command) -> Result<Exit> {
+    let link = if ctx.url.is_some() {
+        Some(net::link_before_change(ctx)?)
+    } else {
+        None
+    };
+    let now = ops::now_ms();
+    let names = ops::deletion_names(&cmd);
+    let deleted = ctx.update("local", |c| {
+        for name in &names {
+            c.load_name(name)?;
+        }
+        let list = ops::deletions(c.store(), &cmd)?;
+        ops::apply_deletions(c, &list, now)?;
+        Ok(list)
+    })?;
+    let code = match link {
+        Some(link) if !deleted.is_empty() => {
+            let mut changed: Vec<String> = deleted.iter().map(|(n, _)| n.clone()).collect();
+            changed.dedup();
+            net::sync_changed(ctx, link, &changed)?
+        }
+        _ => Exit::Success,
+    };
+    out.report(&read::Deleted { list: &deleted })?;
     out.flush()?;
     Ok(code)
 }

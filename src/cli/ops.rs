@@ -5,8 +5,8 @@ use crdt::{CrdtType, Edit, Store};
 use serde_json::Value;
 
 use super::args::{
-    AddArgs, AppendArgs, Command, CounterType, DecArgs, DeleteArgs, IncArgs, InsertArgs, NewArgs,
-    PutArgs, RmArgs, SetArgs, TypeArg, UnsetArgs,
+    AddArgs, AppendArgs, Command, CounterType, DecArgs, DelArgs, DeleteArgs, IncArgs, InsertArgs,
+    NewArgs, PutArgs, ResolveArgs, RmArgs, SetArgs, TypeArg, UnsetArgs,
 };
 
 /// Wall-clock milliseconds for register timestamps. `CRDT_NOW_MS` fixes the
@@ -187,4 +187,85 @@ pub fn command_name(cmd: &Command) -> Option<&str> {
         | Command::Unset(UnsetArgs { name, .. }) => Some(name),
         _ => None,
     }
+}
+
+/// The objects a `del` or `resolve` deletes, as (name, type): the live
+/// objects of each name (`del`), or those of a name not of the type kept
+/// (`resolve`). A name with nothing to delete is a note on stderr; a
+/// `resolve` of a name without an object of the type kept is an error.
+pub fn deletions(store: &Store, cmd: &Command) -> Result<Vec<(String, CrdtType)>> {
+    let live = |name: &str| -> Vec<CrdtType> {
+        store
+            .objects(name)
+            .iter()
+            .filter(|o| !o.is_deleted())
+            .map(|o| o.ty())
+            .collect()
+    };
+    let mut out = Vec::new();
+    match cmd {
+        Command::Del(DelArgs { names }) => {
+            for name in names {
+                let types = live(name);
+                if types.is_empty() {
+                    if store.objects(name).is_empty() {
+                        eprintln!(
+                            "crdt: note: this replica has no object named {name} (yet): nothing was deleted"
+                        );
+                    } else {
+                        eprintln!("crdt: note: {name} is already deleted");
+                    }
+                }
+                out.extend(types.into_iter().map(|t| (name.clone(), t)));
+            }
+        }
+        Command::Resolve(ResolveArgs { name, keep }) => {
+            let keep = CrdtType::from(*keep);
+            let types = live(name);
+            if !types.contains(&keep) {
+                let have: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+                bail!(
+                    "{name} has no {keep} to keep (it has: {})",
+                    if have.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        have.join(", ")
+                    }
+                );
+            }
+            if types.len() == 1 {
+                eprintln!("crdt: note: {name} has no type conflict: nothing was deleted");
+            }
+            out.extend(
+                types
+                    .into_iter()
+                    .filter(|t| *t != keep)
+                    .map(|t| (name.clone(), t)),
+            );
+        }
+        _ => bail!("{cmd:?} is not a delete command"),
+    }
+    Ok(out)
+}
+
+/// The names a `del` or `resolve` acts on.
+pub fn deletion_names(cmd: &Command) -> Vec<String> {
+    match cmd {
+        Command::Del(DelArgs { names }) => names.clone(),
+        Command::Resolve(ResolveArgs { name, .. }) => vec![name.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Deletes `list` in the transaction `c`, each with its history row.
+pub fn apply_deletions(
+    c: &mut crdt::db::Change<'_>,
+    list: &[(String, CrdtType)],
+    now: u64,
+) -> Result<()> {
+    for (name, ty) in list {
+        let applied = c.store_mut().apply(name, &Edit::Del { ty: *ty }, now)?;
+        c.record_text(name, *ty, applied.delta, applied.summary, None)?;
+    }
+    Ok(())
 }

@@ -35,6 +35,73 @@ pub fn objects<'a>(store: &'a Store, name: &str) -> Result<Vec<&'a Object>> {
     Ok(list)
 }
 
+/// The objects of `name` that are not deleted, or an error saying there
+/// is none (and who deleted them, when they were).
+pub fn live_objects<'a>(store: &'a Store, name: &str) -> Result<Vec<&'a Object>> {
+    let all = objects(store, name)?;
+    let live: Vec<&Object> = all.iter().copied().filter(|o| !o.is_deleted()).collect();
+    if live.is_empty() {
+        bail!(
+            "{} (see `crdt show --deleted {name}`)",
+            deleted_words(name, &all)
+        );
+    }
+    Ok(live)
+}
+
+/// `tasks:done was deleted by agent-2 at 2026-12-01T10:00:00.000Z`.
+pub fn deleted_words(name: &str, list: &[&Object]) -> String {
+    let latest = list
+        .iter()
+        .filter_map(|o| o.deleted_by())
+        .map(|d| {
+            let (r, t) = d.latest();
+            (t, r.clone())
+        })
+        .max();
+    match latest {
+        Some((t, r)) => format!(
+            "{name} was deleted by {r} at {}",
+            crdt::clock::rfc3339_ms(t)
+        ),
+        None => format!("{name} was deleted"),
+    }
+}
+
+/// `{"by": {replica: ms}, "gone": bool}` for an object that saw deletes.
+pub fn deleted_json(o: &Object) -> Option<Value> {
+    o.deleted_by().map(|d| {
+        let by: serde_json::Map<String, Value> =
+            d.by.iter()
+                .map(|(r, t)| (r.to_string(), json!(t)))
+                .collect();
+        json!({"by": by, "gone": d.gone})
+    })
+}
+
+/// `del` and `resolve`: the objects deleted.
+pub struct Deleted<'a> {
+    pub list: &'a [(String, CrdtType)],
+}
+
+impl Report for Deleted<'_> {
+    fn json(&self) -> Value {
+        let list: Vec<Value> = self
+            .list
+            .iter()
+            .map(|(n, t)| json!({"name": n, "type": t.as_str()}))
+            .collect();
+        json!({ "deleted": list })
+    }
+
+    fn text<W: Write>(&self, out: &mut Out<W>) -> io::Result<()> {
+        for (n, t) in self.list {
+            writeln!(out, "deleted {n} ({t})")?;
+        }
+        Ok(())
+    }
+}
+
 /// What a change command prints: the new value on one line.
 pub struct ValueLine<'a> {
     pub name: &'a str,
@@ -85,11 +152,18 @@ impl Report for Values<'_> {
     }
 }
 
-pub fn get(ctx: &Ctx, out: &mut Out<impl Write>, name: &str, raw: bool) -> Result<()> {
+/// `get NAME`: false (a note on stderr, nothing on stdout: exit 1) when
+/// the object was deleted.
+pub fn get(ctx: &Ctx, out: &mut Out<impl Write>, name: &str, raw: bool) -> Result<bool> {
     let store = existing(ctx, name)?;
-    let list = objects(&store, name)?;
+    let all = objects(&store, name)?;
+    let list: Vec<&Object> = all.iter().copied().filter(|o| !o.is_deleted()).collect();
+    if list.is_empty() {
+        eprintln!("crdt: {}", deleted_words(name, &all));
+        return Ok(false);
+    }
     out.report(&Values { name, list, raw })?;
-    Ok(())
+    Ok(true)
 }
 
 /// `get NAME KEY`: one key of a map. False (a note on stderr, nothing on
@@ -102,7 +176,12 @@ pub fn get_key(
     raw: bool,
 ) -> Result<bool> {
     let store = existing(ctx, name)?;
-    let list = objects(&store, name)?;
+    let all = objects(&store, name)?;
+    let list: Vec<&Object> = all.iter().copied().filter(|o| !o.is_deleted()).collect();
+    if list.is_empty() {
+        eprintln!("crdt: {}", deleted_words(name, &all));
+        return Ok(false);
+    }
     let Some(value) = key_value(&list, name, key)? else {
         eprintln!("crdt: {name} has no key {key}");
         return Ok(false);
@@ -187,8 +266,12 @@ pub fn ls(ctx: &Ctx, out: &mut Out<impl Write>, prefix: &str) -> Result<()> {
     let store = store.as_ref();
     let items = store
         .map(|s| {
-            let conflicted = |name: &str| s.objects(name).len() > 1;
-            s.iter().map(|(n, o)| (n, o, conflicted(n))).collect()
+            // Deleted objects are not listed (`show --deleted` shows them).
+            let live = |name: &str| s.objects(name).iter().filter(|o| !o.is_deleted()).count();
+            s.iter()
+                .filter(|(_, o)| !o.is_deleted())
+                .map(|(n, o)| (n, o, live(n) > 1))
+                .collect()
         })
         .unwrap_or_default();
     out.report(&Listing { prefix, items })?;
@@ -338,6 +421,20 @@ pub fn header(
         String::new()
     };
     writeln!(out, "{}    {}{conflict}", st.bold("type:"), o.ty())?;
+    if let Some(d) = o.deleted_by() {
+        let (r, t) = d.latest();
+        let state = if d.gone {
+            "gone".to_string()
+        } else {
+            "back: changes it had not seen keep it".to_string()
+        };
+        writeln!(
+            out,
+            "{} by {r} at {} ({state})",
+            st.bold("deleted:"),
+            crdt::clock::rfc3339_ms(t)
+        )?;
+    }
     writeln!(
         out,
         "{}   {}",
@@ -347,9 +444,13 @@ pub fn header(
     writeln!(out, "{} {}", st.bold("version:"), o.version())
 }
 
-pub fn show(ctx: &Ctx, out: &mut Out<impl Write>, name: &str) -> Result<()> {
+pub fn show(ctx: &Ctx, out: &mut Out<impl Write>, name: &str, deleted: bool) -> Result<()> {
     let store = existing(ctx, name)?;
-    let list = objects(&store, name)?;
+    let list = if deleted {
+        objects(&store, name)?
+    } else {
+        live_objects(&store, name)?
+    };
     let at = ctx.at.as_ref().map(|(_, when)| when.as_str());
     out.report(&Shown { name, list, at })?;
     Ok(())
@@ -366,8 +467,12 @@ struct Shown<'a> {
 impl Report for Shown<'_> {
     fn json(&self) -> Value {
         let docs = self.list.iter().map(|o| {
-            json!({"name": self.name, "type": o.ty().as_str(), "value": o.value_json(),
-                   "version": version_json(o), "peers": peers_json(o)})
+            let mut doc = json!({"name": self.name, "type": o.ty().as_str(), "value": o.value_json(),
+                   "version": version_json(o), "peers": peers_json(o)});
+            if let Some(d) = deleted_json(o) {
+                doc["deleted"] = d;
+            }
+            doc
         });
         per_type(self.name, docs.collect())
     }

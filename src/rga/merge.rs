@@ -255,6 +255,7 @@ impl Crdt for Rga {
         }
         self.context.union(&other.context);
         self.max_lamport = self.max_lamport.max(other.max_lamport);
+        crate::deletion::Deletion::merge(&mut self.deleted, &other.deleted);
     }
 
     fn version(&self) -> VersionVector {
@@ -291,12 +292,14 @@ impl Crdt for Rga {
                 i = j;
             }
         }
-        Rga::from_spans(
+        let mut delta = Rga::from_spans(
             self.replicas.clone(),
             &self.cols,
             spans,
             self.context.minus(vv),
-        )
+        );
+        delta.deleted = crate::deletion::Deletion::delta_since(&self.deleted, vv);
+        delta
     }
 
     fn covered_by(&self, vv: &VersionVector) -> bool {

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use crate::clock::{Dot, MAX_SEQ, ReplicaId, VersionVector};
 use crate::codec::{At, Codec, context_json};
 use crate::context::CausalContext;
+use crate::deletion::{Deleted, Deletion};
 use crate::error::{OpError, SnapshotError};
 use crate::traits::Crdt;
 
@@ -238,6 +239,8 @@ pub struct Rga {
     /// Chunk id -> index in `chunks`.
     slot: Vec<u32>,
     context: CausalContext,
+    /// The deletes of the whole text this replica has seen.
+    deleted: Deleted<CausalContext>,
     max_lamport: u64,
     visible: usize,
     /// The chunk of the last lookup and the visible characters before it.
@@ -272,6 +275,7 @@ impl PartialEq for Rga {
         self.visible == other.visible
             && self.max_lamport == other.max_lamport
             && self.context == other.context
+            && self.deleted == other.deleted
             && self.elements() == other.elements()
     }
 }
@@ -885,11 +889,38 @@ impl Rga {
             carried.union(cc);
         }
         contexts[count - 1].union(&self.context.subtract(&carried));
-        groups
+        let mut parts: Vec<Rga> = groups
             .into_iter()
             .zip(contexts)
             .map(|(g, cc)| Rga::from_spans(self.replicas.clone(), &self.cols, g, cc))
-            .collect()
+            .collect();
+        if let Some(last) = parts.last_mut() {
+            last.deleted = self.deleted.clone();
+        }
+        parts
+    }
+
+    /// Deletes the whole text as `replica` at wall time `now_ms`: every
+    /// character here is deleted (one event), and the delete records what
+    /// it saw, so text typed concurrently elsewhere survives it.
+    pub fn delete_object(&mut self, replica: &ReplicaId, now_ms: u64) -> Result<(), OpError> {
+        if self.visible > 0 {
+            self.delete(replica, 0, self.visible)?;
+        } else {
+            let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
+            self.context.add(&dot);
+        }
+        Deletion::record(&mut self.deleted, replica, now_ms, self.context.clone());
+        Ok(())
+    }
+
+    /// The deletes of the whole text this replica has seen, if any.
+    pub fn deletion(&self) -> Option<&Deletion<CausalContext>> {
+        self.deleted.as_deref()
+    }
+
+    pub(crate) fn set_deletion(&mut self, d: Deleted<CausalContext>) {
+        self.deleted = d;
     }
 
     fn spans(&self) -> impl Iterator<Item = &Span> + Clone {

@@ -60,6 +60,17 @@ pub(super) fn explain_lines(st: Style, name: &str, o: &Object, types: usize) -> 
     if types > 1 {
         l.push(format!("{name} holds {types} objects of different types: replicas created it with different types, and a merge keeps them all. This is the {} one.", o.ty()));
     }
+    if let Some(d) = o.deleted_by() {
+        let by: Vec<String> =
+            d.by.iter()
+                .map(|(r, t)| format!("{r} at {}", fmt_ms(*t)))
+                .collect();
+        l.push(if d.gone {
+            format!("{name} was deleted ({}): every change it holds is one a delete saw, so it is gone; a change made after it, or concurrently elsewhere, brings it back.", by.join(", "))
+        } else {
+            format!("{name} was deleted ({}), and is back: it holds changes those deletes had not seen (made concurrently or since); what the deletes saw is gone.", by.join(", "))
+        });
+    }
     match o {
         Object::GCounter(c) => explain_g_counter(&mut l, name, c),
         Object::PnCounter(c) => explain_pn_counter(&mut l, name, c),

@@ -55,8 +55,12 @@ fn state_size(o: &Object) -> usize {
 }
 
 fn inspect_json(name: &str, o: &Object) -> Value {
-    json!({"name": name, "type": o.ty().as_str(), "value": o.value_json(), "state": o.state_json(),
-           "version": version_json(o), "peers": peers_json(o), "size": state_size(o)})
+    let mut doc = json!({"name": name, "type": o.ty().as_str(), "value": o.value_json(), "state": o.state_json(),
+           "version": version_json(o), "peers": peers_json(o), "size": state_size(o)});
+    if let Some(d) = crate::cli::read::deleted_json(o) {
+        doc["deleted"] = d;
+    }
+    doc
 }
 
 pub(super) fn inspect_text(out: &mut Out<impl Write>, name: &str, o: &Object) -> io::Result<()> {
