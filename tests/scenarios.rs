@@ -116,6 +116,44 @@ fn feature_flags_changed_concurrently_by_three_agents_all_survive() {
     assert!(flags.iter().all(|f| f.get("feature:auto-merge").is_none()));
 }
 
+/// The guide's cleanup: a coordinator deletes the finished work (a task
+/// list and its counter) while a worker, not having seen the delete, still
+/// reports one task. The report survives the cleanup; everything the
+/// coordinator saw is gone, on every agent, in any order of delivery.
+#[test]
+fn cleanup_deletes_what_the_coordinator_saw_and_keeps_a_late_report() {
+    let mut tasks = vec![OrSet::default(); 3];
+    let mut done = vec![GCounter::default(); 3];
+    for (i, t) in ["task-1", "task-2"].into_iter().enumerate() {
+        tasks[i].add(&agent(i + 1), json!(t)).unwrap();
+        done[i].inc(&agent(i + 1), 1).unwrap();
+    }
+    exchange(&mut tasks);
+    exchange(&mut done);
+    // agent-1 cleans up; agent-3 reports concurrently.
+    tasks[0].delete_object(&agent(1), 5_000).unwrap();
+    done[0].delete_object(&agent(1), 5_000).unwrap();
+    tasks[2].add(&agent(3), json!("task-3")).unwrap();
+    done[2].inc(&agent(3), 1).unwrap();
+    for order in [[0, 1, 2], [2, 1, 0]] {
+        let (mut t, mut d) = (OrSet::default(), GCounter::default());
+        for i in order {
+            t.merge(&tasks[i]);
+            d.merge(&done[i]);
+        }
+        assert_eq!(t.value_json(), json!(["task-3"]));
+        assert_eq!(d.value(), 1);
+        assert!(
+            !crdt::Object::OrSet(t.clone()).is_deleted(),
+            "the report brought it back"
+        );
+    }
+    // Without the late report, the cleanup leaves nothing.
+    let mut t = tasks[0].clone();
+    t.merge(&tasks[1]);
+    assert!(crdt::Object::OrSet(t).is_deleted());
+}
+
 #[test]
 fn a_task_removed_while_another_agent_re_adds_it_stays() {
     let mut queues = vec![OrSet::default(); 2];

@@ -878,12 +878,17 @@ fn reason(what: &str) -> &'static str {
         "deep value" => "nested at most 64",
         "counter goes down" => "counts only grow",
         "same seq, other sum" => "sum",
+        "a delete that saw what nobody has" => "a delete saw event z:1",
+        "a counter's delete past its changes" => "a delete saw change 500",
+        "a delete without a deleter" => "a delete has a deleter",
+        "one map write twice" => "appears twice",
         other => panic!("no reason for {other}"),
     }
 }
 
-/// A snapshot of the objects of a push (versions as counters state them;
-/// the other states are refused before their version is read).
+/// A snapshot of the objects of a push (versions as counters and plain
+/// contexts state them; the other states are refused before their version
+/// is read).
 fn snapshot_of(push: &Value) -> Value {
     let objects: Vec<Value> = push["objects"]
         .as_array()
@@ -891,7 +896,7 @@ fn snapshot_of(push: &Value) -> Value {
         .iter()
         .map(|o| {
             let mut o = o.clone();
-            let version: serde_json::Map<String, Value> = o["state"]["counts"]
+            let mut version: serde_json::Map<String, Value> = o["state"]["counts"]
                 .as_object()
                 .map(|c| {
                     c.iter()
@@ -899,6 +904,12 @@ fn snapshot_of(push: &Value) -> Value {
                         .collect()
                 })
                 .unwrap_or_default();
+            // A context of whole prefixes (`{"m": 1}`) is its version.
+            if let Some(cc) = o["state"]["context"].as_object()
+                && cc.values().all(Value::is_u64)
+            {
+                version = cc.clone();
+            }
             o["version"] = Value::Object(version);
             o
         })
@@ -1001,6 +1012,49 @@ fn hostile_pushes() -> Vec<(&'static str, Value, &'static str)> {
                 "h:s",
                 "or-set",
                 json!({"context": {"alice": [[1, u64::MAX]]}, "elements": []}),
+            ),
+            "bad-state",
+        ),
+        // #20: deletes and maps no honest replica could send.
+        (
+            "a delete that saw what nobody has",
+            push_of(
+                10,
+                "h:d",
+                "or-set",
+                json!({"context": {"m": 1}, "elements": [], "deleted": {"seen": {"m": 1, "z": 5}, "by": {"m": 1}}}),
+            ),
+            "bad-state",
+        ),
+        (
+            "a counter's delete past its changes",
+            push_of(
+                11,
+                "good",
+                "g-counter",
+                json!({"counts": {"alice": {"count": 100, "seq": 100}}, "deleted": {"seen": {"counts": {"alice": {"count": 500, "seq": 500}}}, "by": {"alice": 1}}}),
+            ),
+            "bad-state",
+        ),
+        (
+            "a delete without a deleter",
+            push_of(
+                12,
+                "h:d",
+                "or-set",
+                json!({"context": {"m": 1}, "elements": [], "deleted": {"seen": {"m": 1}, "by": {}}}),
+            ),
+            "bad-state",
+        ),
+        (
+            "one map write twice",
+            push_of(
+                13,
+                "h:m",
+                "map",
+                json!({"context": {"m": 1}, "entries": [
+                    {"key": "a", "writes": [{"dot": ["m", 1], "ts": [1, 0], "value": 1}]},
+                    {"key": "b", "writes": [{"dot": ["m", 1], "ts": [1, 0], "value": 2}]}]}),
             ),
             "bad-state",
         ),
