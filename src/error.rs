@@ -42,7 +42,7 @@ pub enum SnapshotError {
     #[error("unsupported snapshot version {found} (this build reads version 1)")]
     Version { found: String },
     #[error(
-        "{path}: unknown type {found} (expected g-counter, pn-counter, lww-register, or-set or rga)"
+        "{path}: unknown type {found} (expected g-counter, pn-counter, lww-register, or-set, rga or map)"
     )]
     UnknownType { path: String, found: String },
     #[error("{path}: expected {expected}, found {found}")]

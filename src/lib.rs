@@ -24,6 +24,7 @@
 //! assert_eq!(agent1.value(), 2);
 //! ```
 
+pub mod bcounter;
 pub mod clock;
 mod codec;
 pub mod context;
@@ -48,6 +49,7 @@ pub mod store;
 pub mod sync;
 mod traits;
 
+pub use bcounter::BoundedCounter;
 pub use clock::{Causality, Dot, Hlc, MAX_SEQ, ReplicaId, VersionVector};
 pub use codec::{MAX_DEPTH, value_depth};
 pub use context::CausalContext;
