@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::clock::{MAX_SEQ, ReplicaId, VersionVector};
 use crate::codec::{At, Codec};
+use crate::deletion::{Deleted, Deletion, Horizon};
 use crate::error::{OpError, SnapshotError};
 use crate::traits::Crdt;
 
@@ -38,6 +39,7 @@ use crate::traits::Crdt;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BoundedCounter {
     entries: BTreeMap<ReplicaId, BEntry>,
+    deleted: Deleted<BoundedCounter>,
 }
 
 /// One replica's part of a [`BoundedCounter`]; every field only grows.
@@ -53,6 +55,24 @@ pub struct BEntry {
     pub released: u64,
     /// Rights it moved to each other replica, in all.
     pub sent: BTreeMap<ReplicaId, u64>,
+}
+
+/// One replica's rights, as [`BoundedCounter::holders`] lists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub replica: ReplicaId,
+    /// Rights it created.
+    pub granted: u64,
+    /// Rights other replicas moved to it.
+    pub received: u128,
+    /// Rights it moved to others.
+    pub sent: u128,
+    /// What it holds allocated now (allocated less released).
+    pub allocated: u64,
+    /// What it released, in all.
+    pub released: u64,
+    /// Its unused rights.
+    pub rights: i128,
 }
 
 /// Why a change of a bounded counter was refused.
@@ -173,6 +193,36 @@ impl BoundedCounter {
         self.entries.values().map(|e| u128::from(e.granted)).sum()
     }
 
+    /// Each replica that holds or used rights, with where its rights came
+    /// from and went, in replica order.
+    pub fn holders(&self) -> Vec<Holder> {
+        self.replicas()
+            .map(|r| {
+                let e = self.entry(r);
+                let received = self
+                    .entries
+                    .values()
+                    .filter_map(|o| o.sent.get(r))
+                    .map(|n| u128::from(*n))
+                    .sum();
+                Holder {
+                    replica: r.clone(),
+                    granted: e.granted,
+                    received,
+                    sent: e.sent.values().map(|n| u128::from(*n)).sum(),
+                    allocated: e.allocated - e.released,
+                    released: e.released,
+                    rights: self.rights(r),
+                }
+            })
+            .collect()
+    }
+
+    /// How many changes of `replica` this counter has (its version entry).
+    pub fn seq_of(&self, replica: &ReplicaId) -> u64 {
+        self.entries.get(replica).map_or(0, |e| e.seq)
+    }
+
     /// Each replica's entry, in replica order.
     pub fn entries(&self) -> impl Iterator<Item = (&ReplicaId, &BEntry)> {
         self.entries.iter()
@@ -233,6 +283,72 @@ impl BoundedCounter {
         Ok(())
     }
 
+    /// Deletes the counter as `replica` at wall time `now_ms`. A delete
+    /// hides it but keeps its rights and allocations: it cannot take back
+    /// rights another replica may be spending concurrently, so the limit
+    /// holds through it. One change of `replica`; any later change (or one
+    /// made concurrently) brings the counter back as it is.
+    pub fn delete_object(&mut self, replica: &ReplicaId, now_ms: u64) -> Result<(), OpError> {
+        self.change(replica, |_| Some(())).map_err(|e| match e {
+            BoundedError::Op(e) => e,
+            other => OpError::Overflow {
+                current: other.to_string(),
+                amount: 0,
+            },
+        })?;
+        let seen = BoundedCounter {
+            entries: self.entries.clone(),
+            deleted: None,
+        };
+        Deletion::record(&mut self.deleted, replica, now_ms, seen);
+        Ok(())
+    }
+
+    /// The deletes this counter has seen, if any.
+    pub fn deletion(&self) -> Option<&Deletion<BoundedCounter>> {
+        self.deleted.as_deref()
+    }
+
+    pub(crate) fn set_deletion(&mut self, d: Deleted<BoundedCounter>) {
+        self.deleted = d;
+    }
+
+    /// True when no entry has moved on since the deletes saw it.
+    pub(crate) fn all_seen(&self) -> bool {
+        let seen = |r: &ReplicaId| {
+            self.deleted
+                .as_ref()
+                .and_then(|d| d.seen.entries.get(r))
+                .map_or(0, |e| e.seq)
+        };
+        self.entries.iter().all(|(r, e)| seen(r) >= e.seq)
+    }
+
+    /// Why the deletes' view of a replica is impossible against its entry
+    /// here and in `held` (a later change than either has). Alone
+    /// (`held: None`), only the replicas with an entry here are checked: a
+    /// delta may leave out entries the receiver has.
+    pub(crate) fn check_deletion(&self, held: Option<&BoundedCounter>) -> Result<(), String> {
+        let Some(d) = &self.deleted else {
+            return Ok(());
+        };
+        for (r, seen) in &d.seen.entries {
+            let mine = self.entries.get(r).map(|e| e.seq);
+            if held.is_none() && mine.is_none() {
+                continue;
+            }
+            let theirs = held.and_then(|h| h.entries.get(r)).map_or(0, |e| e.seq);
+            let entry = theirs.max(mine.unwrap_or(0));
+            if seen.seq > entry {
+                return Err(format!(
+                    "a delete saw change {} of replica {r}, which has made {entry} here",
+                    seen.seq
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Why merging `other` would give a state no honest replica has, if it
     /// would: a replica's entries must only grow with its seq (equal seqs,
     /// equal entries), nobody may release more than it allocated, and
@@ -273,6 +389,7 @@ impl BoundedCounter {
                 ));
             }
         }
+        other.check_deletion(Some(self))?;
         let mut merged = self.clone();
         merged.merge(other);
         if let Some(r) = merged.replicas().find(|r| merged.rights(r) < 0) {
@@ -313,6 +430,7 @@ impl Crdt for BoundedCounter {
                 }
             }
         }
+        Deletion::merge(&mut self.deleted, &other.deleted);
     }
 
     fn version(&self) -> VersionVector {
@@ -330,6 +448,7 @@ impl Crdt for BoundedCounter {
                 .filter(|(r, e)| e.seq > vv.get(r))
                 .map(|(r, e)| (r.clone(), e.clone()))
                 .collect(),
+            deleted: Deletion::delta_since(&self.deleted, vv),
         }
     }
 
@@ -339,6 +458,26 @@ impl Crdt for BoundedCounter {
 
     fn value_json(&self) -> Value {
         Value::from(self.value())
+    }
+}
+
+impl Horizon for BoundedCounter {
+    fn join(&mut self, other: &Self) {
+        let deleted = self.deleted.take();
+        self.merge(&BoundedCounter {
+            entries: other.entries.clone(),
+            deleted: None,
+        });
+        self.deleted = deleted;
+    }
+    fn covered_by(&self, vv: &VersionVector) -> bool {
+        Crdt::covered_by(self, vv)
+    }
+    fn encode(&self) -> Value {
+        Codec::encode(self)
+    }
+    fn decode(at: &At<'_>) -> Result<Self, SnapshotError> {
+        <BoundedCounter as Codec>::decode(at)
     }
 }
 
@@ -394,7 +533,10 @@ impl Codec for BoundedCounter {
             }
             entries.insert(replica, entry);
         }
-        Ok(BoundedCounter { entries })
+        Ok(BoundedCounter {
+            entries,
+            deleted: None,
+        })
     }
 }
 
@@ -464,11 +606,14 @@ mod test {
         older.entries.get_mut(&id(1)).unwrap().seq = 3;
         assert!(x.check_merge(&older).unwrap_err().contains("shrinks"));
         // Round trip, and a release past the allocation in a snapshot.
-        let text = x.encode();
-        assert_eq!(BoundedCounter::decode(&At::root(&text)).unwrap(), x);
+        let text = Codec::encode(&x);
+        assert_eq!(
+            <BoundedCounter as Codec>::decode(&At::root(&text)).unwrap(),
+            x
+        );
         let mut bad = text.clone();
         bad["entries"]["agent-1"]["released"] = json!(9);
-        assert!(BoundedCounter::decode(&At::root(&bad)).is_err());
+        assert!(<BoundedCounter as Codec>::decode(&At::root(&bad)).is_err());
     }
 
     /// (replica, op): allocate, release or transfer an amount (refused ops
@@ -525,8 +670,8 @@ mod test {
             }
             for a in &states {
                 prop_assert_eq!(&merged(a, a), a);
-                let text = a.encode();
-                prop_assert_eq!(&BoundedCounter::decode(&At::root(&text)).unwrap(), a);
+                let text = Codec::encode(a);
+                prop_assert_eq!(&<BoundedCounter as Codec>::decode(&At::root(&text)).unwrap(), a);
                 for b in &states {
                     prop_assert!(a.check_merge(b).is_ok());
                     let m = merged(a, b);

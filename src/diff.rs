@@ -168,6 +168,24 @@ pub fn diff_objects(a: &Object, b: &Object) -> ObjectDiff {
             };
             Detail::Counter(counter_rows(side(x), side(y)))
         }
+        (Object::BoundedCounter(x), Object::BoundedCounter(y), _) => {
+            // As a pn-counter: what each replica allocated and released.
+            let side = |c: &crate::BoundedCounter| -> BTreeMap<ReplicaId, CountEntry> {
+                c.entries()
+                    .map(|(r, e)| {
+                        (
+                            r.clone(),
+                            CountEntry {
+                                seq: e.seq,
+                                p: e.allocated,
+                                n: e.released,
+                            },
+                        )
+                    })
+                    .collect()
+            };
+            Detail::Counter(counter_rows(side(x), side(y)))
+        }
         (Object::LwwRegister(x), Object::LwwRegister(y), Object::LwwRegister(m)) => {
             Detail::Register(RegisterDiff {
                 a: writes(x),

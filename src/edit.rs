@@ -38,6 +38,10 @@ pub enum Edit {
     Unset { keys: Vec<String> },
     /// Delete the object of type `ty` (see [`crate::deletion`]).
     Del { ty: CrdtType },
+    /// Create a bounded counter whose `limit` rights this replica holds.
+    Create { limit: u64 },
+    /// Move `amount` of a bounded counter's rights to replica `to`.
+    Transfer { amount: u64, to: crate::ReplicaId },
 }
 
 impl Edit {
@@ -56,14 +60,30 @@ impl Edit {
             Edit::Put { .. } => "put",
             Edit::Unset { .. } => "unset",
             Edit::Del { .. } => "del",
+            Edit::Create { .. } => "new",
+            Edit::Transfer { .. } => "transfer",
+        }
+    }
+
+    /// The type of the object it creates (`new`), if it is a creation.
+    fn created(&self) -> Option<CrdtType> {
+        match self {
+            Edit::New { ty } => Some(*ty),
+            Edit::Create { .. } => Some(CrdtType::BoundedCounter),
+            _ => None,
         }
     }
 
     /// The types it acts on, the one it creates first.
     fn accepts(&self) -> &'static [CrdtType] {
         match self {
-            Edit::Inc { .. } => &[CrdtType::GCounter, CrdtType::PnCounter],
-            Edit::Dec { .. } => &[CrdtType::PnCounter],
+            Edit::Inc { .. } => &[
+                CrdtType::GCounter,
+                CrdtType::PnCounter,
+                CrdtType::BoundedCounter,
+            ],
+            Edit::Dec { .. } => &[CrdtType::PnCounter, CrdtType::BoundedCounter],
+            Edit::Create { .. } | Edit::Transfer { .. } => &[CrdtType::BoundedCounter],
             Edit::Set { .. } => &[CrdtType::LwwRegister],
             Edit::Add { .. } | Edit::Rm { .. } => &[CrdtType::OrSet],
             Edit::Insert { .. } | Edit::Append { .. } | Edit::Delete { .. } => &[CrdtType::Rga],
@@ -98,6 +118,9 @@ pub enum EditError {
     Name(#[from] InvalidName),
     #[error(transparent)]
     Op(#[from] OpError),
+    /// A bounded counter refused: not enough rights, or nothing to release.
+    #[error(transparent)]
+    Bounded(#[from] crate::bcounter::BoundedError),
     /// `--type` names another type than the name has.
     #[error(
         "{name} is {} {have}, not {} {want}: a name keeps its type (pick another name for a {want})",
@@ -170,6 +193,7 @@ impl Store {
         let explicit = match edit {
             Edit::Inc { ty, .. } => *ty,
             Edit::New { ty } | Edit::Del { ty } => Some(*ty),
+            Edit::Create { .. } => Some(CrdtType::BoundedCounter),
             _ => None,
         };
         if let Edit::Del { ty } = edit {
@@ -198,8 +222,8 @@ impl Store {
             // Names already in the store were checked when they were created.
             validate_name(name)?;
             let deleted: Vec<CrdtType> = self.objects(name).iter().map(|o| o.ty()).collect();
-            if let Edit::New { ty } = edit
-                && let Some(o) = self.get(name, *ty)
+            if let Some(ty) = edit.created()
+                && let Some(o) = self.get(name, ty)
             {
                 // The deleted object holds that place: a change brings it back.
                 return Err(EditError::Deleted {
@@ -211,10 +235,10 @@ impl Store {
             let back = deleted.iter().find(|t| accepts.contains(t)).copied();
             return Ok(explicit.or(back).unwrap_or(accepts[0]));
         }
-        if let Edit::New { ty } = edit {
+        if let Some(ty) = edit.created() {
             return Err(EditError::Exists {
                 name: name.to_string(),
-                ty: *existing.first().unwrap_or(ty),
+                ty: *existing.first().unwrap_or(&ty),
             });
         }
         if let Some(want) = explicit {
@@ -249,15 +273,32 @@ impl Store {
             no_object: false,
         };
         applied.delta = match edit {
-            Edit::Inc { amount, .. } => delta_after(self.get_or_create(name, ty), |o| match o {
-                Object::GCounter(c) => c.inc(&me, *amount),
-                Object::PnCounter(c) => c.inc(&me, *amount),
+            Edit::Inc { amount, .. } => bounded_after(self.get_or_create(name, ty), |o| match o {
+                Object::GCounter(c) => Ok(c.inc(&me, *amount)?),
+                Object::PnCounter(c) => Ok(c.inc(&me, *amount)?),
+                Object::BoundedCounter(c) => Ok(c.allocate(&me, *amount)?),
                 _ => unreachable!("resolved to a counter"),
             })?,
-            Edit::Dec { amount } => delta_after(self.get_or_create(name, ty), |o| match o {
-                Object::PnCounter(c) => c.dec(&me, *amount),
+            Edit::Dec { amount } => bounded_after(self.get_or_create(name, ty), |o| match o {
+                Object::PnCounter(c) => Ok(c.dec(&me, *amount)?),
+                Object::BoundedCounter(c) => Ok(c.release(&me, *amount)?),
                 _ => unreachable!("resolved to a pn-counter"),
             })?,
+            Edit::Create { limit } => bounded_after(self.get_or_create(name, ty), |o| match o {
+                Object::BoundedCounter(c) => Ok(c.create(&me, *limit)?),
+                _ => unreachable!("resolved to a bounded counter"),
+            })?,
+            Edit::Transfer { amount, to } => {
+                let Some(o @ Object::BoundedCounter(_)) = self.get_mut(name, ty) else {
+                    return Err(EditError::NoObject {
+                        name: name.to_string(),
+                    });
+                };
+                bounded_after(o, |o| match o {
+                    Object::BoundedCounter(c) => Ok(c.transfer(&me, to, *amount)?),
+                    _ => unreachable!("resolved to a bounded counter"),
+                })?
+            }
             Edit::Set { value } => delta_after(self.get_or_create(name, ty), |o| match o {
                 Object::LwwRegister(r) => r.set(&me, value.clone(), now).map(|_| ()),
                 _ => unreachable!("resolved to a register"),
@@ -354,6 +395,16 @@ impl Store {
             _ => unreachable!("resolved to an rga"),
         }
     }
+}
+
+/// [`delta_after`] for a change that a bounded counter may refuse.
+fn bounded_after(
+    o: &mut Object,
+    f: impl FnOnce(&mut Object) -> Result<(), EditError>,
+) -> Result<String, EditError> {
+    let before = o.version();
+    f(o)?;
+    Ok(text_of(&o.delta_since(&before)))
 }
 
 /// The delta of a change to a counter or a register, as text: what it has

@@ -62,6 +62,8 @@ pub fn describe_edit(edit: &Edit, len_before: usize) -> String {
         Edit::Append { text } => format!("insert {} at {len_before}", quoted(text)),
         Edit::Delete { pos, len } => format!("delete {len} at {pos}"),
         Edit::New { ty } => format!("new {ty}"),
+        Edit::Create { limit } => format!("new bounded-counter, limit {limit}"),
+        Edit::Transfer { amount, to } => format!("transfer {amount} to {to}"),
         Edit::Put { key, value } => format!("put {} = {}", quoted(key), value_words(value)),
         Edit::Del { .. } => "delete".to_string(),
         Edit::Unset { keys } => {
@@ -89,6 +91,13 @@ pub fn describe_merge(before: Option<&Object>, after: &Object, mark: &VersionVec
     match (before, after) {
         (Object::GCounter(a), Object::GCounter(b)) => signed(b.value() as i128 - a.value() as i128),
         (Object::PnCounter(a), Object::PnCounter(b)) => signed(b.value() - a.value()),
+        (Object::BoundedCounter(a), Object::BoundedCounter(b)) => {
+            if b.limit() != a.limit() {
+                format!("limit {}", b.limit())
+            } else {
+                signed(b.value() - a.value())
+            }
+        }
         (Object::LwwRegister(a), Object::LwwRegister(b)) => {
             let held = |r: &crate::LwwRegister| r.winner().map(|(d, _)| d.clone());
             match (b.winner(), held(a) == held(b)) {
@@ -190,6 +199,16 @@ fn describe_held(delta: &Object) -> String {
                 .collect(),
         ),
         Object::LwwRegister(_) => describe_merge(None, delta, &VersionVector::new()),
+        Object::BoundedCounter(c) => listed(
+            c.entries()
+                .map(|(r, e)| {
+                    format!(
+                        "{r} total granted {} allocated {} released {}",
+                        e.granted, e.allocated, e.released
+                    )
+                })
+                .collect(),
+        ),
         Object::OrSet(s) => {
             let adds: Vec<String> = s.elements().map(|e| value_words(&e.value)).collect();
             let mut parts = Vec::new();

@@ -1,10 +1,11 @@
-//! The six types behind one enum, so a store can hold any of them.
+//! The seven types behind one enum, so a store can hold any of them.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde_json::Value;
 
+use crate::bcounter::BoundedCounter;
 use crate::clock::VersionVector;
 use crate::codec::{At, Codec};
 use crate::context::CausalContext;
@@ -27,16 +28,18 @@ pub enum CrdtType {
     OrSet,
     Rga,
     Map,
+    BoundedCounter,
 }
 
 impl CrdtType {
-    pub const ALL: [CrdtType; 6] = [
+    pub const ALL: [CrdtType; 7] = [
         CrdtType::GCounter,
         CrdtType::PnCounter,
         CrdtType::LwwRegister,
         CrdtType::OrSet,
         CrdtType::Rga,
         CrdtType::Map,
+        CrdtType::BoundedCounter,
     ];
 
     /// "a" or "an", as the type's name is said ("an rga": letter by letter).
@@ -55,6 +58,7 @@ impl CrdtType {
             CrdtType::OrSet => "or-set",
             CrdtType::Rga => "rga",
             CrdtType::Map => "map",
+            CrdtType::BoundedCounter => "bounded-counter",
         }
     }
 }
@@ -65,9 +69,11 @@ impl fmt::Display for CrdtType {
     }
 }
 
-/// A type name that is not one of the six.
+/// A type name that is not one of the seven.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown type {0:?} (expected g-counter, pn-counter, lww-register, or-set, rga or map)")]
+#[error(
+    "unknown type {0:?} (expected g-counter, pn-counter, lww-register, or-set, rga, map or bounded-counter)"
+)]
 pub struct UnknownType(pub String);
 
 impl FromStr for CrdtType {
@@ -89,6 +95,7 @@ pub enum Object {
     OrSet(OrSet),
     Rga(Rga),
     Map(LwwMap),
+    BoundedCounter(BoundedCounter),
 }
 
 macro_rules! each {
@@ -100,6 +107,7 @@ macro_rules! each {
             Object::OrSet($x) => $body,
             Object::Rga($x) => $body,
             Object::Map($x) => $body,
+            Object::BoundedCounter($x) => $body,
         }
     };
 }
@@ -114,6 +122,7 @@ impl Object {
             CrdtType::OrSet => Object::OrSet(OrSet::default()),
             CrdtType::Rga => Object::Rga(Rga::default()),
             CrdtType::Map => Object::Map(LwwMap::default()),
+            CrdtType::BoundedCounter => Object::BoundedCounter(BoundedCounter::default()),
         }
     }
 
@@ -125,6 +134,7 @@ impl Object {
             Object::OrSet(_) => CrdtType::OrSet,
             Object::Rga(_) => CrdtType::Rga,
             Object::Map(_) => CrdtType::Map,
+            Object::BoundedCounter(_) => CrdtType::BoundedCounter,
         }
     }
 
@@ -138,6 +148,7 @@ impl Object {
             (Object::OrSet(a), Object::OrSet(b)) => a.merge(b),
             (Object::Rga(a), Object::Rga(b)) => a.merge(b),
             (Object::Map(a), Object::Map(b)) => a.merge(b),
+            (Object::BoundedCounter(a), Object::BoundedCounter(b)) => a.merge(b),
             _ => return false,
         }
         true
@@ -154,6 +165,7 @@ impl Object {
             (Object::OrSet(a), Object::OrSet(b)) => a.check_merge(b),
             (Object::Rga(a), Object::Rga(b)) => a.check_merge(b),
             (Object::Map(a), Object::Map(b)) => a.check_merge(b),
+            (Object::BoundedCounter(a), Object::BoundedCounter(b)) => a.check_merge(b),
             _ => return Ok(()),
         }?;
         self.check_merge_deletion(incoming)
@@ -181,7 +193,7 @@ impl Object {
     /// What the deletes of a type with a causal context saw.
     fn deletion_context(&self) -> Option<&CausalContext> {
         match self {
-            Object::GCounter(_) | Object::PnCounter(_) => None,
+            Object::GCounter(_) | Object::PnCounter(_) | Object::BoundedCounter(_) => None,
             Object::LwwRegister(x) => x.deletion().map(|d| &d.seen),
             Object::OrSet(x) => x.deletion().map(|d| &d.seen),
             Object::Rga(x) => x.deletion().map(|d| &d.seen),
@@ -210,6 +222,7 @@ impl Object {
             Object::OrSet(x) => x.deletion()?.by.clone(),
             Object::Rga(x) => x.deletion()?.by.clone(),
             Object::Map(x) => x.deletion()?.by.clone(),
+            Object::BoundedCounter(x) => x.deletion()?.by.clone(),
         };
         Some(DeletedBy {
             by,
@@ -228,6 +241,7 @@ impl Object {
             Object::OrSet(x) => x.deletion().is_some_and(|d| gone(&d.seen, x.context())),
             Object::Rga(x) => x.deletion().is_some_and(|d| gone(&d.seen, x.context())),
             Object::Map(x) => x.deletion().is_some_and(|d| gone(&d.seen, x.context())),
+            Object::BoundedCounter(x) => x.deletion().is_some() && x.all_seen(),
         }
     }
 
@@ -240,6 +254,7 @@ impl Object {
             Object::OrSet(x) => x.deletion().map(Deletion::encode),
             Object::Rga(x) => x.deletion().map(Deletion::encode),
             Object::Map(x) => x.deletion().map(Deletion::encode),
+            Object::BoundedCounter(x) => x.deletion().map(Deletion::encode),
         }
     }
 
@@ -274,6 +289,10 @@ impl Object {
                 x.set_deletion(Some(Box::new(Deletion::decode(at)?)));
                 Ok(())
             }
+            Object::BoundedCounter(x) => {
+                x.set_deletion(Some(Box::new(Deletion::decode(at)?)));
+                x.check_deletion(None)
+            }
         };
         checked.map_err(|e| at.causal(e))
     }
@@ -307,6 +326,13 @@ impl Object {
                     .map(|(r, _)| r.clone())
                     .collect()
             }
+            Object::BoundedCounter(c) => {
+                let vv = held.map(Object::version).unwrap_or_default();
+                c.entries()
+                    .filter(|(r, e)| e.seq > vv.get(r))
+                    .map(|(r, _)| r.clone())
+                    .collect()
+            }
             _ => {
                 let mine = ctx(Some(self)).unwrap_or_default();
                 let theirs = ctx(held.filter(|h| h.ty() == self.ty()));
@@ -328,6 +354,7 @@ impl Object {
             Object::OrSet(x) => x.context().prefix(r),
             Object::Rga(x) => x.context().prefix(r),
             Object::Map(x) => x.context().prefix(r),
+            Object::BoundedCounter(c) => c.seq_of(r),
         };
         vv.iter().all(|(r, s)| seen(r) >= s)
     }
@@ -341,7 +368,9 @@ impl Object {
     /// events that do not start at 1).
     pub fn max_seqs(&self) -> VersionVector {
         let cc = match self {
-            Object::GCounter(_) | Object::PnCounter(_) => return self.version(),
+            Object::GCounter(_) | Object::PnCounter(_) | Object::BoundedCounter(_) => {
+                return self.version();
+            }
             Object::LwwRegister(x) => x.context(),
             Object::OrSet(x) => x.context(),
             Object::Rga(x) => x.context(),
@@ -363,6 +392,7 @@ impl Object {
             Object::OrSet(x) => x.context().max_seq(replica),
             Object::Rga(x) => x.context().max_seq(replica),
             Object::Map(x) => x.context().max_seq(replica),
+            Object::BoundedCounter(c) => c.seq_of(replica),
         }
     }
 
@@ -374,19 +404,21 @@ impl Object {
             Object::OrSet(x) => Object::OrSet(x.delta_since(vv)),
             Object::Rga(x) => Object::Rga(x.delta_since(vv)),
             Object::Map(x) => Object::Map(x.delta_since(vv)),
+            Object::BoundedCounter(x) => Object::BoundedCounter(x.delta_since(vv)),
         }
     }
 
     /// Splits into deltas of about `budget` bytes of snapshot text each,
     /// for messages under a size limit: each part is a valid delta on its
     /// own, and merging all of them (in order, for text, whose characters
-    /// refer to earlier ones) gives `self`. A register is never split (one
-    /// part, whatever its size).
+    /// refer to earlier ones) gives `self`. A register and a bounded
+    /// counter are never split (one part, whatever its size: a bounded
+    /// counter's rights are checked over all its entries at once).
     pub fn parts(&self, budget: usize) -> Vec<Object> {
         match self {
             Object::GCounter(x) => x.parts(budget).into_iter().map(Object::GCounter).collect(),
             Object::PnCounter(x) => x.parts(budget).into_iter().map(Object::PnCounter).collect(),
-            Object::LwwRegister(_) => vec![self.clone()],
+            Object::LwwRegister(_) | Object::BoundedCounter(_) => vec![self.clone()],
             Object::OrSet(x) => x.parts(budget).into_iter().map(Object::OrSet).collect(),
             Object::Rga(x) => x.parts(budget).into_iter().map(Object::Rga).collect(),
             Object::Map(x) => x.parts(budget).into_iter().map(Object::Map).collect(),
@@ -489,6 +521,7 @@ impl Object {
             CrdtType::OrSet => Object::OrSet(OrSet::decode(at)?),
             CrdtType::Rga => Object::Rga(Rga::decode(at)?),
             CrdtType::Map => Object::Map(LwwMap::decode(at)?),
+            CrdtType::BoundedCounter => Object::BoundedCounter(BoundedCounter::decode(at)?),
         })
     }
 }
@@ -508,7 +541,7 @@ fn unseen_by(seen: &CausalContext, held: &CausalContext) -> Result<(), String> {
 /// The causal context of a type that has one.
 fn context_of(o: &Object) -> Option<&CausalContext> {
     match o {
-        Object::GCounter(_) | Object::PnCounter(_) => None,
+        Object::GCounter(_) | Object::PnCounter(_) | Object::BoundedCounter(_) => None,
         Object::LwwRegister(x) => Some(x.context()),
         Object::OrSet(x) => Some(x.context()),
         Object::Rga(x) => Some(x.context()),

@@ -43,6 +43,23 @@ fn fixture() -> &'static Path {
         run("a", t0, &["append", "document:main", "Hello World"]);
         run("a", t0, &["put", "config:flags", "ai-review", "false"]);
         run("a", t0, &["put", "config:flags", "beta", "true"]);
+        run(
+            "a",
+            t0,
+            &[
+                "new",
+                "resources:gpus",
+                "--type",
+                "bounded-counter",
+                "--limit",
+                "100",
+            ],
+        );
+        run(
+            "a",
+            t0,
+            &["transfer", "resources:gpus", "40", "--to", "agent-2"],
+        );
         run("a", t0, &["export", "-o", "base.json"]);
         run("b", t0, &["import", "base.json"]);
         // Diverge.
@@ -79,6 +96,8 @@ fn fixture() -> &'static Path {
             &["put", "config:flags", "ai-review", "false"],
         );
         run("b", t0 + 300, &["unset", "config:flags", "beta"]);
+        run("a", t0 + 100, &["inc", "resources:gpus", "50"]);
+        run("b", t0 + 100, &["inc", "resources:gpus", "40"]);
         run("a", t0, &["export", "-o", "a.json"]);
         run("b", t0, &["export", "-o", "b.json"]);
         run("a", t0, &["merge", "a.json", "b.json", "-o", "m.json"]);
@@ -109,13 +128,14 @@ fn crdt(args: &[&str]) -> (i32, String) {
     )
 }
 
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 7] = [
     "metrics:requests",
     "resources:gpu",
     "config:global",
     "tasks:active",
     "document:main",
     "config:flags",
+    "resources:gpus",
 ];
 
 fn snap_name(cmd: &str, name: &str) -> String {

@@ -129,7 +129,7 @@ fn random_store(rng: &mut Rng) -> Store {
     let mut store = Store::new(id(rng.below(4)));
     for _ in 0..rng.below(12) {
         let me = id(rng.below(4));
-        let name = ["c", "p", "r", "s", "t", "m"][rng.below(6)];
+        let name = ["c", "p", "r", "s", "t", "m", "b"][rng.below(7)];
         let ty = CrdtType::ALL[rng.below(CrdtType::ALL.len())];
         if store.objects(name).iter().any(|o| o.ty() != ty) {
             continue;
@@ -166,6 +166,15 @@ fn random_store(rng: &mut Rng) -> Store {
                 } else {
                     drop(t.insert(&me, rng.below(len + 1), ["ab", "é", "xyz"][rng.below(3)]));
                 }
+            }
+            Object::BoundedCounter(b) => {
+                let n = [1, 5, 40][rng.below(3)];
+                drop(match rng.below(4) {
+                    0 => b.create(&me, n * 3),
+                    1 => b.allocate(&me, n),
+                    2 => b.release(&me, n),
+                    _ => b.transfer(&me, &id(rng.below(4)), n),
+                });
             }
             Object::Map(m) => {
                 let key = ["ai-review", "dark-mode", "é"][rng.below(3)];

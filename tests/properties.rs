@@ -5,7 +5,8 @@
 use std::fmt::Debug;
 
 use crdt::{
-    Crdt, GCounter, LwwMap, LwwRegister, Object, OrSet, PnCounter, ReplicaId, Rga, Store, snapshot,
+    BoundedCounter, Crdt, GCounter, LwwMap, LwwRegister, Object, OrSet, PnCounter, ReplicaId, Rga,
+    Store, snapshot,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -18,6 +19,9 @@ trait Sim: Crdt {
     fn wrap(self) -> Object;
     /// Deletes the whole object (see `crdt::deletion`).
     fn delete_object(&mut self, me: &ReplicaId, now: u64);
+    /// Whether a delete empties the value (a bounded counter's keeps its
+    /// allocations: a delete cannot take back rights in use).
+    const DELETE_EMPTIES: bool = true;
     /// The type's own invariants (the text's index), after every step.
     fn check(&self) {}
 }
@@ -123,6 +127,51 @@ impl Sim for LwwMap {
             MapOp::Put(k, v, now) => drop(self.put(me, &format!("k{k}"), json!(v), *now).unwrap()),
             MapOp::Unset(k) => drop(self.unset(me, &format!("k{k}")).unwrap()),
         }
+    }
+}
+
+/// A bounded counter's change; one it refuses (not enough rights) is
+/// skipped, as a user would see it refused.
+#[derive(Clone, Debug)]
+enum BoundedOp {
+    Create(u64),
+    Allocate(u64),
+    Release(u64),
+    Transfer(usize, u64),
+}
+
+impl Sim for BoundedCounter {
+    const DELETE_EMPTIES: bool = false;
+    fn delete_object(&mut self, me: &ReplicaId, now: u64) {
+        BoundedCounter::delete_object(self, me, now).unwrap();
+    }
+    fn wrap(self) -> Object {
+        Object::BoundedCounter(self)
+    }
+    fn check(&self) {
+        assert!(
+            self.value() >= 0 && self.value() <= self.limit() as i128,
+            "{self:?}"
+        );
+    }
+    type Op = BoundedOp;
+    fn op() -> BoxedStrategy<BoundedOp> {
+        prop_oneof![
+            1 => (1u64..50).prop_map(BoundedOp::Create),
+            3 => (1u64..20).prop_map(BoundedOp::Allocate),
+            2 => (1u64..20).prop_map(BoundedOp::Release),
+            2 => (0usize..5, 1u64..20).prop_map(|(to, n)| BoundedOp::Transfer(to, n)),
+        ]
+        .boxed()
+    }
+    fn apply(&mut self, me: &ReplicaId, op: &BoundedOp) {
+        let _ = match op {
+            BoundedOp::Create(n) => self.create(me, *n),
+            BoundedOp::Allocate(n) => self.allocate(me, *n),
+            BoundedOp::Release(n) => self.release(me, *n),
+            BoundedOp::Transfer(to, n) => self.transfer(me, &replica(*to), *n),
+        };
+        self.check();
     }
 }
 
@@ -406,12 +455,14 @@ macro_rules! properties {
                     Sim::delete_object(&mut a, &replica(0), 7);
                     let gone = a.clone().wrap();
                     prop_assert!(gone.is_deleted());
-                    prop_assert_eq!(gone.value_json(), empty.clone());
+                    let kept = states[0].clone().wrap().value_json();
+                    let after = if <$ty as Sim>::DELETE_EMPTIES { empty.clone() } else { kept };
+                    prop_assert_eq!(gone.value_json(), after.clone());
                     // Every other replica, once it has the delete.
                     for s in &states[1..] {
                         let m = merged(s, &a).wrap();
                         prop_assert!(m.is_deleted());
-                        prop_assert_eq!(m.value_json(), empty.clone());
+                        prop_assert_eq!(m.value_json(), after.clone());
                     }
                     // A change made without seeing the delete.
                     let mut b = states[1].clone();
@@ -422,7 +473,7 @@ macro_rules! properties {
                     prop_assert_eq!(m.is_deleted(), !changed);
                     prop_assert_eq!(merged(&b, &a).wrap(), m.clone());
                     if !changed {
-                        prop_assert_eq!(m.value_json(), empty.clone());
+                        prop_assert_eq!(m.value_json(), after.clone());
                     }
                     // A change made after seeing the delete brings it back.
                     let mut c = merged(&states[2], &a);
@@ -455,6 +506,7 @@ properties! {
     or_set: OrSet,
     rga: Rga,
     map: LwwMap,
+    bounded_counter: BoundedCounter,
 }
 
 proptest! {

@@ -1,7 +1,7 @@
 //! The scenarios of the collaboration guide our users come from
 //! (`shared/reference/crdt-collaboration-examples.md`), as library calls.
 
-use crdt::{Crdt, GCounter, LwwMap, LwwRegister, OrSet, PnCounter, ReplicaId, Rga};
+use crdt::{BoundedCounter, Crdt, GCounter, LwwMap, LwwRegister, OrSet, PnCounter, ReplicaId, Rga};
 use serde_json::json;
 
 fn agent(n: usize) -> ReplicaId {
@@ -172,6 +172,36 @@ fn a_task_removed_while_another_agent_re_adds_it_stays() {
     queues[1].remove(&agent(1), &task).unwrap();
     exchange(&mut queues);
     assert!(queues.iter().all(|q| !q.contains(&task)));
+}
+
+/// The guide's "allocate 30 GPUs of 100", with the limit kept: with a
+/// pn-counter two concurrent allocations of 25 from the 70 left give 120;
+/// with a bounded counter each agent allocates only rights it holds.
+#[test]
+fn gpu_allocation_never_passes_the_limit() {
+    let mut gpus = vec![BoundedCounter::default(); 3];
+    gpus[0].create(&agent(1), 100).unwrap();
+    gpus[0].allocate(&agent(1), 30).unwrap();
+    gpus[0].transfer(&agent(1), &agent(2), 35).unwrap();
+    exchange(&mut gpus);
+    gpus[0].allocate(&agent(1), 25).unwrap();
+    gpus[1].allocate(&agent(2), 25).unwrap();
+    // agent-3 holds no rights: refused, and told who holds them.
+    let err = gpus[2].allocate(&agent(3), 25).unwrap_err().to_string();
+    assert!(err.contains("agent-1 holds 35, agent-2 holds 35"), "{err}");
+    assert!(gpus[0].allocate(&agent(1), 25).is_err());
+    exchange(&mut gpus);
+    assert!(gpus.iter().all(|g| g.value() == 80 && g.limit() == 100));
+    // The same with a pn-counter overshoots.
+    let mut plain = vec![PnCounter::default(); 2];
+    plain[0].inc(&agent(1), 30).unwrap();
+    exchange(&mut plain);
+    plain[0].inc(&agent(1), 25).unwrap();
+    plain[1].inc(&agent(2), 25).unwrap();
+    plain[0].inc(&agent(1), 25).unwrap();
+    plain[1].inc(&agent(2), 25).unwrap();
+    exchange(&mut plain);
+    assert_eq!(plain[0].value(), 130);
 }
 
 #[test]

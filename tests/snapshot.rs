@@ -47,6 +47,16 @@ fn two_agents() -> (Store, Store) {
             )
             .unwrap();
         }
+        // agent-1 creates 100 GPUs and gives agent-2 40; each allocates.
+        if let Object::BoundedCounter(g) =
+            s.get_or_create("resources:gpus", CrdtType::BoundedCounter)
+            && me.as_str() == "agent-1"
+        {
+            g.create(me, 100).unwrap();
+            g.transfer(me, &ReplicaId::new("agent-2").unwrap(), 40)
+                .unwrap();
+            g.allocate(me, 30).unwrap();
+        }
         // Both write "ai-review" (a conflict left open); each its own key.
         if let Object::Map(m) = s.get_or_create("config:flags", CrdtType::Map) {
             m.put(me, "ai-review", json!(me.as_str() == "agent-1"), now)
@@ -56,7 +66,15 @@ fn two_agents() -> (Store, Store) {
         }
     };
     edit(&mut x, &a, 1_700_000_000_000);
+    // agent-2 learns of the GPUs first, then allocates from its own rights.
+    y.merge_object(
+        "resources:gpus",
+        x.get("resources:gpus", CrdtType::BoundedCounter).unwrap(),
+    );
     edit(&mut y, &b, 1_700_000_000_005);
+    if let Some(Object::BoundedCounter(g)) = y.get_mut("resources:gpus", CrdtType::BoundedCounter) {
+        g.allocate(&b, 25).unwrap();
+    }
     x.merge(&y);
     if let Some(Object::OrSet(set)) = x.get_mut("tasks:active", CrdtType::OrSet) {
         set.remove(&a, &json!("task-agent-2")).unwrap();

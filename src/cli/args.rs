@@ -112,7 +112,7 @@ pub enum ColorChoice {
     Never,
 }
 
-/// The six types, as named on the command line.
+/// The seven types, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TypeArg {
     GCounter,
@@ -121,6 +121,7 @@ pub enum TypeArg {
     OrSet,
     Rga,
     Map,
+    BoundedCounter,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -210,8 +211,20 @@ Example:\n  crdt resolve votes --keep g-counter"
     )]
     Resolve(ResolveArgs),
     /// Create an empty object of a given type
-    #[command(after_help = "Example:\n  crdt new resources:gpu --type pn-counter")]
+    #[command(
+        after_help = "A bounded-counter counts allocations under a limit: `--limit N` creates N\n\
+rights, all held by this replica; `inc NAME K` allocates K of the rights this\n\
+replica holds (exit 1, saying who holds the rest, when it holds fewer),\n\
+`dec NAME K` releases, `transfer NAME K --to REPLICA` moves rights. No\n\
+concurrency takes the value past the limit or below zero.\n\n\
+Examples:\n  crdt new resources:gpu --type pn-counter\n  crdt new resources:gpus --type bounded-counter --limit 100"
+    )]
     New(NewArgs),
+    /// Move unused rights of a bounded counter to another replica
+    #[command(
+        after_help = "Example:\n  crdt transfer resources:gpus 30 --to agent-2   # agent-2 may now allocate 30"
+    )]
+    Transfer(TransferArgs),
     /// Print the value only: a number, a JSON value, set members one per line, the text
     #[command(
         after_help = "With KEY (maps only): that key's value, or exit 1 and a note on stderr\n\
@@ -272,7 +285,7 @@ Examples:\n  crdt log -n 20\n  crdt log tasks: --since 1h\n  crdt log document:m
     #[command(
         after_help = "Lines use the command line's syntax and shell quoting; blank lines and\n\
 lines starting with # are skipped. Change commands (inc, dec, set, add, rm,\n\
-put, unset, insert, delete, append, new, del) and get are allowed.\n\n\
+put, unset, insert, delete, append, new, del, transfer) and get are allowed.\n\n\
 Example:\n  printf 'inc metrics:requests\\nadd tasks:active \"task 1\"\\n' | crdt batch"
     )]
     Batch(BatchArgs),
@@ -497,6 +510,20 @@ pub struct NewArgs {
     /// The type to create
     #[arg(long = "type", value_enum, value_name = "TYPE")]
     pub ty: TypeArg,
+    /// For a bounded-counter: how many rights there are (this replica holds them all)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The bounded counter's name, e.g. resources:gpu
+    pub name: String,
+    /// How many of this replica's unused rights to move
+    pub amount: u64,
+    /// The replica that gets them
+    #[arg(long, value_name = "REPLICA")]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,7 @@ fn parse_line(parser: &mut clap::Command, line: &str) -> Result<Command> {
         | Command::Unset(_)
         | Command::Del(_)
         | Command::Resolve(_)
+        | Command::Transfer(_)
         | Command::Get(GetArgs {
             when: When { at: None },
             ..

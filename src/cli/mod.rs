@@ -625,6 +625,20 @@ fn run(ctx: &Ctx, command: Command) -> Result<Exit> {
     Ok(code)
 }
 
+/// True when `e` is a bounded counter's refusal (not enough rights,
+/// nothing to release): nothing changed, and the answer is no.
+fn refused_by_a_bound(e: &anyhow::Error) -> bool {
+    use crdt::bcounter::BoundedError;
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crdt::EditError>(),
+            Some(crdt::EditError::Bounded(
+                BoundedError::NotEnoughRights { .. } | BoundedError::NotAllocated { .. }
+            ))
+        )
+    })
+}
+
 /// `del` and `resolve`: one transaction with a history row per object
 /// deleted; with `--url` the endpoint is asked first and the names synced
 /// after.
@@ -676,7 +690,7 @@ fn change_command(ctx: &Ctx, out: &mut Out, change: Command) -> Result<Exit> {
     };
     let now = ops::now_ms();
     let target = ops::command_name(&change).unwrap_or_default().to_string();
-    let (name, ty, value) = ctx.update("local", |c| {
+    let updated = ctx.update("local", |c| {
         c.load_name(&target)?;
         let (name, ty, delta, summary) = ops::apply(c.store_mut(), &change, now)?;
         if let Some(limit) = limit
@@ -697,7 +711,16 @@ fn change_command(ctx: &Ctx, out: &mut Out, change: Command) -> Result<Exit> {
             ty,
             value.unwrap_or_else(|| crdt::Object::new(ty).value_json()),
         ))
-    })?;
+    });
+    let (name, ty, value) = match updated {
+        Ok(done) => done,
+        // A bounded counter that lacks the rights: a negative answer.
+        Err(e) if refused_by_a_bound(&e) => {
+            eprintln!("crdt: {e}");
+            return Ok(Exit::Negative);
+        }
+        Err(e) => return Err(e),
+    };
     let (code, value) = match link {
         Some(link) => net::sync_after_change(ctx, link, &name, value, ty)?,
         None => (Exit::Success, value),

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::args::{
     AddArgs, AppendArgs, Command, CounterType, DecArgs, DelArgs, DeleteArgs, IncArgs, InsertArgs,
-    NewArgs, PutArgs, ResolveArgs, RmArgs, SetArgs, TypeArg, UnsetArgs,
+    NewArgs, PutArgs, ResolveArgs, RmArgs, SetArgs, TransferArgs, TypeArg, UnsetArgs,
 };
 
 /// Wall-clock milliseconds for register timestamps. `CRDT_NOW_MS` fixes the
@@ -25,6 +25,7 @@ impl From<TypeArg> for CrdtType {
             TypeArg::OrSet => CrdtType::OrSet,
             TypeArg::Rga => CrdtType::Rga,
             TypeArg::Map => CrdtType::Map,
+            TypeArg::BoundedCounter => CrdtType::BoundedCounter,
         }
     }
 }
@@ -154,7 +155,27 @@ fn edit_of(cmd: &Command) -> Result<Option<(&str, Edit)>> {
                 len: *len,
             },
         ),
-        Command::New(NewArgs { name, ty }) => (name, Edit::New { ty: (*ty).into() }),
+        Command::New(NewArgs { name, ty, limit }) => {
+            let ty = CrdtType::from(*ty);
+            match (ty, limit) {
+                (CrdtType::BoundedCounter, Some(limit)) => (name, Edit::Create { limit: *limit }),
+                (CrdtType::BoundedCounter, None) => {
+                    bail!("a bounded-counter needs --limit N: how many rights there are")
+                }
+                (_, Some(_)) => bail!(
+                    "--limit is for a bounded-counter, not {} {ty}",
+                    ty.article()
+                ),
+                (_, None) => (name, Edit::New { ty }),
+            }
+        }
+        Command::Transfer(TransferArgs { name, amount, to }) => (
+            name,
+            Edit::Transfer {
+                amount: *amount,
+                to: crdt::ReplicaId::new(to.clone())?,
+            },
+        ),
         Command::Put(PutArgs {
             name,
             key,
@@ -184,6 +205,7 @@ pub fn command_name(cmd: &Command) -> Option<&str> {
         | Command::Append(AppendArgs { name, .. })
         | Command::New(NewArgs { name, .. })
         | Command::Put(PutArgs { name, .. })
+        | Command::Transfer(TransferArgs { name, .. })
         | Command::Unset(UnsetArgs { name, .. }) => Some(name),
         _ => None,
     }

@@ -344,6 +344,17 @@ pub fn peers(o: &Object) -> Vec<(String, String)> {
                 ));
             }
         }
+        Object::BoundedCounter(c) => {
+            for h in c.holders() {
+                out.push((
+                    h.replica.to_string(),
+                    format!(
+                        "{} allocated, {} unused (created {}, received {}, sent {})",
+                        h.allocated, h.rights, h.granted, h.received, h.sent
+                    ),
+                ));
+            }
+        }
         _ => {
             for (r, s) in o.version().iter() {
                 out.push((r.to_string(), plural(s, "event")));
@@ -363,7 +374,8 @@ fn plural(n: u64, word: &str) -> String {
 
 /// `{replica: what it contributed}` for `--json` output, as data:
 /// `{"count", "increments"}` for a g-counter, `{"added", "subtracted",
-/// "changes"}` for a pn-counter, `{"events"}` otherwise.
+/// "changes"}` for a pn-counter, `{"allocated", "unused", "created",
+/// "received", "sent"}` for a bounded counter, `{"events"}` otherwise.
 pub fn peers_json(o: &Object) -> Value {
     let mut map = serde_json::Map::new();
     match o {
@@ -383,6 +395,15 @@ pub fn peers_json(o: &Object) -> Value {
                 );
             }
         }
+        Object::BoundedCounter(c) => {
+            for h in c.holders() {
+                map.insert(
+                    h.replica.to_string(),
+                    json!({"allocated": h.allocated, "unused": number(h.rights), "created": h.granted,
+                           "received": number(h.received as i128), "sent": number(h.sent as i128)}),
+                );
+            }
+        }
         _ => {
             for (r, s) in o.version().iter() {
                 map.insert(r.to_string(), json!({ "events": s }));
@@ -390,6 +411,10 @@ pub fn peers_json(o: &Object) -> Value {
         }
     }
     Value::Object(map)
+}
+
+fn number(n: i128) -> Value {
+    Value::from(n)
 }
 
 /// `{replica: seq}` for `--json` output.

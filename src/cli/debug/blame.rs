@@ -44,6 +44,7 @@ pub fn blame(
             Object::OrSet(s) => blame_set(s, &arrivals),
             Object::LwwRegister(r) => blame_register(r, &arrivals),
             Object::Map(m) => blame_map(m, &arrivals),
+            Object::BoundedCounter(_) => blame_counter(&mine),
             Object::GCounter(_) | Object::PnCounter(_) => blame_counter(&mine),
         };
         let mut doc = doc;
@@ -248,6 +249,11 @@ fn blame_counter(entries: &[&Entry]) -> (Vec<String>, Value) {
             Object::PnCounter(c) => c
                 .entries()
                 .map(|(r, x)| (r.clone(), u128::from(x.p), u128::from(x.n)))
+                .collect(),
+            // A bounded counter: what each replica allocated and released.
+            Object::BoundedCounter(c) => c
+                .entries()
+                .map(|(r, x)| (r.clone(), u128::from(x.allocated), u128::from(x.released)))
                 .collect(),
             _ => Vec::new(),
         };

@@ -78,8 +78,44 @@ pub(super) fn explain_lines(st: Style, name: &str, o: &Object, types: usize) -> 
         Object::OrSet(s) => explain_set(st, &mut l, name, s),
         Object::Rga(t) => explain_text(&mut l, name, t),
         Object::Map(m) => explain_map(st, &mut l, name, m),
+        Object::BoundedCounter(c) => explain_bounded(&mut l, name, c),
     }
     l
+}
+
+fn explain_bounded(l: &mut Vec<String>, name: &str, c: &crdt::BoundedCounter) {
+    l.push(format!(
+        "{name} is {} allocated of a limit of {}: the limit is made of rights, and a replica allocates only rights it holds, so no two replicas can allocate the same right, whatever they do concurrently.",
+        c.value(),
+        c.limit()
+    ));
+    for h in c.holders() {
+        let mut from = Vec::new();
+        if h.granted > 0 {
+            from.push(format!("created {}", h.granted));
+        }
+        if h.received > 0 {
+            from.push(format!("received {}", h.received));
+        }
+        if h.released > 0 {
+            from.push(format!("released {} it had allocated", h.released));
+        }
+        if h.sent > 0 {
+            from.push(format!("sent {} on", h.sent));
+        }
+        l.push(format!(
+            "{}: holds {} allocated and {} unused ({}).",
+            h.replica,
+            h.allocated,
+            h.rights,
+            if from.is_empty() {
+                "no rights yet".to_string()
+            } else {
+                from.join(", ")
+            }
+        ));
+    }
+    l.push("An allocation beyond a replica's unused rights is refused there; a transfer from a replica that holds some makes room.".into());
 }
 
 /// Why the first of concurrent writes (best first) wins over the second.

@@ -84,7 +84,44 @@ pub(super) fn inspect_text(out: &mut Out<impl Write>, name: &str, o: &Object) ->
         Object::OrSet(s) => state_set(out, st, s),
         Object::Rga(t) => state_text(out, t),
         Object::Map(m) => state_map(out, st, m),
+        Object::BoundedCounter(c) => state_bounded(out, c),
     }
+}
+
+fn state_bounded(out: &mut Out<impl Write>, c: &crdt::BoundedCounter) -> io::Result<()> {
+    let rows = c
+        .holders()
+        .into_iter()
+        .map(|h| {
+            vec![
+                h.replica.to_string(),
+                h.granted.to_string(),
+                h.received.to_string(),
+                h.sent.to_string(),
+                h.allocated.to_string(),
+                h.rights.to_string(),
+            ]
+        })
+        .collect();
+    out.labeled_table(
+        &[
+            "replica",
+            "created",
+            "received",
+            "sent",
+            "allocated",
+            "unused",
+        ],
+        rows,
+    )?;
+    writeln!(
+        out,
+        "  limit {}: {} allocated, {} unused (a replica allocates only rights it holds)",
+        c.limit(),
+        c.value(),
+        c.limit() as i128 - c.value()
+    )?;
+    Ok(())
 }
 
 fn state_map(out: &mut Out<impl Write>, st: Style, m: &LwwMap) -> io::Result<()> {

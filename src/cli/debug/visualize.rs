@@ -86,6 +86,7 @@ pub(super) fn viz_text(st: Style, name: &str, o: &Object) -> String {
         Object::OrSet(set) => picture_set(st, &mut s, set),
         Object::Rga(t) => picture_text(st, &mut s, t),
         Object::Map(m) => picture_map(st, &mut s, m),
+        Object::BoundedCounter(c) => picture_bounded(st, &mut s, c),
     }
     s
 }
@@ -120,7 +121,9 @@ pub(super) fn viz_dot(st: Style, name: &str, o: &Object) -> String {
     );
     let _ = writeln!(s, "  node [shape=box, fontname=\"monospace\"];");
     match o {
-        Object::GCounter(_) | Object::PnCounter(_) => dot_counter(&mut s, o),
+        Object::GCounter(_) | Object::PnCounter(_) | Object::BoundedCounter(_) => {
+            dot_counter(&mut s, o)
+        }
         Object::LwwRegister(r) => dot_register(st, &mut s, o, r),
         Object::OrSet(set) => dot_set(st, &mut s, set),
         Object::Rga(t) => dot_text(st, &mut s, t),
@@ -207,6 +210,31 @@ fn picture_register(st: Style, s: &mut String, r: &LwwRegister) {
         );
     }
     let _ = writeln!(s, "  seen: {}", context_text(r.context()));
+}
+
+fn picture_bounded(st: Style, s: &mut String, c: &crdt::BoundedCounter) {
+    let holders = c.holders();
+    let max = c.limit().max(1);
+    let w = widest(holders.iter().map(|h| &h.replica));
+    for h in &holders {
+        let used = st.paint(&bar(u128::from(h.allocated), max, 40), Color::Red);
+        let free = st.paint(
+            &bar(h.rights.max(0) as u128, max, 40).replace('█', "░"),
+            Color::Green,
+        );
+        let _ = writeln!(
+            s,
+            "  {:w$} {used}{free} {} allocated, {} unused",
+            h.replica.as_str(),
+            h.allocated,
+            h.rights
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  limit {}: █ allocated, ░ unused rights (each replica allocates only its own)",
+        c.limit()
+    );
 }
 
 fn picture_map(st: Style, s: &mut String, m: &LwwMap) {

@@ -523,7 +523,7 @@ pub fn commit_push(
         // conflict when concurrent writes meet; sets and text when changes
         // made without seeing each other merge. Cheap checks only.
         let kind = match o.ty() {
-            CrdtType::GCounter | CrdtType::PnCounter => None,
+            CrdtType::GCounter | CrdtType::PnCounter | CrdtType::BoundedCounter => None,
             CrdtType::LwwRegister => Some("last-writer-wins"),
             CrdtType::OrSet => Some("add-wins"),
             CrdtType::Rga => Some("rga-order"),
