@@ -1342,6 +1342,17 @@ mod json_schemas {
             &["put", "config:flags", "dark-mode", "false"],
             &["unset", "config:flags", "dark-mode"],
             &["new", "config:empty", "--type", "map"],
+            &[
+                "new",
+                "res:gpus",
+                "--type",
+                "bounded-counter",
+                "--limit",
+                "10",
+            ],
+            &["inc", "res:gpus", "3"],
+            &["transfer", "res:gpus", "2", "--to", "agent-2"],
+            &["dec", "res:gpus", "1"],
         ] {
             run(&a, "change", args);
         }
@@ -1357,6 +1368,7 @@ mod json_schemas {
             "doc:main",
             "config:global",
             "config:flags",
+            "res:gpus",
         ] {
             run(&a, "show", &["show", name]);
             run(&a, "inspect", &["inspect", name]);
