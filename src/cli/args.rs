@@ -10,6 +10,8 @@ Examples:
   crdt inc metrics:requests            count a request (prints the new total)
   crdt add tasks:active task-1 task-2  add members to a set
   crdt set config:global '{\"ai-review\": true}'
+  crdt put config:flags beta true      one key of a map
+  crdt del tasks:done                  delete (a concurrent change survives)
   crdt append document:main 'Hello'    edit shared text
   crdt --json ls metrics:              machine-readable listing
   crdt export -o agent-1.json          snapshot to share or compare
@@ -29,11 +31,12 @@ timestamps and history rows; an empty variable counts as unset.
 
 Exit codes:
   0  success
-  1  a negative answer (e.g. a diff found differences)
+  1  a negative answer (a diff found differences, a deleted object, a missing
+     map key, an allocation beyond a bounded counter's rights)
   2  error: usage, bad input, I/O
   3  applied locally, but the sync endpoint was unreachable";
 
-/// Named CRDTs (counters, registers, sets, text) that converge without coordination.
+/// Named CRDTs (counters, registers, sets, maps, text) that converge without coordination.
 #[derive(Debug, Parser)]
 #[command(
     name = "crdt",
