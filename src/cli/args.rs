@@ -108,6 +108,21 @@ pub struct Global {
     pub connect_timeout: f64,
 }
 
+impl Global {
+    /// The options as clap gives them when none is on the command line.
+    pub fn defaults() -> Global {
+        Global {
+            state: None,
+            replica: None,
+            json: false,
+            color: ColorChoice::Auto,
+            url: None,
+            token: None,
+            connect_timeout: 5.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
     Auto,

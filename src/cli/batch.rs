@@ -583,6 +583,10 @@ mod test {
             "get metrics:requests",
             "insert document:main 3 -- '- item'",
             "append document:main -- --",
+            "put config:flags ai-review true",
+            "unset config:flags a b",
+            "get config:flags ai-review",
+            "del tasks:done metrics:x",
         ];
         let mut parser = crate::cli::args::command();
         for line in lines {
@@ -592,8 +596,15 @@ mod test {
             let m = parser
                 .try_get_matches_from_mut(std::iter::once("crdt".to_string()).chain(words))
                 .unwrap();
-            let slow = Cli::from_arg_matches(&m).unwrap().command;
-            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line}");
+            let slow = Cli::from_arg_matches(&m).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{:?}", slow.command), "{line}");
+            // What a command line without options gets (`main` skips clap
+            // for the fast forms): clap's defaults.
+            assert_eq!(
+                format!("{:?}", crate::cli::args::Global::defaults()),
+                format!("{:?}", slow.global),
+                "{line}"
+            );
         }
         assert_eq!(
             split_words(r"insert doc 0 $'a\nb\t\\c\'d' x").unwrap(),

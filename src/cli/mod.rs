@@ -67,6 +67,18 @@ pub fn main() -> ExitCode {
         report(&e);
         return ExitCode::from(Exit::Error as u8);
     }
+    // The common forms (`crdt inc NAME [N]`, `crdt get NAME`, ... without
+    // options) skip clap: building its command tree is over half of such a
+    // command's work. They parse as clap parses them (the parser batch
+    // lines take, tested against clap); anything else goes to clap.
+    if let Some(command) = fast_command() {
+        let cli = Cli {
+            global: args::Global::defaults(),
+            command,
+        };
+        let ctx = Ctx::new(&cli);
+        return ExitCode::from(finish(run(&ctx, cli.command)) as u8);
+    }
     let matches = match args::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => usage_error(e),
@@ -96,7 +108,12 @@ pub fn main() -> ExitCode {
         .into_iter()
         .flatten()
         .any(|m| m.value_source("url") == Some(clap::parser::ValueSource::CommandLine));
-    let code = match run(&ctx, cli.command) {
+    ExitCode::from(finish(run(&ctx, cli.command)) as u8)
+}
+
+/// The exit code of a command's result (its error reported on stderr).
+fn finish(result: Result<Exit>) -> Exit {
+    match result {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => Exit::Success,
         Err(e) if e.downcast_ref::<Negative>().is_some() => {
@@ -107,8 +124,25 @@ pub fn main() -> ExitCode {
             report(&e);
             Exit::Error
         }
-    };
-    ExitCode::from(code as u8)
+    }
+}
+
+/// The command line as a command, when it is one of the forms batch's
+/// fast parser reads and holds no option at all (every global option then
+/// has its default, and its variable is read by `Ctx` as usual).
+fn fast_command() -> Option<Command> {
+    let words: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().ok())
+        .collect::<Option<_>>()?;
+    if words.iter().any(|w| w.starts_with('-')) {
+        return None;
+    }
+    let words: Vec<std::borrow::Cow<'_, str>> = words
+        .iter()
+        .map(|w| std::borrow::Cow::Borrowed(w.as_str()))
+        .collect();
+    batch::fast_parse(&words)
 }
 
 /// The command tree the completions offer: without hidden commands
