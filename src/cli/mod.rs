@@ -128,15 +128,37 @@ fn finish(result: Result<Exit>) -> Exit {
 }
 
 /// The command line as a command, when it is one of the forms batch's
-/// fast parser reads and holds no option at all (every global option then
-/// has its default, and its variable is read by `Ctx` as usual).
+/// fast parser reads (or `show NAME`, `ls [PREFIX]`) and holds no option at
+/// all (every global option then has its default, and its variable is read
+/// by `Ctx` as usual).
 fn fast_command() -> Option<Command> {
     let words: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.into_string().ok())
         .collect::<Option<_>>()?;
+    fast_words(&words)
+}
+
+fn fast_words(words: &[String]) -> Option<Command> {
     if words.iter().any(|w| w.starts_with('-')) {
         return None;
+    }
+    let when = || args::When { at: None };
+    match words {
+        [show, name] if show == "show" => {
+            return Some(Command::Show(ShowArgs {
+                name: name.clone(),
+                deleted: false,
+                when: when(),
+            }));
+        }
+        [ls, rest @ ..] if ls == "ls" && rest.len() <= 1 => {
+            return Some(Command::Ls(LsArgs {
+                prefix: rest.first().cloned(),
+                when: when(),
+            }));
+        }
+        _ => {}
     }
     let words: Vec<std::borrow::Cow<'_, str>> = words
         .iter()
@@ -766,4 +788,48 @@ fn change_command(ctx: &Ctx, out: &mut Out, change: Command) -> Result<Exit> {
     })?;
     out.flush()?;
     Ok(code)
+}
+
+#[cfg(test)]
+mod fast_test {
+    use super::*;
+
+    /// The command lines `main` parses without clap give clap's command and
+    /// clap's global defaults; others are left to clap.
+    #[test]
+    fn the_fast_forms_parse_as_clap_does() {
+        let mut parser = args::command();
+        for line in [
+            "inc metrics:requests",
+            "get metrics:requests",
+            "show metrics:requests",
+            "ls",
+            "ls metrics:",
+            "put config:flags a 1",
+            "del tasks:done",
+        ] {
+            let words: Vec<String> = line.split(' ').map(String::from).collect();
+            let fast = fast_words(&words).unwrap_or_else(|| panic!("{line}: no fast path"));
+            let m = parser
+                .try_get_matches_from_mut(std::iter::once("crdt".to_string()).chain(words))
+                .unwrap();
+            let slow = Cli::from_arg_matches(&m).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{:?}", slow.command), "{line}");
+            assert_eq!(
+                format!("{:?}", args::Global::defaults()),
+                format!("{:?}", slow.global)
+            );
+        }
+        for line in [
+            "show",
+            "ls a b",
+            "show a --deleted",
+            "--json get a",
+            "info",
+            "log",
+        ] {
+            let words: Vec<String> = line.split(' ').map(String::from).collect();
+            assert!(fast_words(&words).is_none(), "{line}");
+        }
+    }
 }
