@@ -304,15 +304,6 @@ impl BoundedCounter {
         Ok(())
     }
 
-    /// The deletes this counter has seen, if any.
-    pub fn deletion(&self) -> Option<&Deletion<BoundedCounter>> {
-        self.deleted.as_deref()
-    }
-
-    pub(crate) fn set_deletion(&mut self, d: Deleted<BoundedCounter>) {
-        self.deleted = d;
-    }
-
     /// True when no entry has moved on since the deletes saw it.
     pub(crate) fn all_seen(&self) -> bool {
         let seen = |r: &ReplicaId| {
@@ -692,3 +683,5 @@ mod test {
         }
     }
 }
+
+crate::deletion::deletion_access!(BoundedCounter, BoundedCounter);

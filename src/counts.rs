@@ -59,16 +59,6 @@ macro_rules! counter_crdt {
                 Ok(())
             }
 
-            /// The deletes this counter has seen, if any: `seen` holds
-            /// the entries they subtract.
-            pub fn deletion(&self) -> Option<&crate::deletion::Deletion<$t>> {
-                self.deleted.as_deref()
-            }
-
-            pub(crate) fn set_deletion(&mut self, d: crate::deletion::Deleted<$t>) {
-                self.deleted = d;
-            }
-
             /// What the deletes saw of `replica` (its entry then).
             pub fn floor_of(&self, replica: &ReplicaId) -> Option<$entry> {
                 self.deleted
@@ -164,6 +154,8 @@ macro_rules! counter_crdt {
                 ($value)(self)
             }
         }
+
+        crate::deletion::deletion_access!($t, $t);
 
         impl crate::deletion::Horizon for $t {
             fn join(&mut self, other: &Self) {

@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::clock::Dot;
 use crate::clock::{MAX_SEQ, ReplicaId, VersionVector};
 use crate::codec::{At, context_json};
 use crate::context::CausalContext;
-use crate::error::SnapshotError;
+use crate::error::{OpError, SnapshotError};
 
 /// What a delete saw, joined with what other deletes saw.
 pub(crate) trait Horizon: Clone + std::fmt::Debug + PartialEq + Default {
@@ -51,17 +52,6 @@ pub struct Deletion<H> {
 
 /// An object's deletes, boxed: most objects have none.
 pub type Deleted<H> = Option<Box<Deletion<H>>>;
-
-impl<H> Deletion<H> {
-    /// The latest delete: who and when.
-    pub fn latest(&self) -> (&ReplicaId, u64) {
-        self.by
-            .iter()
-            .max_by_key(|(r, t)| (**t, *r))
-            .map(|(r, t)| (r, *t))
-            .expect("a deletion has a deleter")
-    }
-}
 
 #[allow(private_bounds)]
 impl<H: Horizon> Deletion<H> {
@@ -147,3 +137,36 @@ impl DeletedBy {
             .expect("a deletion has a deleter")
     }
 }
+
+/// A delete of a type with a causal context, after the caller removed
+/// everything it holds: one event of `replica` (so versions move), and
+/// what the delete saw (the whole context, its own event included).
+pub(crate) fn delete_seen(
+    context: &mut CausalContext,
+    deleted: &mut Deleted<CausalContext>,
+    replica: &ReplicaId,
+    now_ms: u64,
+) -> Result<(), OpError> {
+    let dot = Dot::new(replica.clone(), context.fresh(replica, 1)?);
+    context.add(&dot);
+    Deletion::record(deleted, replica, now_ms, context.clone());
+    Ok(())
+}
+
+/// `deletion()` and `set_deletion()` of a type `$t` that keeps its
+/// deletes, as `Deletion<$h>`, in its field `deleted`.
+macro_rules! deletion_access {
+    ($t:ty, $h:ty) => {
+        impl $t {
+            /// The deletes this object has seen, if any.
+            pub fn deletion(&self) -> Option<&$crate::deletion::Deletion<$h>> {
+                self.deleted.as_deref()
+            }
+
+            pub(crate) fn set_deletion(&mut self, d: $crate::deletion::Deleted<$h>) {
+                self.deleted = d;
+            }
+        }
+    };
+}
+pub(crate) use deletion_access;

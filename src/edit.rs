@@ -151,6 +151,17 @@ pub enum EditError {
     },
 }
 
+/// [`EditError::Deleted`] for the object `o` of `name`.
+fn deleted_error(name: &str, o: &Object) -> EditError {
+    EditError::Deleted {
+        name: name.to_string(),
+        by: o.deleted_by().map(|d| {
+            let (r, t) = d.latest();
+            (r.clone(), t)
+        }),
+    }
+}
+
 fn deleted_text(by: &Option<(crate::ReplicaId, u64)>) -> String {
     match by {
         Some((r, ms)) => format!(" by {r} at {}", crate::clock::rfc3339_ms(*ms)),
@@ -200,10 +211,7 @@ impl Store {
             // Only a live object can be deleted.
             return match self.get(name, *ty) {
                 Some(o) if !o.is_deleted() => Ok(*ty),
-                Some(o) => Err(EditError::Deleted {
-                    name: name.to_string(),
-                    by: o.deleted_by().map(|d| (d.latest().0.clone(), d.latest().1)),
-                }),
+                Some(o) => Err(deleted_error(name, o)),
                 None => Err(EditError::NoObject {
                     name: name.to_string(),
                 }),
@@ -226,10 +234,7 @@ impl Store {
                 && let Some(o) = self.get(name, ty)
             {
                 // The deleted object holds that place: a change brings it back.
-                return Err(EditError::Deleted {
-                    name: name.to_string(),
-                    by: o.deleted_by().map(|d| (d.latest().0.clone(), d.latest().1)),
-                });
+                return Err(deleted_error(name, o));
             }
             // A deleted object of a type the edit takes comes back.
             let back = deleted.iter().find(|t| accepts.contains(t)).copied();

@@ -113,20 +113,8 @@ impl LwwRegister {
     /// everything here, as one event, and records what the delete saw, so
     /// a change made concurrently elsewhere survives it.
     pub fn delete_object(&mut self, replica: &ReplicaId, now_ms: u64) -> Result<(), OpError> {
-        let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
         self.writes.clear();
-        self.context.add(&dot);
-        Deletion::record(&mut self.deleted, replica, now_ms, self.context.clone());
-        Ok(())
-    }
-
-    /// The deletes this object has seen, if any.
-    pub fn deletion(&self) -> Option<&Deletion<CausalContext>> {
-        self.deleted.as_deref()
-    }
-
-    pub(crate) fn set_deletion(&mut self, d: Deleted<CausalContext>) {
-        self.deleted = d;
+        crate::deletion::delete_seen(&mut self.context, &mut self.deleted, replica, now_ms)
     }
 
     /// Why merging `other` would be impossible, if it would: a write this
@@ -252,3 +240,5 @@ impl Codec for LwwRegister {
         })
     }
 }
+
+crate::deletion::deletion_access!(LwwRegister, CausalContext);

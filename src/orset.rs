@@ -217,20 +217,8 @@ impl OrSet {
     /// everything here, as one event, and records what the delete saw, so
     /// a change made concurrently elsewhere survives it.
     pub fn delete_object(&mut self, replica: &ReplicaId, now_ms: u64) -> Result<(), OpError> {
-        let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
         self.elements.clear();
-        self.context.add(&dot);
-        Deletion::record(&mut self.deleted, replica, now_ms, self.context.clone());
-        Ok(())
-    }
-
-    /// The deletes this object has seen, if any.
-    pub fn deletion(&self) -> Option<&Deletion<CausalContext>> {
-        self.deleted.as_deref()
-    }
-
-    pub(crate) fn set_deletion(&mut self, d: Deleted<CausalContext>) {
-        self.deleted = d;
+        crate::deletion::delete_seen(&mut self.context, &mut self.deleted, replica, now_ms)
     }
 
     fn live_dots(&self) -> impl Iterator<Item = &Dot> {
@@ -385,3 +373,5 @@ impl Codec for OrSet {
         })
     }
 }
+
+crate::deletion::deletion_access!(OrSet, CausalContext);

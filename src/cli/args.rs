@@ -108,6 +108,17 @@ pub struct Global {
     pub connect_timeout: f64,
 }
 
+/// What clap makes of a command line (the tests compare the fast parsers
+/// with it).
+#[cfg(test)]
+pub fn clap_parse(parser: &mut clap::Command, words: Vec<String>) -> Cli {
+    use clap::FromArgMatches;
+    let m = parser
+        .try_get_matches_from_mut(std::iter::once("crdt".to_string()).chain(words))
+        .unwrap();
+    Cli::from_arg_matches(&m).unwrap()
+}
+
 impl Global {
     /// The options as clap gives them when none is on the command line.
     pub fn defaults() -> Global {

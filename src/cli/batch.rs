@@ -593,10 +593,7 @@ mod test {
             let words = shlex::split(line).unwrap();
             let cow: Vec<Cow<'_, str>> = words.iter().map(|w| Cow::Borrowed(w.as_str())).collect();
             let fast = fast_parse(&cow).unwrap_or_else(|| panic!("{line}: no fast path"));
-            let m = parser
-                .try_get_matches_from_mut(std::iter::once("crdt".to_string()).chain(words))
-                .unwrap();
-            let slow = Cli::from_arg_matches(&m).unwrap();
+            let slow = crate::cli::args::clap_parse(&mut parser, words);
             assert_eq!(format!("{fast:?}"), format!("{:?}", slow.command), "{line}");
             // What a command line without options gets (`main` skips clap
             // for the fast forms): clap's defaults.

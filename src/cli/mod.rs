@@ -810,10 +810,7 @@ mod fast_test {
         ] {
             let words: Vec<String> = line.split(' ').map(String::from).collect();
             let fast = fast_words(&words).unwrap_or_else(|| panic!("{line}: no fast path"));
-            let m = parser
-                .try_get_matches_from_mut(std::iter::once("crdt".to_string()).chain(words))
-                .unwrap();
-            let slow = Cli::from_arg_matches(&m).unwrap();
+            let slow = args::clap_parse(&mut parser, words);
             assert_eq!(format!("{fast:?}"), format!("{:?}", slow.command), "{line}");
             assert_eq!(
                 format!("{:?}", args::Global::defaults()),

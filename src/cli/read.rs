@@ -38,15 +38,21 @@ pub fn objects<'a>(store: &'a Store, name: &str) -> Result<Vec<&'a Object>> {
 /// The objects of `name` that are not deleted, or an error saying there
 /// is none (and who deleted them, when they were).
 pub fn live_objects<'a>(store: &'a Store, name: &str) -> Result<Vec<&'a Object>> {
+    match live_of(store, name)? {
+        Ok(live) => Ok(live),
+        Err(words) => bail!("{words} (see `crdt show --deleted {name}`)"),
+    }
+}
+
+/// The live objects of `name`, or (`Err`) who deleted them all.
+fn live_of<'a>(store: &'a Store, name: &str) -> Result<Result<Vec<&'a Object>, String>> {
     let all = objects(store, name)?;
     let live: Vec<&Object> = all.iter().copied().filter(|o| !o.is_deleted()).collect();
-    if live.is_empty() {
-        bail!(
-            "{} (see `crdt show --deleted {name}`)",
-            deleted_words(name, &all)
-        );
-    }
-    Ok(live)
+    Ok(if live.is_empty() {
+        Err(deleted_words(name, &all))
+    } else {
+        Ok(live)
+    })
 }
 
 /// `tasks:done was deleted by agent-2 at 2026-12-01T10:00:00.000Z`.
@@ -156,14 +162,23 @@ impl Report for Values<'_> {
 /// the object was deleted.
 pub fn get(ctx: &Ctx, out: &mut Out<impl Write>, name: &str, raw: bool) -> Result<bool> {
     let store = existing(ctx, name)?;
-    let all = objects(&store, name)?;
-    let list: Vec<&Object> = all.iter().copied().filter(|o| !o.is_deleted()).collect();
-    if list.is_empty() {
-        eprintln!("crdt: {}", deleted_words(name, &all));
+    let Some(list) = live_or_note(&store, name)? else {
         return Ok(false);
-    }
+    };
     out.report(&Values { name, list, raw })?;
     Ok(true)
+}
+
+/// The objects of `name` that are not deleted; `None` (and who deleted
+/// them, on stderr) when every one is.
+fn live_or_note<'a>(store: &'a Store, name: &str) -> Result<Option<Vec<&'a Object>>> {
+    Ok(match live_of(store, name)? {
+        Ok(live) => Some(live),
+        Err(words) => {
+            eprintln!("crdt: {words}");
+            None
+        }
+    })
 }
 
 /// `get NAME KEY`: one key of a map. False (a note on stderr, nothing on
@@ -176,12 +191,9 @@ pub fn get_key(
     raw: bool,
 ) -> Result<bool> {
     let store = existing(ctx, name)?;
-    let all = objects(&store, name)?;
-    let list: Vec<&Object> = all.iter().copied().filter(|o| !o.is_deleted()).collect();
-    if list.is_empty() {
-        eprintln!("crdt: {}", deleted_words(name, &all));
+    let Some(list) = live_or_note(&store, name)? else {
         return Ok(false);
-    }
+    };
     let Some(value) = key_value(&list, name, key)? else {
         eprintln!("crdt: {name} has no key {key}");
         return Ok(false);

@@ -906,21 +906,12 @@ impl Rga {
     pub fn delete_object(&mut self, replica: &ReplicaId, now_ms: u64) -> Result<(), OpError> {
         if self.visible > 0 {
             self.delete(replica, 0, self.visible)?;
+            Deletion::record(&mut self.deleted, replica, now_ms, self.context.clone());
+            Ok(())
         } else {
-            let dot = Dot::new(replica.clone(), self.context.fresh(replica, 1)?);
-            self.context.add(&dot);
+            // Nothing visible: the delete is an event of its own.
+            crate::deletion::delete_seen(&mut self.context, &mut self.deleted, replica, now_ms)
         }
-        Deletion::record(&mut self.deleted, replica, now_ms, self.context.clone());
-        Ok(())
-    }
-
-    /// The deletes of the whole text this replica has seen, if any.
-    pub fn deletion(&self) -> Option<&Deletion<CausalContext>> {
-        self.deleted.as_deref()
-    }
-
-    pub(crate) fn set_deletion(&mut self, d: Deleted<CausalContext>) {
-        self.deleted = d;
     }
 
     fn spans(&self) -> impl Iterator<Item = &Span> + Clone {
@@ -1001,3 +992,5 @@ mod codec;
 mod merge;
 #[cfg(test)]
 mod tests;
+
+crate::deletion::deletion_access!(Rga, CausalContext);

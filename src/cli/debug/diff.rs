@@ -122,16 +122,6 @@ fn key_lines(st: Style, k: &KeyDiff) -> Vec<String> {
             _ => "B's write was made after seeing A's; merge keeps it".to_string(),
         },
         [win, rest @ ..] => {
-            let lost: Vec<String> = rest
-                .iter()
-                .map(|w| {
-                    format!(
-                        "{}'s {} lost",
-                        w.dot.replica,
-                        st.cut(&w.value.to_string(), 30)
-                    )
-                })
-                .collect();
             let why = if win.ts > rest[0].ts {
                 "the later timestamp"
             } else {
@@ -140,7 +130,7 @@ fn key_lines(st: Style, k: &KeyDiff) -> Vec<String> {
             format!(
                 "{}'s write wins ({why}); {}",
                 win.dot.replica,
-                lost.join(", ")
+                lost_writes(st, rest)
             )
         }
     };

@@ -151,21 +151,11 @@ fn explain_map(st: Style, l: &mut Vec<String>, name: &str, m: &LwwMap) {
                 fmt_ts(only.ts)
             )),
             [win, rest @ ..] => {
-                let lost: Vec<String> = rest
-                    .iter()
-                    .map(|w| {
-                        format!(
-                            "{}'s {} lost",
-                            w.dot.replica,
-                            st.cut(&w.value.to_string(), 40)
-                        )
-                    })
-                    .collect();
                 l.push(format!(
                     "{k}: {}'s write {} wins, {}: the writes are concurrent and {}.",
                     win.dot.replica,
                     st.cut(&win.value.to_string(), 60),
-                    lost.join(", "),
+                    lost_writes(st, rest),
                     why_wins(win, &rest[0])
                 ));
             }

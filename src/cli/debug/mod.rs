@@ -71,6 +71,21 @@ pub(super) fn context_text(cc: &CausalContext) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
+/// `agent-1's true lost, agent-3's 5 lost`: the writes of a map key that
+/// lost to its value (diff and explain say it alike).
+pub(super) fn lost_writes(st: crate::cli::output::Style, lost: &[crdt::diff::WriteInfo]) -> String {
+    lost.iter()
+        .map(|w| {
+            format!(
+                "{}'s {} lost",
+                w.dot.replica,
+                st.cut(&w.value.to_string(), 40)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(super) fn dots_text(dots: &[Dot]) -> String {
     dots.iter()
         .map(Dot::to_string)

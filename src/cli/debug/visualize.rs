@@ -391,9 +391,17 @@ fn dot_register(st: Style, s: &mut String, o: &Object, r: &LwwRegister) {
         "  value [shape=doublecircle, label={}];",
         q(&st.cut(&o.value_json().to_string(), 40))
     );
+    for w in &list {
+        let _ = writeln!(s, "  {} [shape=ellipse];", q(w.dot.replica.as_str()));
+    }
+    dot_writes(st, s, &list, "value");
+}
+
+/// A node per write (best first: the one that wins, bold), from its
+/// writer's node to `target` (a node id as written).
+fn dot_writes(st: Style, s: &mut String, list: &[crdt::diff::WriteInfo], target: &str) {
     for (i, w) in list.iter().enumerate() {
         let id = w.dot.to_string();
-        let _ = writeln!(s, "  {} [shape=ellipse];", q(w.dot.replica.as_str()));
         let style = if i == 0 {
             ", style=bold"
         } else {
@@ -410,12 +418,8 @@ fn dot_register(st: Style, s: &mut String, o: &Object, r: &LwwRegister) {
             ))
         );
         let _ = writeln!(s, "  {} -> {};", q(w.dot.replica.as_str()), q(&id));
-        let _ = writeln!(
-            s,
-            "  {} -> value [label={}];",
-            q(&id),
-            q(if i == 0 { "wins" } else { "loses" })
-        );
+        let label = if i == 0 { "wins" } else { "loses" };
+        let _ = writeln!(s, "  {} -> {target} [label={}];", q(&id), q(label));
     }
 }
 
@@ -434,27 +438,7 @@ fn dot_map(st: Style, s: &mut String, m: &LwwMap) {
             q(&node),
             q(&format!("{}\n{value}", st.cut(key, 30)))
         );
-        for (j, w) in key_writes(m, key).iter().enumerate() {
-            let id = w.dot.to_string();
-            let style = if j == 0 {
-                ", style=bold"
-            } else {
-                ", style=dashed"
-            };
-            let _ = writeln!(
-                s,
-                "  {} [label={}{style}];",
-                q(&id),
-                q(&format!(
-                    "{id}\n{}\n{}",
-                    fmt_ts(w.ts),
-                    st.cut(&w.value.to_string(), 40)
-                ))
-            );
-            let _ = writeln!(s, "  {} -> {};", q(w.dot.replica.as_str()), q(&id));
-            let label = if j == 0 { "wins" } else { "loses" };
-            let _ = writeln!(s, "  {} -> {} [label={}];", q(&id), q(&node), q(label));
-        }
+        dot_writes(st, s, &key_writes(m, key), &q(&node));
     }
 }
 
