@@ -553,3 +553,65 @@ fn a_migration_killed_at_any_moment_loses_nothing() {
         assert_eq!(r.ok(&["export"]), text, "after a kill at {fraction}");
     }
 }
+
+/// #20's commands on a full disk: every `put` that exited 0 is there, every
+/// one that failed changed nothing, and a `del` either deleted (exit 0) or
+/// left the map as it was (exit 2).
+#[test]
+fn map_writes_and_a_delete_on_a_full_disk_keep_what_was_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = match is_root().then(|| small_disk(dir.path(), "1536k")).flatten() {
+        Some(d) => d,
+        None => {
+            let why = "a full disk needs a small tmpfs, and mounting one needs root";
+            assert!(std::env::var_os("CI").is_none(), "{why} (CI is set)");
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let r = Replica::at("agent-1", disk.0.join("state.db"));
+    let big = "x".repeat(20_000);
+    let (mut ok, mut failed) = (Vec::new(), 0);
+    for i in 0..400u64 {
+        let out = r.run(&["put", "config:big", &format!("k{i}"), &big]);
+        match out.status.code() {
+            Some(0) => ok.push(format!("k{i}")),
+            Some(2) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains("full"), "{err}");
+                failed += 1;
+                if failed >= 10 {
+                    break;
+                }
+            }
+            other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+    assert!(failed >= 10 && !ok.is_empty(), "the disk never filled");
+    let keys = |r: &Replica| -> Vec<String> {
+        match r.store().get("config:big", CrdtType::Map) {
+            Some(crdt::Object::Map(m)) => m.keys().map(String::from).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut want = ok.clone();
+    want.sort();
+    assert_eq!(
+        keys(&r),
+        want,
+        "the keys on disk are not the ones acknowledged"
+    );
+    let out = r.run(&["del", "config:big"]);
+    let gone = r
+        .store()
+        .get("config:big", CrdtType::Map)
+        .is_some_and(|o| o.is_deleted());
+    match out.status.code() {
+        Some(0) => assert!(gone, "del exited 0 but the map is there"),
+        Some(2) => {
+            assert!(!gone, "del failed but deleted");
+            assert_eq!(keys(&r), want);
+        }
+        other => panic!("exit {other:?}"),
+    }
+}
