@@ -106,11 +106,7 @@ fn concurrent_allocations_never_pass_the_limit() {
     b.ok(&["inc", "resources:gpus", "25"]);
     a.exits(1, &["inc", "resources:gpus", "25"]);
     b.exits(1, &["inc", "resources:gpus", "25"]);
-    let (af, bf) = (a.file("a.json"), b.file("b.json"));
-    a.ok(&["export", "-o", af.to_str().unwrap()]);
-    b.ok(&["export", "-o", bf.to_str().unwrap()]);
-    a.ok(&["import", bf.to_str().unwrap()]);
-    b.ok(&["import", af.to_str().unwrap()]);
+    let (af, bf) = common::exchange(&a, &b);
     for r in [&a, &b] {
         assert_eq!(r.ok(&["get", "resources:gpus"]), "80\n");
     }

@@ -107,11 +107,7 @@ fn a_change_made_concurrently_with_a_delete_survives_it() {
     b.ok(&["add", "tasks:done", "t3"]);
     b.ok(&["append", "document:main", " world"]);
     b.ok(&["put", "config:flags", "dark-mode", "false"]);
-    let (af, bf) = (a.file("a.json"), b.file("b.json"));
-    a.ok(&["export", "-o", af.to_str().unwrap()]);
-    b.ok(&["export", "-o", bf.to_str().unwrap()]);
-    a.ok(&["import", bf.to_str().unwrap()]);
-    b.ok(&["import", af.to_str().unwrap()]);
+    common::exchange(&a, &b);
     for r in [&a, &b] {
         assert_eq!(r.ok(&["get", "metrics:requests"]), "10\n");
         assert_eq!(r.ok(&["get", "tasks:done"]), "\"t3\"\n");
@@ -126,14 +122,10 @@ fn a_change_made_concurrently_with_a_delete_survives_it() {
     let explain = a.ok(&["explain", "tasks:done"]);
     assert!(explain.contains("and is back"), "{explain}");
     // Both hold the same state.
-    let (ea, eb) = (a.file("ea.json"), b.file("eb.json"));
-    a.ok(&["export", "-o", ea.to_str().unwrap()]);
-    b.ok(&["export", "-o", eb.to_str().unwrap()]);
-    let objects = |p: &std::path::Path| -> Value {
-        serde_json::from_str::<Value>(&std::fs::read_to_string(p).unwrap()).unwrap()["objects"]
-            .clone()
-    };
-    assert_eq!(objects(&ea), objects(&eb));
+    assert_eq!(
+        common::exported_objects(&a, &[]),
+        common::exported_objects(&b, &[])
+    );
 }
 
 #[test]

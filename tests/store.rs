@@ -409,19 +409,25 @@ fn small_disk(dir: &Path, size: &str) -> Option<Tmpfs> {
     ok.then_some(Tmpfs(at))
 }
 
+/// A 1.5 MB tmpfs in `dir` for a full-disk test; `None` (the test says why
+/// it cannot run, and fails when `CI` is set) without root.
+fn full_disk_test(dir: &Path) -> Option<Tmpfs> {
+    let disk = is_root().then(|| small_disk(dir, "1536k")).flatten();
+    if disk.is_none() {
+        let why = "a full disk needs a small tmpfs, and mounting one needs root";
+        assert!(std::env::var_os("CI").is_none(), "{why} (CI is set)");
+        eprintln!("skipped: {why}");
+    }
+    disk
+}
+
 /// A full disk: every command that exited 0 is there, every one that failed
 /// changed nothing, and reading still works.
 #[test]
 fn on_a_full_disk_what_exited_0_is_there_and_what_failed_changed_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let disk = match is_root().then(|| small_disk(dir.path(), "1536k")).flatten() {
-        Some(d) => d,
-        None => {
-            let why = "a full disk needs a small tmpfs, and mounting one needs root";
-            assert!(std::env::var_os("CI").is_none(), "{why} (CI is set)");
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(disk) = full_disk_test(dir.path()) else {
+        return;
     };
     let r = Replica::at("agent-1", disk.0.join("state.db"));
     let big = "x".repeat(20_000);
@@ -560,14 +566,8 @@ fn a_migration_killed_at_any_moment_loses_nothing() {
 #[test]
 fn map_writes_and_a_delete_on_a_full_disk_keep_what_was_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let disk = match is_root().then(|| small_disk(dir.path(), "1536k")).flatten() {
-        Some(d) => d,
-        None => {
-            let why = "a full disk needs a small tmpfs, and mounting one needs root";
-            assert!(std::env::var_os("CI").is_none(), "{why} (CI is set)");
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(disk) = full_disk_test(dir.path()) else {
+        return;
     };
     let r = Replica::at("agent-1", disk.0.join("state.db"));
     let big = "x".repeat(20_000);

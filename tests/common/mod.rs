@@ -119,6 +119,31 @@ impl Replica {
     }
 }
 
+/// Each replica exports everything and imports the other's file; the
+/// files (a.json in `a`'s folder, b.json in `b`'s).
+#[allow(dead_code)]
+pub fn exchange(a: &Replica, b: &Replica) -> (PathBuf, PathBuf) {
+    let (af, bf) = (a.file("a.json"), b.file("b.json"));
+    a.ok(&["export", "-o", af.to_str().unwrap()]);
+    b.ok(&["export", "-o", bf.to_str().unwrap()]);
+    a.ok(&["import", bf.to_str().unwrap()]);
+    b.ok(&["import", af.to_str().unwrap()]);
+    (af, bf)
+}
+
+/// The `objects` of a snapshot `r` exports of `select` (all when empty):
+/// what two replicas that converged hold alike, byte for byte.
+#[allow(dead_code)]
+pub fn exported_objects(r: &Replica, select: &[&str]) -> Value {
+    let file = r.file("exported.json");
+    let mut args = vec!["export"];
+    args.extend_from_slice(select);
+    args.extend(["-o", file.to_str().unwrap()]);
+    r.ok(&args);
+    serde_json::from_str::<Value>(&std::fs::read_to_string(&file).unwrap()).unwrap()["objects"]
+        .clone()
+}
+
 /// Checks `value` against `docs/json/{schema}.schema.json`, the documented
 /// shape of a command's `--json` output.
 pub fn check_schema(schema: &str, value: &Value) {
