@@ -189,8 +189,30 @@ impl Store {
     /// the wall clock for register timestamps), creating it when the name
     /// is new. Whole or not at all: on error the store is as it was.
     pub fn apply(&mut self, name: &str, edit: &Edit, now: u64) -> Result<Applied, EditError> {
+        self.apply_as(name, edit, now, false)
+    }
+
+    /// [`Store::apply`] without the change's delta and summary for a text
+    /// edit (`Applied::delta` and `summary` are empty then): for a run of
+    /// edits whose history is one row, made from the text before and after.
+    pub fn apply_untracked(
+        &mut self,
+        name: &str,
+        edit: &Edit,
+        now: u64,
+    ) -> Result<Applied, EditError> {
+        self.apply_as(name, edit, now, true)
+    }
+
+    fn apply_as(
+        &mut self,
+        name: &str,
+        edit: &Edit,
+        now: u64,
+        untracked: bool,
+    ) -> Result<Applied, EditError> {
         let existed = self.objects(name).len();
-        let result = self.apply_inner(name, edit, now);
+        let result = self.apply_inner(name, edit, now, untracked);
         if result.is_err() && self.objects(name).len() != existed {
             // The failing edit created an empty object first: take it back.
             self.remove_empty(name);
@@ -267,7 +289,13 @@ impl Store {
         })
     }
 
-    fn apply_inner(&mut self, name: &str, edit: &Edit, now: u64) -> Result<Applied, EditError> {
+    fn apply_inner(
+        &mut self,
+        name: &str,
+        edit: &Edit,
+        now: u64,
+        untracked: bool,
+    ) -> Result<Applied, EditError> {
         let me = self.replica().clone();
         let ty = self.resolve(name, edit)?;
         let mut applied = Applied {
@@ -339,12 +367,20 @@ impl Store {
                 }
                 text_of(&Object::OrSet(delta))
             }
+            Edit::Insert { pos, text } if untracked => {
+                self.text_mut(name, ty).insert(&me, *pos, text)?;
+                return Ok(applied);
+            }
             Edit::Insert { pos, text } => {
                 self.text_mut(name, ty).insert_delta_text(&me, *pos, text)?
             }
             Edit::Append { text } => {
                 let r = self.text_mut(name, ty);
                 let end = r.len();
+                if untracked {
+                    r.insert(&me, end, text)?;
+                    return Ok(applied);
+                }
                 applied.summary = crate::history::describe_edit(edit, end);
                 r.insert_delta_text(&me, end, text)?
             }
@@ -354,6 +390,10 @@ impl Store {
                         name: name.to_string(),
                     });
                 };
+                if untracked {
+                    r.delete(&me, *pos, *len)?;
+                    return Ok(applied);
+                }
                 r.delete_delta_text(&me, *pos, *len)?
             }
             Edit::New { .. } => text_of(self.get_or_create(name, ty)),

@@ -278,7 +278,8 @@ fn signed(n: i128) -> String {
 /// the text as it is (so they read as an edit made in that order).
 fn describe_text(text: &crate::Rga, mark: &VersionVector) -> String {
     let mut deletes: Vec<(usize, usize)> = Vec::new();
-    let mut inserts: Vec<(usize, String)> = Vec::new();
+    // (position, text, its length in chars)
+    let mut inserts: Vec<(usize, String, usize)> = Vec::new();
     let (mut before, mut after) = (0, 0);
     for e in text.elements() {
         let new = !mark.contains(&e.id);
@@ -295,8 +296,11 @@ fn describe_text(text: &crate::Rga, mark: &VersionVector) -> String {
         if e.deleted.is_none() {
             if new {
                 match inserts.last_mut() {
-                    Some((at, s)) if *at + s.chars().count() == after => s.push(e.ch),
-                    _ => inserts.push((after, e.ch.to_string())),
+                    Some((at, s, n)) if *at + *n == after => {
+                        s.push(e.ch);
+                        *n += 1;
+                    }
+                    _ => inserts.push((after, e.ch.to_string(), 1)),
                 }
             }
             after += 1;
@@ -309,7 +313,7 @@ fn describe_text(text: &crate::Rga, mark: &VersionVector) -> String {
             .chain(
                 inserts
                     .into_iter()
-                    .map(|(at, s)| format!("insert {} at {at}", quoted(&s))),
+                    .map(|(at, s, _)| format!("insert {} at {at}", quoted(&s))),
             )
             .collect(),
     )

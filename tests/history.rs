@@ -642,12 +642,16 @@ fn a_version_1_database_is_upgraded_and_its_history_kept() {
 
 #[test]
 fn the_history_of_a_large_text_travels_in_time_through_checkpoints() {
-    // 4,000 one-character appends: past the first checkpoint.
+    // 4,000 one-character appends, each a row of its own (a counter's
+    // change between them: no run to fold): past the first checkpoint.
     let a = Replica::new("agent-1");
     let text: String = (0..4000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
-    let lines: String = text.chars().map(|c| format!("append doc {c}\n")).collect();
+    let lines: String = text
+        .chars()
+        .map(|c| format!("append doc {c}\ninc n\n"))
+        .collect();
     std::fs::write(a.file("lines.txt"), lines).unwrap();
     a.at(t(0), &["batch", a.file("lines.txt").to_str().unwrap()]);
     let checkpoints: i64 = rusqlite::Connection::open(a.state())
@@ -656,14 +660,83 @@ fn the_history_of_a_large_text_travels_in_time_through_checkpoints() {
         .unwrap();
     assert!(checkpoints >= 1, "no checkpoint after 4,000 rows");
     for n in [1, 2999, 3000, 3001, 3999, 4000] {
-        let got = a.ok(&["get", "--raw", "doc", "--at", &format!("@{n}")]);
-        assert_eq!(got.trim_end(), &text[..n], "at @{n}");
+        // The n-th append is row 2n - 1.
+        let at = format!("@{}", 2 * n - 1);
+        let got = a.ok(&["get", "--raw", "doc", "--at", &at]);
+        assert_eq!(got.trim_end(), &text[..n], "at {at}");
     }
-    let entry = a.ok(&["log", "-n", "1"]);
+    let entry = a.ok(&["log", "doc", "-n", "1"]);
     assert!(
         entry.contains("insert \"") && entry.contains("at 3999"),
         "{entry}"
     );
+}
+
+#[test]
+fn a_batch_folds_a_long_run_of_edits_to_one_text_into_one_row() {
+    let a = Replica::new("agent-1");
+    let letters: Vec<char> = ('a'..='z').chain('A'..='Z').collect();
+    let mut lines = String::new();
+    // Lines 1-20: appends; 21: another object; 22-41: appends; 42: delete
+    // the text.
+    for c in &letters[..20] {
+        lines.push_str(&format!("append doc {c}\n"));
+    }
+    lines.push_str("inc n\n");
+    for c in &letters[20..40] {
+        lines.push_str(&format!("append doc {c}\n"));
+    }
+    lines.push_str("del doc\n");
+    std::fs::write(a.file("lines.txt"), lines).unwrap();
+    a.at(t(0), &["batch", a.file("lines.txt").to_str().unwrap()]);
+    let log = a.ok(&["log"]);
+    let words = log_words(&log);
+    // Oldest first: 16 rows, one for lines 17-20, the counter, 16 rows,
+    // one for lines 38-41, the delete.
+    let words: Vec<&str> = words.iter().rev().map(String::as_str).collect();
+    assert_eq!(words.len(), 16 + 1 + 1 + 16 + 1 + 1, "{log}");
+    assert_eq!(words[0], "doc  rga  insert \"a\" at 0  by agent-1  (batch)");
+    assert_eq!(
+        words[15],
+        "doc  rga  insert \"p\" at 15  by agent-1  (batch)"
+    );
+    assert_eq!(
+        words[16],
+        "doc  rga  insert \"qrst\" at 16 (lines 17-20)  by agent-1  (batch)"
+    );
+    assert_eq!(words[17], "n  g-counter  +1  by agent-1  (batch)");
+    assert_eq!(
+        words[18],
+        "doc  rga  insert \"u\" at 20  by agent-1  (batch)"
+    );
+    assert_eq!(
+        words[34],
+        "doc  rga  insert \"KLMN\" at 36 (lines 38-41)  by agent-1  (batch)"
+    );
+    assert_eq!(words[35], "doc  rga  delete  by agent-1  (batch)");
+    // Every row reads as the text was after it: the folded rows hold their
+    // lines and nothing of the delete after them.
+    let text: String = letters[..40].iter().collect();
+    let mut len = 0;
+    for (i, w) in words.iter().enumerate().take(35) {
+        if w.starts_with("n  ") {
+            continue;
+        }
+        len = match w.find("(lines ") {
+            Some(_) => len + 4,
+            None => len + 1,
+        };
+        let at = format!("@{}", i + 1);
+        let got = a.ok(&["get", "--raw", "doc", "--at", &at]);
+        assert_eq!(got.trim_end(), &text[..len], "at {at}");
+    }
+    assert_eq!(len, 40);
+    // 36 rows in the database, not 42.
+    let rows: i64 = rusqlite::Connection::open(a.state())
+        .unwrap()
+        .query_row("SELECT count(*) FROM history", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 36);
 }
 
 /// The README's "What happened?" example prints what the README says: its

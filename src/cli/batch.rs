@@ -333,6 +333,25 @@ fn apply_line(
     if let Some(name) = name {
         c.load_name(name)?;
     }
+    let folded = name.is_some_and(|name| {
+        matches!(
+            cmd,
+            Command::Insert(_) | Command::Append(_) | Command::Delete(_)
+        ) && c.folds(name)
+    });
+    if let (Some(name), true) = (name, folded) {
+        return match ops::apply_untracked(c.store_mut(), &cmd, now) {
+            Ok(()) => {
+                c.record_folded(name, line_no);
+                Ok(Ok(vec![name.to_string()]))
+            }
+            Err(e) => Ok(Err(e)),
+        };
+    }
+    if !matches!(cmd, Command::Get(_)) {
+        // The folded lines before are a row of their own, before this one.
+        c.flush_run().with_context(|| format!("line {line_no}"))?;
+    }
     if matches!(cmd, Command::Del(_) | Command::Resolve(_)) {
         let names = ops::deletion_names(&cmd);
         for name in &names {
@@ -399,6 +418,7 @@ pub fn run(ctx: &Ctx, out: &mut Out, file: Option<PathBuf>, stop_on_error: bool)
     // What `get` lines read: the text they print, and the value for --json.
     let mut gets: Vec<(String, serde_json::Value)> = Vec::new();
     let result = ctx.update("batch", |c| {
+        c.fold_runs();
         for (i, line) in lines.iter().enumerate() {
             if let Some(bar) = &bar
                 && i % 1024 == 0

@@ -86,6 +86,16 @@ pub fn apply(
     Ok((name.to_string(), applied.ty, applied.delta, applied.summary))
 }
 
+/// [`apply`] of a text edit (insert, append, delete) without its delta and
+/// summary ([`crdt::Store::apply_untracked`]): a batch's folded run.
+pub fn apply_untracked(store: &mut Store, cmd: &Command, now: u64) -> Result<()> {
+    let Some((name, edit)) = edit_of(cmd)? else {
+        bail!("{cmd:?} is not a change command");
+    };
+    store.apply_untracked(name, &edit, now)?;
+    Ok(())
+}
+
 /// The edit a change command asks for, its values parsed (every one before
 /// anything changes: a bad one changes nothing); `None` for other commands.
 fn edit_of(cmd: &Command) -> Result<Option<(&str, Edit)>> {

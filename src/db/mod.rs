@@ -742,6 +742,8 @@ impl Db {
             time_ms,
             merging: false,
             checkpoints: Vec::new(),
+            fold: false,
+            run: None,
         })
     }
 

@@ -215,6 +215,8 @@ mod time_travel {
         Peer(usize, Edit),
         /// The peer's state is imported.
         Import,
+        /// A batch: local edits, long runs on one text folded.
+        Batch(Vec<(usize, Edit)>),
     }
 
     const NAMES: [&str; 3] = ["c", "s", "t"];
@@ -251,7 +253,48 @@ mod time_travel {
             3 => proptest::collection::vec(named_edit(), 1..4).prop_map(Step::Local),
             2 => named_edit().prop_map(|(n, e)| Step::Peer(n, e)),
             1 => Just(Step::Import),
+            2 => proptest::collection::vec(
+                prop_oneof![3 => edit(2).prop_map(|e| (2, e)), 1 => named_edit()],
+                1..12
+            )
+            .prop_map(Step::Batch),
         ]
+    }
+
+    /// Applies a batch's edits as `crdt batch` does, folding long runs on
+    /// a text. Returns the replica after each history row it records.
+    fn batch(c: &mut Change<'_>, edits: &[(usize, Edit)], now: u64) -> Vec<String> {
+        let mut after_rows = Vec::new();
+        let mut rows = c.rows.len();
+        let mut moment = |c: &Change<'_>, after_rows: &mut Vec<String>| {
+            for _ in rows..c.rows.len() {
+                after_rows.push(snapshot::encode(c.store()));
+            }
+            rows = c.rows.len();
+        };
+        c.load_all().unwrap();
+        for (n, e) in edits {
+            let name = NAMES[*n];
+            let text_edit = matches!(
+                e,
+                Edit::Insert { .. } | Edit::Append { .. } | Edit::Delete { .. }
+            );
+            if text_edit && c.folds(name) {
+                if c.store_mut().apply_untracked(name, e, now).is_ok() {
+                    c.record_folded(name, 0);
+                }
+                continue;
+            }
+            c.flush_run().unwrap();
+            moment(c, &mut after_rows);
+            if let Some(a) = apply(c.store_mut(), name, e, now) {
+                c.record_text(name, a.ty, a.delta, a.summary, None).unwrap();
+                moment(c, &mut after_rows);
+            }
+        }
+        c.flush_run().unwrap();
+        moment(c, &mut after_rows);
+        after_rows
     }
 
     /// Applies an edit; one that does not apply (a delete past the end)
@@ -291,6 +334,20 @@ mod time_travel {
                             }
                         }
                         c.commit().unwrap();
+                    }
+                    Step::Batch(edits) => {
+                        let first = db.last_history_id().unwrap() + 1;
+                        let mut c = db.change("batch", now).unwrap();
+                        c.fold_runs();
+                        let states = batch(&mut c, edits, now);
+                        c.commit().unwrap();
+                        // Each row reads as the replica was after it (the
+                        // last also below, as every step's).
+                        let time = db.history_span().unwrap().map_or(0, |s| s.1);
+                        let n = states.len();
+                        for (i, state) in states.into_iter().enumerate().take(n.saturating_sub(1)) {
+                            moments.push((first + i as u64, time, state));
+                        }
                     }
                     Step::Import => {
                         let mut c = db.change("import", now).unwrap();
