@@ -211,9 +211,9 @@ impl Store {
         now: u64,
         untracked: bool,
     ) -> Result<Applied, EditError> {
-        let existed = self.objects(name).len();
+        let existed = self.objects_of(name).count();
         let result = self.apply_inner(name, edit, now, untracked);
-        if result.is_err() && self.objects(name).len() != existed {
+        if result.is_err() && self.objects_of(name).count() != existed {
             // The failing edit created an empty object first: take it back.
             self.remove_empty(name);
         }
@@ -243,8 +243,7 @@ impl Store {
         // be used again, for any type (a change to the deleted object's
         // type brings that object back).
         let existing: Vec<CrdtType> = self
-            .objects(name)
-            .iter()
+            .objects_of(name)
             .filter(|o| !o.is_deleted())
             .map(|o| o.ty())
             .collect();

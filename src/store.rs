@@ -149,6 +149,14 @@ impl Store {
             .map_or_else(Vec::new, |list| list.iter().map(|o| &**o).collect())
     }
 
+    /// [`Store::objects`] without collecting them.
+    pub fn objects_of(&self, name: &str) -> impl Iterator<Item = &Object> {
+        self.objects
+            .get(name)
+            .into_iter()
+            .flat_map(|list| list.iter().map(|o| &**o))
+    }
+
     pub fn get(&self, name: &str, ty: CrdtType) -> Option<&Object> {
         self.objects
             .get(name)?

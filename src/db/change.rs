@@ -265,13 +265,17 @@ impl Change<'_> {
         let Some(run) = self.run.as_ref().filter(|_| self.fold) else {
             return false;
         };
+        if run.folded.is_some() {
+            // Checked at its first folded line; only folded lines (and
+            // lines that change nothing) came since.
+            return run.key.0 == name;
+        }
         run.key.0 == name
             && run.key.1 == CrdtType::Rga
             && run.lines >= FOLD_AFTER
             && self
                 .store
-                .objects(name)
-                .iter()
+                .objects_of(name)
                 .all(|o| o.ty() == CrdtType::Rga || o.is_deleted())
     }
 
@@ -307,7 +311,16 @@ impl Change<'_> {
         };
         let empty = VersionVector::new();
         let mark = self.base.get(&run.key).map_or(&empty, |b| &b.mark);
-        let delta = state_text(&now.delta_since(mark));
+        // When the run made most of the text (a trace replayed into a new
+        // one), the row holds it whole, written once for the row and the
+        // object: merging what time travel already has changes nothing.
+        let events = |v: &VersionVector| v.iter().map(|(_, s)| s).fold(0u64, u64::saturating_add);
+        let whole = events(mark).saturating_mul(2) < events(&now.version());
+        let delta = if whole {
+            state_text(now)
+        } else {
+            state_text(&now.delta_since(mark))
+        };
         let what = crate::history::describe_merge(None, now, mark);
         let lines = if first == last {
             format!("line {first}")
@@ -319,7 +332,11 @@ impl Change<'_> {
         } else {
             format!("{what} ({lines})")
         };
-        self.record_row(&name, ty, delta, summary, None)
+        self.record_row(&name, ty, delta, summary, None)?;
+        if whole {
+            self.touched.insert((name, ty), Some(self.rows.len() - 1));
+        }
+        Ok(())
     }
 
     /// Adds loaded rows and what `issued` says of them; an `issued` entry
