@@ -464,7 +464,7 @@ fn fuzz_server_log_and_snapshot() {
 /// (a stream entry), and the compacted copy's lines (one object each).
 #[test]
 fn fuzz_cluster_entries() {
-    use crdt::sync::cluster::{decode_lines, object_line};
+    use crdt::sync::cluster::{decode_lines, decode_pushes, object_line};
     let corpus = corpus();
     fuzz("cluster-entry", |rng| {
         let mut text = String::new();
@@ -480,7 +480,12 @@ fn fuzz_cluster_entries() {
             text.push_str(&v.to_string());
             text.push('\n');
         }
-        let Ok(lines) = decode_lines(&mutate_text(rng, text), &id(0)) else {
+        let text = mutate_text(rng, text);
+        // An entry with its lines merged says who pushed when: as text.
+        for (who, _) in decode_pushes(&text) {
+            assert!(crdt::ReplicaId::new(who.as_str()).is_ok(), "{who}");
+        }
+        let Ok(lines) = decode_lines(&text, &id(0)) else {
             return;
         };
         // A node merges what fits its state (a delta may refer to what it

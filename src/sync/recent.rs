@@ -40,6 +40,10 @@ pub struct RecentEntry {
 pub enum Kept {
     Line(String),
     Names(Vec<(String, CrdtType)>),
+    /// A push another node took, merged with that node's other pushes of
+    /// its round (shared by them): the push is its replica's part of it,
+    /// found when asked.
+    Part(std::sync::Arc<Store>),
 }
 
 impl Kept {
@@ -47,6 +51,8 @@ impl Kept {
         match self {
             Kept::Line(l) => l.len(),
             Kept::Names(n) => n.iter().map(|(s, _)| s.len() + 16).sum(),
+            // About a counter entry: the merged delta is shared.
+            Kept::Part(_) => 64,
         }
     }
 }
@@ -111,6 +117,17 @@ impl Recent {
             Kept::Line(line)
         };
         self.push(time_ms, replica.clone(), kept);
+    }
+
+    /// Records a push another node took: `merged` holds it, with that
+    /// node's other pushes of the round.
+    pub fn record_part(
+        &mut self,
+        time_ms: u64,
+        replica: &ReplicaId,
+        merged: &std::sync::Arc<Store>,
+    ) {
+        self.push(time_ms, replica.clone(), Kept::Part(merged.clone()));
     }
 
     fn push(&mut self, time_ms: u64, replica: ReplicaId, line: Kept) {
@@ -204,6 +221,14 @@ impl Recent {
                     item.push_str(&objects.join(","));
                     item.push(']');
                 }
+                Kept::Part(merged) => {
+                    let objects = part_of(merged, &e.replica, &picks);
+                    if objects.is_empty() {
+                        continue;
+                    }
+                    item.push_str(",\"objects\":");
+                    item.push_str(&objects);
+                }
                 Kept::Names(names) => {
                     let names: Vec<Value> = names
                         .iter()
@@ -234,6 +259,32 @@ impl Recent {
         out.push('}');
         out
     }
+}
+
+/// The events of `replica` in the objects of `merged` that `picks`
+/// selects (what each holds beyond the others' events), as a JSON array;
+/// empty when there are none.
+fn part_of(merged: &Store, replica: &ReplicaId, picks: &impl Fn(&str) -> bool) -> String {
+    let mut part = Store::new(replica.clone());
+    for (name, o) in merged.iter().filter(|(name, _)| picks(name)) {
+        let mut others = crate::clock::VersionVector::new();
+        // (Not `version()`: a delta's stops at its first gap.)
+        for (r, seq) in o.max_seqs().iter() {
+            if r != replica {
+                others.set(r.clone(), seq);
+            }
+        }
+        let mine = o.delta_since(&others);
+        if !mine.max_seqs().is_empty() {
+            part.insert_object(name, mine);
+        }
+    }
+    if part.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    crate::objects_line::push_objects(&mut out, &part);
+    out
 }
 
 /// The objects of a log line that `picks` selects, as they were written.
@@ -269,6 +320,39 @@ mod test {
             limit,
             ..LogAsk::default()
         }
+    }
+
+    /// Pushes another node took, merged there: each is its replica's part.
+    #[test]
+    fn a_merged_push_shows_as_its_replicas_part() {
+        let r = ReplicaId::new("s").unwrap();
+        let merged = decode_objects_text(
+            r#"[{"name":"n","type":"g-counter","state":{"counts":{"a":{"seq":2,"count":5},"b":{"seq":1,"count":7}}}},
+                {"name":"t","type":"or-set","state":{"context":{"a":1},"elements":[{"value":"x","dots":[["a",1]]}]}}]"#,
+            &r,
+        )
+        .unwrap();
+        let merged = std::sync::Arc::new(merged);
+        let mut recent = Recent::default();
+        recent.record_part(10, &ReplicaId::new("a").unwrap(), &merged);
+        recent.record_part(11, &ReplicaId::new("b").unwrap(), &merged);
+        let v: Value = serde_json::from_str(&recent.reply(None, &ask(&[], 100), 1 << 20)).unwrap();
+        let entries = v["entries"].as_array().unwrap();
+        // b: its counter entry only.
+        assert_eq!(entries[0]["replica"], "b");
+        let objects = entries[0]["objects"].as_array().unwrap();
+        assert_eq!(objects.len(), 1, "{v}");
+        assert_eq!(objects[0]["state"]["counts"]["b"]["count"], 7);
+        assert!(objects[0]["state"]["counts"].get("a").is_none(), "{v}");
+        // a: its counter entry and its add.
+        let objects = entries[1]["objects"].as_array().unwrap();
+        assert_eq!(objects.len(), 2, "{v}");
+        assert_eq!(objects[0]["state"]["counts"]["a"]["count"], 5);
+        assert_eq!(objects[1]["name"], "t");
+        // Picking names applies to the parts.
+        let v: Value =
+            serde_json::from_str(&recent.reply(None, &ask(&["t"], 100), 1 << 20)).unwrap();
+        assert_eq!(v["entries"].as_array().unwrap().len(), 1);
     }
 
     #[test]

@@ -131,8 +131,25 @@ pub(super) fn text_field<'a>(e: &'a StreamId, name: &str) -> Option<&'a [u8]> {
 pub(super) struct Entry {
     pub(super) sent_ms: u64,
     pub(super) lines: Vec<Line>,
+    /// With a `delta` field: `lines` is that one line, and these the pushes
+    /// it merges (who, when).
+    pub(super) pushes: Vec<(ReplicaId, u64)>,
 }
 
+/// The `pushes` field of an entry: a `REPLICA TIME_MS` line per push the
+/// entry's delta merges. Only for the view of the pushes: a line that is
+/// not one is left out.
+pub fn decode_pushes(text: &str) -> Vec<(ReplicaId, u64)> {
+    text.split('\n')
+        .filter_map(|line| {
+            let (who, ms) = line.split_once(' ')?;
+            Some((ReplicaId::new(who).ok()?, ms.parse().ok()?))
+        })
+        .collect()
+}
+
+/// An entry's fields, checked: `node`, `ms`, and either `lines` (log lines,
+/// each decoded) or `delta` (the lines merged, one line) and `pushes`.
 pub(super) fn decode_entry(e: &StreamId, replica: &ReplicaId) -> Result<Entry, String> {
     text_field(e, "node")
         .and_then(|b| std::str::from_utf8(b).ok())
@@ -140,11 +157,31 @@ pub(super) fn decode_entry(e: &StreamId, replica: &ReplicaId) -> Result<Entry, S
     let sent_ms = text_field(e, "ms")
         .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
         .ok_or("no ms field (a number)")?;
-    let text = text_field(e, "lines")
-        .ok_or("no lines field")
-        .and_then(|b| std::str::from_utf8(b).map_err(|_| "lines are not UTF-8"))?;
-    let lines = decode_lines(text, replica)?;
-    Ok(Entry { sent_ms, lines })
+    let utf8 = |field: &str| {
+        text_field(e, field)
+            .map(|b| std::str::from_utf8(b).map_err(|_| format!("{field} are not UTF-8")))
+    };
+    if let Some(delta) = utf8("delta") {
+        let lines = decode_lines(delta?, replica).map_err(|e| format!("delta: {e}"))?;
+        if lines.len() != 1 {
+            return Err(format!("delta: {} lines, not one", lines.len()));
+        }
+        let pushes = match utf8("pushes") {
+            Some(p) => decode_pushes(p?),
+            None => Vec::new(),
+        };
+        return Ok(Entry {
+            sent_ms,
+            lines,
+            pushes,
+        });
+    }
+    let text = utf8("lines").ok_or("no lines field")??;
+    Ok(Entry {
+        sent_ms,
+        lines: decode_lines(text, replica)?,
+        pushes: Vec::new(),
+    })
 }
 
 /// Merges `delta` into `into` object by object; what does not fit (a text

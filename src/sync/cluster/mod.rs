@@ -66,15 +66,21 @@ pub enum FromLink {
 /// One log line another node published.
 pub struct Incoming {
     /// The line as that node wrote it in its log: its objects, and the
-    /// replica and time of the push when it says them.
+    /// replica and time of the push when it says them; or an entry's
+    /// pushes merged (then `pushes` has each).
     pub line: Line,
     /// When that node published it (its wall clock, ms since 1970).
     pub sent_ms: u64,
+    /// The pushes merged in `line` (who, when), for this node's view of
+    /// the pushes (`crdt log --url`).
+    pub pushes: Vec<(ReplicaId, u64)>,
 }
 
 enum ToLink {
-    /// Log lines to publish (one entry; large ones split at line ends).
-    Publish(String, Instant),
+    /// Log lines to publish (one entry; large ones split at line ends),
+    /// with what they hold merged and who pushed when (`REPLICA TIME_MS`
+    /// lines).
+    Publish(String, Option<(Store, String)>, Instant),
     /// Read everything again (an entry did not fit the state).
     Resync(String),
 }
@@ -217,9 +223,13 @@ impl Link {
         self.rx.try_recv().ok()
     }
 
-    /// Publishes log lines (each ending in a newline) once they are durable.
-    pub fn publish(&self, lines: String) {
-        let _ = self.tx.send(ToLink::Publish(lines, Instant::now()));
+    /// Publishes log lines (each ending in a newline) once they are
+    /// durable, with `merged`: what they hold, and who pushed when. The
+    /// entry then holds that instead of the lines (smaller, and one delta
+    /// for the other nodes to decode and merge); `None`, or a merged delta
+    /// larger than an entry: the lines.
+    pub fn publish(&self, lines: String, merged: Option<(Store, String)>) {
+        let _ = self.tx.send(ToLink::Publish(lines, merged, Instant::now()));
     }
 
     /// Asks for everything Redis holds again (something did not fit).
@@ -342,7 +352,7 @@ fn lock(s: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
 
 mod lines;
 mod node;
-pub use lines::{Line, decode_lines, object_line};
+pub use lines::{Line, decode_lines, decode_pushes, object_line};
 use node::{Compactor, Node};
 
 #[cfg(test)]
@@ -374,6 +384,74 @@ mod tests {
         assert_eq!(parts.len(), 4);
         let long = "y".repeat(ENTRY_BYTES + 5) + "\n";
         assert_eq!(split_entries(&long), vec![long.as_str()]);
+    }
+
+    /// An entry with its pushes merged (`delta`): that one line is what
+    /// the node merges; `pushes` says who pushed when, for the view.
+    #[test]
+    fn an_entry_with_its_delta_is_merged_whole() {
+        use redis::Value;
+        let r = ReplicaId::new("server-a").unwrap();
+        let push = |who: &str, n: u64| {
+            format!(
+                r#"{{"objects":[{{"name":"a","type":"g-counter","state":{{"counts":{{"{who}":{{"seq":{n},"count":{n}}}}}}}}}]}}"#
+            ) + "\n"
+        };
+        let lines = push("agent-1", 1) + &push("agent-2", 2);
+        let mut merged = Store::new(r.clone());
+        for l in decode_lines(&lines, &r).unwrap() {
+            merged.merge(&l.delta);
+        }
+        let mut delta = String::new();
+        crate::sync::persist::encode_entry(
+            &mut delta,
+            &crate::sync::persist::Entry::Delta(&merged),
+        );
+        let entry = |fields: &[(&str, &str)]| redis::streams::StreamId {
+            id: "1-0".into(),
+            map: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::BulkString(v.as_bytes().to_vec())))
+                .collect(),
+            ..Default::default()
+        };
+        let pushes = "agent-1 1001\nagent-2 1002\nbad id! 5\nagent-3 x\n";
+        let e = decode_entry(
+            &entry(&[
+                ("node", "n2"),
+                ("ms", "5"),
+                ("delta", &delta),
+                ("pushes", pushes),
+            ]),
+            &r,
+        )
+        .unwrap();
+        assert_eq!(e.lines.len(), 1);
+        assert_eq!(
+            e.lines[0]
+                .delta
+                .get("a", crate::CrdtType::GCounter)
+                .unwrap()
+                .value_json(),
+            3
+        );
+        // Lines that say no push are left out of the view.
+        let who: Vec<(&str, u64)> = e.pushes.iter().map(|(p, t)| (p.as_str(), *t)).collect();
+        assert_eq!(who, [("agent-1", 1001), ("agent-2", 1002)]);
+        // A damaged delta is refused, named; an entry of lines as before.
+        let err = decode_entry(
+            &entry(&[("node", "n2"), ("ms", "5"), ("delta", "{\"objects\":3}")]),
+            &r,
+        )
+        .err()
+        .unwrap();
+        assert!(err.starts_with("delta: line 1:"), "{err}");
+        let e = decode_entry(
+            &entry(&[("node", "n2"), ("ms", "5"), ("lines", &lines)]),
+            &r,
+        )
+        .unwrap();
+        assert_eq!((e.lines.len(), e.pushes.len()), (2, 0));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use redis::{Connection, RedisResult};
 
 use super::lines::*;
 use super::*;
+use crate::sync::persist::encode_entry;
 
 /// What a catch-up reads: the compacted copy's id and fields, and the stream.
 type Held = (Option<String>, Vec<(String, Vec<u8>)>, StreamRangeReply);
@@ -267,7 +268,32 @@ impl Node {
         let now = now_ms();
         for m in &batch {
             match m {
-                ToLink::Publish(lines, at) => {
+                ToLink::Publish(lines, merged, at) => {
+                    // One entry: the lines merged, which the others merge
+                    // instead of decoding each line, and who pushed when.
+                    let delta = merged.as_ref().map(|(d, pushes)| {
+                        let mut line = String::new();
+                        encode_entry(&mut line, &crate::sync::persist::Entry::Delta(d));
+                        (line, pushes)
+                    });
+                    if let Some((delta, pushes)) =
+                        delta.filter(|(d, p)| d.len() + p.len() <= ENTRY_BYTES)
+                    {
+                        pipe.cmd("XADD")
+                            .arg(&self.keys.stream)
+                            .arg("*")
+                            .arg("node")
+                            .arg(self.node.as_str())
+                            .arg("ms")
+                            .arg(now)
+                            .arg("delta")
+                            .arg(delta)
+                            .arg("pushes")
+                            .arg(pushes.as_str())
+                            .ignore();
+                        started.push(*at);
+                        continue;
+                    }
                     for entry in split_entries(lines) {
                         pipe.cmd("XADD")
                             .arg(&self.keys.stream)
@@ -569,10 +595,14 @@ impl StreamReader {
                         continue;
                     }
                     match decode_entry(&e, &node) {
-                        Ok(entry) => batch.extend(entry.lines.into_iter().map(|line| Incoming {
-                            line,
-                            sent_ms: entry.sent_ms,
-                        })),
+                        Ok(entry) => {
+                            let mut pushes = Some(entry.pushes);
+                            batch.extend(entry.lines.into_iter().map(|line| Incoming {
+                                line,
+                                sent_ms: entry.sent_ms,
+                                pushes: pushes.take().unwrap_or_default(),
+                            }))
+                        }
                         Err(why) => log(format!("cluster: skipped entry {}: {why}", e.id)),
                     }
                 }

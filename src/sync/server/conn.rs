@@ -433,10 +433,19 @@ impl Turn<'_> {
         }
         self.round.log.push_str(&line);
         if self.link.is_some() {
-            // The other nodes get the line as logged here.
+            // The other nodes get the line as logged here, and the
+            // round's pushes merged.
             self.round.publish.push_str(&line);
+            self.round
+                .publish_delta
+                .get_or_insert_with(|| Store::new(self.store.replica().clone()))
+                .merge(&delta);
         }
         if let Some((from, now)) = origin {
+            if self.link.is_some() {
+                use std::fmt::Write as _;
+                let _ = writeln!(self.round.publish_pushes, "{from} {now}");
+            }
             self.recent.record(now, from, &delta, line);
         }
         let types = self.changed(&delta);

@@ -138,6 +138,11 @@ struct Round {
     log: String,
     /// The lines to publish to the other nodes once durable (`--cluster`).
     publish: String,
+    /// What those lines hold, merged: the others merge this one delta
+    /// instead of decoding every line...
+    publish_delta: Option<Store>,
+    /// ...and learn who pushed when from these lines (`REPLICA TIME_MS`).
+    publish_pushes: String,
     /// Connections with something to send, in the order they first had
     /// (each once: [`Ws::dirty`]).
     dirty: Vec<Token>,
@@ -726,12 +731,18 @@ impl Server {
         if let Some(link) = &self.link
             && !round.publish.is_empty()
         {
-            link.publish(std::mem::take(&mut round.publish));
+            let merged = round
+                .publish_delta
+                .take()
+                .map(|d| (d, std::mem::take(&mut round.publish_pushes)));
+            link.publish(std::mem::take(&mut round.publish), merged);
         }
         self.send(conns, watchers, round);
         round.pending.clear();
         round.log.clear();
         round.publish.clear();
+        round.publish_delta = None;
+        round.publish_pushes.clear();
         Ok(())
     }
 
@@ -794,6 +805,8 @@ impl Round {
         Round {
             log: String::new(),
             publish: String::new(),
+            publish_delta: None,
+            publish_pushes: String::new(),
             pending: Vec::new(),
             dirty: Vec::new(),
             order: Vec::new(),

@@ -61,6 +61,10 @@ impl Turn<'_> {
                 }
                 if lines > 0 {
                     self.round.publish.push_str("]}\n");
+                    self.round
+                        .publish_delta
+                        .get_or_insert_with(|| Store::new(self.store.replica().clone()))
+                        .merge(&ahead);
                 }
                 (self.log)(format!(
                     "cluster: caught up: {} objects merged from redis, {} published to it",
@@ -89,6 +93,12 @@ impl Turn<'_> {
                     self.changed(&delta);
                     if let Some((replica, time_ms)) = origin {
                         self.recent.record(time_ms, &replica, &delta, text);
+                    }
+                    if !inc.pushes.is_empty() {
+                        let merged = std::sync::Arc::new(delta);
+                        for (replica, time_ms) in inc.pushes {
+                            self.recent.record_part(time_ms, &replica, &merged);
+                        }
                     }
                     sent.push(inc.sent_ms);
                 }
