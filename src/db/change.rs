@@ -63,21 +63,26 @@ impl SinceCheckpoint {
                 size: size.max(0) as u64,
             });
         }
+        // Prepared once per change: an import asks for every object.
         let (id, size): (i64, i64) = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT coalesce(max(id), 0), coalesce(length(state), 0) FROM checkpoints
                  WHERE name = ?1 AND type = ?2",
-                params![name, ty.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
             )
+            .and_then(|mut s| {
+                s.query_row(params![name, ty.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            })
             .map_err(err)?;
         let (rows, bytes): (i64, i64) = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT count(*), coalesce(sum(length(delta)), 0) FROM history
                  WHERE name = ?1 AND id > ?2 AND type = ?3",
-                params![name, id, ty.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
             )
+            .and_then(|mut s| {
+                s.query_row(params![name, id, ty.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+            })
             .map_err(err)?;
         Ok(SinceCheckpoint {
             rows: rows.max(0) as u64,
@@ -587,16 +592,22 @@ impl Change<'_> {
             b.mark = version;
             b.own = own;
             b.issued = b.issued.max(own);
-            // A new object's row holds it whole: time travel starts there.
-            // A read that fails here fails the commit too.
-            let since = b.since_checkpoint.get_or_insert_with(|| {
-                SinceCheckpoint::read(&self.tx, self.path, &key.0, key.1).unwrap_or_default()
-            });
+            // A new object's row holds it whole: time travel starts there
+            // (nothing to read of it). A read that fails here fails the
+            // commit too.
             if whole {
-                since.reset(row.delta.len());
-            } else if since.add(row.delta.len())
+                b.since_checkpoint
+                    .get_or_insert_with(SinceCheckpoint::default)
+                    .reset(row.delta.len());
+            } else if b
+                .since_checkpoint
+                .get_or_insert_with(|| {
+                    SinceCheckpoint::read(&self.tx, self.path, &key.0, key.1).unwrap_or_default()
+                })
+                .add(row.delta.len())
                 && let Some(o) = self.store.get(&key.0, key.1)
             {
+                let since = b.since_checkpoint.as_mut().expect("just read");
                 let state = state_text(o);
                 since.reset(state.len());
                 self.checkpoints.push(Checkpoint {

@@ -269,6 +269,20 @@ impl Node {
         for m in &batch {
             match m {
                 ToLink::Publish(lines, merged, at) => {
+                    let mut xadd = |fields: &[(&str, &str)]| {
+                        let cmd = pipe.cmd("XADD");
+                        cmd.arg(&self.keys.stream)
+                            .arg("*")
+                            .arg("node")
+                            .arg(self.node.as_str())
+                            .arg("ms")
+                            .arg(now);
+                        for (k, v) in fields {
+                            cmd.arg(*k).arg(*v);
+                        }
+                        cmd.ignore();
+                        started.push(*at);
+                    };
                     // One entry: the lines merged, which the others merge
                     // instead of decoding each line, and who pushed when.
                     let delta = merged.as_ref().map(|(d, pushes)| {
@@ -279,33 +293,11 @@ impl Node {
                     if let Some((delta, pushes)) =
                         delta.filter(|(d, p)| d.len() + p.len() <= ENTRY_BYTES)
                     {
-                        pipe.cmd("XADD")
-                            .arg(&self.keys.stream)
-                            .arg("*")
-                            .arg("node")
-                            .arg(self.node.as_str())
-                            .arg("ms")
-                            .arg(now)
-                            .arg("delta")
-                            .arg(delta)
-                            .arg("pushes")
-                            .arg(pushes.as_str())
-                            .ignore();
-                        started.push(*at);
+                        xadd(&[("delta", &delta), ("pushes", pushes)]);
                         continue;
                     }
                     for entry in split_entries(lines) {
-                        pipe.cmd("XADD")
-                            .arg(&self.keys.stream)
-                            .arg("*")
-                            .arg("node")
-                            .arg(self.node.as_str())
-                            .arg("ms")
-                            .arg(now)
-                            .arg("lines")
-                            .arg(entry)
-                            .ignore();
-                        started.push(*at);
+                        xadd(&[("lines", entry)]);
                     }
                 }
                 ToLink::Resync(why) => resync = Some(why.clone()),
