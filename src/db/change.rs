@@ -198,6 +198,9 @@ pub(super) struct Base {
     pub(super) before: Option<Object>,
     /// Read at its first row in this change.
     pub(super) since_checkpoint: Option<SinceCheckpoint>,
+    /// Not in the database before this change, and its one row holds it
+    /// whole: it needs no tally (reading one without it counts that row).
+    pub(super) new_whole: bool,
 }
 
 /// One change to the replica: a transaction holding the write lock, with
@@ -361,6 +364,7 @@ impl Change<'_> {
                 issued: issued.remove(&key).unwrap_or(0),
                 before: keep.then(|| o.clone()),
                 since_checkpoint: None,
+                new_whole: false,
             };
             self.store.insert_object(&key.0, o);
             self.base.insert(key, base);
@@ -595,6 +599,7 @@ impl Change<'_> {
             // A new object's row holds it whole: time travel starts there
             // (nothing to read of it). A read that fails here fails the
             // commit too.
+            b.new_whole = whole && b.since_checkpoint.is_none();
             if whole {
                 b.since_checkpoint
                     .get_or_insert_with(SinceCheckpoint::default)
@@ -645,7 +650,7 @@ impl Change<'_> {
             )
             .map_err(|e| wrap(self.path, "write", e))?;
         for ((name, ty), base) in &self.base {
-            if let Some(s) = base.since_checkpoint {
+            if let Some(s) = base.since_checkpoint.filter(|_| !base.new_whole) {
                 tally
                     .execute(params![
                         name,
