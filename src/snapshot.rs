@@ -367,8 +367,9 @@ fn decode_counter(store: &mut Store, seen: &mut HashSet<(String, CrdtType)>, tex
         name: std::borrow::Cow<'a, str>,
         #[serde(rename = "type", borrow)]
         ty: std::borrow::Cow<'a, str>,
+        /// Read as it is: equal to the decoded object's version, it is one.
         #[serde(borrow)]
-        version: &'a RawValue,
+        version: BTreeMap<std::borrow::Cow<'a, str>, u64>,
         #[serde(borrow)]
         state: &'a RawValue,
     }
@@ -386,10 +387,14 @@ fn decode_counter(store: &mut Store, seen: &mut HashSet<(String, CrdtType)>, tex
     let Some(object) = Object::decode_state_text(ty, item.state.get()) else {
         return false;
     };
-    let Ok(version) = serde_json::from_str::<Value>(item.version.get()) else {
-        return false;
-    };
-    if At::root(&version).version_vector().ok() != Some(object.version()) {
+    let held = object.version();
+    if item.version.len() != held.iter().count()
+        || !item
+            .version
+            .iter()
+            .zip(held.iter())
+            .all(|((r, s), (hr, hs))| **r == *hr.as_str() && *s == hs)
+    {
         return false;
     }
     seen.insert((item.name.to_string(), ty));
