@@ -111,14 +111,24 @@ macro_rules! counter_crdt {
             }
 
             /// Why `other`'s deletes cannot merge with what this counter
-            /// and `other` hold, if they cannot.
+            /// and `other` hold, or this counter's deletes with what
+            /// `other` brings, if they cannot.
             pub(crate) fn check_merge_deletion(&self, other: &$t) -> Result<(), String> {
-                let Some(d) = &other.deleted else {
-                    return Ok(());
-                };
-                for (r, floor) in d.seen.entries.iter() {
-                    let entry = self.entries.of(r).max(other.entries.of(r));
-                    self.check_floor(r, *floor, entry)?;
+                if let Some(d) = &other.deleted {
+                    for (r, floor) in d.seen.entries.iter() {
+                        let entry = self.entries.of(r).max(other.entries.of(r));
+                        self.check_floor(r, *floor, entry)?;
+                    }
+                }
+                // A floor here whose replica had no entry here (it may come
+                // later) against the entry `other` brings for it.
+                if let Some(d) = &self.deleted {
+                    for (r, floor) in d.seen.entries.iter() {
+                        let entry = self.entries.of(r).max(other.entries.of(r));
+                        if entry.seq > 0 {
+                            self.check_floor(r, *floor, entry)?;
+                        }
+                    }
                 }
                 Ok(())
             }

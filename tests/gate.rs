@@ -221,3 +221,37 @@ fn an_honest_delta_of_every_type_passes() {
     let text = snapshot::encode(&m);
     assert_eq!(snapshot::decode(&text).unwrap(), m);
 }
+
+#[test]
+fn an_entry_below_what_a_held_delete_saw_of_it_is_refused() {
+    // The held counter's delete saw bob's first change, +1,000; bob's
+    // entry itself has not come yet. An entry "2 changes, +2" for bob can
+    // never follow that: merged, the state would not load again.
+    let h = held(
+        "c",
+        "g-counter",
+        json!({"counts": {"alice": {"seq": 1, "count": 5}},
+               "deleted": {"by": {"alice": 10}, "seen": {"counts": {"bob": {"seq": 1, "count": 1000}}}}}),
+    );
+    let d = incoming(
+        "c",
+        "g-counter",
+        json!({"counts": {"bob": {"seq": 2, "count": 2}}}),
+    )
+    .unwrap();
+    refused(&h, &d, "bob");
+    // The entry that follows it is let in, and the merge loads again.
+    let ok = incoming(
+        "c",
+        "g-counter",
+        json!({"counts": {"bob": {"seq": 2, "count": 1001}}}),
+    )
+    .unwrap();
+    h.check_mergeable(&ok).unwrap();
+    let mut merged = h.clone();
+    merged.merge(&ok);
+    assert_eq!(
+        snapshot::decode(&snapshot::encode(&merged)).unwrap(),
+        merged
+    );
+}
