@@ -42,8 +42,9 @@ pub enum Kept {
     Names(Vec<(String, CrdtType)>),
     /// A push another node took, merged with that node's other pushes of
     /// its round (shared by them): the push is its replica's part of it,
-    /// found when asked.
-    Part(std::sync::Arc<Store>),
+    /// found when asked. With the bytes it counts for: the first push of
+    /// the round counts the merged line's, the others a counter entry's.
+    Part(std::sync::Arc<Store>, usize),
 }
 
 impl Kept {
@@ -51,8 +52,7 @@ impl Kept {
         match self {
             Kept::Line(l) => l.len(),
             Kept::Names(n) => n.iter().map(|(s, _)| s.len() + 16).sum(),
-            // About a counter entry: the merged delta is shared.
-            Kept::Part(_) => 64,
+            Kept::Part(_, bytes) => *bytes,
         }
     }
 }
@@ -119,15 +119,31 @@ impl Recent {
         self.push(time_ms, replica.clone(), kept);
     }
 
-    /// Records a push another node took: `merged` holds it, with that
-    /// node's other pushes of the round.
-    pub fn record_part(
+    /// Records the pushes (who, when) another node took in one round,
+    /// `merged` as one delta of `line_bytes` bytes (its log line). The
+    /// merged delta counts once against the budget, with the first push;
+    /// one longer than a line may be keeps only its names, as a push does.
+    pub fn record_parts(
         &mut self,
-        time_ms: u64,
-        replica: &ReplicaId,
-        merged: &std::sync::Arc<Store>,
+        pushes: Vec<(ReplicaId, u64)>,
+        merged: Store,
+        line_bytes: usize,
     ) {
-        self.push(time_ms, replica.clone(), Kept::Part(merged.clone()));
+        if line_bytes > RECENT_LINE {
+            let names: Vec<(String, CrdtType)> = merged
+                .iter()
+                .map(|(n, o)| (n.to_string(), o.ty()))
+                .collect();
+            for (replica, time_ms) in pushes {
+                self.push(time_ms, replica, Kept::Names(names.clone()));
+            }
+            return;
+        }
+        let merged = std::sync::Arc::new(merged);
+        for (i, (replica, time_ms)) in pushes.into_iter().enumerate() {
+            let bytes = if i == 0 { line_bytes.max(64) } else { 64 };
+            self.push(time_ms, replica, Kept::Part(merged.clone(), bytes));
+        }
     }
 
     fn push(&mut self, time_ms: u64, replica: ReplicaId, line: Kept) {
@@ -221,7 +237,7 @@ impl Recent {
                     item.push_str(&objects.join(","));
                     item.push(']');
                 }
-                Kept::Part(merged) => {
+                Kept::Part(merged, _) => {
                     let objects = part_of(merged, &e.replica, &picks);
                     if objects.is_empty() {
                         continue;
@@ -332,10 +348,14 @@ mod test {
             &r,
         )
         .unwrap();
-        let merged = std::sync::Arc::new(merged);
         let mut recent = Recent::default();
-        recent.record_part(10, &ReplicaId::new("a").unwrap(), &merged);
-        recent.record_part(11, &ReplicaId::new("b").unwrap(), &merged);
+        let pushes = vec![
+            (ReplicaId::new("a").unwrap(), 10),
+            (ReplicaId::new("b").unwrap(), 11),
+        ];
+        recent.record_parts(pushes.clone(), merged.clone(), 300);
+        // The merged delta counts once, with the first push.
+        assert_eq!(recent.bytes, 300 + 64);
         let v: Value = serde_json::from_str(&recent.reply(None, &ask(&[], 100), 1 << 20)).unwrap();
         let entries = v["entries"].as_array().unwrap();
         // b: its counter entry only.
@@ -353,6 +373,22 @@ mod test {
         let v: Value =
             serde_json::from_str(&recent.reply(None, &ask(&["t"], 100), 1 << 20)).unwrap();
         assert_eq!(v["entries"].as_array().unwrap().len(), 1);
+        // Large merged rounds stay within the budget (each counts its
+        // line once), and one past a line's size keeps its names.
+        for i in 0..100 {
+            recent.record_parts(pushes.clone(), merged.clone(), RECENT_LINE - 1);
+            assert!(
+                recent.bytes <= RECENT_BYTES,
+                "round {i}: {} bytes",
+                recent.bytes
+            );
+        }
+        assert!(recent.len() <= 2 * (RECENT_BYTES / (RECENT_LINE - 1)));
+        recent.record_parts(pushes, merged, RECENT_LINE + 1);
+        assert!(matches!(
+            recent.entries.back().unwrap().line,
+            Kept::Names(_)
+        ));
     }
 
     #[test]

@@ -91,14 +91,12 @@ impl Turn<'_> {
                     self.round.log.push('\n');
                     self.forward(&delta, None, conns);
                     self.changed(&delta);
+                    let line_bytes = text.len();
                     if let Some((replica, time_ms)) = origin {
                         self.recent.record(time_ms, &replica, &delta, text);
                     }
                     if !inc.pushes.is_empty() {
-                        let merged = std::sync::Arc::new(delta);
-                        for (replica, time_ms) in inc.pushes {
-                            self.recent.record_part(time_ms, &replica, &merged);
-                        }
+                        self.recent.record_parts(inc.pushes, delta, line_bytes);
                     }
                     sent.push(inc.sent_ms);
                 }
