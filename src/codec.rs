@@ -347,17 +347,58 @@ pub(crate) fn counts_from_text<'a, E, T>(
 where
     E: serde::Deserialize<'a>,
 {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct State<'a, E> {
-        #[serde(borrow)]
-        counts: BTreeMap<std::borrow::Cow<'a, str>, E>,
+    use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
+    use std::borrow::Cow;
+    use std::marker::PhantomData;
+    /// `{"counts": {...}}` and nothing else.
+    struct State<'f, E, F>(&'f F, PhantomData<E>);
+    /// The entries, straight into the counter's map (no map of wire entries
+    /// first); a key seen twice keeps its last entry, as a JSON object does.
+    struct Counts<'f, E, F>(&'f F, PhantomData<E>);
+    impl<'de, E: serde::Deserialize<'de>, T, F: Fn(E) -> Option<T>> Visitor<'de> for State<'_, E, F> {
+        type Value = BTreeMap<ReplicaId, T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a counter's state")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut counts = None;
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key != "counts" || counts.is_some() {
+                    return Err(A::Error::custom("not a counter's field"));
+                }
+                counts = Some(map.next_value_seed(Counts(self.0, PhantomData))?);
+            }
+            counts.ok_or_else(|| A::Error::custom("no counts"))
+        }
     }
-    let state: State<'a, E> = serde_json::from_str(text).ok()?;
-    let mut entries = BTreeMap::new();
-    for (key, e) in state.counts {
-        entries.insert(ReplicaId::new(key).ok()?, check(e)?);
+    impl<'de, E: serde::Deserialize<'de>, T, F: Fn(E) -> Option<T>> DeserializeSeed<'de>
+        for Counts<'_, E, F>
+    {
+        type Value = BTreeMap<ReplicaId, T>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
     }
+    impl<'de, E: serde::Deserialize<'de>, T, F: Fn(E) -> Option<T>> Visitor<'de> for Counts<'_, E, F> {
+        type Value = BTreeMap<ReplicaId, T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a counter's entries")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut entries = BTreeMap::new();
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                let e: E = map.next_value()?;
+                let (Ok(r), Some(e)) = (ReplicaId::shared(&key), (self.0)(e)) else {
+                    return Err(A::Error::custom("not a counter's entry"));
+                };
+                entries.insert(r, e);
+            }
+            Ok(entries)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries = serde::Deserializer::deserialize_map(&mut de, State(&check, PhantomData)).ok()?;
+    de.end().ok()?;
     Some(entries)
 }
 

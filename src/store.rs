@@ -400,11 +400,26 @@ impl Store {
 
     /// Puts an object in place without merging. The caller makes sure no
     /// object of that name and type exists (it would be replaced).
-    pub fn insert_object(&mut self, name: &str, object: Object) {
+    pub fn insert_object(&mut self, name: &str, object: impl Into<Arc<Object>>) {
+        let object = object.into();
         let list = self.objects.entry(name.to_string()).or_default();
         list.retain(|o| o.ty() != object.ty());
-        list.push(Arc::new(object));
+        list.push(object);
         list.sort_by_key(|o| o.ty());
+    }
+
+    /// Holds `objects` (in name then type order, each once: the snapshot
+    /// decoder checked) instead of what it held: built at once, not object
+    /// by object.
+    pub(crate) fn set_sorted(&mut self, objects: Vec<(String, Object)>) {
+        let mut lists: Vec<(String, Vec<Arc<Object>>)> = Vec::with_capacity(objects.len());
+        for (name, o) in objects {
+            match lists.last_mut() {
+                Some((last, list)) if *last == name => list.push(Arc::new(o)),
+                _ => lists.push((name, vec![Arc::new(o)])),
+            }
+        }
+        self.objects = lists.into_iter().collect();
     }
 
     /// Puts an object in place without merging (used by the snapshot decoder,

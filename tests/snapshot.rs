@@ -313,6 +313,37 @@ fn rejects_a_value_of_the_wrong_shape_naming_the_field() {
     );
 }
 
+/// The one-pass reader of regular snapshots ([`snapshot::decode`]) and
+/// the value decoder agree on the cases it must hand over: a `since` of
+/// `null` (absent for an `Option`), objects out of order, a duplicate.
+#[test]
+fn irregular_snapshots_are_read_as_the_value_decoder_reads_them() {
+    let slow = |v: &Value| snapshot::from_value(v);
+    let mut v = golden_value();
+    v["since"] = Value::Null;
+    assert_eq!(reject(&v), slow(&v).unwrap_err());
+    assert!(reject(&v).to_string().contains("since"), "{}", reject(&v));
+    // Out of order: the same store.
+    let mut v = golden_value();
+    v["objects"].as_array_mut().unwrap().reverse();
+    let back = snapshot::decode(&v.to_string()).unwrap();
+    assert_eq!(back, slow(&v).unwrap());
+    assert_eq!(snapshot::encode(&back), snapshot::encode(&two_agents().0));
+    // The same object twice: refused, naming the second.
+    let mut v = golden_value();
+    let first = v["objects"][0].clone();
+    v["objects"].as_array_mut().unwrap().push(first.clone());
+    let err = reject(&v);
+    assert_eq!(err, slow(&v).unwrap_err());
+    assert!(err.to_string().contains("a second"), "{err}");
+    // Escaped names and pretty-printing change nothing.
+    let text = serde_json::to_string_pretty(&golden_value())
+        .unwrap()
+        .replace("metrics:requests", "metrics:r\\u0065quests");
+    let back = snapshot::decode(&text).unwrap();
+    assert_eq!(snapshot::encode(&back), snapshot::encode(&two_agents().0));
+}
+
 #[test]
 fn rejects_unknown_fields() {
     let mut v = golden_value();

@@ -195,7 +195,8 @@ pub(super) struct Base {
     /// The object at that point, for the summary of a merge (kept when
     /// [`Change::merging`] asked, and not for texts, whose summary needs
     /// only `mark`).
-    pub(super) before: Option<Object>,
+    /// (Shared with the store until either changes it.)
+    pub(super) before: Option<Arc<Object>>,
     /// Read at its first row in this change.
     pub(super) since_checkpoint: Option<SinceCheckpoint>,
     /// Not in the database before this change, and its one row holds it
@@ -231,6 +232,9 @@ pub struct Change<'a> {
     /// Long runs of text edits are folded ([`Change::fold_runs`]).
     pub(super) fold: bool,
     pub(super) run: Option<Run>,
+    /// The store was lent out ([`Change::store_mut`]) since
+    /// [`Change::record_merges`] last looked: the commit looks again.
+    pub(super) unrecorded: bool,
 }
 
 impl Change<'_> {
@@ -244,6 +248,7 @@ impl Change<'_> {
 
     /// The loaded objects, to change. Each change must be recorded.
     pub fn store_mut(&mut self) -> &mut Store {
+        self.unrecorded = true;
         &mut self.store
     }
 
@@ -358,6 +363,7 @@ impl Change<'_> {
             let me = self.store.replica();
             let key = (name, o.ty());
             let keep = self.merging && o.ty() != CrdtType::Rga;
+            let o = Arc::new(o);
             let base = Base {
                 mark: o.version(),
                 own: o.max_seq(me),
@@ -486,7 +492,7 @@ impl Change<'_> {
         base.own = own;
         base.issued = base.issued.max(own);
         if base.before.is_some() {
-            base.before = Some(now.clone());
+            base.before = self.store.get_shared(name, ty).cloned();
         }
         let replicas = if made {
             self.me_json.clone()
@@ -536,12 +542,16 @@ impl Change<'_> {
     /// with what it gained and the replicas whose events it gained.
     /// Returns how many objects changed.
     pub fn record_merges(&mut self, source: Option<&str>) -> usize {
+        self.unrecorded = false;
         let me = self.store.replica().clone();
         let source: Arc<str> = match source {
             Some(s) => Arc::from(s),
             None => self.source.clone(),
         };
         let mut rows = Vec::new();
+        // Merged objects mostly gained the same replicas' events: their
+        // rows share one `replicas` text.
+        let mut last_replicas: Option<(Vec<ReplicaId>, Arc<str>)> = None;
         for (name, o) in self.store.iter() {
             let key = (name.to_string(), o.ty());
             let version = o.version();
@@ -551,10 +561,10 @@ impl Change<'_> {
             if base.is_some() && *mark == version {
                 continue;
             }
-            let gained: Vec<&ReplicaId> = version
+            let gained: Vec<ReplicaId> = version
                 .iter()
                 .filter(|(r, s)| *s > mark.get(r))
-                .map(|(r, _)| r)
+                .map(|(r, _)| r.clone())
                 .collect();
             // New here: the delta is the whole object.
             let whole = base.is_none();
@@ -565,7 +575,9 @@ impl Change<'_> {
             };
             let summary = match base {
                 Some(Base { before: None, .. }) if o.ty() != CrdtType::Rga => String::new(),
-                _ => crate::history::describe_merge(base.and_then(|b| b.before.as_ref()), o, mark),
+                _ => {
+                    crate::history::describe_merge(base.and_then(|b| b.before.as_deref()), o, mark)
+                }
             };
             rows.push((
                 key,
@@ -578,7 +590,13 @@ impl Change<'_> {
                     name: Arc::from(name),
                     ty: o.ty(),
                     delta,
-                    replicas: Arc::from(replicas_json(gained.into_iter())),
+                    replicas: match &last_replicas {
+                        Some((list, text)) if *list == gained => text.clone(),
+                        _ => {
+                            let text: Arc<str> = Arc::from(replicas_json(gained.iter()));
+                            last_replicas.insert((gained, text)).1.clone()
+                        }
+                    },
                     summary,
                 },
             ));
@@ -587,7 +605,7 @@ impl Change<'_> {
         for (key, version, own, whole, row) in rows {
             let keep = self.merging && key.1 != CrdtType::Rga;
             let now = if keep {
-                self.store.get(&key.0, key.1).cloned()
+                self.store.get_shared(&key.0, key.1).cloned()
             } else {
                 None
             };
@@ -634,7 +652,9 @@ impl Change<'_> {
         // Folded lines are a row of their own; a change not recorded is
         // recorded now, with the change's source.
         self.flush_run()?;
-        self.record_merges(None);
+        if self.unrecorded {
+            self.record_merges(None);
+        }
         let me = self.store.replica().clone();
         for ((name, ty), whole) in &self.touched {
             if let Some(o) = self.store.get(name, *ty) {

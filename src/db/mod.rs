@@ -744,6 +744,7 @@ impl Db {
             checkpoints: Vec::new(),
             fold: false,
             run: None,
+            unrecorded: false,
         })
     }
 
