@@ -136,7 +136,7 @@ pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<Exit> {
         .collect();
     names.sort();
     names.dedup();
-    let report = ctx.update("import", |c| {
+    let (report, spent) = ctx.update_spent("import", |c| {
         c.merging();
         c.load_all()?;
         let mut report = Vec::new();
@@ -167,6 +167,9 @@ pub fn import(ctx: &Ctx, out: &mut Out, files: &[PathBuf]) -> Result<Exit> {
         files: &report,
         synced: code.map(|c| c == Exit::Success),
     })?;
+    // The process exits next: freeing every object read and merged one by
+    // one would cost 10% of a large import, for nothing.
+    std::mem::forget((spent, incoming));
     Ok(code.unwrap_or(Exit::Success))
 }
 

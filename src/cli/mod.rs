@@ -476,11 +476,21 @@ impl Ctx {
         source: &str,
         f: impl FnOnce(&mut Change<'_>) -> Result<T>,
     ) -> Result<T> {
+        self.update_spent(source, f).map(|(out, _)| out)
+    }
+
+    /// [`Ctx::update`], handing back what the change held (see
+    /// [`crdt::db::Spent`]).
+    pub fn update_spent<T>(
+        &self,
+        source: &str,
+        f: impl FnOnce(&mut Change<'_>) -> Result<T>,
+    ) -> Result<(T, crdt::db::Spent)> {
         let mut db = self.open_or_create()?;
         let mut change = db.change(source, ops::now_ms())?;
         let out = f(&mut change)?;
-        change.commit()?;
-        Ok(out)
+        let spent = change.commit_spent()?;
+        Ok((out, spent))
     }
 
     fn check_replica(&self, replica: &ReplicaId) -> Result<()> {

@@ -927,8 +927,8 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
-pub use change::Change;
 use change::*;
+pub use change::{Change, Spent};
 pub use log::{Entry, LogQuery, Moment};
 use rows::*;
 use schema::*;
