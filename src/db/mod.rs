@@ -886,8 +886,12 @@ fn raw_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> {
         // process; here the next writer is another process, which reads
         // the whole WAL again. So checkpoints are [`tidy`]'s, which empty it.
         // cell_size_check: each page read is checked (crafted files).
+        // cache_size: up to 64 MiB of pages (taken only as used): with
+        // SQLite's 2 MiB, a large change (an import of 100,000 objects)
+        // spilled pages to the WAL before its commit and wrote them again
+        // (12% more writes, ~8% of its time).
         conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; PRAGMA cell_size_check = ON;",
+            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; PRAGMA cell_size_check = ON; PRAGMA cache_size = -65536;",
         )?;
         // A database from elsewhere (`import`, `--from`) is input like any
         // other: no triggers or views run, no schema functions, and SQLite's
