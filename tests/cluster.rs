@@ -488,6 +488,50 @@ fn a_node_cut_off_from_redis_keeps_serving_and_converges_after_healing() {
 }
 
 /// A wrong --cluster URL is refused at start (exit 2), naming the flag.
+/// A round too large for one entry (its merged delta over 4 MiB: here one
+/// register of 5 MB, which no part can split) is published as its log
+/// lines, a line longer than an entry being an entry of its own; the other
+/// nodes read and merge it.
+#[test]
+fn a_round_larger_than_an_entry_reaches_the_other_nodes() {
+    if !redis_installed() {
+        return;
+    }
+    let redis = Redis::start();
+    let nodes: Vec<Server> = (0..2).map(|_| node(&redis.url(), &[])).collect();
+    let a = Agent::new("agent-1");
+    let big: String = (0..5_000_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let batch = a.dir.path().join("big.txt");
+    std::fs::write(&batch, format!("set config:big {big}\n")).unwrap();
+    a.ok(None, &["batch", batch.to_str().unwrap()]);
+    a.ok(Some(&nodes[0].url()), &["sync"]);
+    let want = format!("{big:?}");
+    eventually("node 2 holds the 5 MB register", || {
+        (read_through(&nodes[1], "config:big")? == want).then_some(())
+    });
+    // It went as lines (the delta form would be over an entry's size).
+    let mut con = redis.con();
+    // (id, [(field, value)]) per entry.
+    type Entry = (String, Vec<(String, Vec<u8>)>);
+    let entries: Vec<Entry> = redis::cmd("XRANGE")
+        .arg("crdt:stream")
+        .arg("-")
+        .arg("+")
+        .query(&mut con)
+        .unwrap();
+    let fields: Vec<Vec<&str>> = entries
+        .iter()
+        .map(|(_, f)| f.iter().map(|(k, _)| k.as_str()).collect())
+        .collect();
+    let as_lines = entries
+        .iter()
+        .filter(|(_, f)| f.iter().any(|(k, v)| k == "lines" && v.len() > 5_000_000))
+        .count();
+    assert_eq!(as_lines, 1, "entries' fields: {fields:?}");
+}
+
 #[test]
 fn a_wrong_cluster_url_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
