@@ -175,7 +175,7 @@ pub fn write_pretty(out: &mut String, v: &Value, indent: usize) {
             out.push_str("{\n");
             for (i, (k, item)) in map.iter().enumerate() {
                 pad(out, indent + 1);
-                out.push_str(&Value::from(k.as_str()).to_string());
+                crate::codec::push_json_str(out, k);
                 out.push_str(": ");
                 write_pretty(out, item, indent + 1);
                 out.push_str(if i + 1 < map.len() { ",\n" } else { "\n" });
@@ -205,7 +205,11 @@ pub fn write_pretty(out: &mut String, v: &Value, indent: usize) {
             }
             out.push(']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        Value::String(s) => crate::codec::push_json_str(out, s),
+        scalar => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{scalar}");
+        }
     }
 }
 
