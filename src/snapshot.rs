@@ -293,18 +293,6 @@ fn decode_regular(text: &str) -> Option<Store> {
         #[serde(borrow)]
         objects: Vec<Item<'a>>,
     }
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Item<'a> {
-        #[serde(borrow)]
-        name: std::borrow::Cow<'a, str>,
-        #[serde(rename = "type", borrow)]
-        ty: std::borrow::Cow<'a, str>,
-        #[serde(borrow)]
-        version: &'a RawValue,
-        #[serde(borrow)]
-        state: &'a RawValue,
-    }
     let top: Top<'_> = serde_json::from_str(text).ok()?;
     let parse = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).ok();
     let mut head = serde_json::Map::new();
@@ -319,22 +307,8 @@ fn decode_regular(text: &str) -> Option<Store> {
     let mut store = from_value(&Value::Object(head)).ok()?;
     let mut objects = Vec::with_capacity(top.objects.len());
     for (i, item) in top.objects.into_iter().enumerate() {
-        let counter = match &*item.ty {
-            "g-counter" => Some(CrdtType::GCounter),
-            "pn-counter" => Some(CrdtType::PnCounter),
-            _ => None,
-        };
-        let object = match counter {
-            Some(ty) => {
-                validate_name(&item.name).ok()?;
-                let object = Object::decode_state_text(ty, item.state.get())?;
-                let stated: BTreeMap<std::borrow::Cow<'_, str>, u64> =
-                    serde_json::from_str(item.version.get()).ok()?;
-                if !same_version(&stated, &object) {
-                    return None;
-                }
-                object
-            }
+        let object = match item.counter() {
+            Some(object) => object,
             None => {
                 let value = json!({
                     "name": &*item.name,
@@ -358,14 +332,44 @@ fn decode_regular(text: &str) -> Option<Store> {
     Some(store)
 }
 
-/// True when a counter's stated version is the one its state gives.
-fn same_version(stated: &BTreeMap<std::borrow::Cow<'_, str>, u64>, object: &Object) -> bool {
-    let held = object.version();
-    stated.len() == held.iter().count()
-        && stated
-            .iter()
-            .zip(held.iter())
-            .all(|((r, s), (hr, hs))| **r == *hr.as_str() && *s == hs)
+/// One entry of `objects` as read, its version and state kept as text.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Item<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    ty: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    version: &'a RawValue,
+    #[serde(borrow)]
+    state: &'a RawValue,
+}
+
+impl Item<'_> {
+    /// The counter it holds, straight from its text and checked as
+    /// [`decode_object`] checks it (name, state, the version it states);
+    /// `None` when it is not a counter or anything is off: [`decode_object`]
+    /// then decides, and names the problem.
+    fn counter(&self) -> Option<Object> {
+        let ty = match &*self.ty {
+            "g-counter" => CrdtType::GCounter,
+            "pn-counter" => CrdtType::PnCounter,
+            _ => return None,
+        };
+        validate_name(&self.name).ok()?;
+        let object = Object::decode_state_text(ty, self.state.get())?;
+        // Read as it is: equal to the decoded object's version, it is one.
+        let stated: BTreeMap<std::borrow::Cow<'_, str>, u64> =
+            serde_json::from_str(self.version.get()).ok()?;
+        let held = object.version();
+        let same = stated.len() == held.iter().count()
+            && stated
+                .iter()
+                .zip(held.iter())
+                .all(|((r, s), (hr, hs))| **r == *hr.as_str() && *s == hs);
+        same.then_some(object)
+    }
 }
 
 fn strip_position(msg: &str) -> String {
@@ -473,37 +477,15 @@ fn decode_text(
 /// [`decode_object`] checks it; false (and nothing added) when it is not
 /// one or anything is off: [`decode_object`] then names the problem.
 fn decode_counter(store: &mut Store, seen: &mut HashSet<(String, CrdtType)>, text: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Item<'a> {
-        #[serde(borrow)]
-        name: std::borrow::Cow<'a, str>,
-        #[serde(rename = "type", borrow)]
-        ty: std::borrow::Cow<'a, str>,
-        /// Read as it is: equal to the decoded object's version, it is one.
-        #[serde(borrow)]
-        version: BTreeMap<std::borrow::Cow<'a, str>, u64>,
-        #[serde(borrow)]
-        state: &'a RawValue,
-    }
-    let Ok(item) = serde_json::from_str::<Item<'_>>(text) else {
+    let Some((item, object)) = serde_json::from_str::<Item<'_>>(text)
+        .ok()
+        .and_then(|item| item.counter().map(|o| (item, o)))
+    else {
         return false;
     };
-    let ty = match &*item.ty {
-        "g-counter" => CrdtType::GCounter,
-        "pn-counter" => CrdtType::PnCounter,
-        _ => return false,
-    };
-    if validate_name(&item.name).is_err() || seen.contains(&(item.name.to_string(), ty)) {
+    if !seen.insert((item.name.to_string(), object.ty())) {
         return false;
     }
-    let Some(object) = Object::decode_state_text(ty, item.state.get()) else {
-        return false;
-    };
-    if !same_version(&item.version, &object) {
-        return false;
-    }
-    seen.insert((item.name.to_string(), ty));
     store.insert_new(item.name.into_owned(), object);
     true
 }
