@@ -359,6 +359,78 @@ fn a_new_node_serves_everything_after_the_stream_was_trimmed() {
     assert!(log.contains("caught up:"), "{log}");
 }
 
+/// A compacted copy of thousands of objects and a stream of more than a
+/// page: a node joining reads both in pages (HSCAN, XRANGE with COUNT),
+/// never as one reply, and serves all of it.
+#[test]
+fn a_new_node_reads_a_large_state_from_redis_in_pages() {
+    if !redis_installed() {
+        return;
+    }
+    let redis = Redis::start();
+    let a = node(
+        &redis.url(),
+        &["--cluster-stream-max", "3", "--cluster-keep-ms", "0"],
+    );
+    let agent = Agent::new("agent-1");
+    let objects = 3000;
+    let batch = agent.dir.path().join("jobs.txt");
+    let lines: String = (0..objects).map(|i| format!("inc jobs:{i}\n")).collect();
+    std::fs::write(&batch, lines).unwrap();
+    agent.ok(None, &["batch", batch.to_str().unwrap()]);
+    agent.ok(Some(&a.url()), &["sync"]);
+    // The stream longer than --cluster-stream-max: compacted.
+    for _ in 0..4 {
+        agent.ok(Some(&a.url()), &["inc", "counter:x"]);
+    }
+    let mut con = redis.con();
+    eventually("the compacted copy holds every object", || {
+        let n: usize = redis::cmd("HLEN").arg("crdt:state").query(&mut con).ok()?;
+        (n == objects + 1).then_some(())
+    });
+    // The compactor (a, with its lease) gone, the stream grows past a page.
+    drop(a);
+    let b = node(&redis.url(), &[]);
+    let pushes = 120;
+    for _ in 0..pushes {
+        agent.ok(Some(&b.url()), &["inc", "counter:x"]);
+    }
+    let len: usize = redis::cmd("XLEN")
+        .arg("crdt:stream")
+        .query(&mut con)
+        .unwrap();
+    assert!(len > 100, "the stream holds {len} entries");
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .unwrap();
+    let fresh = node(&redis.url(), &[]);
+    let reader = Agent::new("reader");
+    eventually("the new node serves every object", || {
+        let (code, _, _) = reader.run(Some(&fresh.url()), &["sync"]);
+        let (_, out, _) = reader.run(None, &["ls", "jobs"]);
+        (code == 0 && out.lines().count() == objects).then_some(())
+    });
+    converges(&fresh, "jobs:2999", "1");
+    converges(&fresh, "counter:x", &(pushes + 4).to_string());
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut con)
+        .unwrap();
+    let calls = |cmd: &str| -> u64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+            .and_then(|r| r.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(calls("hscan") >= 3, "{stats}");
+    assert!(calls("xrange") >= 2, "{stats}");
+    let log = fresh.log();
+    let want = format!(": {} objects and ", objects + 1);
+    assert!(log.contains(&want), "{want:?} in {log}");
+}
+
 /// Redis killed and restarted (with its AOF): the nodes serve alone
 /// meanwhile (degraded), then carry on and converge.
 #[test]

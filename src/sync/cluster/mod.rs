@@ -143,6 +143,13 @@ const ENTRY_BYTES: usize = 4 << 20;
 const READ_COUNT: usize = 1000;
 /// Entries folded by one compaction at most.
 const FOLD_COUNT: usize = 5000;
+/// A catch-up's pages: fields of the compacted copy per HSCAN, entries
+/// per XRANGE (so a large state never is one reply that holds Redis up).
+const SCAN_COUNT: usize = 1000;
+const RANGE_COUNT: usize = 100;
+/// Paged catch-ups a compaction may spoil (it folds and trims while the
+/// pages are read) before one reads everything in one transaction.
+const PAGED_TRIES: usize = 3;
 /// How long the compactor's lease lasts (renewed every tick).
 const LEASE: Duration = Duration::from_secs(5);
 /// Heartbeat, lease, stream length and trim check.

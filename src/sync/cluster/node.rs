@@ -204,9 +204,98 @@ impl Node {
         }
     }
 
-    /// Everything Redis holds, read in one transaction: the compacted copy
-    /// and the stream after it, merged; the last id read; entries read.
+    /// Everything Redis holds: the compacted copy and the stream after it,
+    /// merged; the last id read; entries read. Read in pages, under a WATCH
+    /// of the compacted copy's id, which every compaction changes: a
+    /// compaction meanwhile (it may have folded entries into fields already
+    /// read, and trimmed them) makes it read again, and after
+    /// [`PAGED_TRIES`] spoiled tries it reads everything in one
+    /// transaction. What a spoiled try merged stays merged (it was Redis's).
     fn read_all(&self, con: &mut Connection) -> Result<(Store, String, usize), End> {
+        let mut all = Store::new(self.node.clone());
+        let mut misfits = 0;
+        let mut read = None;
+        for _ in 0..PAGED_TRIES {
+            read = self.read_paged(con, &mut all, &mut misfits, &mut || {})?;
+            if read.is_some() {
+                break;
+            }
+        }
+        let (last, entries) = match read {
+            Some(r) => r,
+            None => self.read_at_once(con, &mut all, &mut misfits)?,
+        };
+        if misfits > 0 {
+            (self.log)(format!(
+                "cluster: {misfits} objects in redis refer to characters it lacks (left out; their nodes publish them again)"
+            ));
+        }
+        Ok((all, last, entries))
+    }
+
+    /// One paged read: `None` when a compaction spoiled it. `between` runs
+    /// between the compacted copy's pages and the stream's (for a test to
+    /// compact there).
+    fn read_paged(
+        &self,
+        con: &mut Connection,
+        all: &mut Store,
+        misfits: &mut usize,
+        between: &mut dyn FnMut(),
+    ) -> RedisResult<Option<(String, usize)>> {
+        let k = &self.keys;
+        redis::cmd("WATCH").arg(&k.state_id).exec(con)?;
+        let state_id: Option<String> = redis::cmd("GET").arg(&k.state_id).query(con)?;
+        let mut cursor = "0".to_string();
+        loop {
+            let (next, page): (String, Vec<(String, Vec<u8>)>) = redis::cmd("HSCAN")
+                .arg(&k.state)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query(con)?;
+            for (f, value) in &page {
+                *misfits += self.merge_field(all, f, value);
+            }
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+        between();
+        let mut from = state_id.as_deref().map(|s| format!("({s}"));
+        let mut last = state_id.clone().unwrap_or_else(|| "0-0".into());
+        let mut entries = 0;
+        loop {
+            let range: StreamRangeReply = redis::cmd("XRANGE")
+                .arg(&k.stream)
+                .arg(from.as_deref().unwrap_or("-"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(RANGE_COUNT)
+                .query(con)?;
+            entries += self.merge_entries(all, &range, state_id.as_deref(), &mut last, misfits);
+            if range.ids.len() < RANGE_COUNT {
+                break;
+            }
+            from = range.ids.last().map(|e| format!("({}", e.id));
+        }
+        // Aborted (nil) when the compacted id changed since the WATCH.
+        let unchanged: Option<(Option<String>,)> = redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg(&k.state_id)
+            .query(con)?;
+        Ok(unchanged.map(|_| (last, entries)))
+    }
+
+    /// Everything in one transaction (Redis answers nobody else meanwhile).
+    fn read_at_once(
+        &self,
+        con: &mut Connection,
+        all: &mut Store,
+        misfits: &mut usize,
+    ) -> RedisResult<(String, usize)> {
         let k = &self.keys;
         let (state_id, state, range): Held = redis::pipe()
             .atomic()
@@ -219,46 +308,60 @@ impl Node {
             .arg("-")
             .arg("+")
             .query(con)?;
-        let mut all = Store::new(self.node.clone());
-        let mut misfits = 0;
         for (f, value) in &state {
-            let lines = std::str::from_utf8(value)
-                .map_err(|_| "not UTF-8".to_string())
-                .and_then(|t| decode_lines(t, &self.node));
-            match lines {
-                Ok(lines) => {
-                    for line in lines {
-                        misfits += merge_fitting(&mut all, &line.delta);
-                    }
-                }
-                Err(why) => (self.log)(format!("cluster: skipped {}[{f}]: {why}", k.state)),
+            *misfits += self.merge_field(all, f, value);
+        }
+        let mut last = state_id.clone().unwrap_or_else(|| "0-0".into());
+        let entries = self.merge_entries(all, &range, state_id.as_deref(), &mut last, misfits);
+        Ok((last, entries))
+    }
+
+    /// Merges a field of the compacted copy: objects that did not fit.
+    fn merge_field(&self, all: &mut Store, f: &str, value: &[u8]) -> usize {
+        let lines = std::str::from_utf8(value)
+            .map_err(|_| "not UTF-8".to_string())
+            .and_then(|t| decode_lines(t, &self.node));
+        match lines {
+            Ok(lines) => lines
+                .iter()
+                .map(|line| merge_fitting(all, &line.delta))
+                .sum(),
+            Err(why) => {
+                (self.log)(format!("cluster: skipped {}[{f}]: {why}", self.keys.state));
+                0
             }
         }
-        let from = state_id.as_deref().and_then(parse_id);
-        let mut last = state_id.clone().unwrap_or_else(|| "0-0".into());
+    }
+
+    /// Merges the entries after the compacted id `cut`: entries merged;
+    /// `last` is the last one's id.
+    fn merge_entries(
+        &self,
+        all: &mut Store,
+        range: &StreamRangeReply,
+        cut: Option<&str>,
+        last: &mut String,
+        misfits: &mut usize,
+    ) -> usize {
+        let from = cut.and_then(parse_id);
         let mut entries = 0;
         for e in &range.ids {
             let id = parse_id(&e.id);
             if id.is_none() || from.is_some_and(|f| id <= Some(f)) {
                 continue;
             }
-            last = e.id.clone();
+            last.clone_from(&e.id);
             entries += 1;
             match decode_entry(e, &self.node) {
                 Ok(entry) => {
                     for line in &entry.lines {
-                        misfits += merge_fitting(&mut all, &line.delta);
+                        *misfits += merge_fitting(all, &line.delta);
                     }
                 }
                 Err(why) => (self.log)(format!("cluster: skipped entry {}: {why}", e.id)),
             }
         }
-        if misfits > 0 {
-            (self.log)(format!(
-                "cluster: {misfits} objects in redis refer to characters it lacks (left out; their nodes publish them again)"
-            ));
-        }
-        Ok((all, last, entries))
+        entries
     }
 
     fn publish(&self, con: &mut Connection, batch: Vec<ToLink>) -> Result<(), End> {
@@ -609,5 +712,143 @@ impl StreamReader {
                 let _ = waker.wake();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{CrdtType, Object};
+    use std::process::{Command, Stdio};
+
+    const G: CrdtType = CrdtType::GCounter;
+
+    /// A redis-server on an ephemeral port (no persistence), killed on drop.
+    struct Redis(
+        std::process::Child,
+        u16,
+        #[allow(dead_code)] tempfile::TempDir,
+    );
+
+    impl Drop for Redis {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn redis() -> Option<Redis> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server is not installed; .ci/run installs Debian's redis-server"
+            );
+            eprintln!("note: redis-server is not installed: this test did not run");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = Redis(child, port, dir);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "redis-server did not answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(r)
+    }
+
+    /// A g-counter where `who` counted once, as the compacted copy's field
+    /// holds it.
+    fn counted(who: &str) -> String {
+        let mut s = Store::new(ReplicaId::new(who).unwrap());
+        let mut c = crate::gcounter::GCounter::default();
+        c.inc(&ReplicaId::new(who).unwrap(), 1).unwrap();
+        s.insert_object(who, Object::GCounter(c));
+        let mut line = String::new();
+        let (name, o) = s.iter().next().unwrap();
+        object_line(&mut line, name, o);
+        line
+    }
+
+    /// A compaction between the pages of a catch-up (it folds an entry
+    /// into the compacted copy and trims it) spoils that read: the node
+    /// reads again and misses nothing.
+    #[test]
+    fn a_compaction_during_a_paged_catch_up_makes_it_read_again() {
+        let Some(r) = redis() else { return };
+        let url = format!("redis://127.0.0.1:{}", r.1);
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut other = client.get_connection().unwrap();
+        let keys = Keys::new("crdt:");
+        let _: () = redis::cmd("HSET")
+            .arg(&keys.state)
+            .arg("g-counter:a")
+            .arg(counted("a"))
+            .query(&mut other)
+            .unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let (to_loop, _rx) = std::sync::mpsc::channel();
+        let node = Node {
+            config: ClusterConfig {
+                url: url.clone(),
+                prefix: "crdt:".into(),
+                stream_max: 10,
+                keep: Duration::ZERO,
+            },
+            keys: keys.clone(),
+            client: client.clone(),
+            node: ReplicaId::new("n1").unwrap(),
+            to_loop,
+            waker: Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap()),
+            status: Arc::default(),
+            stop: Arc::default(),
+            log: Arc::new(|_| {}),
+        };
+        let mut con = node.connect().unwrap();
+        let mut all = Store::new(node.node.clone());
+        let mut misfits = 0;
+        // After the compacted copy was read: `b` is folded into it (the
+        // entry that held it trimmed), as a compaction does.
+        let mut compact = || {
+            let _: () = redis::pipe()
+                .atomic()
+                .cmd("HSET")
+                .arg(&keys.state)
+                .arg("g-counter:b")
+                .arg(counted("b"))
+                .ignore()
+                .cmd("SET")
+                .arg(&keys.state_id)
+                .arg("5-0")
+                .ignore()
+                .query(&mut other)
+                .unwrap();
+        };
+        let spoiled = node
+            .read_paged(&mut con, &mut all, &mut misfits, &mut compact)
+            .unwrap();
+        assert!(spoiled.is_none(), "the compaction went unnoticed");
+        assert!(all.get("a", G).is_some() && all.get("b", G).is_none());
+        let (all, last, _) = node.read_all(&mut con).ok().unwrap();
+        assert!(all.get("a", G).is_some() && all.get("b", G).is_some());
+        assert_eq!(last, "5-0");
     }
 }
