@@ -431,6 +431,72 @@ fn a_new_node_reads_a_large_state_from_redis_in_pages() {
     assert!(log.contains(&want), "{want:?} in {log}");
 }
 
+/// What no node writes, found in Redis (a garbled compacted id, heartbeats
+/// that are not one, one whose field would inject a line into /metrics) and
+/// a node gone for hours: the nodes serve and converge (not degraded), the
+/// compactor writes a good id and removes those heartbeats, /metrics shows
+/// only real nodes.
+#[test]
+fn what_no_node_writes_in_redis_neither_stops_the_nodes_nor_reaches_metrics() {
+    if !redis_installed() {
+        return;
+    }
+    let redis = Redis::start();
+    let mut con = redis.con();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let _: () = redis::pipe()
+        .cmd("SET")
+        .arg("crdt:state-id")
+        .arg("not-an-id")
+        .cmd("HSET")
+        .arg("crdt:nodes")
+        .arg("bogus")
+        .arg("not-a-number")
+        .arg("x\"} 1\nevil_metric 2")
+        .arg(now_ms)
+        .arg("ghost")
+        .arg(now_ms - 2 * 3600 * 1000)
+        .query(&mut con)
+        .unwrap();
+    let trim = ["--cluster-stream-max", "3", "--cluster-keep-ms", "0"];
+    let a = node(&redis.url(), &trim);
+    let b = node(&redis.url(), &[]);
+    let agent = Agent::new("agent-1");
+    for _ in 0..6 {
+        agent.ok(Some(&a.url()), &["inc", "jobs:done"]);
+    }
+    converges(&b, "jobs:done", "6");
+    eventually(
+        "the compactor wrote a good id and removed the bad heartbeats",
+        || {
+            let id: Option<String> = redis::cmd("GET")
+                .arg("crdt:state-id")
+                .query(&mut con)
+                .ok()?;
+            let nodes: Vec<String> = redis::cmd("HKEYS").arg("crdt:nodes").query(&mut con).ok()?;
+            let good = id?
+                .split_once('-')
+                .is_some_and(|(ms, _)| ms.parse::<u64>().is_ok());
+            (good && nodes.len() == 2 && nodes.iter().all(|n| n.starts_with("server-")))
+                .then_some(())
+        },
+    );
+    let metrics = http_get(b.port, "/metrics");
+    assert!(!metrics.contains("evil_metric"), "{metrics}");
+    let seen: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("crdt_cluster_node_last_seen_seconds{"))
+        .collect();
+    assert_eq!(seen.len(), 2, "{metrics}");
+    assert_eq!(http_get(a.port, "/healthz"), "ok\n");
+    let log = a.log() + &b.log();
+    assert!(log.contains("forgot node ghost"), "{log}");
+    assert!(log.contains("not a node's heartbeat"), "{log}");
+}
+
 /// Redis killed and restarted (with its AOF): the nodes serve alone
 /// meanwhile (degraded), then carry on and converge.
 #[test]

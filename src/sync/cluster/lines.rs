@@ -8,6 +8,7 @@ use redis::streams::StreamId;
 use crate::clock::ReplicaId;
 use crate::object::{CrdtType, Object};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
@@ -20,6 +21,33 @@ use super::ENTRY_BYTES;
 pub(super) fn parse_id(id: &str) -> Option<(u64, u64)> {
     let (ms, seq) = id.split_once('-')?;
     Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// The compacted copy's id as read: `None` when absent or not an id (no
+/// node writes one; reading the whole stream is then what is safe).
+pub(super) fn checked_id(raw: Option<Vec<u8>>) -> Option<String> {
+    let id = String::from_utf8(raw?).ok()?;
+    parse_id(&id).map(|_| id)
+}
+
+/// The nodes' heartbeats as read: those a node writes (a replica id, ms
+/// since 1970), and the fields that are not one.
+pub(super) fn heartbeats(raw: Vec<(Vec<u8>, Vec<u8>)>) -> (BTreeMap<String, u64>, Vec<Vec<u8>>) {
+    let mut good = BTreeMap::new();
+    let mut bad = Vec::new();
+    for (field, value) in raw {
+        let ms = std::str::from_utf8(&value)
+            .ok()
+            .and_then(|v| v.parse().ok());
+        match (String::from_utf8(field), ms) {
+            (Ok(node), Some(ms)) if ReplicaId::new(node.as_str()).is_ok() => {
+                good.insert(node, ms);
+            }
+            (Ok(node), _) => bad.push(node.into_bytes()),
+            (Err(e), _) => bad.push(e.into_bytes()),
+        }
+    }
+    (good, bad)
 }
 
 /// The id just after `id` (XTRIM MINID keeps ids from it on).

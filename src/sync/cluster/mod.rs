@@ -154,6 +154,8 @@ const PAGED_TRIES: usize = 3;
 const LEASE: Duration = Duration::from_secs(5);
 /// Heartbeat, lease, stream length and trim check.
 const TICK: Duration = Duration::from_secs(1);
+/// A node whose last heartbeat is older than this is forgotten.
+const FORGET: Duration = Duration::from_secs(3600);
 /// Longest wait between two attempts to reach Redis.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A Redis reply takes at most this long (an XREAD blocks for less).
@@ -374,6 +376,25 @@ mod tests {
         assert_eq!(parse_id("x-1"), None);
         assert_eq!(next_id("5-1").as_deref(), Some("5-2"));
         assert_eq!(next_id(&format!("5-{}", u64::MAX)).as_deref(), Some("6-0"));
+    }
+
+    #[test]
+    fn only_heartbeats_a_node_writes_are_kept() {
+        let raw = vec![
+            (b"server-1".to_vec(), b"1700000000000".to_vec()),
+            (b"bogus".to_vec(), b"soon".to_vec()),
+            (b"x\"} 1\nevil 2".to_vec(), b"5".to_vec()),
+            (vec![0xff, 0xfe], b"5".to_vec()),
+        ];
+        let (good, bad) = heartbeats(raw);
+        assert_eq!(
+            good.into_iter().collect::<Vec<_>>(),
+            [("server-1".to_string(), 1_700_000_000_000)]
+        );
+        assert_eq!(bad.len(), 3);
+        assert_eq!(checked_id(Some(b"12-3".to_vec())).as_deref(), Some("12-3"));
+        assert_eq!(checked_id(Some(b"not-an-id".to_vec())), None);
+        assert_eq!(checked_id(Some(vec![0xff])), None);
     }
 
     #[test]

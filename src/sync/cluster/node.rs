@@ -2,7 +2,6 @@
 //! the stream reader blocks on XREAD; the compactor holds the lease and
 //! folds the stream.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -17,9 +16,9 @@ use super::*;
 use crate::sync::persist::encode_entry;
 
 /// What a catch-up reads: the compacted copy's id and fields, and the stream.
-type Held = (Option<String>, Vec<(String, Vec<u8>)>, StreamRangeReply);
+type Held = (Option<Vec<u8>>, Vec<(String, Vec<u8>)>, StreamRangeReply);
 /// What a tick reads: heartbeats, stream length, compacted id.
-type Beat = (BTreeMap<String, u64>, u64, Option<String>);
+type Beat = (Vec<(Vec<u8>, Vec<u8>)>, u64, Option<Vec<u8>>);
 
 /// How one connection to Redis ended.
 enum End {
@@ -245,7 +244,7 @@ impl Node {
     ) -> RedisResult<Option<(String, usize)>> {
         let k = &self.keys;
         redis::cmd("WATCH").arg(&k.state_id).exec(con)?;
-        let state_id: Option<String> = redis::cmd("GET").arg(&k.state_id).query(con)?;
+        let state_id = checked_id(redis::cmd("GET").arg(&k.state_id).query(con)?);
         let mut cursor = "0".to_string();
         loop {
             let (next, page): (String, Vec<(String, Vec<u8>)>) = redis::cmd("HSCAN")
@@ -281,7 +280,7 @@ impl Node {
             from = range.ids.last().map(|e| format!("({}", e.id));
         }
         // Aborted (nil) when the compacted id changed since the WATCH.
-        let unchanged: Option<(Option<String>,)> = redis::pipe()
+        let unchanged: Option<(Option<Vec<u8>>,)> = redis::pipe()
             .atomic()
             .cmd("GET")
             .arg(&k.state_id)
@@ -311,6 +310,7 @@ impl Node {
         for (f, value) in &state {
             *misfits += self.merge_field(all, f, value);
         }
+        let state_id = checked_id(state_id);
         let mut last = state_id.clone().unwrap_or_else(|| "0-0".into());
         let entries = self.merge_entries(all, &range, state_id.as_deref(), &mut last, misfits);
         Ok((last, entries))
@@ -439,9 +439,10 @@ impl Node {
             .cmd("GET")
             .arg(&k.state_id)
             .query(con)?;
+        let state_id = checked_id(state_id);
         {
             let mut s = lock(&self.status);
-            s.nodes = nodes;
+            s.nodes = heartbeats(nodes).0;
             s.stream_len = len;
         }
         let at = reader.at.lock().map(|a| a.clone()).unwrap_or_default();
@@ -502,7 +503,9 @@ impl Compactor {
     fn turn(&self, con: &mut Connection) -> RedisResult<()> {
         let k = &self.keys;
         let lease_ms = LEASE.as_millis() as u64;
-        let (got, holder, len): (Option<String>, Option<String>, u64) = redis::pipe()
+        // (The holder as bytes: whatever the key holds, the lease comes
+        // back once it expires.)
+        let (got, holder, len): (Option<String>, Option<Vec<u8>>, u64) = redis::pipe()
             .cmd("SET")
             .arg(&k.compactor)
             .arg(self.node.as_str())
@@ -514,7 +517,7 @@ impl Compactor {
             .cmd("XLEN")
             .arg(&k.stream)
             .query(con)?;
-        if got.is_none() && holder.as_deref() != Some(self.node.as_str()) {
+        if got.is_none() && holder.as_deref() != Some(self.node.as_str().as_bytes()) {
             return Ok(());
         }
         if got.is_none() {
@@ -526,7 +529,39 @@ impl Compactor {
         if len as usize > self.config.stream_max && self.compact(con)? > 0 {
             lock(&self.status).compactions += 1;
         }
-        Ok(())
+        self.forget(con)
+    }
+
+    /// Removes the heartbeats of nodes gone for [`FORGET`] (a node that
+    /// comes back beats again) and the fields that are not heartbeats, so
+    /// that the nodes' view (and `/metrics`) keeps only nodes of the cluster.
+    fn forget(&self, con: &mut Connection) -> RedisResult<()> {
+        let k = &self.keys;
+        let raw: Vec<(Vec<u8>, Vec<u8>)> = redis::cmd("HGETALL").arg(&k.nodes).query(con)?;
+        let (beats, mut gone) = heartbeats(raw);
+        for bad in &gone {
+            (self.log)(format!(
+                "cluster: removed {}[{}]: not a node's heartbeat",
+                k.nodes,
+                String::from_utf8_lossy(bad).escape_debug()
+            ));
+        }
+        let now = now_ms();
+        let forget = FORGET.as_millis() as u64;
+        for (node, ms) in beats {
+            let ago = now.saturating_sub(ms);
+            if ago > forget {
+                (self.log)(format!(
+                    "cluster: forgot node {node} (its last heartbeat {} s ago)",
+                    ago / 1000
+                ));
+                gone.push(node.into_bytes());
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        redis::cmd("HDEL").arg(&k.nodes).arg(&gone).exec(con)
     }
 
     /// Folds the entries older than `keep` (at most [`FOLD_COUNT`]) into
@@ -537,7 +572,7 @@ impl Compactor {
         let node = self.node.clone();
         let log = self.log.clone();
         redis::transaction(con, &[&k.state_id], |con, pipe| {
-            let state_id: Option<String> = redis::cmd("GET").arg(&k.state_id).query(con)?;
+            let state_id = checked_id(redis::cmd("GET").arg(&k.state_id).query(con)?);
             let start = state_id
                 .as_ref()
                 .map_or("-".to_string(), |s| format!("({s}"));
