@@ -431,7 +431,8 @@ fn a_new_node_reads_a_large_state_from_redis_in_pages() {
     assert!(log.contains(&want), "{want:?} in {log}");
 }
 
-/// What no node writes, found in Redis (a garbled compacted id, heartbeats
+/// What no node writes, found in Redis (entries and a compacted field named
+/// in bytes that are not UTF-8, a garbled compacted id, heartbeats
 /// that are not one, one whose field would inject a line into /metrics) and
 /// a node gone for hours: the nodes serve and converge (not degraded), the
 /// compactor writes a good id and removes those heartbeats, /metrics shows
@@ -459,11 +460,30 @@ fn what_no_node_writes_in_redis_neither_stops_the_nodes_nor_reaches_metrics() {
         .arg(now_ms)
         .arg("ghost")
         .arg(now_ms - 2 * 3600 * 1000)
+        .cmd("HSET")
+        .arg("crdt:state")
+        .arg(&b"\xff"[..])
+        .arg("x")
         .query(&mut con)
         .unwrap();
+    // An entry whose field name is not UTF-8: once in the catch-up, once
+    // read as it comes.
+    let bad_entry = |con: &mut redis::Connection| {
+        let _: String = redis::cmd("XADD")
+            .arg("crdt:stream")
+            .arg("*")
+            .arg("node")
+            .arg("n9")
+            .arg(&b"\xff\xfe"[..])
+            .arg("x")
+            .query(con)
+            .unwrap();
+    };
+    bad_entry(&mut con);
     let trim = ["--cluster-stream-max", "3", "--cluster-keep-ms", "0"];
     let a = node(&redis.url(), &trim);
     let b = node(&redis.url(), &[]);
+    bad_entry(&mut con);
     let agent = Agent::new("agent-1");
     for _ in 0..6 {
         agent.ok(Some(&a.url()), &["inc", "jobs:done"]);
@@ -492,7 +512,17 @@ fn what_no_node_writes_in_redis_neither_stops_the_nodes_nor_reaches_metrics() {
         .collect();
     assert_eq!(seen.len(), 2, "{metrics}");
     assert_eq!(http_get(a.port, "/healthz"), "ok\n");
-    let log = a.log() + &b.log();
+    assert_eq!(http_get(b.port, "/healthz"), "ok\n");
+    let mut log = String::new();
+    eventually("node a skipped both entries (catch-up, reader)", || {
+        log += &a.log_now();
+        (log.matches("cluster: skipped entry").count() == 2).then_some(())
+    });
+    log += &(a.log() + &b.log());
+    assert!(
+        log.contains("skipped crdt:state[\u{fffd}]: line 1"),
+        "{log}"
+    );
     assert!(log.contains("forgot node ghost"), "{log}");
     assert!(log.contains("not a node's heartbeat"), "{log}");
 }

@@ -3,7 +3,6 @@
 //! is checked as the server's own log is at start.
 
 use redis::Value;
-use redis::streams::StreamId;
 
 use crate::clock::ReplicaId;
 use crate::object::{CrdtType, Object};
@@ -145,13 +144,111 @@ pub(super) fn split_entries(text: &str) -> Vec<&str> {
     out
 }
 
-/// A field of a stream entry as text.
-pub(super) fn text_field<'a>(e: &'a StreamId, name: &str) -> Option<&'a [u8]> {
-    match e.map.get(name)? {
-        Value::BulkString(b) => Some(b),
-        Value::SimpleString(s) => Some(s.as_bytes()),
-        _ => None,
+/// A stream entry as read: its id and its fields, names and values as
+/// bytes. Redis holds bytes, and an entry whose field names are not UTF-8
+/// (no node writes one) must be skipped, not fail the whole reply.
+#[derive(Debug, Default)]
+pub(super) struct RawEntry {
+    pub(super) id: String,
+    pub(super) fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The bytes of a string reply.
+fn bytes(v: Value) -> Result<Vec<u8>, String> {
+    match v {
+        Value::BulkString(b) => Ok(b),
+        Value::SimpleString(s) => Ok(s.into_bytes()),
+        Value::VerbatimString { text, .. } => Ok(text.into_bytes()),
+        other => Err(format!(
+            "a stream reply holds {other:?} where a string goes"
+        )),
     }
+}
+
+/// Name-value pairs, as an array of both in turn (RESP2) or a map (RESP3).
+fn pairs(v: Value) -> Result<Vec<(Value, Value)>, String> {
+    match v {
+        Value::Map(m) => Ok(m),
+        Value::Array(a) | Value::Set(a) => {
+            if a.len() % 2 != 0 {
+                return Err("a stream reply has an odd number of names and values".into());
+            }
+            let mut out = Vec::with_capacity(a.len() / 2);
+            let mut it = a.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+        Value::Nil => Ok(Vec::new()),
+        other => Err(format!("a stream reply holds {other:?} where pairs go")),
+    }
+}
+
+/// The entries of an XRANGE reply (and of each stream of an XREAD's).
+pub(super) fn range_entries(v: Value) -> Result<Vec<RawEntry>, String> {
+    let list = match v {
+        Value::Array(a) => a,
+        Value::Nil => return Ok(Vec::new()),
+        other => return Err(format!("a stream reply holds {other:?} where entries go")),
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for e in list {
+        let Value::Array(parts) = e else {
+            return Err(format!("a stream entry is {e:?}, not an id and fields"));
+        };
+        let mut parts = parts.into_iter();
+        let (Some(id), fields) = (parts.next(), parts.next()) else {
+            return Err("a stream entry without an id".into());
+        };
+        let id = String::from_utf8(bytes(id)?).map_err(|_| "a stream id that is not text")?;
+        let fields = match fields {
+            Some(f) => pairs(f)?
+                .into_iter()
+                .map(|(k, v)| Ok((bytes(k)?, bytes(v)?)))
+                .collect::<Result<_, String>>()?,
+            None => Vec::new(),
+        };
+        out.push(RawEntry { id, fields });
+    }
+    Ok(out)
+}
+
+/// The entries of an XREAD reply on one stream: none when it timed out.
+pub(super) fn read_entries(v: Value) -> Result<Vec<RawEntry>, String> {
+    let streams = match v {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Map(m) => m,
+        Value::Array(a) => a
+            .into_iter()
+            .map(|s| match s {
+                Value::Array(kv) if kv.len() == 2 => {
+                    let mut kv = kv.into_iter();
+                    Ok((
+                        kv.next().unwrap_or(Value::Nil),
+                        kv.next().unwrap_or(Value::Nil),
+                    ))
+                }
+                other => Err(format!(
+                    "an XREAD reply holds {other:?} where a stream goes"
+                )),
+            })
+            .collect::<Result<_, String>>()?,
+        other => return Err(format!("an XREAD reply is {other:?}")),
+    };
+    let mut out = Vec::new();
+    for (_, entries) in streams {
+        out.extend(range_entries(entries)?);
+    }
+    Ok(out)
+}
+
+/// A field of a stream entry.
+pub(super) fn text_field<'a>(e: &'a RawEntry, name: &str) -> Option<&'a [u8]> {
+    e.fields
+        .iter()
+        .find(|(k, _)| k == name.as_bytes())
+        .map(|(_, v)| v.as_slice())
 }
 
 /// One stream entry: when it was published, and its lines (its `node`
@@ -178,7 +275,7 @@ pub fn decode_pushes(text: &str) -> Vec<(ReplicaId, u64)> {
 
 /// An entry's fields, checked: `node`, `ms`, and either `lines` (log lines,
 /// each decoded) or `delta` (the lines merged, one line) and `pushes`.
-pub(super) fn decode_entry(e: &StreamId, replica: &ReplicaId) -> Result<Entry, String> {
+pub(super) fn decode_entry(e: &RawEntry, replica: &ReplicaId) -> Result<Entry, String> {
     text_field(e, "node")
         .and_then(|b| std::str::from_utf8(b).ok())
         .ok_or("no node field")?;

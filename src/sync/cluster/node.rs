@@ -8,17 +8,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::Waker;
-use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
-use redis::{Connection, RedisResult};
+use redis::{Connection, RedisResult, Value};
 
 use super::lines::*;
 use super::*;
 use crate::sync::persist::encode_entry;
 
 /// What a catch-up reads: the compacted copy's id and fields, and the stream.
-type Held = (Option<Vec<u8>>, Vec<(String, Vec<u8>)>, StreamRangeReply);
+type Held = (Option<Vec<u8>>, Fields, Value);
+/// A hash's fields and values, as bytes.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 /// What a tick reads: heartbeats, stream length, compacted id.
-type Beat = (Vec<(Vec<u8>, Vec<u8>)>, u64, Option<Vec<u8>>);
+type Beat = (Fields, u64, Option<Vec<u8>>);
+
+/// A reply of a shape Redis does not give (not what entries hold: those
+/// are checked one by one, and skipped).
+fn unreadable(why: String) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "stream reply", why))
+}
 
 /// How one connection to Redis ended.
 enum End {
@@ -247,7 +254,7 @@ impl Node {
         let state_id = checked_id(redis::cmd("GET").arg(&k.state_id).query(con)?);
         let mut cursor = "0".to_string();
         loop {
-            let (next, page): (String, Vec<(String, Vec<u8>)>) = redis::cmd("HSCAN")
+            let (next, page): (String, Fields) = redis::cmd("HSCAN")
                 .arg(&k.state)
                 .arg(&cursor)
                 .arg("COUNT")
@@ -266,18 +273,21 @@ impl Node {
         let mut last = state_id.clone().unwrap_or_else(|| "0-0".into());
         let mut entries = 0;
         loop {
-            let range: StreamRangeReply = redis::cmd("XRANGE")
-                .arg(&k.stream)
-                .arg(from.as_deref().unwrap_or("-"))
-                .arg("+")
-                .arg("COUNT")
-                .arg(RANGE_COUNT)
-                .query(con)?;
+            let range = range_entries(
+                redis::cmd("XRANGE")
+                    .arg(&k.stream)
+                    .arg(from.as_deref().unwrap_or("-"))
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(RANGE_COUNT)
+                    .query(con)?,
+            )
+            .map_err(unreadable)?;
             entries += self.merge_entries(all, &range, state_id.as_deref(), &mut last, misfits);
-            if range.ids.len() < RANGE_COUNT {
+            if range.len() < RANGE_COUNT {
                 break;
             }
-            from = range.ids.last().map(|e| format!("({}", e.id));
+            from = range.last().map(|e| format!("({}", e.id));
         }
         // Aborted (nil) when the compacted id changed since the WATCH.
         let unchanged: Option<(Option<Vec<u8>>,)> = redis::pipe()
@@ -311,13 +321,14 @@ impl Node {
             *misfits += self.merge_field(all, f, value);
         }
         let state_id = checked_id(state_id);
+        let range = range_entries(range).map_err(unreadable)?;
         let mut last = state_id.clone().unwrap_or_else(|| "0-0".into());
         let entries = self.merge_entries(all, &range, state_id.as_deref(), &mut last, misfits);
         Ok((last, entries))
     }
 
     /// Merges a field of the compacted copy: objects that did not fit.
-    fn merge_field(&self, all: &mut Store, f: &str, value: &[u8]) -> usize {
+    fn merge_field(&self, all: &mut Store, f: &[u8], value: &[u8]) -> usize {
         let lines = std::str::from_utf8(value)
             .map_err(|_| "not UTF-8".to_string())
             .and_then(|t| decode_lines(t, &self.node));
@@ -327,7 +338,11 @@ impl Node {
                 .map(|line| merge_fitting(all, &line.delta))
                 .sum(),
             Err(why) => {
-                (self.log)(format!("cluster: skipped {}[{f}]: {why}", self.keys.state));
+                (self.log)(format!(
+                    "cluster: skipped {}[{}]: {why}",
+                    self.keys.state,
+                    String::from_utf8_lossy(f).escape_debug()
+                ));
                 0
             }
         }
@@ -338,14 +353,14 @@ impl Node {
     fn merge_entries(
         &self,
         all: &mut Store,
-        range: &StreamRangeReply,
+        range: &[RawEntry],
         cut: Option<&str>,
         last: &mut String,
         misfits: &mut usize,
     ) -> usize {
         let from = cut.and_then(parse_id);
         let mut entries = 0;
-        for e in &range.ids {
+        for e in range {
             let id = parse_id(&e.id);
             if id.is_none() || from.is_some_and(|f| id <= Some(f)) {
                 continue;
@@ -537,7 +552,7 @@ impl Compactor {
     /// that the nodes' view (and `/metrics`) keeps only nodes of the cluster.
     fn forget(&self, con: &mut Connection) -> RedisResult<()> {
         let k = &self.keys;
-        let raw: Vec<(Vec<u8>, Vec<u8>)> = redis::cmd("HGETALL").arg(&k.nodes).query(con)?;
+        let raw: Fields = redis::cmd("HGETALL").arg(&k.nodes).query(con)?;
         let (beats, mut gone) = heartbeats(raw);
         for bad in &gone {
             (self.log)(format!(
@@ -581,15 +596,15 @@ impl Compactor {
             let Some(end) = cut_ms.checked_sub(1) else {
                 return Ok(Some(0));
             };
-            let range: StreamRangeReply = redis::cmd("XRANGE")
+            let reply: Value = redis::cmd("XRANGE")
                 .arg(&k.stream)
                 .arg(&start)
                 .arg(end)
                 .arg("COUNT")
                 .arg(FOLD_COUNT)
                 .query(con)?;
-            let old: Vec<&StreamId> = range
-                .ids
+            let range = range_entries(reply).map_err(unreadable)?;
+            let old: Vec<&RawEntry> = range
                 .iter()
                 .take_while(|e| parse_id(&e.id).is_some_and(|(ms, _)| ms < cut_ms))
                 .collect();
@@ -703,7 +718,7 @@ impl StreamReader {
             Err(e) => return fail(e.to_string()),
         };
         while !reader.stop.load(Ordering::Relaxed) {
-            let reply: RedisResult<Option<StreamReadReply>> = redis::cmd("XREAD")
+            let reply: RedisResult<Value> = redis::cmd("XREAD")
                 .arg("COUNT")
                 .arg(READ_COUNT)
                 .arg("BLOCK")
@@ -712,29 +727,27 @@ impl StreamReader {
                 .arg(&keys.stream)
                 .arg(&last)
                 .query(&mut con);
-            let reply = match reply {
+            let entries = match reply.map_err(|e| e.to_string()).and_then(read_entries) {
                 Ok(r) => r,
-                Err(e) => return fail(e.to_string()),
+                Err(e) => return fail(e),
             };
             let mut batch = Vec::new();
-            for key in reply.into_iter().flat_map(|r| r.keys) {
-                for e in key.ids {
-                    last = e.id.clone();
-                    // This node's own entries: not even decoded.
-                    if text_field(&e, "node") == Some(node.as_str().as_bytes()) {
-                        continue;
+            for e in entries {
+                last = e.id.clone();
+                // This node's own entries: not even decoded.
+                if text_field(&e, "node") == Some(node.as_str().as_bytes()) {
+                    continue;
+                }
+                match decode_entry(&e, &node) {
+                    Ok(entry) => {
+                        let mut pushes = Some(entry.pushes);
+                        batch.extend(entry.lines.into_iter().map(|line| Incoming {
+                            line,
+                            sent_ms: entry.sent_ms,
+                            pushes: pushes.take().unwrap_or_default(),
+                        }))
                     }
-                    match decode_entry(&e, &node) {
-                        Ok(entry) => {
-                            let mut pushes = Some(entry.pushes);
-                            batch.extend(entry.lines.into_iter().map(|line| Incoming {
-                                line,
-                                sent_ms: entry.sent_ms,
-                                pushes: pushes.take().unwrap_or_default(),
-                            }))
-                        }
-                        Err(why) => log(format!("cluster: skipped entry {}: {why}", e.id)),
-                    }
+                    Err(why) => log(format!("cluster: skipped entry {}: {why}", e.id)),
                 }
             }
             if let Ok(mut at) = reader.at.lock() {
