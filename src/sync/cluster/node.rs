@@ -852,6 +852,17 @@ mod tests {
             .arg(counted("a"))
             .query(&mut other)
             .unwrap();
+        let entry_id: String = redis::cmd("XADD")
+            .arg(&keys.stream)
+            .arg("*")
+            .arg("node")
+            .arg("n2")
+            .arg("ms")
+            .arg(1)
+            .arg("lines")
+            .arg(counted("c") + "\n")
+            .query(&mut other)
+            .unwrap();
         let poll = mio::Poll::new().unwrap();
         let (to_loop, _rx) = std::sync::mpsc::channel();
         let node = Node {
@@ -895,8 +906,17 @@ mod tests {
             .unwrap();
         assert!(spoiled.is_none(), "the compaction went unnoticed");
         assert!(all.get("a", G).is_some() && all.get("b", G).is_none());
-        let (all, last, _) = node.read_all(&mut con).ok().unwrap();
-        assert!(all.get("a", G).is_some() && all.get("b", G).is_some());
-        assert_eq!(last, "5-0");
+        let (all, last, entries) = node.read_all(&mut con).ok().unwrap();
+        for name in ["a", "b", "c"] {
+            assert!(all.get(name, G).is_some(), "{name}");
+        }
+        assert_eq!((&last, entries), (&entry_id, 1));
+        // What three spoiled tries fall back to reads the same.
+        let mut at_once = Store::new(node.node.clone());
+        let (last, entries) = node
+            .read_at_once(&mut con, &mut at_once, &mut misfits)
+            .unwrap();
+        assert_eq!((&last, entries), (&entry_id, 1));
+        assert_eq!(at_once.versions(), all.versions());
     }
 }
