@@ -313,9 +313,10 @@ pub(super) fn decode_entry(e: &RawEntry, replica: &ReplicaId) -> Result<Entry, S
 /// that refers to characters `into` lacks) is left out and counted.
 pub(super) fn merge_fitting(into: &mut Store, delta: &Store) -> usize {
     let mut misfits = 0;
-    for (name, o) in delta.iter() {
+    for (name, o) in delta.iter_shared() {
         if into.check_mergeable_object(name, o).is_ok() {
-            into.merge_object(name, o);
+            // (What `into` lacks is shared, not copied.)
+            into.merge_shared(name, o);
         } else {
             misfits += 1;
         }

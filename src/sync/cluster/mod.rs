@@ -403,6 +403,30 @@ mod tests {
         assert!(range_entries(Value::Array(vec![entry("1-0", Value::Int(1))])).is_err());
     }
 
+    /// A catch-up's store shares what it lacked with the decoded delta (a
+    /// new node holds one copy of Redis's state, not one per step).
+    #[test]
+    fn what_a_store_lacks_is_shared_not_copied() {
+        let r = ReplicaId::new("server-a").unwrap();
+        let line = r#"{"objects":[{"name":"a","type":"g-counter","state":{"counts":{"x":{"seq":1,"count":2}}}}]}"#;
+        let delta = decode_lines(line, &r).unwrap().remove(0).delta;
+        let mut into = Store::new(r.clone());
+        assert_eq!(merge_fitting(&mut into, &delta), 0);
+        let g = crate::CrdtType::GCounter;
+        assert!(Arc::ptr_eq(
+            into.get_shared("a", g).unwrap(),
+            delta.get_shared("a", g).unwrap()
+        ));
+        // Merged into one it has: its own, merged (the delta untouched).
+        let more = line
+            .replace(r#""count":2"#, r#""count":5"#)
+            .replace(r#""seq":1"#, r#""seq":2"#);
+        let more = decode_lines(&more, &r).unwrap().remove(0).delta;
+        merge_fitting(&mut into, &more);
+        assert_eq!(into.get("a", g).unwrap().value_json(), 5);
+        assert_eq!(delta.get("a", g).unwrap().value_json(), 2);
+    }
+
     #[test]
     fn only_heartbeats_a_node_writes_are_kept() {
         let raw = vec![

@@ -18,14 +18,22 @@ impl Turn<'_> {
             FromLink::Caught(redis) => {
                 // What Redis holds that this node lacks: merged and logged
                 // like a push (its watchers get it).
-                let lack = redis.delta_since(&self.store.versions());
+                // (An object this node has none of is shared with `redis`,
+                // and `merged` shares what the store holds: a new node's
+                // catch-up holds one copy of the state, not three.)
+                let versions = self.store.versions();
                 let mut merged = Store::new(self.store.replica().clone());
                 let mut misfits = Vec::new();
-                for (name, o) in lack.iter() {
-                    match self.store.check_mergeable_object(name, o) {
+                for (name, o) in redis.iter_shared() {
+                    let lack = match versions.get(&(name.to_string(), o.ty())) {
+                        None => o.clone(),
+                        Some(vv) if !o.covered_by(vv) => Arc::new(o.delta_since(vv)),
+                        Some(_) => continue,
+                    };
+                    match self.store.check_mergeable_object(name, &lack) {
                         Ok(()) => {
-                            self.store.merge_object(name, o);
-                            merged.insert_object(name, o.clone());
+                            self.store.merge_shared(name, &lack);
+                            merged.insert_object(name, lack);
                         }
                         Err(why) => misfits.push(format!("{name}: {why}")),
                     }
