@@ -73,6 +73,8 @@ pub struct Config {
 pub type Log = Arc<dyn Fn(String) + Send + Sync>;
 
 const LISTENER: Token = Token(0);
+/// Polls a round gathers events in (the first waits, the others do not).
+const GATHER_PASSES: usize = 4;
 /// The worker's results are ready (see [`offload`]).
 const WAKER: Token = Token(usize::MAX);
 
@@ -401,32 +403,48 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            if self.link.is_some() && events.iter().any(|e| e.token() == WAKER) {
-                self.cluster_turn(&mut l, &mut conns);
-            }
-            for event in events.iter() {
-                if event.token() == WAKER {
-                    self.worker_turn(&mut l, &mut conns);
-                    continue;
+            for pass in 0..GATHER_PASSES {
+                if pass > 0 {
+                    // What came in meanwhile joins this round (one write for
+                    // more pushes), without waiting for anything.
+                    if l.round.pending.is_empty() {
+                        break;
+                    }
+                    match poll.poll(&mut events, Some(Duration::ZERO)) {
+                        Ok(()) if !events.is_empty() => {}
+                        Ok(()) => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => break,
+                        Err(e) => return Err(e),
+                    }
                 }
-                if event.token() == LISTENER {
-                    self.accept(&poll, &mut conns, &mut next, stopping.is_some())?;
-                    continue;
+                if self.link.is_some() && events.iter().any(|e| e.token() == WAKER) {
+                    self.cluster_turn(&mut l, &mut conns);
                 }
-                let token = event.token();
-                let Some(conn) = conns.remove(&token) else {
-                    continue;
-                };
-                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                let conn = self.turn(&mut l).event(token, readable, conn, &mut conns);
-                conns.insert(token, conn);
-            }
-            // Their next turn (after everyone who had an event).
-            let again = std::mem::take(&mut l.round.again);
-            for token in again {
-                if let Some(conn) = conns.remove(&token) {
-                    let conn = self.turn(&mut l).event(token, true, conn, &mut conns);
+                for event in events.iter() {
+                    if event.token() == WAKER {
+                        self.worker_turn(&mut l, &mut conns);
+                        continue;
+                    }
+                    if event.token() == LISTENER {
+                        self.accept(&poll, &mut conns, &mut next, stopping.is_some())?;
+                        continue;
+                    }
+                    let token = event.token();
+                    let Some(conn) = conns.remove(&token) else {
+                        continue;
+                    };
+                    let readable =
+                        event.is_readable() || event.is_read_closed() || event.is_error();
+                    let conn = self.turn(&mut l).event(token, readable, conn, &mut conns);
                     conns.insert(token, conn);
+                }
+                // Their next turn (after everyone who had an event).
+                let again = std::mem::take(&mut l.round.again);
+                for token in again {
+                    if let Some(conn) = conns.remove(&token) {
+                        let conn = self.turn(&mut l).event(token, true, conn, &mut conns);
+                        conns.insert(token, conn);
+                    }
                 }
             }
             if self.accept_failing {
