@@ -716,6 +716,214 @@ fn a_wrong_cluster_url_is_refused_at_start() {
     assert!(!dir.path().join("d").exists());
 }
 
+/// openssl is there (it makes the TLS test's certificates); else false
+/// with a note, or a failure under CI.
+fn openssl_installed() -> bool {
+    match StdCommand::new("openssl").arg("version").output() {
+        Ok(o) if o.status.success() => true,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("openssl is not installed; .ci/run installs Debian's openssl")
+        }
+        _ => {
+            eprintln!("note: openssl is not installed: the TLS cluster test did not run");
+            false
+        }
+    }
+}
+
+/// In `dir`: a CA (`ca.pem`), a certificate for 127.0.0.1 it signed
+/// (`server.pem`, `server.key`) and a client certificate (`client.pem`,
+/// `client.key`).
+fn certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = StdCommand::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("client.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let key = ["-newkey", "rsa:2048", "-nodes", "-keyout"];
+    run(&[
+        &["req", "-x509"][..],
+        &key,
+        &[
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+        ],
+    ]
+    .concat());
+    for (who, cn) in [("server", "127.0.0.1"), ("client", "node")] {
+        let (k, csr, pem, ext) = (
+            format!("{who}.key"),
+            format!("{who}.csr"),
+            format!("{who}.pem"),
+            format!("{who}.ext"),
+        );
+        run(&[
+            &["req"][..],
+            &key,
+            &[&k, "-out", &csr, "-subj", &format!("/CN={cn}")],
+        ]
+        .concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+    }
+}
+
+/// `rediss://` to a Redis with its own CA that asks nodes for a
+/// certificate (tls-auth-clients, its default): nodes given the CA and a
+/// client certificate share changes; one without a client certificate, or
+/// without the CA, serves alone (degraded) and says why; files that are
+/// not PEM are refused at start.
+#[test]
+fn nodes_reach_redis_over_tls_with_its_ca_and_their_certificate() {
+    if !redis_installed() || !openssl_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let port = free_port();
+    struct Killed(Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _redis = Killed(
+        StdCommand::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args([
+                "--tls-cert-file",
+                "server.pem",
+                "--tls-key-file",
+                "server.key",
+            ])
+            .args([
+                "--tls-ca-cert-file",
+                "ca.pem",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--logfile", "redis.log", "--dir"])
+            .arg(dir.path())
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("redis-server listens (TLS)", || {
+        let log = std::fs::read_to_string(dir.path().join("redis.log")).ok()?;
+        log.contains("Ready to accept connections").then_some(())
+    });
+    let url = format!("rediss://127.0.0.1:{port}");
+    let file = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let (ca, cert, key) = (file("ca.pem"), file("client.pem"), file("client.key"));
+    let tls = [
+        "--cluster-ca",
+        &ca,
+        "--cluster-cert",
+        &cert,
+        "--cluster-key",
+        &key,
+    ];
+    let a = node(&url, &tls);
+    let b = node(&url, &tls);
+    let agent = Agent::new("agent-1");
+    agent.ok(Some(&a.url()), &["inc", "jobs:done"]);
+    converges(&b, "jobs:done", "1");
+    let no_cert = Server::start(&["--cluster", &url, "--cluster-ca", &ca]);
+    let no_ca = Server::start(&["--cluster", &url]);
+    for (s, why) in [(&no_cert, "CertificateRequired"), (&no_ca, "UnknownIssuer")] {
+        eventually(&format!("degraded: {why}"), || {
+            let health = http_get(s.port, "/healthz");
+            (health.starts_with("degraded") && health.contains(why)).then_some(())
+        });
+    }
+    // Not PEM, or PEM of the wrong kind: refused at start (exit 2).
+    for (flags, says) in [
+        (
+            vec!["--cluster-ca", &key],
+            "--cluster-ca: the file holds no PEM certificate",
+        ),
+        (
+            vec![
+                "--cluster-ca",
+                &ca,
+                "--cluster-cert",
+                &cert,
+                "--cluster-key",
+                &cert,
+            ],
+            "--cluster-key: no PEM private key",
+        ),
+    ] {
+        let out = StdCommand::new(common::BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path().join("refused"))
+            .args(["--cluster", &url])
+            .args(&flags)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    let out = StdCommand::new(common::BIN)
+        .args([
+            "serve",
+            "--cluster",
+            "redis://127.0.0.1:1",
+            "--cluster-ca",
+            &ca,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is not a rediss:// URL"), "{err}");
+}
+
 /// A node whose Redis is not there at start serves alone from the start,
 /// and says why.
 #[test]

@@ -365,7 +365,7 @@ Examples:\n  crdt decode '{\"type\":\"push\",\"id\":2,\"objects\":[...]}'\n  crd
         after_help = "The clients' options (--state, --replica, --url, --connect-timeout) are not\n\
 options of serve: it refuses them (its state is in --data) and ignores their\n\
 variables (CRDT_STATE, CRDT_REPLICA, CRDT_URL), so one shell can run both.\n\n\
-Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  crdt serve --tokens /etc/crdt/tokens     # lines like: s3cret-agents agent-*\n  kill -HUP $(pidof crdt)                  # read the tokens file again\n  crdt serve --token T --metrics-public    # /metrics for a local scraper without the token\n  crdt serve --listen 127.0.0.1:7001 --cluster redis://127.0.0.1:6379   # one node of a cluster\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
+Examples:\n  crdt serve\n  crdt serve --listen 0.0.0.0:7878 --token \"$(cat token)\" --data /var/lib/crdt\n  crdt serve --tokens /etc/crdt/tokens     # lines like: s3cret-agents agent-*\n  kill -HUP $(pidof crdt)                  # read the tokens file again\n  crdt serve --token T --metrics-public    # /metrics for a local scraper without the token\n  crdt serve --listen 127.0.0.1:7001 --cluster redis://127.0.0.1:6379   # one node of a cluster\n  crdt serve --cluster rediss://redis.internal:6380 --cluster-ca ca.pem --cluster-cert node.pem --cluster-key node.key\n  CRDT_URL=ws://127.0.0.1:7878/ws crdt inc metrics:requests"
     )]
     Serve(ServeArgs),
     /// Push and pull until the local replica and the endpoint have the same versions
@@ -825,6 +825,32 @@ pub struct ServeArgs {
         help_heading = "Cluster"
     )]
     pub cluster_keep_ms: u64,
+    /// CA certificate (PEM) that signed Redis's certificate, for a rediss://
+    /// URL to a Redis whose certificate no public CA signed
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "cluster",
+        help_heading = "Cluster"
+    )]
+    pub cluster_ca: Option<PathBuf>,
+    /// Client certificate (PEM) this node shows Redis over rediss:// (for a
+    /// Redis with tls-auth-clients yes, its default); with --cluster-key
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires_all = ["cluster", "cluster_key"],
+        help_heading = "Cluster"
+    )]
+    pub cluster_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM); with --cluster-cert
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires_all = ["cluster", "cluster_cert"],
+        help_heading = "Cluster"
+    )]
+    pub cluster_key: Option<PathBuf>,
 }
 
 /// `crdt log`.

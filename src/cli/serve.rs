@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use crdt::sync::auth::Auth;
-use crdt::sync::cluster::ClusterConfig;
+use crdt::sync::cluster::{ClusterConfig, ClusterTls};
 use crdt::sync::server::{Config, Server};
 
 use super::Exit;
@@ -34,7 +34,21 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> Result<Exit> {
         cluster_prefix,
         cluster_stream_max,
         cluster_keep_ms,
+        cluster_ca,
+        cluster_cert,
+        cluster_key,
     } = args;
+    let pem = |flag: &str, path: &Option<PathBuf>| -> Result<Option<Vec<u8>>> {
+        path.as_ref()
+            .map(|p| {
+                std::fs::read(p).with_context(|| format!("cannot read {flag} {}", p.display()))
+            })
+            .transpose()
+    };
+    let tls = ClusterTls {
+        ca: pem("--cluster-ca", &cluster_ca)?,
+        client: pem("--cluster-cert", &cluster_cert)?.zip(pem("--cluster-key", &cluster_key)?),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())
@@ -68,10 +82,11 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> Result<Exit> {
             prefix: cluster_prefix,
             stream_max: cluster_stream_max,
             keep: Duration::from_millis(cluster_keep_ms),
+            tls,
         }),
     };
     if let Some(c) = &config.cluster {
-        crdt::sync::cluster::check_url(&c.url).map_err(|e| anyhow!(e))?;
+        crdt::sync::cluster::check(c).map_err(|e| anyhow!(e))?;
     }
     let log: crdt::sync::server::Log = if quiet {
         Arc::new(|_| {})

@@ -49,6 +49,27 @@ pub struct ClusterConfig {
     /// Entries younger than this are never trimmed: a node reading the
     /// stream is far less behind (one that is more is repaired anyway).
     pub keep: Duration,
+    /// For a `rediss://` URL: whom to trust, and what to show.
+    pub tls: ClusterTls,
+}
+
+/// TLS to Redis beyond the public CAs: PEM bytes, read at start.
+#[derive(Clone, Default)]
+pub struct ClusterTls {
+    /// The CA that signed Redis's certificate (instead of the web's roots).
+    pub ca: Option<Vec<u8>>,
+    /// A client certificate and its key, for a Redis that asks for one.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for ClusterTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("ClusterTls")
+            .field("ca", &self.ca.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
 }
 
 /// The server's log: one line per cluster event.
@@ -161,11 +182,58 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A Redis reply takes at most this long (an XREAD blocks for less).
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Checks a cluster URL without connecting (for `serve` to refuse a wrong one).
-pub fn check_url(url: &str) -> Result<(), String> {
-    redis::Client::open(url)
-        .map(|_| ())
-        .map_err(|e| format!("--cluster {}: {e}", redact(url)))
+/// Checks a cluster's URL and certificates without connecting (for
+/// `serve` to refuse wrong ones at start).
+pub fn check(config: &ClusterConfig) -> Result<(), String> {
+    client(config).map(|_| ())
+}
+
+/// The Redis client of `config`: its URL, and its certificates if any.
+fn client(config: &ClusterConfig) -> Result<redis::Client, String> {
+    let url = &config.url;
+    let ClusterTls { ca, client } = &config.tls;
+    if ca.is_none() && client.is_none() {
+        return redis::Client::open(url.as_str())
+            .map_err(|e| format!("--cluster {}: {e}", redact(url)));
+    }
+    if !url.starts_with("rediss://") {
+        return Err(format!(
+            "--cluster-ca and --cluster-cert are for TLS: --cluster {} is not a rediss:// URL",
+            redact(url)
+        ));
+    }
+    // What the files hold, checked here: the TLS layer would only fail at
+    // each connect.
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certificates = |pem: &[u8], flag: &str| match CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(list) if !list.is_empty() => Ok(()),
+        Ok(_) => Err(format!("{flag}: the file holds no PEM certificate")),
+        Err(e) => Err(format!("{flag}: {e}")),
+    };
+    if let Some(ca) = ca {
+        certificates(ca, "--cluster-ca")?;
+    }
+    if let Some((cert, key)) = client {
+        certificates(cert, "--cluster-cert")?;
+        PrivateKeyDer::from_pem_slice(key)
+            .map_err(|e| format!("--cluster-key: no PEM private key in the file ({e})"))?;
+    }
+    let certs = redis::TlsCertificates {
+        client_tls: client.as_ref().map(|(cert, key)| redis::ClientTlsConfig {
+            client_cert: cert.clone(),
+            client_key: key.clone(),
+        }),
+        root_cert: ca.clone(),
+    };
+    redis::Client::build_with_tls(url.as_str(), certs).map_err(|e| {
+        format!(
+            "--cluster {} with --cluster-ca/--cluster-cert/--cluster-key: {e}",
+            redact(url)
+        )
+    })
 }
 
 /// `url` without its password.
@@ -184,8 +252,7 @@ impl Link {
         waker: Arc<Waker>,
         log: Log,
     ) -> Result<Link, String> {
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| format!("--cluster {}: {e}", redact(&config.url)))?;
+        let client = client(&config)?;
         let (tx, from_loop) = mpsc::channel();
         let (to_loop, rx) = mpsc::channel();
         let status = Arc::new(Mutex::new(Status::default()));

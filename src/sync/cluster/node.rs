@@ -871,6 +871,7 @@ mod tests {
                 prefix: "crdt:".into(),
                 stream_max: 10,
                 keep: Duration::ZERO,
+                tls: ClusterTls::default(),
             },
             keys: keys.clone(),
             client: client.clone(),
