@@ -22,18 +22,24 @@ struct Redis {
     dir: TempDir,
 }
 
-/// redis-server is there; else false with a note, or a failure under CI.
-fn redis_installed() -> bool {
-    match StdCommand::new("redis-server").arg("--version").output() {
+/// `tool` runs (`tool ARG` succeeds); else false with a note, or a
+/// failure under CI (`.ci/run` installs Debian's package of that name).
+fn installed(tool: &str, arg: &str) -> bool {
+    match StdCommand::new(tool).arg(arg).output() {
         Ok(o) if o.status.success() => true,
         _ if std::env::var_os("CI").is_some() => {
-            panic!("redis-server is not installed; .ci/run installs Debian's redis-server")
+            panic!("{tool} is not installed; .ci/run installs Debian's {tool}")
         }
         _ => {
-            eprintln!("note: redis-server is not installed: this cluster test did not run");
+            eprintln!("note: {tool} is not installed: this cluster test did not run");
             false
         }
     }
+}
+
+/// redis-server is there (see [`installed`]).
+fn redis_installed() -> bool {
+    installed("redis-server", "--version")
 }
 
 fn free_port() -> u16 {
@@ -716,21 +722,6 @@ fn a_wrong_cluster_url_is_refused_at_start() {
     assert!(!dir.path().join("d").exists());
 }
 
-/// openssl is there (it makes the TLS test's certificates); else false
-/// with a note, or a failure under CI.
-fn openssl_installed() -> bool {
-    match StdCommand::new("openssl").arg("version").output() {
-        Ok(o) if o.status.success() => true,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("openssl is not installed; .ci/run installs Debian's openssl")
-        }
-        _ => {
-            eprintln!("note: openssl is not installed: the TLS cluster test did not run");
-            false
-        }
-    }
-}
-
 /// In `dir`: a CA (`ca.pem`), a certificate for 127.0.0.1 it signed
 /// (`server.pem`, `server.key`) and a client certificate (`client.pem`,
 /// `client.key`).
@@ -808,7 +799,7 @@ fn certificates(dir: &std::path::Path) {
 /// not PEM are refused at start.
 #[test]
 fn nodes_reach_redis_over_tls_with_its_ca_and_their_certificate() {
-    if !redis_installed() || !openssl_installed() {
+    if !redis_installed() || !installed("openssl", "version") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
