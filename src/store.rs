@@ -373,16 +373,32 @@ impl Store {
 
     /// What a replica at `versions` lacks: a delta of every object it is behind on.
     pub fn delta_since(&self, versions: &StoreVersion) -> Store {
+        self.delta_with(versions, false)
+    }
+
+    /// As [`Store::delta_since`], but an object `versions` does not name at
+    /// all is shared whole, not rebuilt as a delta (its whole state merges
+    /// as its delta does): for a replica that takes all of it and keeps it,
+    /// one copy instead of two.
+    pub fn delta_since_sharing(&self, versions: &StoreVersion) -> Store {
+        self.delta_with(versions, true)
+    }
+
+    fn delta_with(&self, versions: &StoreVersion, share_unnamed: bool) -> Store {
         let empty = VersionVector::new();
         let mut out = Store::new(self.replica.clone());
-        for (name, o) in self.iter() {
-            let vv = versions.get(&(name.to_string(), o.ty())).unwrap_or(&empty);
-            if !o.covered_by(vv) {
-                out.objects
-                    .entry(name.to_string())
-                    .or_default()
-                    .push(Arc::new(o.delta_since(vv)));
+        for (name, o) in self.iter_shared() {
+            let named = versions.get(&(name.to_string(), o.ty()));
+            let vv = named.unwrap_or(&empty);
+            if o.covered_by(vv) {
+                continue;
             }
+            let delta = if share_unnamed && named.is_none() {
+                o.clone()
+            } else {
+                Arc::new(o.delta_since(vv))
+            };
+            out.objects.entry(name.to_string()).or_default().push(delta);
         }
         out
     }
@@ -475,5 +491,41 @@ mod test {
         }
         let names: Vec<&str> = s.list("a").map(|(n, _)| n).collect();
         assert_eq!(names, ["a:x", "a:y", "ab"]);
+    }
+
+    /// The sharing delta holds what `delta_since` holds, and the objects
+    /// the versions do not name are the store's own (a pointer).
+    #[test]
+    fn the_sharing_delta_is_the_delta_with_unnamed_objects_shared() {
+        let me = ReplicaId::new("r").unwrap();
+        let mut s = Store::new(me.clone());
+        let g = CrdtType::GCounter;
+        for n in ["known", "behind", "new"] {
+            let Object::GCounter(c) = s.get_or_create(n, g) else {
+                unreachable!()
+            };
+            c.inc(&me, 1).unwrap();
+        }
+        s.get_or_create("empty", g);
+        let mut versions = s.select(&["known".into(), "behind".into()]).versions();
+        let Object::GCounter(c) = s.get_mut("behind", g).unwrap() else {
+            unreachable!()
+        };
+        c.inc(&me, 2).unwrap();
+        let plain = s.delta_since(&versions);
+        let shared = s.delta_since_sharing(&versions);
+        assert_eq!(plain.versions(), shared.versions());
+        let names: Vec<&str> = shared.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["behind", "new"]);
+        assert!(Arc::ptr_eq(
+            shared.get_shared("new", g).unwrap(),
+            s.get_shared("new", g).unwrap()
+        ));
+        assert!(!Arc::ptr_eq(
+            shared.get_shared("behind", g).unwrap(),
+            s.get_shared("behind", g).unwrap()
+        ));
+        versions.clear();
+        assert_eq!(s.delta_since_sharing(&versions).len(), 3);
     }
 }

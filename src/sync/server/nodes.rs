@@ -18,22 +18,17 @@ impl Turn<'_> {
             FromLink::Caught(redis) => {
                 // What Redis holds that this node lacks: merged and logged
                 // like a push (its watchers get it).
-                // (An object this node has none of is shared with `redis`,
-                // and `merged` shares what the store holds: a new node's
+                // (What this node has none of is shared with `redis`, and
+                // `merged` shares what the store takes: a new node's
                 // catch-up holds one copy of the state, not three.)
-                let versions = self.store.versions();
+                let lack = redis.delta_since_sharing(&self.store.versions());
                 let mut merged = Store::new(self.store.replica().clone());
                 let mut misfits = Vec::new();
-                for (name, o) in redis.iter_shared() {
-                    let lack = match versions.get(&(name.to_string(), o.ty())) {
-                        None => o.clone(),
-                        Some(vv) if !o.covered_by(vv) => Arc::new(o.delta_since(vv)),
-                        Some(_) => continue,
-                    };
-                    match self.store.check_mergeable_object(name, &lack) {
+                for (name, o) in lack.iter_shared() {
+                    match self.store.check_mergeable_object(name, o) {
                         Ok(()) => {
-                            self.store.merge_shared(name, &lack);
-                            merged.insert_object(name, lack);
+                            self.store.merge_shared(name, o);
+                            merged.insert_object(name, o.clone());
                         }
                         Err(why) => misfits.push(format!("{name}: {why}")),
                     }
