@@ -153,6 +153,20 @@ pub(super) struct RawEntry {
     pub(super) fields: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// What kind of reply `v` is, for an error (never the reply itself: it
+/// may be megabytes).
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Int(_) => "an integer",
+        Value::BulkString(_) | Value::SimpleString(_) | Value::VerbatimString { .. } => "a string",
+        Value::Array(_) => "an array",
+        Value::Map(_) => "a map",
+        Value::Set(_) => "a set",
+        _ => "another kind of reply",
+    }
+}
+
 /// The bytes of a string reply.
 fn bytes(v: Value) -> Result<Vec<u8>, String> {
     match v {
@@ -160,7 +174,8 @@ fn bytes(v: Value) -> Result<Vec<u8>, String> {
         Value::SimpleString(s) => Ok(s.into_bytes()),
         Value::VerbatimString { text, .. } => Ok(text.into_bytes()),
         other => Err(format!(
-            "a stream reply holds {other:?} where a string goes"
+            "a stream reply holds {} where a string goes",
+            kind(&other)
         )),
     }
 }
@@ -181,7 +196,10 @@ fn pairs(v: Value) -> Result<Vec<(Value, Value)>, String> {
             Ok(out)
         }
         Value::Nil => Ok(Vec::new()),
-        other => Err(format!("a stream reply holds {other:?} where pairs go")),
+        other => Err(format!(
+            "a stream reply holds {} where pairs go",
+            kind(&other)
+        )),
     }
 }
 
@@ -190,12 +208,20 @@ pub(super) fn range_entries(v: Value) -> Result<Vec<RawEntry>, String> {
     let list = match v {
         Value::Array(a) => a,
         Value::Nil => return Ok(Vec::new()),
-        other => return Err(format!("a stream reply holds {other:?} where entries go")),
+        other => {
+            return Err(format!(
+                "a stream reply holds {} where entries go",
+                kind(&other)
+            ));
+        }
     };
     let mut out = Vec::with_capacity(list.len());
     for e in list {
         let Value::Array(parts) = e else {
-            return Err(format!("a stream entry is {e:?}, not an id and fields"));
+            return Err(format!(
+                "a stream entry is {}, not an id and fields",
+                kind(&e)
+            ));
         };
         let mut parts = parts.into_iter();
         let (Some(id), fields) = (parts.next(), parts.next()) else {
@@ -230,11 +256,12 @@ pub(super) fn read_entries(v: Value) -> Result<Vec<RawEntry>, String> {
                     ))
                 }
                 other => Err(format!(
-                    "an XREAD reply holds {other:?} where a stream goes"
+                    "an XREAD reply holds {} where a stream goes",
+                    kind(&other)
                 )),
             })
             .collect::<Result<_, String>>()?,
-        other => return Err(format!("an XREAD reply is {other:?}")),
+        other => return Err(format!("an XREAD reply is {}", kind(&other))),
     };
     let mut out = Vec::new();
     for (_, entries) in streams {

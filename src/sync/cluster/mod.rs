@@ -468,6 +468,10 @@ mod tests {
         assert!(range_entries(odd).is_err());
         assert!(range_entries(Value::Int(3)).is_err());
         assert!(range_entries(Value::Array(vec![entry("1-0", Value::Int(1))])).is_err());
+        // The error names the kind of reply, not the reply (it may be large).
+        let big = Value::Array(vec![Value::Int(7); 100_000]);
+        let err = range_entries(Value::Map(vec![(big.clone(), big)])).unwrap_err();
+        assert_eq!(err, "a stream reply holds a map where entries go");
     }
 
     /// A catch-up's store shares what it lacked with the decoded delta (a
