@@ -871,8 +871,12 @@ fn nodes_reach_redis_over_tls_with_its_ca_and_their_certificate() {
             (health.starts_with("degraded") && health.contains(why)).then_some(())
         });
     }
-    // Not PEM, or PEM of the wrong kind: refused at start (exit 2).
+    // Not PEM, PEM of the wrong kind, or endless: refused at start (exit 2).
     for (flags, says) in [
+        (
+            vec!["--cluster-ca", "/dev/zero"],
+            "--cluster-ca /dev/zero: larger than 1048576 bytes",
+        ),
         (
             vec!["--cluster-ca", &key],
             "--cluster-ca: the file holds no PEM certificate",

@@ -1,5 +1,6 @@
 //! `crdt serve`: the sync endpoint's options turned into its configuration.
 
+use std::io::Read as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -12,6 +13,9 @@ use crdt::sync::server::{Config, Server};
 
 use super::Exit;
 use super::args::ServeArgs;
+
+/// Largest certificate or key file `serve` reads.
+const PEM_MAX: u64 = 1 << 20;
 
 /// `$XDG_DATA_HOME/crdt/server`, else `~/.local/share/crdt/server`.
 fn default_data_dir() -> PathBuf {
@@ -38,12 +42,21 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> Result<Exit> {
         cluster_cert,
         cluster_key,
     } = args;
+    // A PEM file is a few kilobytes: more than a mebibyte (`/dev/zero`, a
+    // wrong path) is refused, not read into memory.
     let pem = |flag: &str, path: &Option<PathBuf>| -> Result<Option<Vec<u8>>> {
-        path.as_ref()
-            .map(|p| {
-                std::fs::read(p).with_context(|| format!("cannot read {flag} {}", p.display()))
-            })
-            .transpose()
+        let Some(p) = path else { return Ok(None) };
+        let mut bytes = Vec::new();
+        std::fs::File::open(p)
+            .and_then(|f| f.take(PEM_MAX + 1).read_to_end(&mut bytes))
+            .with_context(|| format!("cannot read {flag} {}", p.display()))?;
+        if bytes.len() as u64 > PEM_MAX {
+            bail!(
+                "{flag} {}: larger than {PEM_MAX} bytes, not a PEM file",
+                p.display()
+            );
+        }
+        Ok(Some(bytes))
     };
     let tls = ClusterTls {
         ca: pem("--cluster-ca", &cluster_ca)?,
